@@ -1,0 +1,97 @@
+/* Configuration: YAML file (libyaml) + environment + command-line flags, driven
+ * by one schema table (key, type, default, reloadable, help) that the loader,
+ * --check-config and later the wizard and man page share.
+ *
+ * Precedence: flag > environment > YAML > default.
+ * Environment: DOCKER_PROXY_CONFIG (file), DOCKER_PROXY_PORT, DOCKER_SOCKET,
+ * DOCKER_PROXY_LOG (log level). */
+#ifndef DPP_CONFIG_H
+#define DPP_CONFIG_H
+
+#include <stddef.h>
+
+#include "dpp/log.h"
+
+#define DPP_DEFAULT_BIND "127.0.0.1"
+#define DPP_DEFAULT_PORT 2376
+#define DPP_SOCKET_PATH_MAX 108 /* sizeof(sockaddr_un.sun_path) on Linux */
+
+/* Where an effective value came from, for --check-config and the start-up line. */
+enum dpp_source {
+	DPP_SOURCE_DEFAULT = 0,
+	DPP_SOURCE_FILE,
+	DPP_SOURCE_ENV,
+	DPP_SOURCE_FLAG,
+	DPP_SOURCE_AUTO, /* socket found by auto-detection */
+};
+
+/* Effective `global` settings. A plain value: copy it freely between threads. */
+struct dpp_settings {
+	char bind[64];                     /* IPv4 or IPv6 literal (no brackets) */
+	int port;                          /* 1..65535 */
+	enum dpp_source port_source;
+	char socket[DPP_SOCKET_PATH_MAX];  /* "" until resolved by detection */
+	enum dpp_source socket_source;
+	enum dpp_log_level log_level;
+	enum dpp_log_format log_format;
+};
+
+/* Command-line values; NULL / 0 means "not given". Borrowed for the call. */
+struct dpp_config_flags {
+	const char *config_path;
+	const char *bind;
+	int port;
+	const char *socket;
+	const char *log_level;
+};
+
+struct dpp_config; /* opaque, immutable once loaded */
+
+/* Chooses the file: flags->config_path, else $DOCKER_PROXY_CONFIG, else
+ * "./config.yaml". *required is set to 1 when the path was named explicitly
+ * (flag or env), so a missing file is an error; 0 for the implicit default, where
+ * a missing file means "all defaults". Returns a pointer into flags or the
+ * environment or a static string: borrowed, do not free. */
+const char *dpp_config_pick_path(const struct dpp_config_flags *flags, int *required);
+
+/* Loads and validates the whole configuration. All errors are collected, one
+ * per line as "FILE:LINE:COL: KEY: message", into *errors (malloc'd, caller
+ * frees; NULL when there are none). Unknown keys, wrong types and out-of-range
+ * values are errors. ${VAR} in any scalar is replaced by the environment value
+ * (unset = empty). The `auth` and `rules` sections are kept as YAML for the
+ * policy module. Does not detect the Docker socket (see dpp_socket_detect).
+ * Returns 0 and *out (caller owns; dpp_config_free), or -1 with *out = NULL.
+ * Thread-safe (no globals besides getenv). */
+int dpp_config_load(const struct dpp_config_flags *flags, struct dpp_config **out,
+		    char **errors);
+
+void dpp_config_free(struct dpp_config *cfg);
+
+/* Borrowed pointer valid while cfg lives. */
+const struct dpp_settings *dpp_config_settings(const struct dpp_config *cfg);
+
+/* Path of the file actually read, or NULL when running on defaults. Borrowed. */
+const char *dpp_config_path(const struct dpp_config *cfg);
+
+/* Writes the effective settings, one "key: value  # source" line each, as
+ * --check-config prints them. */
+void dpp_config_print(const struct dpp_config *cfg, FILE *out);
+
+/* Compares two configs for reload. Returns a malloc'd, newline-separated list
+ * of the keys that changed but only take effect after a restart (bind, port,
+ * socket), or NULL when there are none. Caller frees. */
+char *dpp_config_restart_needed(const struct dpp_config *old_cfg,
+				const struct dpp_config *new_cfg);
+
+/* Resolves the upstream socket when none was configured: the first existing
+ * path of the platform's list (Linux: /var/run/docker.sock, /run/docker.sock;
+ * macOS: ~/.docker/run/docker.sock, /var/run/docker.sock,
+ * ~/.docker/desktop/docker.sock). `home` may be NULL. Returns 0 with the path
+ * in out, or -1 when none exists. */
+int dpp_socket_detect(const char *home, char *out, size_t outlen);
+
+/* The testable core of dpp_socket_detect: first of candidates[0..n) that
+ * exists (stat succeeds). Returns its index, or -1. */
+int dpp_socket_pick(const char *const *candidates, size_t n);
+
+#endif

@@ -1,0 +1,47 @@
+/* Logging for every module: one line per event to stderr (never the console's
+ * terminal), as text or JSON Lines. */
+#ifndef DPP_LOG_H
+#define DPP_LOG_H
+
+#include <stdio.h>
+
+enum dpp_log_level {
+	DPP_LOG_TRACE = 0,
+	DPP_LOG_DEBUG,
+	DPP_LOG_INFO,
+	DPP_LOG_WARN,
+	DPP_LOG_ERROR,
+};
+
+enum dpp_log_format {
+	DPP_LOG_FORMAT_TEXT = 0,
+	DPP_LOG_FORMAT_JSON,
+};
+
+/* Level and format may change at any time (SIGHUP); both are atomics, so any
+ * thread may call these. */
+void dpp_log_set_level(enum dpp_log_level level);
+void dpp_log_set_format(enum dpp_log_format format);
+enum dpp_log_level dpp_log_get_level(void);
+
+/* Redirects output; NULL restores stderr. Not thread-safe against concurrent
+ * dpp_log calls: call before threads start. The stream stays the caller's. */
+void dpp_log_set_stream(FILE *stream);
+
+/* Parses "trace".."error" (case-insensitive). Returns 0, or -1 when unknown. */
+int dpp_log_parse_level(const char *name, enum dpp_log_level *out);
+const char *dpp_log_level_name(enum dpp_log_level level);
+
+/* Writes one line when level passes the threshold. Thread-safe: a line is
+ * written with a single locked fputs, so lines never interleave. Newlines and
+ * control bytes in the message are escaped so one event stays one line. */
+void dpp_log(enum dpp_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define dpp_log_trace(...) dpp_log(DPP_LOG_TRACE, __VA_ARGS__)
+#define dpp_log_debug(...) dpp_log(DPP_LOG_DEBUG, __VA_ARGS__)
+#define dpp_log_info(...) dpp_log(DPP_LOG_INFO, __VA_ARGS__)
+#define dpp_log_warn(...) dpp_log(DPP_LOG_WARN, __VA_ARGS__)
+#define dpp_log_error(...) dpp_log(DPP_LOG_ERROR, __VA_ARGS__)
+
+#endif

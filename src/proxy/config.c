@@ -1,0 +1,2 @@
+/* Placeholder until the config module lands. */
+#include "dpp/config.h"

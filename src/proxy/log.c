@@ -1,0 +1,99 @@
+#include "dpp/log.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+static atomic_int log_level = DPP_LOG_INFO;
+static atomic_int log_format = DPP_LOG_FORMAT_TEXT;
+static FILE *log_stream;
+
+static const char *const level_names[] = {"trace", "debug", "info", "warn", "error"};
+
+void dpp_log_set_level(enum dpp_log_level level) { atomic_store(&log_level, (int)level); }
+void dpp_log_set_format(enum dpp_log_format format) { atomic_store(&log_format, (int)format); }
+enum dpp_log_level dpp_log_get_level(void) { return (enum dpp_log_level)atomic_load(&log_level); }
+void dpp_log_set_stream(FILE *stream) { log_stream = stream; }
+
+int dpp_log_parse_level(const char *name, enum dpp_log_level *out)
+{
+	if (name == NULL)
+		return -1;
+	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+		if (strcasecmp(name, level_names[i]) == 0) {
+			*out = (enum dpp_log_level)i;
+			return 0;
+		}
+	}
+	if (strcasecmp(name, "warning") == 0) {
+		*out = DPP_LOG_WARN;
+		return 0;
+	}
+	return -1;
+}
+
+const char *dpp_log_level_name(enum dpp_log_level level)
+{
+	if ((int)level < 0 || (size_t)level >= sizeof(level_names) / sizeof(level_names[0]))
+		return "info";
+	return level_names[level];
+}
+
+/* Replaces control bytes so one event is always one line. */
+static void sanitize(char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = ' ';
+	}
+}
+
+void dpp_log(enum dpp_log_level level, const char *fmt, ...)
+{
+	char msg[2048];
+	char stamp[96];
+	char line[4200];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+	FILE *out = log_stream != NULL ? log_stream : stderr;
+
+	if ((int)level < atomic_load(&log_level))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	sanitize(msg);
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 ts.tv_nsec / 1000000L);
+
+	if (atomic_load(&log_format) == DPP_LOG_FORMAT_JSON) {
+		cJSON *obj = cJSON_CreateObject();
+		char *text = NULL;
+
+		if (obj != NULL && cJSON_AddStringToObject(obj, "time", stamp) != NULL &&
+		    cJSON_AddStringToObject(obj, "level", dpp_log_level_name(level)) != NULL &&
+		    cJSON_AddStringToObject(obj, "msg", msg) != NULL)
+			text = cJSON_PrintUnformatted(obj);
+		cJSON_Delete(obj);
+		if (text == NULL)
+			return; /* out of memory: nothing sane to print */
+		snprintf(line, sizeof(line), "%s\n", text);
+		cJSON_free(text);
+	} else {
+		snprintf(line, sizeof(line), "%s %-5s %s\n", stamp, dpp_log_level_name(level), msg);
+	}
+	flockfile(out);
+	fputs(line, out);
+	fflush(out);
+	funlockfile(out);
+}
