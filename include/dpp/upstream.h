@@ -1,0 +1,100 @@
+/* HTTP/1.1 client for the Docker Engine's Unix socket: connection pool,
+ * request writing, response parsing (Debian's libhttp-parser) and streaming
+ * body reads that watch the client side and the shutdown state.
+ *
+ * Why not libcurl: it cannot relay Docker's 101 hijack (see
+ * shared/PROTOCOL-NOTES.md). */
+#ifndef DPP_UPSTREAM_H
+#define DPP_UPSTREAM_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "dpp/headers.h"
+
+#define DPP_UPSTREAM_HEAD_MAX (256 * 1024) /* bytes of response head accepted */
+#define DPP_UPSTREAM_MAX_FIELDS 128
+
+struct dpp_upstream; /* the socket path + idle pool; thread-safe */
+struct dpp_uconn;    /* one connection; owned by one thread at a time */
+
+/* Parsed response head. Strings point into the connection's buffer and stay
+ * valid until the connection is released or the next head is read. */
+struct dpp_uresponse {
+	int status;
+	int http_major, http_minor;
+	struct dpp_header fields[DPP_UPSTREAM_MAX_FIELDS];
+	size_t n_fields;
+	long long content_length; /* -1 when the body is chunked or read to EOF */
+	int upgrade;              /* 101 Switching Protocols */
+	int keep_alive;
+};
+
+/* Why a blocking call returned early. */
+enum dpp_uwait {
+	DPP_UWAIT_OK = 0,
+	DPP_UWAIT_ERROR = -1,       /* upstream I/O or protocol error */
+	DPP_UWAIT_CLIENT_GONE = -2, /* the client hung up */
+	DPP_UWAIT_STOPPED = -3,     /* shutdown asked streams to end */
+};
+
+/* Creates a pool for `socket_path` (copied). max_idle: idle connections kept.
+ * Returns NULL on allocation failure. */
+struct dpp_upstream *dpp_upstream_create(const char *socket_path, size_t max_idle);
+void dpp_upstream_free(struct dpp_upstream *up);
+const char *dpp_upstream_socket(const struct dpp_upstream *up);
+
+/* Shutdown phases, read by every blocking call. draining: streams that have
+ * been idle for 500 ms end, busy transfers go on; stopping: everything ends.
+ * Thread-safe (atomics). */
+void dpp_upstream_set_draining(struct dpp_upstream *up);
+void dpp_upstream_set_stopping(struct dpp_upstream *up);
+int dpp_upstream_stopping(const struct dpp_upstream *up);
+int dpp_upstream_draining(const struct dpp_upstream *up);
+
+/* Takes an idle pooled connection that still looks alive, or connects anew.
+ * *reused is 1 for a pooled one (a request without body may be retried once
+ * on a fresh connection if it fails before any response byte). Returns 0, or
+ * -1 with *err set to a static description (errno kept). Thread-safe. */
+int dpp_upstream_acquire(struct dpp_upstream *up, struct dpp_uconn **out, int *reused,
+			 const char **err);
+
+/* Always connects anew (bypassing the pool). Same returns as acquire. */
+int dpp_upstream_connect(struct dpp_upstream *up, struct dpp_uconn **out, const char **err);
+
+/* Gives a connection back: pooled when `reusable` and its last response was
+ * complete and keep-alive, else closed. Takes ownership. NULL is a no-op. */
+void dpp_upstream_release(struct dpp_upstream *up, struct dpp_uconn *c, int reusable);
+
+/* Writes all of buf (blocking: Docker's reading pace is the backpressure).
+ * Returns 0 or -1 (errno set). */
+int dpp_uconn_write(struct dpp_uconn *c, const void *buf, size_t len);
+
+/* Reads and parses a response head. head_request: the request was HEAD (no
+ * body follows, RFC 9112 section 6.3). client_fd: watched for hang-up while
+ * waiting (-1 for none). Interim 1xx responses other than 101 are skipped.
+ * Returns DPP_UWAIT_OK with *resp filled, or a negative dpp_uwait. */
+int dpp_uconn_read_head(struct dpp_uconn *c, int head_request, int client_fd,
+			struct dpp_uresponse *resp);
+
+/* Reads the next piece of response body into buf (up to max bytes), blocking
+ * until data arrives. Returns bytes (> 0), 0 at the end of the message, or a
+ * negative dpp_uwait. */
+ssize_t dpp_uconn_read_body(struct dpp_uconn *c, char *buf, size_t max, int client_fd);
+
+/* 1 when the last response was read completely (safe to reuse if keep-alive). */
+int dpp_uconn_complete(const struct dpp_uconn *c);
+
+/* After a 101: moves out the file descriptor and copies the bytes that already
+ * followed the head (they belong to the raw stream) into a malloc'd buffer
+ * (*extra, caller frees; NULL when none). The connection object is freed.
+ * Returns the fd, or -1 on allocation failure (everything closed). */
+int dpp_uconn_take_stream(struct dpp_uconn *c, char **extra, size_t *extra_len);
+
+/* GETs `target` on a fresh connection and returns the body (malloc'd,
+ * NUL-terminated, at most max bytes; caller frees) for start-up checks such
+ * as /version. Returns the HTTP status, or -1 on failure with *err set. */
+int dpp_upstream_get(struct dpp_upstream *up, const char *target, size_t max, char **body,
+		     const char **err);
+
+#endif
