@@ -67,8 +67,10 @@
  *   `docker commit -m` messages may contain newlines: rules matching values
  *   with regular expressions must anchor with PCRE2_DOLLAR_ENDONLY or \z.
  *
- * - Limits: the raw target is at most DPP_CANON_TARGET_MAX bytes; everything
- *   else is bounded by it. A parsed target is ONE allocation, owned by the
+ * - Limits: the raw target is at most DPP_CANON_TARGET_MAX bytes, and so is the
+ *   forwarded target (raw bytes that must be re-encoded grow threefold; such a
+ *   target is refused rather than forwarded longer than we would accept it).
+ *   Everything else is bounded by the raw length. A parsed target is ONE allocation, owned by the
  *   caller of dpp_canon_parse and freed with dpp_target_free; every string
  *   returned by an accessor is borrowed from it and lives until that free.
  */

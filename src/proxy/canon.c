@@ -286,9 +286,11 @@ parse_query(struct dpp_target *t, size_t max_pairs, struct arena *a,
 	return NULL;
 }
 
+/* Builds the forwarded target. Returns it, or NULL with *why set. The result
+ * is held to DPP_CANON_TARGET_MAX so it is itself a parseable target. */
 static char *
 build_forward(struct arena *a, const char *prefix, const char *path,
-	      int has_query, const char *query, size_t qlen)
+	      int has_query, const char *query, size_t qlen, const char **why)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t plen = strlen(prefix), need = plen + 1 + qlen + 1, i, o;
@@ -296,9 +298,15 @@ build_forward(struct arena *a, const char *prefix, const char *path,
 
 	for (i = 0; path[i] != '\0'; i++)
 		need += path_safe((unsigned char)path[i]) ? 1 : 3;
-	f = arena_take(a, need);
-	if (f == NULL)
+	if (need - 1 - (has_query ? 0 : 1) > DPP_CANON_TARGET_MAX) {
+		*why = "request-target too long once re-encoded";
 		return NULL;
+	}
+	f = arena_take(a, need);
+	if (f == NULL) {
+		*why = "internal error: arena exhausted";
+		return NULL;
+	}
 	memcpy(f, prefix, plen);
 	o = plen;
 	for (i = 0; path[i] != '\0'; i++) {
@@ -416,9 +424,11 @@ dpp_canon_parse(const char *raw, size_t len, struct dpp_target **out,
 	t->t_path = vlen > 0 ? dpath + vlen + 2 : dpath;
 
 	t->t_forward = build_forward(&a, t->t_prefix, t->t_path, has_query, query,
-				     qlen);
+				     qlen, &why);
+	if (t->t_forward == NULL)
+		goto cleanup;
 	qcopy = arena_take(&a, qlen + 1);
-	if (t->t_forward == NULL || qcopy == NULL) {
+	if (qcopy == NULL) {
 		why = "internal error: arena exhausted";
 		goto cleanup;
 	}

@@ -293,6 +293,35 @@ test_length_limit(void **state)
 			 -1);
 	assert_null(t);
 	assert_string_equal(err, "request-target too long");
+
+	/* raw bytes re-encoded as %XX: the forward may not outgrow the limit */
+	memset(buf + 1, 0xff, DPP_CANON_TARGET_MAX);
+	assert_int_equal(dpp_canon_parse(buf, 1 + (DPP_CANON_TARGET_MAX - 1) / 3, &t,
+					 &err),
+			 0);
+	assert_int_equal(strlen(dpp_target_forward(t)),
+			 1 + (DPP_CANON_TARGET_MAX - 1) / 3 * 3);
+	dpp_target_free(t);
+	t = NULL;
+	assert_int_equal(dpp_canon_parse(buf, 2 + (DPP_CANON_TARGET_MAX - 1) / 3, &t,
+					 &err),
+			 -1);
+	assert_null(t);
+	assert_string_equal(err, "request-target too long once re-encoded");
+
+	/* "?" and the query count too: 8191 + "?" fits, 8191 + "?x" does not */
+	buf[1 + (DPP_CANON_TARGET_MAX - 1) / 3] = '?';
+	buf[2 + (DPP_CANON_TARGET_MAX - 1) / 3] = 'x';
+	assert_int_equal(dpp_canon_parse(buf, 2 + (DPP_CANON_TARGET_MAX - 1) / 3, &t,
+					 &err),
+			 0);
+	assert_int_equal(strlen(dpp_target_forward(t)), DPP_CANON_TARGET_MAX);
+	dpp_target_free(t);
+	t = NULL;
+	assert_int_equal(dpp_canon_parse(buf, 3 + (DPP_CANON_TARGET_MAX - 1) / 3, &t,
+					 &err),
+			 -1);
+	assert_string_equal(err, "request-target too long once re-encoded");
 	free(buf);
 }
 
