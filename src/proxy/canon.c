@@ -383,7 +383,8 @@ dpp_canon_parse(const char *raw, size_t len, struct dpp_target **out,
 		qlen = len - pend - 1;
 	}
 
-	/* Sizes: at most one pair per query byte; strings: decoded path, prefix,
+	/* Sizes: a pair needs a byte and a separator, so at most qlen / 2 + 1
+	 * pairs; strings: decoded path, prefix,
 	 * forward (prefix + 3 * path + '?' + query), raw query copy, and each
 	 * pair's name and value (query bytes + 2 NULs per pair). */
 	max_pairs = qlen / 2 + 1;
