@@ -29,7 +29,7 @@ step "unit tests (release)"
 step "unit tests (ASan+UBSan)"
 (cd build-san && ctest --output-on-failure) || failed+=("unit tests (ASan+UBSan)")
 
-for f in tests/fuzz/run_*.sh; do
+for f in tests/fuzz/*.sh; do
 	[ -e "$f" ] || continue
 	step "fuzzing: $f for ${FUZZ_SECONDS}s"
 	bash "$f" "$FUZZ_SECONDS" || failed+=("fuzz $f")
