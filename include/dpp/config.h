@@ -47,6 +47,38 @@ struct dpp_config_flags {
 
 struct dpp_config; /* opaque, immutable once loaded */
 
+/* The schema, shared by the loader, --check-config, the wizard and the man
+ * page. One row per key; a key's parent is the row named by its prefix. */
+enum dpp_config_type {
+	DPP_CONFIG_STRING = 0,
+	DPP_CONFIG_INT,     /* decimal, range [min, max] */
+	DPP_CONFIG_ENUM,    /* one of choices (case-insensitive) */
+	DPP_CONFIG_BOOL,    /* true | false */
+	DPP_CONFIG_MAPPING, /* children are the rows "KEY.<child>" */
+	DPP_CONFIG_LIST,    /* sequence of elem_type scalars, read from the kept YAML */
+	DPP_CONFIG_OPAQUE,  /* any YAML, kept for another module (auth, rules) */
+};
+
+struct dpp_config_key {
+	const char *key;               /* dotted path: "global.port" */
+	enum dpp_config_type type;
+	enum dpp_config_type elem_type; /* LIST rows: type of each element */
+	const char *def;               /* default as YAML text; NULL when none */
+	int reloadable;                /* 1: applied on reload; 0: restart-only */
+	const char *env;               /* overriding environment variable, or NULL */
+	const char *flag;              /* overriding command-line flag, or NULL */
+	long min, max;                 /* INT: inclusive range */
+	const char *const *choices;    /* ENUM: NULL-terminated list */
+	const char *help;              /* one sentence for --help, wizard, man page */
+};
+
+/* Row i of the built-in schema, in documentation order; NULL past the end.
+ * Static storage: borrowed, valid forever, thread-safe. */
+const struct dpp_config_key *dpp_config_schema_get(size_t i);
+
+/* "default", "file", "env", "flag", "auto". Static string. */
+const char *dpp_source_name(enum dpp_source source);
+
 /* Chooses the file: flags->config_path, else $DOCKER_PROXY_CONFIG, else
  * "./config.yaml". *required is set to 1 when the path was named explicitly
  * (flag or env), so a missing file is an error; 0 for the implicit default, where
