@@ -91,12 +91,19 @@ const char *dpp_config_pick_path(const struct dpp_config_flags *flags, int *requ
  * frees; NULL when there are none). Unknown keys, wrong types and out-of-range
  * values are errors. ${VAR} in any scalar is replaced by the environment value
  * (unset = empty). The `auth` and `rules` sections are kept as YAML for the
- * policy module. Does not detect the Docker socket (see dpp_socket_detect).
+ * policy module (any shape; only YAML syntax and duplicate keys are checked
+ * there). Does not detect the Docker socket (see dpp_socket_detect).
+ * Limits: file <= 1 MiB, one YAML document, nesting <= 64, scalar <= 64 KiB
+ * after interpolation, at most 100 errors listed (then a count). libyaml stops
+ * at the first syntax error, so a syntax error is reported alone.
+ * Env/flag errors have no position: "DOCKER_PROXY_PORT: must be ...",
+ * "--port: must be ...". flags may be NULL; errors may be NULL.
  * Returns 0 and *out (caller owns; dpp_config_free), or -1 with *out = NULL.
  * Thread-safe (no globals besides getenv). */
 int dpp_config_load(const struct dpp_config_flags *flags, struct dpp_config **out,
 		    char **errors);
 
+/* Frees cfg and its kept YAML; NULL is a no-op. */
 void dpp_config_free(struct dpp_config *cfg);
 
 /* Borrowed pointer valid while cfg lives. */
@@ -106,7 +113,11 @@ const struct dpp_settings *dpp_config_settings(const struct dpp_config *cfg);
 const char *dpp_config_path(const struct dpp_config *cfg);
 
 /* Writes the effective settings, one "key: value  # source" line each, as
- * --check-config prints them. */
+ * --check-config prints them: a "# config file: PATH" header, then e.g.
+ * "global.port: 2376  # default", "global.port: 8080  # env DOCKER_PROXY_PORT",
+ * "global.socket: /s  # flag --socket", and for sections
+ * "auth: present (parsed by the policy engine)" or "auth: absent".
+ * Control bytes in values are written as \xNN. Does not close out. */
 void dpp_config_print(const struct dpp_config *cfg, FILE *out);
 
 /* Compares two configs for reload. Returns a malloc'd, newline-separated list
@@ -125,5 +136,12 @@ int dpp_socket_detect(const char *home, char *out, size_t outlen);
 /* The testable core of dpp_socket_detect: first of candidates[0..n) that
  * exists (stat succeeds). Returns its index, or -1. */
 int dpp_socket_pick(const char *const *candidates, size_t n);
+
+#define DPP_SOCKET_CANDIDATES_MAX 3
+
+/* The platform's candidate list used by dpp_socket_detect, in order, written
+ * into out[0..max). Paths under `home` (macOS) are skipped when home is NULL
+ * or empty or the result would not fit a socket path. Returns the count. */
+size_t dpp_socket_candidates(const char *home, char out[][DPP_SOCKET_PATH_MAX], size_t max);
 
 #endif

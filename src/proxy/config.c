@@ -1283,29 +1283,48 @@ int dpp_socket_pick(const char *const *candidates, size_t n)
 	return -1;
 }
 
-int dpp_socket_detect(const char *home, char *out, size_t outlen)
+static size_t add_candidate(char out[][DPP_SOCKET_PATH_MAX], size_t n, size_t max,
+			    const char *home, const char *suffix)
 {
-	char buf[3][DPP_SOCKET_PATH_MAX];
-	const char *cand[3];
+	int len;
+
+	if (n >= max)
+		return n;
+	if (home == NULL) {
+		len = snprintf(out[n], DPP_SOCKET_PATH_MAX, "%s", suffix);
+	} else {
+		if (home[0] == '\0')
+			return n;
+		len = snprintf(out[n], DPP_SOCKET_PATH_MAX, "%s%s", home, suffix);
+	}
+	return (len > 0 && len < DPP_SOCKET_PATH_MAX) ? n + 1 : n;
+}
+
+size_t dpp_socket_candidates(const char *home, char out[][DPP_SOCKET_PATH_MAX], size_t max)
+{
 	size_t n = 0;
-	int i;
 
 #ifdef __APPLE__
-	if (home != NULL && home[0] != '\0' &&
-	    (size_t)snprintf(buf[0], sizeof(buf[0]), "%s/.docker/run/docker.sock", home) <
-		    sizeof(buf[0]))
-		cand[n++] = buf[0];
-	cand[n++] = "/var/run/docker.sock";
-	if (home != NULL && home[0] != '\0' &&
-	    (size_t)snprintf(buf[2], sizeof(buf[2]), "%s/.docker/desktop/docker.sock", home) <
-		    sizeof(buf[2]))
-		cand[n++] = buf[2];
+	n = add_candidate(out, n, max, home, "/.docker/run/docker.sock");
+	n = add_candidate(out, n, max, NULL, "/var/run/docker.sock");
+	n = add_candidate(out, n, max, home, "/.docker/desktop/docker.sock");
 #else
 	(void)home;
-	(void)buf;
-	cand[n++] = "/var/run/docker.sock";
-	cand[n++] = "/run/docker.sock";
+	n = add_candidate(out, n, max, NULL, "/var/run/docker.sock");
+	n = add_candidate(out, n, max, NULL, "/run/docker.sock");
 #endif
+	return n;
+}
+
+int dpp_socket_detect(const char *home, char *out, size_t outlen)
+{
+	char buf[DPP_SOCKET_CANDIDATES_MAX][DPP_SOCKET_PATH_MAX];
+	const char *cand[DPP_SOCKET_CANDIDATES_MAX];
+	size_t n = dpp_socket_candidates(home, buf, DPP_SOCKET_CANDIDATES_MAX);
+	int i;
+
+	for (size_t j = 0; j < n; j++)
+		cand[j] = buf[j];
 	i = dpp_socket_pick(cand, n);
 	if (i < 0 || strlen(cand[i]) >= outlen)
 		return -1;

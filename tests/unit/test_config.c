@@ -1073,22 +1073,50 @@ static void test_socket_pick(void **state)
 		assert_int_equal(dpp_socket_pick(c1, 1), -1);
 	}
 
-	/* detect agrees with the platform list as it exists on this machine. */
-	rc = dpp_socket_detect(fx->dir, out, sizeof(out));
+	/* The platform list, exactly. */
 	{
-#ifdef __APPLE__
-		const char *const plat[] = {"/var/run/docker.sock"};
-#else
-		const char *const plat[] = {"/var/run/docker.sock", "/run/docker.sock"};
-#endif
-		int want = dpp_socket_pick(plat, sizeof(plat) / sizeof(plat[0]));
+		char list[DPP_SOCKET_CANDIDATES_MAX][DPP_SOCKET_PATH_MAX];
+		char longhome[DPP_SOCKET_PATH_MAX];
+		size_t n;
 
-		if (want < 0) {
-			assert_int_equal(rc, -1);
-		} else {
-			assert_int_equal(rc, 0);
-			assert_string_equal(out, plat[want]);
-			assert_int_equal(dpp_socket_detect(NULL, tiny, sizeof(tiny)), -1);
+		memset(longhome, 'h', sizeof(longhome) - 1);
+		longhome[sizeof(longhome) - 1] = '\0';
+#ifdef __APPLE__
+		n = dpp_socket_candidates("/Users/u", list, DPP_SOCKET_CANDIDATES_MAX);
+		assert_int_equal(n, 3);
+		assert_string_equal(list[0], "/Users/u/.docker/run/docker.sock");
+		assert_string_equal(list[1], "/var/run/docker.sock");
+		assert_string_equal(list[2], "/Users/u/.docker/desktop/docker.sock");
+		assert_int_equal(dpp_socket_candidates(NULL, list, DPP_SOCKET_CANDIDATES_MAX), 1);
+		assert_int_equal(dpp_socket_candidates(longhome, list, DPP_SOCKET_CANDIDATES_MAX),
+				 1);
+#else
+		n = dpp_socket_candidates("/home/u", list, DPP_SOCKET_CANDIDATES_MAX);
+		assert_int_equal(n, 2);
+		assert_string_equal(list[0], "/var/run/docker.sock");
+		assert_string_equal(list[1], "/run/docker.sock");
+		assert_int_equal(dpp_socket_candidates(longhome, list, DPP_SOCKET_CANDIDATES_MAX),
+				 2);
+#endif
+		assert_int_equal(dpp_socket_candidates("/h", list, 1), 1);
+
+		/* detect returns the first existing one of that list. */
+		{
+			const char *cand[DPP_SOCKET_CANDIDATES_MAX];
+			int want;
+
+			for (size_t j = 0; j < n; j++)
+				cand[j] = list[j];
+			want = dpp_socket_pick(cand, n);
+			rc = dpp_socket_detect("/Users/u", out, sizeof(out));
+			if (want < 0) {
+				assert_int_equal(rc, -1);
+			} else {
+				assert_int_equal(rc, 0);
+				assert_string_equal(out, cand[want]);
+				assert_int_equal(dpp_socket_detect("/Users/u", tiny, sizeof(tiny)),
+						 -1);
+			}
 		}
 	}
 }
