@@ -47,6 +47,38 @@ struct dpp_config_flags {
 
 struct dpp_config; /* opaque, immutable once loaded */
 
+/* The schema, shared by the loader, --check-config, the wizard and the man
+ * page. One row per key; a key's parent is the row named by its prefix. */
+enum dpp_config_type {
+	DPP_CONFIG_STRING = 0,
+	DPP_CONFIG_INT,     /* decimal, range [min, max] */
+	DPP_CONFIG_ENUM,    /* one of choices (case-insensitive) */
+	DPP_CONFIG_BOOL,    /* true | false */
+	DPP_CONFIG_MAPPING, /* children are the rows "KEY.<child>" */
+	DPP_CONFIG_LIST,    /* sequence of elem_type scalars, read from the kept YAML */
+	DPP_CONFIG_OPAQUE,  /* any YAML, kept for another module (auth, rules) */
+};
+
+struct dpp_config_key {
+	const char *key;               /* dotted path: "global.port" */
+	enum dpp_config_type type;
+	enum dpp_config_type elem_type; /* LIST rows: type of each element */
+	const char *def;               /* default as YAML text; NULL when none */
+	int reloadable;                /* 1: applied on reload; 0: restart-only */
+	const char *env;               /* overriding environment variable, or NULL */
+	const char *flag;              /* overriding command-line flag, or NULL */
+	long min, max;                 /* INT: inclusive range */
+	const char *const *choices;    /* ENUM: NULL-terminated list */
+	const char *help;              /* one sentence for --help, wizard, man page */
+};
+
+/* Row i of the built-in schema, in documentation order; NULL past the end.
+ * Static storage: borrowed, valid forever, thread-safe. */
+const struct dpp_config_key *dpp_config_schema_get(size_t i);
+
+/* "default", "file", "env", "flag", "auto". Static string. */
+const char *dpp_source_name(enum dpp_source source);
+
 /* Chooses the file: flags->config_path, else $DOCKER_PROXY_CONFIG, else
  * "./config.yaml". *required is set to 1 when the path was named explicitly
  * (flag or env), so a missing file is an error; 0 for the implicit default, where
@@ -59,12 +91,19 @@ const char *dpp_config_pick_path(const struct dpp_config_flags *flags, int *requ
  * frees; NULL when there are none). Unknown keys, wrong types and out-of-range
  * values are errors. ${VAR} in any scalar is replaced by the environment value
  * (unset = empty). The `auth` and `rules` sections are kept as YAML for the
- * policy module. Does not detect the Docker socket (see dpp_socket_detect).
+ * policy module (any shape; only YAML syntax and duplicate keys are checked
+ * there). Does not detect the Docker socket (see dpp_socket_detect).
+ * Limits: file <= 1 MiB, one YAML document, nesting <= 64, scalar <= 64 KiB
+ * after interpolation, at most 100 errors listed (then a count). libyaml stops
+ * at the first syntax error, so a syntax error is reported alone.
+ * Env/flag errors have no position: "DOCKER_PROXY_PORT: must be ...",
+ * "--port: must be ...". flags may be NULL; errors may be NULL.
  * Returns 0 and *out (caller owns; dpp_config_free), or -1 with *out = NULL.
  * Thread-safe (no globals besides getenv). */
 int dpp_config_load(const struct dpp_config_flags *flags, struct dpp_config **out,
 		    char **errors);
 
+/* Frees cfg and its kept YAML; NULL is a no-op. */
 void dpp_config_free(struct dpp_config *cfg);
 
 /* Borrowed pointer valid while cfg lives. */
@@ -74,7 +113,11 @@ const struct dpp_settings *dpp_config_settings(const struct dpp_config *cfg);
 const char *dpp_config_path(const struct dpp_config *cfg);
 
 /* Writes the effective settings, one "key: value  # source" line each, as
- * --check-config prints them. */
+ * --check-config prints them: a "# config file: PATH" header, then e.g.
+ * "global.port: 2376  # default", "global.port: 8080  # env DOCKER_PROXY_PORT",
+ * "global.socket: /s  # flag --socket", and for sections
+ * "auth: present (parsed by the policy engine)" or "auth: absent".
+ * Control bytes in values are written as \xNN. Does not close out. */
 void dpp_config_print(const struct dpp_config *cfg, FILE *out);
 
 /* Compares two configs for reload. Returns a malloc'd, newline-separated list
@@ -93,5 +136,12 @@ int dpp_socket_detect(const char *home, char *out, size_t outlen);
 /* The testable core of dpp_socket_detect: first of candidates[0..n) that
  * exists (stat succeeds). Returns its index, or -1. */
 int dpp_socket_pick(const char *const *candidates, size_t n);
+
+#define DPP_SOCKET_CANDIDATES_MAX 3
+
+/* The platform's candidate list used by dpp_socket_detect, in order, written
+ * into out[0..max). Paths under `home` (macOS) are skipped when home is NULL
+ * or empty or the result would not fit a socket path. Returns the count. */
+size_t dpp_socket_candidates(const char *home, char out[][DPP_SOCKET_PATH_MAX], size_t max);
 
 #endif
