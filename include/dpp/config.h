@@ -34,6 +34,12 @@ struct dpp_settings {
 	enum dpp_source socket_source;
 	enum dpp_log_level log_level;
 	enum dpp_log_format log_format;
+	int max_body_bytes;                /* JSON request bodies above this: 413 */
+	int max_filter_bytes;              /* filtered responses above this: 502 */
+	int default_action;                /* 0 allow, 1 deny (no rule decided) */
+	char audit_log[1024];              /* JSONL audit file; "" = off */
+	int metrics_enabled;
+	char metrics_path[256];            /* served on the proxy port, never forwarded */
 };
 
 /* Command-line values; NULL / 0 means "not given". Borrowed for the call. */

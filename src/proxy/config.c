@@ -52,6 +52,44 @@ _Static_assert(sizeof(enum dpp_log_format) == sizeof(int), "enum stored as int")
 
 static const char *const level_choices[] = {"trace", "debug", "info", "warn", "error", NULL};
 static const char *const format_choices[] = {"text", "json", NULL};
+static const char *const action_choices[] = {"allow", "deny", NULL};
+
+static int check_url_path(const char *value, size_t len, const char **why)
+{
+	if (len == 0 || value[0] != '/' || strpbrk(value, "?# \t") != NULL) {
+		*why = "must be a URL path starting with / (no query, no spaces)";
+		return -1;
+	}
+	return 0;
+}
+
+/* "10.0.0.0/8", "192.168.1.7", "fd00::/8", "::1". */
+static int check_cidr(const char *value, size_t len, const char **why)
+{
+	char addr[64];
+	const char *slash = strchr(value, '/');
+	size_t alen = slash != NULL ? (size_t)(slash - value) : len;
+	unsigned char buf[16];
+	int v6, maxbits;
+
+	*why = "must be an IP address or CIDR (10.0.0.0/8, fd00::/8)";
+	if (alen == 0 || alen >= sizeof(addr))
+		return -1;
+	memcpy(addr, value, alen);
+	addr[alen] = '\0';
+	v6 = strchr(addr, ':') != NULL;
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, addr, buf) != 1)
+		return -1;
+	maxbits = v6 ? 128 : 32;
+	if (slash != NULL) {
+		char *end = NULL;
+		long bits = strtol(slash + 1, &end, 10);
+
+		if (slash[1] == '\0' || *end != '\0' || bits < 0 || bits > maxbits)
+			return -1;
+	}
+	return 0;
+}
 
 static int check_ip_literal(const char *value, size_t len, const char **why)
 {
@@ -106,6 +144,39 @@ static const struct dpp_config_row builtin_rows[] = {
 	  .choices = format_choices,
 	  .help = "Log line format: text, or json (one JSON object per line)."},
 	 NULL, FIELD(log_format), sizeof(int), NO},
+	{{.key = "global.max_body_bytes", .type = DPP_CONFIG_INT, .def = "1048576",
+	  .reloadable = 1, .min = 1024, .max = 1073741824,
+	  .help = "Largest JSON request body read for the rules, in bytes; larger gets 413 and "
+		  "nothing is forwarded. Tar and binary uploads stream and are not limited."},
+	 NULL, FIELD(max_body_bytes), sizeof(int), NO},
+	{{.key = "global.max_filter_bytes", .type = DPP_CONFIG_INT, .def = "16777216",
+	  .reloadable = 1, .min = 1024, .max = 1073741824,
+	  .help = "Largest JSON response a response_filter rule may rewrite, in bytes; larger "
+		  "gets 502 (never passed on unfiltered)."},
+	 NULL, FIELD(max_filter_bytes), sizeof(int), NO},
+	{{.key = "global.default_action", .type = DPP_CONFIG_ENUM, .def = "allow", .reloadable = 1,
+	  .choices = action_choices,
+	  .help = "What happens when no rule decides: allow or deny."},
+	 NULL, FIELD(default_action), sizeof(int), NO},
+	{{.key = "global.audit_log", .type = DPP_CONFIG_STRING, .def = "", .reloadable = 1,
+	  .help = "Audit file (JSON Lines: deny, dry_run, auth_failure, lockout, rate_limited); "
+		  "empty: off. Re-opened on SIGHUP for logrotate."},
+	 NULL, FIELD(audit_log), sizeof(((struct dpp_settings *)0)->audit_log), NO},
+	{{.key = "global.metrics", .type = DPP_CONFIG_MAPPING, .reloadable = 1,
+	  .help = "Prometheus metrics on the proxy port."},
+	 NULL, NO, 0, NO},
+	{{.key = "global.metrics.enabled", .type = DPP_CONFIG_BOOL, .def = "true", .reloadable = 1,
+	  .help = "Serve metrics (true/false)."},
+	 NULL, FIELD(metrics_enabled), sizeof(int), NO},
+	{{.key = "global.metrics.path", .type = DPP_CONFIG_STRING, .def = "/metrics",
+	  .reloadable = 1,
+	  .help = "URL path of the metrics; answered by the proxy, never forwarded to Docker."},
+	 check_url_path, FIELD(metrics_path), sizeof(((struct dpp_settings *)0)->metrics_path),
+	 NO},
+	{{.key = "global.trusted_proxies", .type = DPP_CONFIG_LIST, .elem_type = DPP_CONFIG_STRING,
+	  .reloadable = 1,
+	  .help = "Peers (IP or CIDR) whose X-Forwarded-For is believed when deciding client_ip."},
+	 check_cidr, NO, 64, NO},
 	{{.key = "auth", .type = DPP_CONFIG_OPAQUE, .reloadable = 1,
 	  .help = "Client identities (tokens, certificates); read by the policy engine."},
 	 NULL, NO, 0, NO},

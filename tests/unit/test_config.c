@@ -583,7 +583,7 @@ static void test_env_and_flag_errors(void **state)
 	struct fixture *fx = *state;
 	struct dpp_config_flags flags = {0};
 	const char *path;
-	char want[1024];
+	char want[2048];
 
 	assert_int_equal(setenv("DOCKER_PROXY_PORT", "abc", 1), 0);
 	assert_int_equal(setenv("DOCKER_PROXY_LOG", "loud", 1), 0);
@@ -860,7 +860,7 @@ static void test_schema_table(void **state)
 		if (k->type == DPP_CONFIG_ENUM)
 			assert_non_null(k->choices);
 	}
-	assert_int_equal(n, 8);
+	assert_int_equal(n, 16);
 	assert_string_equal(dpp_source_name(DPP_SOURCE_ENV), "env");
 	assert_string_equal(dpp_source_name(DPP_SOURCE_AUTO), "auto");
 }
@@ -984,7 +984,7 @@ static void test_print(void **state)
 	struct dpp_config_flags flags = {0};
 	const char *path;
 	char *out;
-	char want[1024];
+	char want[2048];
 
 	assert_int_equal(dpp_config_load(NULL, &fx->cfg, &fx->errors), 0);
 	out = print_to_string(fx->cfg);
@@ -994,6 +994,13 @@ static void test_print(void **state)
 				 "global.socket: \"\"  # default (empty: auto-detect)\n"
 				 "global.log_level: info  # default\n"
 				 "global.log_format: text  # default\n"
+				 "global.max_body_bytes: 1048576  # default\n"
+				 "global.max_filter_bytes: 16777216  # default\n"
+				 "global.default_action: allow  # default\n"
+				 "global.audit_log: \"\"  # default\n"
+				 "global.metrics.enabled: true  # default\n"
+				 "global.metrics.path: /metrics  # default\n"
+				 "global.trusted_proxies: (not set)  # default\n"
 				 "auth: absent\n"
 				 "rules: absent\n");
 	free(out);
@@ -1013,6 +1020,13 @@ static void test_print(void **state)
 		 "global.socket: /f.sock  # flag --socket\n"
 		 "global.log_level: info  # default\n"
 		 "global.log_format: json  # file\n"
+		 "global.max_body_bytes: 1048576  # default\n"
+		 "global.max_filter_bytes: 16777216  # default\n"
+		 "global.default_action: allow  # default\n"
+		 "global.audit_log: \"\"  # default\n"
+		 "global.metrics.enabled: true  # default\n"
+		 "global.metrics.path: /metrics  # default\n"
+		 "global.trusted_proxies: (not set)  # default\n"
 		 "auth: present (parsed by the policy engine)\n"
 		 "rules: present (parsed by the policy engine)\n",
 		 path);
