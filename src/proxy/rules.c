@@ -1688,6 +1688,17 @@ static int print_json(FILE *out, const cJSON *v)
 	return 0;
 }
 
+/* A user string as a JSON string literal: quoted, control bytes escaped, so
+ * a block-scalar message cannot break the one-line layout. */
+static int print_quoted(FILE *out, const char *s)
+{
+	cJSON *v = cJSON_CreateString(s);
+	int rc = v != NULL ? print_json(out, v) : -1;
+
+	cJSON_Delete(v);
+	return rc;
+}
+
 static int print_cond(FILE *out, const struct rule_cond *cd, bool paren)
 {
 	size_t i;
@@ -1762,8 +1773,11 @@ int dpp_ruleset_print(const struct dpp_ruleset *rs, FILE *out)
 			for (j = 0; j < r->n_filters; j++) {
 				fprintf(out, "%s %s %s", j == 0 ? "" : ",", r->filters[j].field,
 					dpp_filter_action_name(r->filters[j].action));
-				if (r->filters[j].value != NULL)
-					fprintf(out, " \"%s\"", r->filters[j].value);
+				if (r->filters[j].value != NULL) {
+					fputc(' ', out);
+					if (print_quoted(out, r->filters[j].value) < 0)
+						rc = -1;
+				}
 			}
 			break;
 		case ACTION_ALLOW:
@@ -1773,13 +1787,17 @@ int dpp_ruleset_print(const struct dpp_ruleset *rs, FILE *out)
 			fputs("  dry-run", out);
 		fputc('\n', out);
 		if (r->action == ACTION_DENY || r->action == ACTION_REQUIRE_ROLE ||
-		    r->action == ACTION_RATE_LIMIT)
-			fprintf(out, "   message: \"%s\"\n", r->message);
+		    r->action == ACTION_RATE_LIMIT) {
+			fputs("   message: ", out);
+			if (print_quoted(out, r->message) < 0)
+				rc = -1;
+			fputc('\n', out);
+		}
 		fputs("   when: ", out);
 		if (r->match == NULL)
 			fputs("always", out);
-		else
-			rc = print_cond(out, r->match, false);
+		else if (print_cond(out, r->match, false) < 0)
+			rc = -1;
 		fputc('\n', out);
 	}
 	if (rc == 0 && ferror(out))

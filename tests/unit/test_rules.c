@@ -271,7 +271,7 @@ static void test_print_and_order(void **state)
 		"  - name: block-privileged\n"
 		"    priority: 100\n"
 		"    action: deny\n"
-		"    message: privileged containers are not allowed\n"
+		"    message: |\n      privileged containers\n      are \"not\" allowed\n"
 		"    match:\n"
 		"      body.HostConfig.Privileged: {equals: true}\n"
 		"  - name: admins-only\n"
@@ -290,7 +290,7 @@ static void test_print_and_order(void **state)
 	static const char want[] =
 		"# 5 rules in evaluation order; default: deny\n"
 		"1. block-privileged  priority 100  deny 403\n"
-		"   message: \"privileged containers are not allowed\"\n"
+		"   message: \"privileged containers\\nare \\\"not\\\" allowed\\n\"\n"
 		"   when: body.HostConfig.Privileged equals true\n"
 		"2. limit-exec  priority 50  rate_limit 10 per 1m penalty 5m  dry-run\n"
 		"   message: \"rate limit exceeded\"\n"
