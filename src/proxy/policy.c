@@ -1,0 +1,466 @@
+/* Evaluates a compiled ruleset against one request (docs/rules.md).
+ * Pure: reads the immutable ruleset and the borrowed request view; the only
+ * shared state touched is the rate limiter (its own mutex). Any internal
+ * error becomes a deny 500: fail closed. */
+#include "rules_impl.h"
+
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#define HEADER_JOIN_MAX (64 * 1024) /* joined value of a repeated header */
+
+static const char *const ROLE_ADMIN = "admin";
+
+struct ev {
+	const struct dpp_ruleset *rs;
+	const struct dpp_request_view *req;
+	pcre2_match_data *md; /* created on the first regex test */
+	char *hbuf;           /* joined header value */
+	const char *error;    /* static text of the first internal error */
+};
+
+static int fail(struct ev *ev, const char *why)
+{
+	if (ev->error == NULL)
+		ev->error = why;
+	return -1;
+}
+
+/* The value of header `name`; repeated fields joined with ", " (RFC 9110
+ * 5.3). Returns 0 with *out (NULL when absent), or -1. */
+static int header_get(struct ev *ev, const char *name, const char **out)
+{
+	const struct dpp_request_view *req = ev->req;
+	size_t i, count = 0, len = 0, first = 0;
+	char *p;
+
+	*out = NULL;
+	for (i = 0; i < req->n_headers; i++) {
+		if (req->headers[i].name == NULL || req->headers[i].value == NULL ||
+		    strcasecmp(req->headers[i].name, name) != 0)
+			continue;
+		if (count++ == 0)
+			first = i;
+		len += strlen(req->headers[i].value) + 2;
+		if (len > HEADER_JOIN_MAX)
+			return fail(ev, "repeated header too long");
+	}
+	if (count <= 1) {
+		if (count == 1)
+			*out = req->headers[first].value;
+		return 0;
+	}
+	free(ev->hbuf);
+	ev->hbuf = malloc(len + 1);
+	if (ev->hbuf == NULL)
+		return fail(ev, "out of memory");
+	p = ev->hbuf;
+	for (i = first; i < req->n_headers; i++) {
+		size_t n;
+
+		if (req->headers[i].name == NULL || req->headers[i].value == NULL ||
+		    strcasecmp(req->headers[i].name, name) != 0)
+			continue;
+		if (p != ev->hbuf) {
+			memcpy(p, ", ", 2);
+			p += 2;
+		}
+		n = strlen(req->headers[i].value);
+		memcpy(p, req->headers[i].value, n);
+		p += n;
+	}
+	*p = '\0';
+	*out = ev->hbuf;
+	return 0;
+}
+
+static const char *nonempty(const char *s)
+{
+	return s != NULL && *s != '\0' ? s : NULL;
+}
+
+static int field_string(struct ev *ev, const struct rule_cond *cd, const char **out)
+{
+	const struct dpp_request_view *req = ev->req;
+
+	*out = NULL;
+	switch (cd->field) {
+	case FIELD_PATH: *out = req->path; break;
+	case FIELD_METHOD: *out = req->method; break;
+	case FIELD_HEADER: return header_get(ev, cd->name, out);
+	case FIELD_QUERY:
+		if (req->query_get != NULL)
+			*out = req->query_get(req->query_ctx, cd->name);
+		break;
+	case FIELD_CLIENT_IP: *out = nonempty(req->client_ip); break;
+	case FIELD_ROLE: *out = nonempty(req->role); break;
+	case FIELD_IDENTITY: *out = nonempty(req->identity); break;
+	case FIELD_BODY: return fail(ev, "body field read as string");
+	}
+	return 0;
+}
+
+static int re_match(struct ev *ev, const pcre2_code *re, const char *s, size_t len)
+{
+	int rc;
+
+	if (ev->md == NULL) {
+		ev->md = pcre2_match_data_create(1, NULL);
+		if (ev->md == NULL)
+			return fail(ev, "out of memory");
+	}
+	rc = pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, ev->md, ev->rs->mctx);
+	if (rc >= 0)
+		return 1; /* 0: matched, ovector too small (we need none) */
+	if (rc == PCRE2_ERROR_NOMATCH)
+		return 0;
+	switch (rc) {
+	case PCRE2_ERROR_MATCHLIMIT:
+	case PCRE2_ERROR_DEPTHLIMIT:
+	case PCRE2_ERROR_HEAPLIMIT:
+	case PCRE2_ERROR_JIT_STACKLIMIT:
+		return fail(ev, "regex match limit exceeded");
+	case PCRE2_ERROR_NOMEMORY:
+		return fail(ev, "out of memory");
+	default:
+		return fail(ev, "regex match error");
+	}
+}
+
+/* IPv4-mapped IPv6 addresses (::ffff:a.b.c.d, as dual-stack sockets report
+ * IPv4 peers) match IPv4 blocks. */
+static bool cidr_match(const struct rule_cidr *cidr, const char *ip)
+{
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	unsigned char a[16];
+	const unsigned char *p = a;
+	unsigned full, rest;
+
+	if (inet_pton(AF_INET, ip, a) == 1) {
+		if (cidr->family != AF_INET)
+			return false;
+	} else if (inet_pton(AF_INET6, ip, a) == 1) {
+		if (cidr->family == AF_INET) {
+			if (memcmp(a, mapped, sizeof(mapped)) != 0)
+				return false;
+			p = a + 12;
+		}
+	} else {
+		return false;
+	}
+	full = cidr->prefix / 8;
+	rest = cidr->prefix % 8;
+	if (memcmp(p, cidr->addr, full) != 0)
+		return false;
+	if (rest != 0) {
+		unsigned char mask = (unsigned char)(0xffu << (8 - rest));
+
+		if ((p[full] & mask) != (cidr->addr[full] & mask))
+			return false;
+	}
+	return true;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return m <= n && memcmp(s + n - m, suffix, m) == 0;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Positive test on a string field; s NULL = absent. 1, 0 or -1. */
+static int test_string(struct ev *ev, const struct rule_cond *cd, const char *s)
+{
+	const cJSON *v;
+	size_t i = 0;
+
+	if (cd->test == TEST_EXISTS)
+		return s != NULL;
+	if (s == NULL)
+		return 0;
+	switch (cd->test) {
+	case TEST_EQUALS:
+		cJSON_ArrayForEach(v, cd->vals) {
+			if (cd->cidrs != NULL ? cidr_match(&cd->cidrs[i], s)
+					      : strcmp(s, v->valuestring) == 0)
+				return 1;
+			i++;
+		}
+		return 0;
+	case TEST_CONTAINS: return strstr(s, cd->vals->child->valuestring) != NULL;
+	case TEST_STARTS_WITH: return starts_with(s, cd->vals->child->valuestring);
+	case TEST_ENDS_WITH: return ends_with(s, cd->vals->child->valuestring);
+	case TEST_MATCHES: return re_match(ev, cd->re, s, strlen(s));
+	case TEST_EXISTS: break;
+	}
+	return fail(ev, "bad test");
+}
+
+/* Positive test on a body field (JSON of any type). */
+static int test_body(struct ev *ev, const struct rule_cond *cd)
+{
+	const struct dpp_request_view *req = ev->req;
+	const cJSON *j = NULL, *e, *v;
+	const char *want;
+
+	if (req->body_get != NULL)
+		j = req->body_get(req->body_ctx, (const char *const *)cd->segs, cd->n_segs);
+	if (cd->test == TEST_EXISTS)
+		return j != NULL && !cJSON_IsNull(j);
+	if (j == NULL)
+		return 0;
+	v = cd->vals->child;
+	want = cJSON_IsString(v) ? v->valuestring : NULL;
+	switch (cd->test) {
+	case TEST_EQUALS:
+		cJSON_ArrayForEach(v, cd->vals) {
+			if (cJSON_Compare(j, v, 1))
+				return 1;
+		}
+		return 0;
+	case TEST_CONTAINS:
+		if (cJSON_IsString(j))
+			return want != NULL && strstr(j->valuestring, want) != NULL;
+		if (cJSON_IsArray(j)) {
+			cJSON_ArrayForEach(e, j) {
+				if (cJSON_Compare(e, v, 1) ||
+				    (want != NULL && cJSON_IsString(e) &&
+				     strstr(e->valuestring, want) != NULL))
+					return 1;
+			}
+			return 0;
+		}
+		if (cJSON_IsObject(j))
+			return want != NULL && cJSON_GetObjectItemCaseSensitive(j, want) != NULL;
+		return 0;
+	case TEST_STARTS_WITH:
+	case TEST_ENDS_WITH:
+		if (cJSON_IsString(j))
+			return cd->test == TEST_STARTS_WITH ? starts_with(j->valuestring, want)
+							    : ends_with(j->valuestring, want);
+		if (cJSON_IsArray(j)) {
+			cJSON_ArrayForEach(e, j) {
+				if (cJSON_IsString(e) &&
+				    (cd->test == TEST_STARTS_WITH ? starts_with(e->valuestring, want)
+								  : ends_with(e->valuestring, want)))
+					return 1;
+			}
+		}
+		return 0;
+	case TEST_MATCHES:
+		if (cJSON_IsString(j)) {
+			return re_match(ev, cd->re, j->valuestring, strlen(j->valuestring));
+		} else {
+			char *text = cJSON_PrintUnformatted(j);
+			int rc;
+
+			if (text == NULL)
+				return fail(ev, "out of memory");
+			rc = re_match(ev, cd->re, text, strlen(text));
+			cJSON_free(text);
+			return rc;
+		}
+	case TEST_EXISTS: break;
+	}
+	return fail(ev, "bad test");
+}
+
+/* 1 when the condition holds, 0 when not, -1 on internal error (which
+ * propagates at once: an error is never read as "no match"). */
+static int eval_cond(struct ev *ev, const struct rule_cond *cd)
+{
+	const char *s;
+	size_t i;
+	int r;
+
+	switch (cd->kind) {
+	case COND_LEAF:
+		if (cd->field == FIELD_BODY) {
+			r = test_body(ev, cd);
+		} else {
+			if (field_string(ev, cd, &s) < 0)
+				return -1;
+			r = test_string(ev, cd, s);
+		}
+		if (r < 0)
+			return r;
+		return cd->negate ? !r : r;
+	case COND_AND:
+		for (i = 0; i < cd->n_kids; i++) {
+			r = eval_cond(ev, cd->kids[i]);
+			if (r <= 0)
+				return r;
+		}
+		return 1;
+	case COND_OR:
+		for (i = 0; i < cd->n_kids; i++) {
+			r = eval_cond(ev, cd->kids[i]);
+			if (r != 0)
+				return r;
+		}
+		return 0;
+	case COND_NOT:
+		r = eval_cond(ev, cd->kids[0]);
+		return r < 0 ? r : !r;
+	}
+	return fail(ev, "bad condition");
+}
+
+static int record_dry_run(struct ev *ev, struct dpp_policy_decision *out, const struct rule *r)
+{
+	if (out->dry_run == NULL) {
+		out->dry_run = calloc(ev->rs->n_rules, sizeof(*out->dry_run));
+		if (out->dry_run == NULL)
+			return fail(ev, "out of memory");
+	}
+	out->dry_run[out->n_dry_run++] = r->name;
+	return 0;
+}
+
+static int add_filters(struct ev *ev, struct dpp_policy_decision *out, const struct rule *r)
+{
+	if (out->filters == NULL) {
+		out->filters = calloc(ev->rs->n_filters_total, sizeof(*out->filters));
+		if (out->filters == NULL)
+			return fail(ev, "out of memory");
+	}
+	memcpy(out->filters + out->n_filters, r->filters, r->n_filters * sizeof(*r->filters));
+	out->n_filters += r->n_filters;
+	return 0;
+}
+
+static void deny(struct dpp_policy_decision *out, int status, const char *message,
+		 const char *rule)
+{
+	out->verdict = DPP_POLICY_DENY;
+	out->status = status;
+	out->message = message;
+	out->rule = rule;
+	out->n_filters = 0; /* no upstream response to filter */
+}
+
+static bool role_ok(const struct rule *r, const char *role)
+{
+	return role != NULL && *role != '\0' &&
+	       (strcmp(role, ROLE_ADMIN) == 0 || strcmp(role, r->role) == 0);
+}
+
+int dpp_policy_evaluate(const struct dpp_ruleset *rs, const struct dpp_request_view *req,
+			struct dpp_ratelimit *rl, uint64_t now_ms,
+			struct dpp_policy_decision *out)
+{
+	struct ev ev = {.rs = rs, .req = req};
+	const struct rule *r = NULL;
+	uint64_t wait_ms = 0;
+	size_t i;
+	int m, rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	out->verdict = DPP_POLICY_ALLOW;
+	if (rs == NULL || req == NULL) {
+		fail(&ev, "no ruleset or request");
+		goto cleanup;
+	}
+	for (i = 0; i < rs->n_rules; i++) {
+		bool denies = false;
+		int status = 403;
+
+		r = rs->rules[i];
+		m = r->match != NULL ? eval_cond(&ev, r->match) : 1;
+		if (m < 0)
+			goto cleanup;
+		if (m == 0)
+			continue;
+		switch (r->action) {
+		case ACTION_ALLOW:
+			out->rule = r->name;
+			rc = 0;
+			goto cleanup;
+		case ACTION_DENY:
+			denies = true;
+			status = r->status;
+			break;
+		case ACTION_REQUIRE_ROLE:
+			denies = !role_ok(r, req->role);
+			break;
+		case ACTION_RATE_LIMIT:
+			if (rl == NULL) {
+				fail(&ev, "no rate limiter");
+				goto cleanup;
+			}
+			m = dpp_ratelimit_take(rl, r->name,
+					       req->client_ip != NULL ? req->client_ip : "",
+					       r->requests, r->period_ms, r->penalty_ms, now_ms,
+					       &wait_ms);
+			if (m < 0) {
+				fail(&ev, "rate limiter error");
+				goto cleanup;
+			}
+			denies = m == 0;
+			status = 429;
+			break;
+		case ACTION_RESPONSE_FILTER:
+			if (add_filters(&ev, out, r) < 0)
+				goto cleanup;
+			break;
+		}
+		if (!denies)
+			continue;
+		if (r->dry_run) {
+			if (record_dry_run(&ev, out, r) < 0)
+				goto cleanup;
+			continue;
+		}
+		deny(out, status, r->message, r->name);
+		if (status == 429)
+			out->retry_after = (uint32_t)((wait_ms + 999) / 1000);
+		rc = 0;
+		goto cleanup;
+	}
+	r = NULL;
+	if (rs->default_verdict == DPP_POLICY_DENY)
+		deny(out, 403, "denied by default policy", NULL);
+	rc = 0;
+cleanup:
+	if (rc < 0) {
+		deny(out, 500, "internal error while evaluating policy",
+		     r != NULL ? r->name : NULL);
+		out->error = ev.error != NULL ? ev.error : "internal error";
+	}
+	pcre2_match_data_free(ev.md);
+	free(ev.hbuf);
+	return rc;
+}
+
+void dpp_policy_decision_done(struct dpp_policy_decision *d)
+{
+	if (d == NULL)
+		return;
+	free(d->dry_run);
+	free(d->filters);
+	memset(d, 0, sizeof(*d));
+}
+
+const char *dpp_policy_verdict_name(enum dpp_policy_verdict verdict)
+{
+	return verdict == DPP_POLICY_DENY ? "deny" : "allow";
+}
+
+const char *dpp_filter_action_name(enum dpp_filter_action action)
+{
+	switch (action) {
+	case DPP_FILTER_REDACT: return "redact";
+	case DPP_FILTER_REMOVE: return "remove";
+	case DPP_FILTER_REPLACE: return "replace";
+	}
+	return "?";
+}

@@ -1,0 +1,122 @@
+/* The compiled form of a ruleset, shared by rules.c (compile, print) and
+ * policy.c (evaluate). Internal to the proxy core. Everything here is
+ * immutable after dpp_ruleset_compile returns. */
+#ifndef DPP_RULES_IMPL_H
+#define DPP_RULES_IMPL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <cjson/cJSON.h>
+
+#include "dpp/policy.h"
+
+enum rule_field {
+	FIELD_PATH = 0,
+	FIELD_METHOD,
+	FIELD_HEADER,   /* header.NAME */
+	FIELD_QUERY,    /* query.NAME */
+	FIELD_CLIENT_IP,
+	FIELD_ROLE,
+	FIELD_IDENTITY,
+	FIELD_BODY,     /* body.A.B.0 */
+};
+
+/* Operators as written; each one is a base test plus an optional negation. */
+enum rule_op {
+	OP_EQUALS = 0,
+	OP_NOT_EQUALS,
+	OP_CONTAINS,
+	OP_NOT_CONTAINS,
+	OP_STARTS_WITH,
+	OP_ENDS_WITH,
+	OP_MATCHES,
+	OP_NOT_MATCHES,
+	OP_IN,
+	OP_NOT_IN,
+	OP_EXISTS,
+	OP_NOT_EXISTS,
+};
+
+enum rule_test {
+	TEST_EQUALS = 0, /* also `in`: any of vals */
+	TEST_CONTAINS,
+	TEST_STARTS_WITH,
+	TEST_ENDS_WITH,
+	TEST_MATCHES,
+	TEST_EXISTS,
+};
+
+struct rule_cidr {
+	int family;            /* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	unsigned prefix;       /* bits */
+};
+
+enum cond_kind {
+	COND_AND = 0,
+	COND_OR,
+	COND_NOT, /* exactly one kid */
+	COND_LEAF,
+};
+
+struct rule_cond {
+	enum cond_kind kind;
+	struct rule_cond **kids; /* groups */
+	size_t n_kids;
+	/* leaf */
+	enum rule_field field;
+	char *label;        /* "body.HostConfig.Privileged", "header.User-Agent" */
+	char *name;         /* header/query name; NULL otherwise */
+	char **segs;        /* body path segments */
+	size_t n_segs;
+	enum rule_op op;
+	enum rule_test test;
+	bool negate;
+	cJSON *vals;            /* cJSON array of the operand(s); NULL for exists */
+	struct rule_cidr *cidrs; /* client_ip equals/in: one per val */
+	pcre2_code *re;          /* matches */
+};
+
+enum rule_action {
+	ACTION_DENY = 0,
+	ACTION_ALLOW,
+	ACTION_REQUIRE_ROLE,
+	ACTION_RATE_LIMIT,
+	ACTION_RESPONSE_FILTER,
+};
+
+struct rule {
+	char *name;
+	long priority;
+	size_t index; /* position in the file, for the stable sort */
+	enum rule_action action;
+	int status;
+	char *message;
+	char *role;
+	uint32_t requests;
+	uint64_t period_ms;
+	uint64_t penalty_ms;
+	bool dry_run;
+	struct dpp_response_filter *filters;
+	size_t n_filters;
+	struct rule_cond *match; /* NULL: always */
+};
+
+struct dpp_ruleset {
+	atomic_uint refs;
+	enum dpp_policy_verdict default_verdict;
+	struct rule **rules; /* sorted: priority descending, then file order */
+	size_t n_rules;
+	size_t n_filters_total;
+	pcre2_match_context *mctx; /* match limits; read-only after compile */
+};
+
+extern const char *const dpp_rule_action_names[];
+extern const char *const dpp_rule_op_names[];
+
+#endif
