@@ -14,7 +14,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dpp/headers.h"
 #include "dpp/ratelimit.h"
+#include "dpp/redact.h"
 
 struct cJSON; /* <cjson/cJSON.h> */
 
@@ -27,11 +29,6 @@ enum dpp_policy_verdict {
 	DPP_POLICY_DENY,
 };
 
-enum dpp_filter_action {
-	DPP_FILTER_REDACT = 0, /* replace the value with a fixed mask */
-	DPP_FILTER_REMOVE,     /* delete the field */
-	DPP_FILTER_REPLACE,    /* replace the value with `value` */
-};
 
 /* One response filter of a response_filter rule. All strings belong to the
  * ruleset. */
@@ -42,11 +39,6 @@ struct dpp_response_filter {
 	const char *value; /* DPP_FILTER_REPLACE only, else NULL */
 };
 
-/* One request header as received. */
-struct dpp_header {
-	const char *name;
-	const char *value;
-};
 
 /* What a rule can look at. Filled by the proxy; every pointer is borrowed for
  * the duration of dpp_policy_evaluate. Any member may be NULL (the field is
