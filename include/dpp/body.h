@@ -56,7 +56,8 @@
 /* What the daemon does with a request body. */
 enum dpp_body_kind {
 	DPP_BODY_NONE = 0, /* the handler never reads a body (GET, HEAD, DELETE,
-			    * OPTIONS); the proxy should refuse a non-empty one */
+			    * OPTIONS); the proxy must refuse a non-empty one
+			    * rather than forward bytes no rule has seen */
 	DPP_BODY_JSON,     /* decoded as JSON: buffer it (bounded) and parse it
 			    * with dpp_body_parse before the rules run */
 	DPP_BODY_STREAM,   /* tar or other binary data streamed to the daemon:
@@ -166,6 +167,25 @@ const char *dpp_body_number_text(const cJSON *item);
  * such a number (the caller cannot decide: deny). */
 int dpp_body_get_int64(const cJSON *item, int64_t *out);
 
+/* Extra check for POST /containers/create bodies. dockerd (up to v26; moby
+ * runconfig ContainerConfigWrapper, removed by moby PR 48007) also embeds a
+ * *container.HostConfig at the top level of the create body: when "HostConfig"
+ * is absent or null, top-level HostConfig fields ("Privileged", "Binds", ...)
+ * become the container's host config, and otherwise top-level Memory,
+ * MemorySwap, CpuShares, CpusetCpus, VolumeDriver and Cpuset fill in zero
+ * values of the nested one. Rules written against "HostConfig.X" would not
+ * see them, so this refuses every top-level key that is not a
+ * container.Config field (API 1.41-1.47: Hostname, Domainname, User,
+ * AttachStdin, AttachStdout, AttachStderr, ExposedPorts, Tty, OpenStdin,
+ * StdinOnce, Env, Cmd, Healthcheck, ArgsEscaped, Image, Volumes, WorkingDir,
+ * Entrypoint, NetworkDisabled, MacAddress, OnBuild, Labels, StopSignal,
+ * StopTimeout, Shell) or HostConfig / NetworkingConfig (EqualFold). An
+ * allowlist, so unknown keys fail closed. Also refuses a root that is not an
+ * object. doc NULL (empty body) passes: dockerd refuses it itself.
+ * Returns 0, or -1 with *err (malloc'd, caller frees; may be NULL on
+ * allocation failure; err may be NULL). Pure, thread-safe. */
+int dpp_body_check_create(const struct dpp_body_doc *doc, char **err);
+
 /* Whether dockerd decodes the body of `method canonical_path` as JSON.
  * canonical_path is dpp_target_path()'s form: percent-decoded, version prefix
  * removed, starting with '/'. Known binary bodies give DPP_BODY_STREAM:
@@ -175,7 +195,11 @@ int dpp_body_get_int64(const cJSON *item, int64_t *out);
  * DELETE and OPTIONS give DPP_BODY_NONE. Every other POST or PUT, and any
  * unknown method, gives DPP_BODY_JSON (fail closed: a body the daemon may
  * decode is parsed). Methods compare case-sensitively, as dockerd's router
- * does. Pure and thread-safe. Source: Docker Engine API reference (v1.41+). */
+ * does. Note POST /containers/{id}/start is JSON: dockerd 20.10 refuses a
+ * body longer than 7 bytes for API >= 1.24 but, for older API versions in the
+ * URL, reads it as a HostConfig (root-level "Privileged", "Binds", ...) and
+ * applies it at start; rules must cover that body or refuse it.
+ * Pure and thread-safe. Source: Docker Engine API reference (v1.41+). */
 enum dpp_body_kind dpp_body_kind(const char *method, const char *canonical_path);
 
 /* "none", "json", "stream"; for logs and audit records. Static string. */

@@ -921,6 +921,53 @@ int dpp_body_get_int64(const cJSON *item, int64_t *out)
 	return 0;
 }
 
+/* ---- container create: legacy top-level HostConfig --------------------- */
+
+/* container.Config's JSON field names (api/types/container/config.go) plus
+ * the wrapper's own HostConfig and NetworkingConfig. */
+static const char *const create_top_fields[] = {
+	"Hostname", "Domainname", "User", "AttachStdin", "AttachStdout",
+	"AttachStderr", "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env",
+	"Cmd", "Healthcheck", "ArgsEscaped", "Image", "Volumes", "WorkingDir",
+	"Entrypoint", "NetworkDisabled", "MacAddress", "OnBuild", "Labels",
+	"StopSignal", "StopTimeout", "Shell", "HostConfig", "NetworkingConfig",
+};
+
+int dpp_body_check_create(const struct dpp_body_doc *doc, char **err)
+{
+	const cJSON *c;
+	size_t i;
+
+	if (err != NULL)
+		*err = NULL;
+	if (doc == NULL)
+		return 0;
+	if (!cJSON_IsObject(doc->root)) {
+		set_err(err, "invalid container config: the body must be a JSON object");
+		return -1;
+	}
+	for (c = doc->root->child; c != NULL; c = c->next) {
+		bool known = false;
+
+		for (i = 0; i < sizeof(create_top_fields) / sizeof(create_top_fields[0]); i++) {
+			if (fold_eq(create_top_fields[i], c->string)) {
+				known = true;
+				break;
+			}
+		}
+		if (!known) {
+			char q[72];
+
+			quote_key(q, sizeof(q), c->string);
+			set_err(err,
+				"invalid container config: top-level field \"%s\" is not a "
+				"container config field (host settings belong in HostConfig)", q);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* ---- body kind ---------------------------------------------------------- */
 
 /* Routes whose body dockerd streams (tar or binary). '*' matches one path

@@ -99,6 +99,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			__builtin_trap();
 		check_node(c, dpp_body_root(doc));
 		free(c);
+		{
+			char *cerr = NULL;
+			int rc = dpp_body_check_create(doc, &cerr);
+
+			if ((rc == 0) != (cerr == NULL) && !(rc < 0 && cerr == NULL))
+				__builtin_trap();
+			free(cerr);
+		}
 		break;
 	}
 	case DPP_BODY_EMPTY:

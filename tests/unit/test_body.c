@@ -600,6 +600,47 @@ static void test_numbers(void **state)
 	}
 }
 
+/* ---- create: legacy top-level HostConfig fields -------------------------- */
+
+static void test_check_create(void **state)
+{
+	static const struct {
+		const char *body;
+		int rc;
+	} cases[] = {
+		{ "{\"Image\":\"busybox\",\"Cmd\":[\"sh\"],\"HostConfig\":{\"Privileged\":true},"
+		  "\"NetworkingConfig\":{}}", 0 },
+		{ "{\"image\":\"busybox\",\"hostconfig\":null,\"ENV\":null}", 0 },
+		{ "{\"Image\":\"busybox\",\"Privileged\":true}", -1 },
+		{ "{\"Image\":\"busybox\",\"binds\":[\"/:/host\"]}", -1 },
+		{ "{\"Image\":\"busybox\",\"HostConfig\":{},\"Memory\":1}", -1 },
+		{ "{\"Image\":\"busybox\",\"Cpuset\":\"0\"}", -1 },
+		{ "{\"Image\":\"busybox\",\"Future\":1}", -1 },
+		{ "[]", -1 },
+		{ "null", -1 },
+	};
+	size_t i;
+	char *err = NULL;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dpp_body_doc *doc = NULL;
+
+		assert_int_equal(dpp_body_parse(cases[i].body, strlen(cases[i].body), 0, &doc, NULL),
+				 DPP_BODY_OK);
+		if (dpp_body_check_create(doc, &err) != cases[i].rc)
+			fail_msg("create check \"%s\": want %d", cases[i].body, cases[i].rc);
+		if (cases[i].rc == 0)
+			assert_null(err);
+		else
+			assert_non_null(err);
+		free(err);
+		err = NULL;
+		dpp_body_free(doc);
+	}
+	assert_int_equal(dpp_body_check_create(NULL, &err), 0);
+}
+
 /* ---- body kind ---------------------------------------------------------- */
 
 static void test_body_kind(void **state)
@@ -669,6 +710,7 @@ int main(void)
 		cmocka_unit_test(test_lookup_dotted),
 		cmocka_unit_test(test_path_parse),
 		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_check_create),
 		cmocka_unit_test(test_body_kind),
 	};
 
