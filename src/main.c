@@ -12,12 +12,28 @@
 
 #include <cjson/cJSON.h>
 
+#include "dpp/audit.h"
 #include "dpp/config.h"
 #include "dpp/log.h"
+#include "dpp/metrics.h"
+#include "dpp/runtime.h"
 #include "dpp/server.h"
 #include "dpp/upstream.h"
 
 #define GRACE_MS 10000
+#define AUDIT_QUEUE 8192
+
+/* What the main loop owns; every pointer has this one owner. */
+struct proxy_state {
+	struct dpp_config_flags flags;
+	struct dpp_config *cfg;
+	struct dpp_runtime *rt;
+	struct dpp_server *srv;
+	struct dpp_audit *audit;
+	char audit_path[1024];
+	char socket[DPP_SOCKET_PATH_MAX];
+	enum dpp_source socket_source;
+};
 
 static void usage(FILE *out)
 {
@@ -104,26 +120,93 @@ static int resolve_socket(struct dpp_settings *s)
 	return 0;
 }
 
-static void reload(struct dpp_config **cfg, const struct dpp_config_flags *flags)
+/* Logs each line of a multi-line message. */
+static void log_lines(enum dpp_log_level level, const char *prefix, const char *text)
+{
+	const char *p = text;
+
+	while (p != NULL && *p != '\0') {
+		const char *nl = strchr(p, '\n');
+		int len = nl != NULL ? (int)(nl - p) : (int)strlen(p);
+
+		if (len > 0)
+			dpp_log(level, "%s%.*s", prefix, len, p);
+		p = nl != NULL ? nl + 1 : NULL;
+	}
+}
+
+/* Builds the runtime for cfg with the socket already resolved. */
+static int build_runtime(struct proxy_state *st, struct dpp_config *cfg, struct dpp_runtime **rt,
+			 char **errors)
+{
+	struct dpp_settings eff = *dpp_config_settings(cfg);
+	char *warnings = NULL;
+	int rc;
+
+	snprintf(eff.socket, sizeof(eff.socket), "%s", st->socket);
+	eff.socket_source = st->socket_source;
+	rc = dpp_runtime_build(cfg, &eff, rt, errors, &warnings);
+	if (warnings != NULL)
+		log_lines(DPP_LOG_WARN, "config: ", warnings);
+	free(warnings);
+	return rc;
+}
+
+static void audit_apply(struct proxy_state *st, const struct dpp_settings *s, int reopen)
+{
+	const char *err = NULL;
+
+	if (strcmp(s->audit_log, st->audit_path) == 0) {
+		if (reopen && st->audit != NULL)
+			dpp_audit_reopen(st->audit); /* logrotate moved the file */
+		return;
+	}
+	dpp_audit_stop(st->audit);
+	st->audit = NULL;
+	st->audit_path[0] = '\0';
+	if (s->audit_log[0] == '\0')
+		return;
+	st->audit = dpp_audit_start(dpp_server_bus(st->srv), s->audit_log, AUDIT_QUEUE, &err);
+	if (st->audit == NULL) {
+		dpp_log_error("audit: cannot write %s: %s (%s); audit events are NOT recorded",
+			      s->audit_log, err != NULL ? err : "error", strerror(errno));
+		return;
+	}
+	snprintf(st->audit_path, sizeof(st->audit_path), "%s", s->audit_log);
+	dpp_metrics_set_audit(dpp_server_metrics(st->srv), st->audit);
+	dpp_log_info("audit: writing %s", s->audit_log);
+}
+
+static void reload(struct proxy_state *st)
 {
 	struct dpp_config *next = NULL;
+	struct dpp_runtime *rt = NULL;
 	char *errors = NULL, *restart = NULL;
 
 	dpp_log_info("SIGHUP: reloading the configuration");
-	if (dpp_config_load(flags, &next, &errors) != 0) {
-		dpp_log_error("reload refused, keeping the running configuration: %s",
-			      errors != NULL ? errors : "unknown error");
+	if (dpp_config_load(&st->flags, &next, &errors) != 0 ||
+	    build_runtime(st, next, &rt, &errors) != 0) {
+		log_lines(DPP_LOG_ERROR, "reload refused: ", errors != NULL ? errors : "unknown error");
+		dpp_log_error("reload refused: the running configuration stays in effect");
+		dpp_metrics_config_reload(dpp_server_metrics(st->srv), 0);
 		free(errors);
+		dpp_config_free(next);
 		return;
 	}
-	restart = dpp_config_restart_needed(*cfg, next);
+	restart = dpp_config_restart_needed(st->cfg, next);
 	if (restart != NULL)
-		dpp_log_warn("these changes take effect only after a restart: %s", restart);
+		log_lines(DPP_LOG_WARN, "needs a restart to take effect (old value stays): ", restart);
 	apply_logging(dpp_config_settings(next));
+	dpp_server_swap_runtime(st->srv, rt);
+	audit_apply(st, dpp_config_settings(next), 1);
+	dpp_runtime_unref(st->rt);
+	st->rt = rt;
 	free(restart);
-	dpp_config_free(*cfg);
-	*cfg = next;
-	dpp_log_info("configuration reloaded");
+	dpp_config_free(st->cfg);
+	st->cfg = next;
+	dpp_metrics_config_reload(dpp_server_metrics(st->srv), 1);
+	dpp_log_info("configuration reloaded: auth %s, %zu rule(s)",
+		     dpp_auth_describe(dpp_runtime_auth(rt)), dpp_ruleset_count(dpp_runtime_rules(rt)));
 }
 
 int main(int argc, char **argv)
@@ -141,8 +224,7 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	struct dpp_config_flags flags = {0};
-	struct dpp_config *cfg = NULL;
-	struct dpp_server *srv = NULL;
+	struct proxy_state st;
 	struct dpp_server_options opts;
 	struct dpp_settings settings;
 	char *errors = NULL, *err = NULL;
@@ -150,6 +232,7 @@ int main(int argc, char **argv)
 	int headless = 0, check = 0, opt, rc = EX_SOFTWARE, docker_up;
 	sigset_t sigs;
 
+	memset(&st, 0, sizeof(st));
 	while ((opt = getopt_long(argc, argv, "c:b:p:s:l:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -199,13 +282,14 @@ int main(int argc, char **argv)
 		return EX_USAGE;
 	}
 
-	if (dpp_config_load(&flags, &cfg, &errors) != 0) {
+	st.flags = flags;
+	if (dpp_config_load(&st.flags, &st.cfg, &errors) != 0) {
 		fprintf(stderr, "%sdocker-policy-proxy: configuration refused\n",
 			errors != NULL ? errors : "");
 		free(errors);
 		return check ? 1 : EX_CONFIG;
 	}
-	settings = *dpp_config_settings(cfg);
+	settings = *dpp_config_settings(st.cfg);
 	apply_logging(&settings);
 	if (resolve_socket(&settings) != 0) {
 		fprintf(stderr, "docker-policy-proxy: no Docker socket configured or found; set "
@@ -213,10 +297,20 @@ int main(int argc, char **argv)
 		rc = check ? 1 : EX_UNAVAILABLE;
 		goto cleanup;
 	}
+	snprintf(st.socket, sizeof(st.socket), "%s", settings.socket);
+	st.socket_source = settings.socket_source;
+	if (build_runtime(&st, st.cfg, &st.rt, &errors) != 0) {
+		fprintf(stderr, "%sdocker-policy-proxy: configuration refused\n",
+			errors != NULL ? errors : "");
+		free(errors);
+		rc = check ? 1 : EX_CONFIG;
+		goto cleanup;
+	}
 	if (check) {
-		dpp_config_print(cfg, stdout);
+		dpp_config_print(st.cfg, stdout);
 		printf("# upstream socket: %s (%s)\n", settings.socket,
 		       source_name(settings.socket_source));
+		dpp_runtime_print(st.rt, stdout);
 		rc = 0;
 		goto cleanup;
 	}
@@ -239,16 +333,18 @@ int main(int argc, char **argv)
 	opts.port = settings.port;
 	opts.socket_path = settings.socket;
 	opts.docker_up = docker_up;
-	if (dpp_server_start(&opts, &srv, &err) != 0) {
+	opts.rt = st.rt;
+	if (dpp_server_start(&opts, &st.srv, &err) != 0) {
 		fprintf(stderr, "docker-policy-proxy: %s\n", err != NULL ? err : "cannot start");
 		free(err);
 		rc = EX_OSERR;
 		goto cleanup;
 	}
-	dpp_log_info("docker-policy-proxy %s listening on %s%s%s:%d, upstream unix://%s (%s), auth: none",
+	audit_apply(&st, &settings, 0);
+	dpp_log_info("docker-policy-proxy %s listening on %s%s%s:%d, upstream unix://%s (%s), auth: %s",
 		     DPP_VERSION, strchr(settings.bind, ':') ? "[" : "", settings.bind,
 		     strchr(settings.bind, ':') ? "]" : "", settings.port, settings.socket,
-		     docker_desc);
+		     docker_desc, dpp_auth_describe(dpp_runtime_auth(st.rt)));
 	if (!docker_up)
 		dpp_log_warn("Docker is not answering at %s yet; requests get 502 until it does",
 			     settings.socket);
@@ -263,7 +359,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (sig == SIGHUP) {
-			reload(&cfg, &flags);
+			reload(&st);
 			continue;
 		}
 		dpp_log_info("%s: stopping (in-flight requests get up to %d s)",
@@ -271,14 +367,22 @@ int main(int argc, char **argv)
 		break;
 	}
 	{
-		int cut = dpp_server_stop(srv, GRACE_MS);
+		int cut;
 
+		/* The audit writer drains what the last requests published. */
+		dpp_metrics_set_audit(dpp_server_metrics(st.srv), NULL);
+		cut = dpp_server_stop_accepting(st.srv, GRACE_MS);
+		dpp_audit_stop(st.audit);
+		st.audit = NULL;
+		dpp_server_free(st.srv);
+		st.srv = NULL;
 		if (cut > 0)
 			dpp_log_warn("%d request(s) were cut at shutdown", cut);
 	}
 	dpp_log_info("stopped");
 	rc = 0;
 cleanup:
-	dpp_config_free(cfg);
+	dpp_runtime_unref(st.rt);
+	dpp_config_free(st.cfg);
 	return rc;
 }

@@ -5,25 +5,48 @@
 #define DPP_SERVER_H
 
 struct dpp_server;
+struct dpp_runtime;
+struct dpp_bus;
+struct dpp_metrics;
 
 struct dpp_server_options {
 	const char *bind;        /* IPv4 or IPv6 literal; "::" listens dual-stack */
 	int port;                /* TCP port */
 	const char *socket_path; /* Docker's Unix socket */
 	int docker_up;           /* 1 when the start-up probe reached Docker */
+	struct dpp_runtime *rt;  /* initial policy; the server takes its own reference */
 };
 
 /* Binds the listen socket and starts serving. Borrowed strings are copied.
- * Returns 0 and *out (caller owns; dpp_server_stop), or -1 with *err set to a
+ * Returns 0 and *out (caller owns; dpp_server_stop_accepting, then dpp_server_free), or -1 with *err set to a
  * malloc'd one-line operator message (caller frees), e.g. when the port is
  * taken. Not thread-safe; call from the main thread. */
 int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **out,
 		     char **err);
 
+/* Installs a new runtime (SIGHUP): requests that started keep theirs; new
+ * ones use rt. Takes its own reference. Drops rate-limit buckets of rules
+ * that no longer exist (buckets of rules whose name is unchanged survive).
+ * Thread-safe. */
+void dpp_server_swap_runtime(struct dpp_server *srv, struct dpp_runtime *rt);
+
+/* The event bus every request publishes to (audit writer, later the store
+ * and the console subscribe). Borrowed; lives until dpp_server_free. */
+struct dpp_bus *dpp_server_bus(struct dpp_server *srv);
+
+/* The metrics registry (to feed counters owned elsewhere, e.g. audit drops).
+ * Borrowed; lives until dpp_server_free. */
+struct dpp_metrics *dpp_server_metrics(struct dpp_server *srv);
+
 /* Graceful stop (SIGTERM): stops accepting, lets in-flight plain requests
  * finish for up to grace_ms, ends event/log streams and hijacked streams at
- * once, then frees everything. Returns the number of requests that had to be
- * cut after the grace period (0 when all finished). NULL is a no-op. */
-int dpp_server_stop(struct dpp_server *srv, int grace_ms);
+ * once, and stops the HTTP threads. The bus and metrics stay valid (so
+ * subscribers can drain) until dpp_server_free. Returns the number of requests
+ * that had to be cut after the grace period (0 when all finished). */
+int dpp_server_stop_accepting(struct dpp_server *srv, int grace_ms);
+
+/* Frees a stopped server. Unsubscribe every bus subscriber first. NULL is a
+ * no-op. */
+void dpp_server_free(struct dpp_server *srv);
 
 #endif

@@ -14,15 +14,25 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
 
+#include "dpp/auth.h"
+#include "dpp/body.h"
+#include "dpp/bus.h"
+#include "dpp/canon.h"
 #include "dpp/headers.h"
 #include "dpp/hijack.h"
 #include "dpp/log.h"
+#include "dpp/metrics.h"
+#include "dpp/policy.h"
+#include "dpp/ratelimit.h"
+#include "dpp/redact.h"
+#include "dpp/runtime.h"
 #include "dpp/upstream.h"
 
 #define MAX_REQ_FIELDS 128
@@ -30,6 +40,7 @@
 #define SMALL_BODY_MAX (64 * 1024)
 #define RESPONSE_BLOCK (64 * 1024)
 #define POOL_IDLE_MAX 32
+#define RATELIMIT_BUCKETS 65536
 
 struct dpp_server {
 	struct MHD_Daemon *mhd;
@@ -40,17 +51,43 @@ struct dpp_server {
 	struct dpp_hijacks *hijacks;
 	atomic_int inflight;
 	atomic_int docker_up;
+	atomic_uint_fast64_t next_id;
+	pthread_mutex_t rt_lock; /* guards rt (the pointer only) */
+	int rt_lock_ok;
+	struct dpp_runtime *rt;
+	struct dpp_bus *bus;
+	struct dpp_metrics *metrics;
+	struct dpp_ratelimit *ratelimit;
+	struct dpp_lockout *lockout;
 };
 
 enum req_mode {
 	MODE_FORWARD = 0, /* body streamed to Docker as it arrives */
-	MODE_BUFFER,      /* small body read first (legacy hijack check) */
+	MODE_BUFFER,      /* JSON body read completely for the rules first */
 	MODE_DONE,        /* a response was queued early (error) */
+};
+
+struct field_list {
+	struct dpp_header f[MAX_REQ_FIELDS];
+	size_t n;
+	int overflow;
 };
 
 struct request {
 	struct dpp_server *srv;
+	uint64_t id;
 	char *target; /* raw request-target as sent */
+	struct dpp_runtime *rt;  /* the policy this request is judged by (a reference) */
+	struct dpp_target *canon;
+	struct field_list *fields;
+	char client_ip[46];
+	struct dpp_auth_result auth;
+	struct dpp_policy_decision dec;
+	enum dpp_event_kind ev_kind;
+	char ev_message[192];
+	const char *ev_rule;
+	int is_exec_start_plain; /* POST /exec/{id}/start without Upgrade */
+	int streaming;           /* a long-lived response (events, logs -f, hijack) */
 	int started;
 	enum req_mode mode;
 	const char *method;
@@ -82,25 +119,21 @@ static long long now_ms(void)
 
 /* --- Docker-style errors ------------------------------------------------ */
 
-static enum MHD_Result queue_error(struct MHD_Connection *c, struct request *r, unsigned status,
-				   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static enum MHD_Result queue_error(struct MHD_Connection *c, struct request *r, unsigned status,
-				   const char *fmt, ...)
+static enum MHD_Result queue_json_error(struct MHD_Connection *c, struct request *r,
+					unsigned status, const char *hname, const char *hvalue,
+					const char *msg)
 {
-	char msg[1024];
-	char *text = NULL;
+	char *text = NULL, *body = NULL;
 	cJSON *obj = NULL;
 	struct MHD_Response *resp = NULL;
 	enum MHD_Result ret = MHD_NO;
-	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (r != NULL) {
 		r->mode = MODE_DONE;
 		r->status = (int)status;
+		if (r->ev_kind == DPP_EVENT_REQUEST)
+			r->ev_kind = DPP_EVENT_ERROR;
+		snprintf(r->ev_message, sizeof(r->ev_message), "%s", msg);
 	}
 	if (status >= 500)
 		dpp_log_warn("%s %s -> %u: %s", r != NULL && r->method != NULL ? r->method : "-",
@@ -109,49 +142,49 @@ static enum MHD_Result queue_error(struct MHD_Connection *c, struct request *r, 
 	if (obj == NULL || cJSON_AddStringToObject(obj, "message", msg) == NULL)
 		goto cleanup;
 	text = cJSON_PrintUnformatted(obj);
-	if (text == NULL)
-		goto cleanup;
-	/* Docker ends its JSON error bodies with a newline. */
-	char *body = malloc(strlen(text) + 2);
-	if (body == NULL)
-		goto cleanup;
-	sprintf(body, "%s\n", text);
-	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-	if (resp == NULL) {
-		free(body);
-		goto cleanup;
+	if (text == NULL || asprintf(&body, "%s\n", text) < 0) {
+		body = NULL;
+		goto cleanup; /* Docker ends its JSON error bodies with a newline */
 	}
+	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL)
+		goto cleanup;
+	body = NULL;
 	if (MHD_add_response_header(resp, "Content-Type", "application/json") != MHD_YES)
+		goto cleanup;
+	if (hname != NULL && MHD_add_response_header(resp, hname, hvalue) != MHD_YES)
 		goto cleanup;
 	ret = MHD_queue_response(c, status, resp);
 cleanup:
 	if (resp != NULL)
 		MHD_destroy_response(resp);
+	free(body);
 	cJSON_free(text);
 	cJSON_Delete(obj);
 	return ret;
 }
 
-/* --- request classification ------------------------------------------- */
+static enum MHD_Result queue_error(struct MHD_Connection *c, struct request *r, unsigned status,
+				   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-/* Strips a leading /v<digits and dots> the way dockerd's router does. */
-static const char *strip_version(const char *path)
+static enum MHD_Result queue_error(struct MHD_Connection *c, struct request *r, unsigned status,
+				   const char *fmt, ...)
 {
-	const char *p = path;
+	char msg[1024];
+	va_list ap;
 
-	if (p[0] != '/' || p[1] != 'v')
-		return path;
-	p += 2;
-	if (*p == '\0' || strspn(p, "0123456789.") == 0)
-		return path;
-	p += strspn(p, "0123456789.");
-	return *p == '/' ? p : path;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return queue_json_error(c, r, status, NULL, NULL, msg);
 }
 
-/* POST /containers/{id}/attach or /exec/{id}/start: Docker hijacks these. */
-static int is_hijack_endpoint(const char *method, const char *url, int *is_exec)
+/* --- request classification ------------------------------------------- */
+
+/* POST /containers/{id}/attach or /exec/{id}/start (canonical path): Docker
+ * hijacks these connections. */
+static int is_hijack_endpoint(const char *method, const char *p, int *is_exec)
 {
-	const char *p = strip_version(url);
 	const char *slash;
 
 	if (strcmp(method, "POST") != 0)
@@ -169,13 +202,40 @@ static int is_hijack_endpoint(const char *method, const char *url, int *is_exec)
 	return 0;
 }
 
-/* --- upstream request head ---------------------------------------------- */
+/* /containers/{id}/<leaf> */
+static int is_container_op(const char *p, const char *leaf)
+{
+	const char *slash;
 
-struct field_list {
-	struct dpp_header f[MAX_REQ_FIELDS];
-	size_t n;
-	int overflow;
-};
+	if (strncmp(p, "/containers/", 12) != 0)
+		return 0;
+	slash = strchr(p + 12, '/');
+	return slash != NULL && slash > p + 12 && strcmp(slash + 1, leaf) == 0;
+}
+
+static int query_true(const struct dpp_target *t, const char *name)
+{
+	const char *v = dpp_target_query_get(t, name);
+
+	return v != NULL && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0);
+}
+
+/* Responses that never end by themselves: no response filter can apply. */
+static int is_stream_endpoint(const struct dpp_target *t)
+{
+	const char *p = dpp_target_path(t);
+	const char *stream = dpp_target_query_get(t, "stream");
+
+	if (strcmp(p, "/events") == 0)
+		return 1;
+	if (is_container_op(p, "logs") && query_true(t, "follow"))
+		return 1;
+	if (is_container_op(p, "stats"))
+		return stream == NULL || !(strcmp(stream, "0") == 0 || strcasecmp(stream, "false") == 0);
+	return 0;
+}
+
+/* --- upstream request head ---------------------------------------------- */
 
 static enum MHD_Result collect_field(void *cls, enum MHD_ValueKind kind, const char *key,
 				     const char *value)
@@ -223,7 +283,9 @@ static int build_head(struct request *r, const struct field_list *l, long long b
 		if (strcasecmp(l->f[i].name, "Connection") == 0)
 			connection = l->f[i].value;
 	}
-	if (append(r->head, &len, "%s %s HTTP/1.1\r\n", r->method, r->target) != 0)
+	/* Docker executes exactly what the rules saw: the canonical target. */
+	if (append(r->head, &len, "%s %s HTTP/1.1\r\n", r->method,
+		   r->canon != NULL ? dpp_target_forward(r->canon) : r->target) != 0)
 		return -1;
 	for (size_t i = 0; i < l->n; i++) {
 		if (!dpp_headers_forward_request(l->f[i].name, connection))
@@ -253,6 +315,7 @@ static int build_head(struct request *r, const struct field_list *l, long long b
 
 static void note_docker_down(struct dpp_server *srv, const char *why)
 {
+	dpp_metrics_set_docker_up(srv->metrics, 0);
 	if (atomic_exchange(&srv->docker_up, 0) == 1)
 		dpp_log_warn("Docker is not answering at %s: %s; requests get 502 until it is back",
 			     dpp_upstream_socket(srv->up), why);
@@ -260,6 +323,7 @@ static void note_docker_down(struct dpp_server *srv, const char *why)
 
 static void note_docker_up(struct dpp_server *srv)
 {
+	dpp_metrics_set_docker_up(srv->metrics, 1);
 	if (atomic_exchange(&srv->docker_up, 1) == 0)
 		dpp_log_info("Docker answers again at %s", dpp_upstream_socket(srv->up));
 }
@@ -430,6 +494,102 @@ fail:
 	return queue_error(c, r, 502, "cannot relay the upgraded stream");
 }
 
+/* Reads Docker's whole JSON response (bounded), applies the response filters
+ * and queues the result with a new Content-Length. */
+static enum MHD_Result queue_filtered(struct MHD_Connection *c, struct request *r)
+{
+	size_t max = (size_t)dpp_runtime_settings(r->rt)->max_filter_bytes;
+	size_t len = 0, cap = 64 * 1024, out_len = 0;
+	char *buf = malloc(cap), *out = NULL;
+	struct dpp_filter *f = NULL;
+	cJSON **values = NULL;
+	struct MHD_Response *resp = NULL;
+	enum MHD_Result ret;
+	const char *err = NULL;
+	size_t n = r->dec.n_filters;
+
+	if (buf == NULL)
+		goto oom;
+	for (;;) {
+		ssize_t got;
+
+		if (len == cap) {
+			char *nb;
+
+			if (cap >= max + 1)
+				break;
+			cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+			nb = realloc(buf, cap);
+			if (nb == NULL)
+				goto oom;
+			buf = nb;
+		}
+		got = dpp_uconn_read_body(r->uc, buf + len, cap - len, r->client_fd);
+		if (got == 0)
+			break;
+		if (got < 0) {
+			free(buf);
+			return got == DPP_UWAIT_CLIENT_GONE ? MHD_NO
+							    : queue_error(c, r, 502, "Docker's response broke off");
+		}
+		len += (size_t)got;
+	}
+	if (len > max) {
+		free(buf);
+		return queue_error(c, r, 502, "response larger than %zu bytes cannot be filtered (global.max_filter_bytes); refused rather than passed on unfiltered", max);
+	}
+	f = calloc(n, sizeof(*f));
+	values = calloc(n, sizeof(*values));
+	if (f == NULL || values == NULL)
+		goto oom;
+	for (size_t i = 0; i < n; i++) {
+		f[i].field = r->dec.filters[i].field;
+		f[i].action = r->dec.filters[i].action;
+		if (r->dec.filters[i].value != NULL) {
+			values[i] = cJSON_CreateString(r->dec.filters[i].value);
+			if (values[i] == NULL)
+				goto oom;
+			f[i].value = values[i];
+		}
+	}
+	if (dpp_redact_apply(buf, len, f, n, &out, &out_len, &err) != 0) {
+		ret = queue_error(c, r, 502, "cannot filter Docker's response: %s", err);
+		goto done;
+	}
+	resp = MHD_create_response_from_buffer(out_len, out, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(out);
+		goto oom;
+	}
+	if (copy_response_fields(resp, &r->resp, 0) != 0) {
+		MHD_destroy_response(resp);
+		ret = queue_error(c, r, 502, "cannot copy Docker's response header fields");
+		goto done;
+	}
+	r->status = r->resp.status;
+	ret = MHD_queue_response(c, (unsigned)r->resp.status, resp);
+	MHD_destroy_response(resp);
+	goto done;
+oom:
+	ret = queue_error(c, r, 500, "out of memory filtering the response");
+done:
+	for (size_t i = 0; values != NULL && i < n; i++)
+		cJSON_Delete(values[i]);
+	free(values);
+	free(f);
+	free(buf);
+	return ret;
+}
+
+static int is_json_type(const struct dpp_uresponse *u)
+{
+	for (size_t i = 0; i < u->n_fields; i++) {
+		if (strcasecmp(u->fields[i].name, "Content-Type") == 0)
+			return strncasecmp(u->fields[i].value, "application/json", 16) == 0;
+	}
+	return 0;
+}
+
 static enum MHD_Result queue_forwarded(struct MHD_Connection *c, struct request *r)
 {
 	struct dpp_uresponse *u = &r->resp;
@@ -442,6 +602,13 @@ static enum MHD_Result queue_forwarded(struct MHD_Connection *c, struct request 
 		if (r->upgrade == NULL)
 			return queue_error(c, r, 502, "Docker switched protocols without being asked");
 		return queue_upgrade(c, r);
+	}
+	if (r->dec.n_filters > 0 && !no_body) {
+		if (r->streaming)
+			return queue_error(c, r, 502, "response filters cannot apply to a streamed response (rule %s)",
+					   r->dec.filters[0].rule);
+		if (is_json_type(u))
+			return queue_filtered(c, r);
 	}
 	if (no_body) {
 		/* Fixed size: MHD would emit a stray chunk terminator for HEAD. */
@@ -504,79 +671,365 @@ static enum MHD_Result finish_request(struct MHD_Connection *c, struct request *
 	return queue_forwarded(c, r);
 }
 
-/* Exec start without Upgrade: allowed only when detached (no stream). */
-static enum MHD_Result finish_buffered(struct MHD_Connection *c, struct request *r,
-				       const struct field_list *l)
+/* --- events, metrics ----------------------------------------------------- */
+
+static void copy_str(char *dst, size_t len, const char *src)
+{
+	snprintf(dst, len, "%s", src != NULL ? src : "");
+}
+
+static void fill_event(const struct request *r, enum dpp_event_kind kind, int status,
+		       const char *rule, const char *message, struct dpp_event *ev)
+{
+	struct timespec ts;
+
+	memset(ev, 0, sizeof(*ev));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ev->id = r->id;
+	ev->time_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	ev->kind = kind;
+	ev->status = status;
+	ev->duration_ms = (uint32_t)(now_ms() - r->t_start);
+	copy_str(ev->method, sizeof(ev->method), r->method);
+	copy_str(ev->path, sizeof(ev->path), r->canon != NULL ? dpp_target_path(r->canon) : r->target);
+	copy_str(ev->client_ip, sizeof(ev->client_ip), r->client_ip);
+	copy_str(ev->identity, sizeof(ev->identity), r->auth.identity);
+	copy_str(ev->role, sizeof(ev->role), r->auth.role);
+	copy_str(ev->rule, sizeof(ev->rule), rule);
+	copy_str(ev->message, sizeof(ev->message), message);
+}
+
+/* Publishes an event now (dry-run, lockout: several per request). */
+static void emit(struct request *r, enum dpp_event_kind kind, int status, const char *rule,
+		 const char *message)
+{
+	struct dpp_event ev;
+
+	fill_event(r, kind, status, rule, message, &ev);
+	dpp_bus_publish(r->srv->bus, &ev);
+}
+
+static enum MHD_Result serve_metrics(struct MHD_Connection *c, struct request *r)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char *text = NULL;
+	size_t len = 0;
+
+	if (dpp_metrics_render(r->srv->metrics, &text, &len) != 0)
+		return queue_error(c, r, 500, "cannot render the metrics");
+	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(text);
+		return queue_error(c, r, 500, "out of memory");
+	}
+	r->mode = MODE_DONE;
+	r->status = 200;
+	r->ev_kind = DPP_EVENT_REQUEST;
+	if (MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8") != MHD_YES) {
+		MHD_destroy_response(resp);
+		return queue_error(c, r, 500, "out of memory");
+	}
+	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* --- policy --------------------------------------------------------------- */
+
+static const char *view_query(void *ctx, const char *name)
+{
+	return dpp_target_query_get(ctx, name);
+}
+
+static const cJSON *view_body(void *ctx, const char *const *segments, size_t n)
+{
+	return ctx != NULL ? dpp_body_lookup(ctx, segments, n) : NULL;
+}
+
+/* Evaluates the rules. Returns 1 when the request may go on; 0 when a denial
+ * was queued (*ret holds MHD's answer). */
+static int judge(struct MHD_Connection *c, struct request *r, struct dpp_body_doc *body,
+		 enum MHD_Result *ret)
+{
+	struct dpp_request_view view = {
+		.method = r->method,
+		.path = dpp_target_path(r->canon),
+		.headers = r->fields->f,
+		.n_headers = r->fields->n,
+		.query_get = view_query,
+		.query_ctx = r->canon,
+		.client_ip = r->client_ip,
+		.role = r->auth.role,
+		.identity = r->auth.identity,
+		.body_get = view_body,
+		.body_ctx = body,
+	};
+	struct dpp_policy_decision *d = &r->dec;
+	char retry[24];
+
+	if (dpp_policy_evaluate(dpp_runtime_rules(r->rt), &view, r->srv->ratelimit,
+				dpp_ratelimit_now_ms(), d) != 0)
+		dpp_log_error("%s %s: rule evaluation failed (%s): denied", r->method, r->target,
+			      d->error != NULL ? d->error : "internal error");
+	for (size_t i = 0; i < d->n_dry_run; i++) {
+		emit(r, DPP_EVENT_DRY_RUN, 0, d->dry_run[i], "would have been denied (dry run)");
+		dpp_metrics_dry_run(r->srv->metrics, d->dry_run[i]);
+	}
+	if (d->verdict == DPP_POLICY_ALLOW)
+		return 1;
+	r->ev_rule = d->rule;
+	if (d->status == 429) {
+		r->ev_kind = DPP_EVENT_RATE_LIMITED;
+		dpp_metrics_rate_limited(r->srv->metrics, d->rule != NULL ? d->rule : "");
+		snprintf(retry, sizeof(retry), "%u", d->retry_after > 0 ? d->retry_after : 1);
+		*ret = queue_json_error(c, r, 429, "Retry-After", retry,
+					d->message != NULL ? d->message : "rate limit exceeded");
+		return 0;
+	}
+	r->ev_kind = DPP_EVENT_DENY;
+	dpp_metrics_denied(r->srv->metrics, d->rule != NULL ? d->rule : "(default)");
+	*ret = queue_json_error(c, r, (unsigned)(d->status > 0 ? d->status : 403), NULL, NULL,
+				d->message != NULL ? d->message : "denied by policy");
+	return 0;
+}
+
+/* Authenticates; returns 1 to go on, 0 when a refusal was queued. */
+static int authenticate(struct MHD_Connection *c, struct request *r, enum MHD_Result *ret)
+{
+	const char *authz = NULL;
+	char retry[24];
+
+	for (size_t i = 0; i < r->fields->n; i++) {
+		if (strcasecmp(r->fields->f[i].name, "Authorization") == 0)
+			authz = r->fields->f[i].value;
+	}
+	dpp_auth_authenticate(dpp_runtime_auth(r->rt), r->srv->lockout, authz, r->client_ip,
+			      dpp_lockout_now_ms(), &r->auth);
+	if (r->auth.lockout_started) {
+		emit(r, DPP_EVENT_LOCKOUT, 429, "",
+		     "client address locked out after repeated authentication failures");
+		dpp_metrics_lockout(r->srv->metrics);
+		dpp_log_warn("client %s locked out for %d s after %d failed authentications",
+			     r->client_ip, DPP_LOCKOUT_DURATION_MS / 1000, DPP_LOCKOUT_FAILURES);
+	}
+	switch (r->auth.status) {
+	case DPP_AUTH_OK:
+		return 1;
+	case DPP_AUTH_LOCKED_OUT:
+		r->ev_kind = DPP_EVENT_AUTH_FAILURE;
+		dpp_metrics_auth_failure(r->srv->metrics);
+		snprintf(retry, sizeof(retry), "%u", r->auth.retry_after_s);
+		*ret = queue_json_error(c, r, 429, "Retry-After", retry,
+					"too many failed authentications from this address; try again later");
+		return 0;
+	case DPP_AUTH_MISSING:
+	case DPP_AUTH_INVALID:
+		r->ev_kind = DPP_EVENT_AUTH_FAILURE;
+		dpp_metrics_auth_failure(r->srv->metrics);
+		*ret = queue_json_error(c, r, 401, "WWW-Authenticate",
+					dpp_auth_challenge(r->auth.status),
+					r->auth.status == DPP_AUTH_MISSING
+						? "authentication required: send Authorization: Bearer <token>"
+						: "invalid credentials");
+		return 0;
+	default:
+		*ret = queue_error(c, r, 500, "authentication failed internally");
+		return 0;
+	}
+}
+
+/* Allowed: connect, write the head (and a buffered body), and for a body-less
+ * or buffered request read Docker's answer. */
+static enum MHD_Result forward(struct MHD_Connection *c, struct request *r, long long body_len,
+			       int complete)
 {
 	const char *err = NULL;
-	cJSON *doc = cJSON_ParseWithLength(r->buf != NULL ? r->buf : "", r->buf_len);
-	const cJSON *detach = cJSON_IsObject(doc) ? cJSON_GetObjectItem(doc, "Detach") : NULL;
-	int detached = cJSON_IsTrue(detach);
 
-	cJSON_Delete(doc);
-	if (!detached)
-		return queue_error(c, r, 400,
-				   "docker-policy-proxy relays attach and exec streams only over HTTP Upgrade: "
-				   "send 'Connection: Upgrade' and 'Upgrade: tcp' (every current Docker client does)");
-	if (build_head(r, l, (long long)r->buf_len) != 0)
+	if (build_head(r, r->fields, body_len) != 0)
 		return queue_error(c, r, 431, "request header fields too large");
-	if (open_upstream(r, 0, &err) != 0)
+	if (open_upstream(r, 0, &err) != 0) {
+		dpp_metrics_upstream_error(r->srv->metrics);
 		return queue_error(c, r, 502, "cannot reach Docker at %s: %s",
 				   dpp_upstream_socket(r->srv->up), err);
-	r->chunked = 0;
-	if (send_body_piece(r, r->buf, r->buf_len) != 0)
+	}
+	if (r->buf_len > 0 && send_body_piece(r, r->buf, r->buf_len) != 0)
 		return queue_error(c, r, 502, "the connection to Docker broke while sending the request body");
-	return finish_request(c, r);
+	return complete ? finish_request(c, r) : MHD_YES;
+}
+
+static const char *const hijack_refusal =
+	"docker-policy-proxy relays attach and exec streams only over HTTP Upgrade: send "
+	"'Connection: Upgrade' and 'Upgrade: tcp' (every current Docker client does)";
+
+/* A JSON body is complete: parse it as Docker will, judge, forward. */
+static enum MHD_Result finish_buffered(struct MHD_Connection *c, struct request *r)
+{
+	struct dpp_body_doc *doc = NULL;
+	char *err = NULL;
+	enum MHD_Result ret = MHD_NO;
+	enum dpp_body_status st;
+	const char *path = dpp_target_path(r->canon);
+
+	st = dpp_body_parse(r->buf != NULL ? r->buf : "", r->buf_len, DPP_BODY_DEFAULT_MAX_DEPTH,
+			    &doc, &err);
+	if (st == DPP_BODY_NOMEM) {
+		ret = queue_error(c, r, 500, "out of memory reading the request body");
+		goto cleanup;
+	}
+	if (st == DPP_BODY_INVALID) {
+		ret = queue_error(c, r, 400, "invalid JSON request body: %s",
+				  err != NULL ? err : "cannot parse");
+		goto cleanup;
+	}
+	if (st == DPP_BODY_OK && strcmp(r->method, "POST") == 0 &&
+	    strcmp(path, "/containers/create") == 0) {
+		free(err);
+		err = NULL;
+		if (dpp_body_check_create(doc, &err) != 0) {
+			ret = queue_error(c, r, 400, "refused container create body: %s",
+					  err != NULL ? err : "ambiguous fields");
+			goto cleanup;
+		}
+	}
+	if (r->is_exec_start_plain) {
+		static const char *const detach[] = {"Detach"};
+		const cJSON *d = doc != NULL ? dpp_body_lookup(doc, detach, 1) : NULL;
+
+		if (!cJSON_IsTrue(d)) {
+			ret = queue_error(c, r, 400, "%s", hijack_refusal);
+			goto cleanup;
+		}
+	}
+	if (!judge(c, r, doc, &ret))
+		goto cleanup;
+	r->chunked = 0; /* the whole body is known: send it with a length */
+	ret = forward(c, r, (long long)r->buf_len, 1);
+cleanup:
+	free(err);
+	dpp_body_free(doc);
+	return ret;
+}
+
+static struct dpp_runtime *current_runtime(struct dpp_server *srv)
+{
+	struct dpp_runtime *rt;
+
+	pthread_mutex_lock(&srv->rt_lock);
+	rt = dpp_runtime_ref(srv->rt);
+	pthread_mutex_unlock(&srv->rt_lock);
+	return rt;
+}
+
+static void peer_address(struct MHD_Connection *c, char *out, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+
+	out[0] = '\0';
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+}
+
+static const char *field_get(const struct field_list *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (strcasecmp(l->f[i].name, name) == 0)
+			return l->f[i].value;
+	}
+	return NULL;
 }
 
 static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r,
-				     const char *url, const char *method, const char *version,
-				     struct field_list *l)
+				     const char *method, const char *version)
 {
 	const union MHD_ConnectionInfo *ci;
-	const char *reason = NULL, *err = NULL, *connection = NULL, *upgrade = NULL;
+	const struct dpp_settings *set;
+	const char *reason = NULL, *connection, *upgrade, *ctype, *path;
+	char peer[64];
+	enum MHD_Result ret = MHD_NO;
+	enum dpp_body_kind kind;
 	int is_exec = 0;
 
 	r->started = 1;
 	r->method = method;
 	r->t_start = now_ms();
+	r->id = atomic_fetch_add(&r->srv->next_id, 1) + 1;
 	atomic_fetch_add(&r->srv->inflight, 1);
 	r->head_request = strcmp(method, "HEAD") == 0;
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	r->client_fd = ci != NULL ? ci->connect_fd : -1;
+	r->rt = current_runtime(r->srv);
+	set = dpp_runtime_settings(r->rt);
+	peer_address(c, peer, sizeof(peer));
+	r->fields = calloc(1, sizeof(*r->fields));
+	if (r->fields == NULL)
+		return queue_error(c, r, 500, "out of memory");
+	MHD_get_connection_values(c, MHD_HEADER_KIND, collect_field, r->fields);
+	dpp_runtime_client_ip(r->rt, peer, field_get(r->fields, "X-Forwarded-For"), r->client_ip,
+			      sizeof(r->client_ip));
 	if (dpp_upstream_draining(r->srv->up))
 		return queue_error(c, r, 503, "docker-policy-proxy is shutting down");
-	if (l->overflow)
+	if (r->fields->overflow)
 		return queue_error(c, r, 431, "too many request header fields");
-	if (dpp_headers_check_framing(l->f, l->n, &r->content_length, &r->chunked, &reason) != 0)
+	if (dpp_headers_check_framing(r->fields->f, r->fields->n, &r->content_length, &r->chunked,
+				      &reason) != 0)
 		return queue_error(c, r, 400, "bad request framing: %s", reason);
 	r->has_body = r->content_length > 0 || r->chunked;
-	for (size_t i = 0; i < l->n; i++) {
-		if (strcasecmp(l->f[i].name, "Connection") == 0)
-			connection = l->f[i].value;
-		else if (strcasecmp(l->f[i].name, "Upgrade") == 0)
-			upgrade = l->f[i].value;
-	}
+	if (dpp_canon_parse(r->target, strlen(r->target), &r->canon, &reason) != 0)
+		return queue_error(c, r, 400, "refused request target: %s",
+				   reason != NULL ? reason : "invalid");
+	path = dpp_target_path(r->canon);
+	if (set->metrics_enabled && dpp_target_version(r->canon)[0] == '\0' &&
+	    strcmp(path, set->metrics_path) == 0 &&
+	    (strcmp(method, "GET") == 0 || r->head_request) && !r->has_body)
+		return serve_metrics(c, r);
+	if (!authenticate(c, r, &ret))
+		return ret;
+
+	connection = field_get(r->fields, "Connection");
+	upgrade = field_get(r->fields, "Upgrade");
 	if (upgrade != NULL && dpp_headers_list_has(connection, "upgrade")) {
 		if (strcmp(version, MHD_HTTP_VERSION_1_1) != 0)
 			return queue_error(c, r, 400, "protocol upgrade needs HTTP/1.1");
 		r->upgrade = upgrade;
+		r->streaming = 1;
 	}
-	if (r->upgrade == NULL && is_hijack_endpoint(method, url, &is_exec)) {
+	if (is_hijack_endpoint(method, path, &is_exec) && r->upgrade == NULL) {
 		if (!is_exec || !r->has_body)
-			return queue_error(c, r, 400,
-					   "docker-policy-proxy relays attach and exec streams only over HTTP Upgrade: "
-					   "send 'Connection: Upgrade' and 'Upgrade: tcp' (every current Docker client does)");
-		r->mode = MODE_BUFFER;
+			return queue_error(c, r, 400, "%s", hijack_refusal);
+		r->is_exec_start_plain = 1; /* allowed only with "Detach": true */
+	}
+	/* Go's ParseForm merges a urlencoded body into the form Docker reads
+	 * query parameters from: the rules would not see those values. */
+	ctype = field_get(r->fields, "Content-Type");
+	if (r->has_body && ctype != NULL &&
+	    strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0)
+		return queue_error(c, r, 400, "urlencoded request bodies are refused (Docker would merge them into the query parameters)");
+	if (strcmp(method, "POST") == 0 && is_container_op(path, "start") && r->has_body)
+		return queue_error(c, r, 400, "a request body on container start is refused (old API versions read it as host configuration)");
+	kind = dpp_body_kind(method, path);
+	if (kind == DPP_BODY_NONE && r->has_body)
+		return queue_error(c, r, 400, "a request body is not allowed on %s", method);
+	if (kind == DPP_BODY_JSON && r->has_body) {
+		if (r->content_length > set->max_body_bytes)
+			return queue_error(c, r, 413, "request body larger than %d bytes (global.max_body_bytes)",
+					   set->max_body_bytes);
+		r->mode = MODE_BUFFER; /* judged once the whole body is here */
 		return MHD_YES;
 	}
-	if (build_head(r, l, r->chunked ? -1 : (r->content_length > 0 ? r->content_length :
-						 (r->content_length == 0 ? 0 : -1))) != 0)
-		return queue_error(c, r, 431, "request header fields too large");
-	if (open_upstream(r, 0, &err) != 0)
-		return queue_error(c, r, 502, "cannot reach Docker at %s: %s",
-				   dpp_upstream_socket(r->srv->up), err);
-	return MHD_YES;
+	if (!judge(c, r, NULL, &ret))
+		return ret;
+	r->streaming |= is_stream_endpoint(r->canon);
+	/* Streamed bodies (build context, archive, image load) keep their
+	 * framing: a length, or chunked. */
+	return forward(c, r, r->chunked ? -1 : (r->content_length >= 0 ? r->content_length : -1),
+		       !r->has_body);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -584,24 +1037,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				  size_t *upload_data_size, void **req_cls)
 {
 	struct request *r = *req_cls;
-	struct field_list *l = NULL;
-	enum MHD_Result ret;
 
 	(void)cls;
+	(void)url; /* already percent-decoded by MHD: the raw target is used instead */
 	if (r == NULL)
 		return MHD_NO; /* out of memory in the URI callback */
-	if (!r->started || (r->mode == MODE_BUFFER && *upload_data_size == 0)) {
-		l = calloc(1, sizeof(*l));
-		if (l == NULL)
-			return queue_error(c, r, 500, "out of memory");
-		MHD_get_connection_values(c, MHD_HEADER_KIND, collect_field, l);
-		if (!r->started)
-			ret = start_request(c, r, url, method, version, l);
-		else
-			ret = finish_buffered(c, r, l);
-		free(l);
-		return ret;
-	}
+	if (!r->started)
+		return start_request(c, r, method, version);
 	if (r->mode == MODE_DONE) {
 		*upload_data_size = 0; /* a response is queued; MHD discards the rest */
 		return MHD_YES;
@@ -611,10 +1053,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 		*upload_data_size = 0;
 		if (r->mode == MODE_BUFFER) {
+			size_t max = (size_t)dpp_runtime_settings(r->rt)->max_body_bytes;
 			char *nb;
 
-			if (r->buf_len + n > SMALL_BODY_MAX)
-				return queue_error(c, r, 413, "request body too large");
+			if (r->buf_len + n > max)
+				return queue_error(c, r, 413, "request body larger than %zu bytes (global.max_body_bytes)", max);
 			nb = realloc(r->buf, r->buf_len + n);
 			if (nb == NULL)
 				return queue_error(c, r, 500, "out of memory");
@@ -628,6 +1071,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 					   "the connection to Docker broke while sending the request body");
 		return MHD_YES;
 	}
+	if (r->mode == MODE_BUFFER)
+		return finish_buffered(c, r);
 	return finish_request(c, r);
 }
 
@@ -640,6 +1085,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 		return NULL;
 	r->srv = cls;
 	r->client_fd = -1;
+	r->ev_kind = DPP_EVENT_REQUEST;
 	r->target = strdup(uri != NULL ? uri : "");
 	if (r->target == NULL) {
 		free(r);
@@ -659,14 +1105,24 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	if (r == NULL)
 		return;
 	if (r->started) {
+		struct dpp_event ev;
+
 		atomic_fetch_sub(&srv->inflight, 1);
-		dpp_log_debug("%s %s -> %d (%lld ms)%s", r->method, r->target, r->status,
-			      now_ms() - r->t_start,
+		fill_event(r, r->ev_kind, r->status, r->ev_rule, r->ev_message, &ev);
+		dpp_bus_publish(srv->bus, &ev);
+		dpp_metrics_request_done(srv->metrics, r->method, r->status,
+					 r->ev_kind == DPP_EVENT_REQUEST, ev.duration_ms);
+		dpp_log_debug("%s %s -> %d (%u ms)%s", r->method, r->target, r->status,
+			      ev.duration_ms,
 			      toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ", ended early");
 	}
 	reusable = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && r->uc != NULL &&
 		   dpp_uconn_complete(r->uc);
 	dpp_upstream_release(srv->up, r->uc, reusable);
+	dpp_policy_decision_done(&r->dec);
+	dpp_target_free(r->canon);
+	dpp_runtime_unref(r->rt);
+	free(r->fields);
 	free(r->head);
 	free(r->buf);
 	free(r->target);
@@ -736,12 +1192,27 @@ fail: {
 }
 }
 
+static void free_parts(struct dpp_server *srv)
+{
+	dpp_hijacks_free(srv->hijacks);
+	dpp_upstream_free(srv->up);
+	dpp_runtime_unref(srv->rt);
+	dpp_bus_free(srv->bus);
+	dpp_metrics_free(srv->metrics);
+	dpp_ratelimit_free(srv->ratelimit);
+	dpp_lockout_free(srv->lockout);
+	if (srv->rt_lock_ok)
+		pthread_mutex_destroy(&srv->rt_lock);
+	free(srv);
+}
+
 int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **out, char **err)
 {
 	struct dpp_server *srv = calloc(1, sizeof(*srv));
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 			     MHD_ALLOW_UPGRADE | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	int is_v6 = 0;
+	const char *berr = NULL;
 
 	*out = NULL;
 	*err = NULL;
@@ -755,6 +1226,18 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 	srv->hijacks = dpp_hijacks_create();
 	if (srv->up == NULL || srv->hijacks == NULL)
 		goto oom;
+	if (pthread_mutex_init(&srv->rt_lock, NULL) != 0)
+		goto oom;
+	srv->rt_lock_ok = 1;
+	srv->rt = dpp_runtime_ref(opts->rt);
+	srv->bus = dpp_bus_create(&berr);
+	srv->metrics = dpp_metrics_create();
+	srv->ratelimit = dpp_ratelimit_create(RATELIMIT_BUCKETS);
+	srv->lockout = dpp_lockout_create(0);
+	if (srv->bus == NULL || srv->metrics == NULL || srv->ratelimit == NULL ||
+	    srv->lockout == NULL)
+		goto oom;
+	dpp_metrics_set_docker_up(srv->metrics, opts->docker_up);
 	srv->listen_fd = open_listener(opts->bind, opts->port, &is_v6, err);
 	if (srv->listen_fd < 0)
 		goto fail;
@@ -783,14 +1266,29 @@ fail:
 	if (srv != NULL) {
 		if (srv->listen_fd >= 0)
 			close(srv->listen_fd);
-		dpp_hijacks_free(srv->hijacks);
-		dpp_upstream_free(srv->up);
-		free(srv);
+		free_parts(srv);
 	}
 	return -1;
 }
 
-int dpp_server_stop(struct dpp_server *srv, int grace_ms)
+void dpp_server_swap_runtime(struct dpp_server *srv, struct dpp_runtime *rt)
+{
+	struct dpp_runtime *old;
+
+	dpp_runtime_ref(rt);
+	pthread_mutex_lock(&srv->rt_lock);
+	old = srv->rt;
+	srv->rt = rt;
+	pthread_mutex_unlock(&srv->rt_lock);
+	if (dpp_ruleset_retain_buckets(dpp_runtime_rules(rt), srv->ratelimit) < 0)
+		dpp_log_warn("reload: could not prune rate-limit buckets");
+	dpp_runtime_unref(old);
+}
+
+struct dpp_bus *dpp_server_bus(struct dpp_server *srv) { return srv->bus; }
+struct dpp_metrics *dpp_server_metrics(struct dpp_server *srv) { return srv->metrics; }
+
+int dpp_server_stop_accepting(struct dpp_server *srv, int grace_ms)
 {
 	long long deadline;
 	int cut = 0;
@@ -813,8 +1311,15 @@ int dpp_server_stop(struct dpp_server *srv, int grace_ms)
 	if (dpp_hijacks_wait(srv->hijacks, 5000) != 0)
 		dpp_log_warn("some hijacked streams did not end in time");
 	MHD_stop_daemon(srv->mhd);
-	dpp_hijacks_free(srv->hijacks);
-	dpp_upstream_free(srv->up);
-	free(srv);
+	srv->mhd = NULL;
 	return cut;
+}
+
+void dpp_server_free(struct dpp_server *srv)
+{
+	if (srv == NULL)
+		return;
+	if (srv->mhd != NULL)
+		(void)dpp_server_stop_accepting(srv, 0);
+	free_parts(srv);
 }

@@ -1,0 +1,257 @@
+#include "dpp/runtime.h"
+
+#include <arpa/inet.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth_yaml.h"
+#include "config_yaml.h"
+#include "rules_yaml.h"
+
+#define MAX_TRUSTED 64
+
+struct cidr {
+	int family;
+	unsigned char addr[16];
+	int bits;
+};
+
+struct dpp_runtime {
+	atomic_int refs;
+	struct dpp_settings settings;
+	struct dpp_auth *auth;
+	struct dpp_ruleset *rules;
+	struct cidr trusted[MAX_TRUSTED];
+	size_t n_trusted;
+};
+
+/* Parses an address, mapping ::ffff:a.b.c.d to IPv4. */
+static int parse_ip(const char *s, int *family, unsigned char out[16])
+{
+	if (inet_pton(AF_INET, s, out) == 1) {
+		*family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, out) != 1)
+		return -1;
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (memcmp(out, mapped, 12) == 0) {
+		memmove(out, out + 12, 4);
+		*family = AF_INET;
+	} else {
+		*family = AF_INET6;
+	}
+	return 0;
+}
+
+static int parse_cidr(const char *s, struct cidr *c)
+{
+	char addr[64];
+	const char *slash = strchr(s, '/');
+	size_t len = slash != NULL ? (size_t)(slash - s) : strlen(s);
+
+	if (len == 0 || len >= sizeof(addr))
+		return -1;
+	memcpy(addr, s, len);
+	addr[len] = '\0';
+	if (parse_ip(addr, &c->family, c->addr) != 0)
+		return -1;
+	c->bits = c->family == AF_INET ? 32 : 128;
+	if (slash != NULL) {
+		char *end = NULL;
+		long b = strtol(slash + 1, &end, 10);
+
+		if (*end != '\0' || b < 0 || b > c->bits)
+			return -1;
+		c->bits = (int)b;
+	}
+	return 0;
+}
+
+static int cidr_has(const struct cidr *c, int family, const unsigned char *a)
+{
+	int full = c->bits / 8, rest = c->bits % 8;
+
+	if (family != c->family)
+		return 0;
+	if (memcmp(c->addr, a, (size_t)full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	unsigned char mask = (unsigned char)(0xff << (8 - rest));
+
+	return (c->addr[full] & mask) == (a[full] & mask);
+}
+
+int dpp_runtime_trusts(const struct dpp_runtime *rt, const char *ip)
+{
+	unsigned char a[16];
+	int family;
+
+	if (ip == NULL || parse_ip(ip, &family, a) != 0)
+		return 0;
+	for (size_t i = 0; i < rt->n_trusted; i++) {
+		if (cidr_has(&rt->trusted[i], family, a))
+			return 1;
+	}
+	return 0;
+}
+
+static void normalize(const char *ip, char *out, size_t outlen)
+{
+	unsigned char a[16];
+	int family;
+
+	if (parse_ip(ip, &family, a) != 0 || inet_ntop(family, a, out, (socklen_t)outlen) == NULL)
+		snprintf(out, outlen, "%s", ip);
+}
+
+void dpp_runtime_client_ip(const struct dpp_runtime *rt, const char *peer, const char *xff,
+			   char *out, size_t outlen)
+{
+	char buf[4096];
+	char *p;
+
+	normalize(peer != NULL ? peer : "", out, outlen);
+	if (xff == NULL || !dpp_runtime_trusts(rt, out) || strlen(xff) >= sizeof(buf))
+		return;
+	strcpy(buf, xff);
+	/* Right to left: each trusted hop vouches for the entry before it. */
+	for (;;) {
+		char *comma = strrchr(buf, ',');
+		char *entry = comma != NULL ? comma + 1 : buf;
+		unsigned char a[16];
+		int family;
+
+		while (*entry == ' ' || *entry == '\t')
+			entry++;
+		for (p = entry + strlen(entry); p > entry && (p[-1] == ' ' || p[-1] == '\t'); p--)
+			p[-1] = '\0';
+		if (parse_ip(entry, &family, a) != 0)
+			return; /* garbage: keep the last believable address */
+		normalize(entry, out, outlen);
+		if (!dpp_runtime_trusts(rt, out) || comma == NULL)
+			return;
+		*comma = '\0';
+	}
+}
+
+static int append_text(char **dst, const char *text)
+{
+	size_t old = *dst != NULL ? strlen(*dst) : 0, add = strlen(text);
+	char *n;
+
+	if (add == 0)
+		return 0;
+	n = realloc(*dst, old + add + 2);
+	if (n == NULL)
+		return -1;
+	memcpy(n + old, text, add + 1);
+	if (n[old + add - 1] != '\n') {
+		n[old + add] = '\n';
+		n[old + add + 1] = '\0';
+	}
+	*dst = n;
+	return 0;
+}
+
+static int load_trusted(struct dpp_runtime *rt, const struct dpp_config *cfg, char **errors)
+{
+	yaml_node_t *list = dpp_config_node(cfg, "global.trusted_proxies");
+	const yaml_document_t *doc = dpp_config_yaml(cfg);
+
+	if (list == NULL || doc == NULL || list->type != YAML_SEQUENCE_NODE)
+		return 0;
+	for (yaml_node_item_t *it = list->data.sequence.items.start;
+	     it < list->data.sequence.items.top; it++) {
+		yaml_node_t *n = dpp_config_yaml_node(cfg, *it);
+
+		if (n == NULL || n->type != YAML_SCALAR_NODE)
+			continue; /* the config loader already reported it */
+		if (rt->n_trusted == MAX_TRUSTED) {
+			append_text(errors, "global.trusted_proxies: at most 64 entries");
+			return -1;
+		}
+		if (parse_cidr((const char *)n->data.scalar.value, &rt->trusted[rt->n_trusted]) != 0)
+			continue; /* reported by the loader */
+		rt->n_trusted++;
+	}
+	return 0;
+}
+
+int dpp_runtime_build(const struct dpp_config *cfg, const struct dpp_settings *effective,
+		      struct dpp_runtime **out, char **errors, char **warnings)
+{
+	struct dpp_runtime *rt = calloc(1, sizeof(*rt));
+	const yaml_document_t *doc = dpp_config_yaml(cfg);
+	const char *file = dpp_config_path(cfg);
+	char *e = NULL, *w = NULL;
+	int failed = 0;
+
+	*out = NULL;
+	*errors = NULL;
+	*warnings = NULL;
+	if (rt == NULL)
+		return -1;
+	atomic_init(&rt->refs, 1);
+	rt->settings = *effective;
+	if (dpp_auth_compile(doc, dpp_config_section(cfg, "auth"), file, doc != NULL,
+			     effective->bind, &rt->auth, &e, &w) != 0)
+		failed = 1;
+	if ((e != NULL && append_text(errors, e) != 0) || (w != NULL && append_text(warnings, w) != 0))
+		failed = 1;
+	free(e);
+	free(w);
+	e = NULL;
+	if (dpp_ruleset_compile((yaml_document_t *)doc, dpp_config_section(cfg, "rules"), file,
+				&rt->rules, &e) != 0)
+		failed = 1;
+	if (e != NULL && append_text(errors, e) != 0)
+		failed = 1;
+	free(e);
+	if (rt->rules != NULL)
+		dpp_ruleset_set_default(rt->rules, effective->default_action ? DPP_POLICY_DENY
+									     : DPP_POLICY_ALLOW);
+	if (load_trusted(rt, cfg, errors) != 0)
+		failed = 1;
+	if (failed) {
+		dpp_runtime_unref(rt);
+		return -1;
+	}
+	*out = rt;
+	return 0;
+}
+
+struct dpp_runtime *dpp_runtime_ref(struct dpp_runtime *rt)
+{
+	if (rt != NULL)
+		atomic_fetch_add(&rt->refs, 1);
+	return rt;
+}
+
+void dpp_runtime_unref(struct dpp_runtime *rt)
+{
+	if (rt == NULL || atomic_fetch_sub(&rt->refs, 1) != 1)
+		return;
+	dpp_auth_unref(rt->auth);
+	dpp_ruleset_unref(rt->rules);
+	free(rt);
+}
+
+const struct dpp_settings *dpp_runtime_settings(const struct dpp_runtime *rt)
+{
+	return &rt->settings;
+}
+const struct dpp_auth *dpp_runtime_auth(const struct dpp_runtime *rt) { return rt->auth; }
+const struct dpp_ruleset *dpp_runtime_rules(const struct dpp_runtime *rt) { return rt->rules; }
+
+void dpp_runtime_print(const struct dpp_runtime *rt, FILE *out)
+{
+	fprintf(out, "# auth: %s\n", dpp_auth_describe(rt->auth));
+	fprintf(out, "# rules (evaluation order; default action: %s):\n",
+		rt->settings.default_action ? "deny" : "allow");
+	if (dpp_ruleset_print(rt->rules, out) != 0)
+		fprintf(out, "# (cannot print the rules)\n");
+}
