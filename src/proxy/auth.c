@@ -990,8 +990,8 @@ static void compile_section(struct compiler *c, struct dpp_auth *a, const yaml_n
 	}
 	if (a->ntokens == 0 && !a->has_secret) {
 		if (auth == NULL)
-			diag(c, DIAG_WARNING, NULL, "auth",
-			     "the config file has no auth section: every request is refused");
+			msg_add(&c->warn, "%s: auth: the config file has no auth section: every "
+					  "request is refused", c->file);
 		else
 			diag(c, DIAG_WARNING, auth, "auth",
 			     "no credentials configured (secret and tokens empty): every request "
@@ -1244,17 +1244,13 @@ int dpp_lockout_record_failure(struct dpp_lockout *lk, const char *ip, int64_t n
 		e = lk_insert(lk, key, now_ms);
 	if (lk_locked(e, now_ms))
 		goto cleanup;
-	if (e->locked) { /* the lock has ended: start afresh */
-		e->locked = 0;
-		e->nfail = 0;
-	}
 	lk_prune(e, now_ms);
 	e->fail[e->nfail++] = now_ms;
 	e->last = now_ms;
 	if (e->nfail >= DPP_LOCKOUT_FAILURES) {
 		e->locked = 1;
 		e->locked_until = now_ms + DPP_LOCKOUT_DURATION_MS;
-		e->nfail = 0;
+		e->nfail = 0; /* after the lock ends, counting starts afresh */
 		started = 1;
 	}
 cleanup:

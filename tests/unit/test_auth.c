@@ -441,6 +441,9 @@ static void test_fail_closed(void **state)
 		assert_null(c.errors);
 		assert_non_null(c.warnings);
 		assert_non_null(strstr(c.warnings, "every request is refused"));
+		if (i == 0)
+			assert_string_equal(c.warnings, FILE_NAME ": auth: the config file has no "
+							"auth section: every request is refused");
 		assert_string_equal(dpp_auth_describe(c.auth),
 				    "bearer (no credentials configured: every request is refused)");
 		assert_int_equal(auth_header(c.auth, NULL).status, DPP_AUTH_MISSING);
