@@ -1,0 +1,107 @@
+/* Prometheus metrics: a registry of lock-free counters, gauges and one
+ * histogram, rendered in the text exposition format 0.0.4
+ * (https://prometheus.io/docs/instrumenting/exposition_formats/).
+ *
+ * Series (names and labels are interface):
+ *   docker_proxy_requests_total{method,status}        counter
+ *   docker_proxy_requests_allowed_total               counter
+ *   docker_proxy_requests_denied_total{rule}          counter
+ *   docker_proxy_dry_run_total{rule}                  counter
+ *   docker_proxy_rate_limited_total{rule}             counter
+ *   docker_proxy_auth_failures_total                  counter
+ *   docker_proxy_lockouts_total                       counter
+ *   docker_proxy_audit_dropped_total                  counter (fed by a setter)
+ *   docker_proxy_bus_dropped_total{subscriber}        counter (fed by a setter)
+ *   docker_proxy_upstream_errors_total                counter
+ *   docker_proxy_config_reloads_total{result}         counter, result "success"|"failure"
+ *   docker_proxy_request_duration_seconds             histogram, le 0.005 .. 30
+ *   docker_proxy_active_streams                       gauge (hijacked + streaming)
+ *   docker_proxy_up                                   gauge (1 when Docker answers)
+ *
+ * Label values and cardinality:
+ *   method: the RFC 9110 methods GET HEAD POST PUT DELETE PATCH OPTIONS
+ *     CONNECT TRACE (case-sensitive), anything else is "other".
+ *   status: the three-digit code 100..599; anything else is "other".
+ *   rule: free text from the config. Each family keeps a table of at most
+ *     DPP_METRICS_RULES_MAX distinct values; beyond that (and for a rule
+ *     literally named "other") the value is "other". "" (the default
+ *     action) becomes "default". Values are cut to DPP_METRICS_LABEL_MAX
+ *     bytes at a UTF-8 character boundary. Lookups of known values take no
+ *     lock; adding a value takes the family's mutex.
+ *   subscriber: at most DPP_METRICS_SUBSCRIBERS_MAX names, then "other".
+ * Every function taking `m` is thread-safe; counting functions never block
+ * except the first sight of a new rule value (a short mutex). */
+#ifndef DPP_METRICS_H
+#define DPP_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DPP_METRICS_RULES_MAX 1000       /* distinct rule values per family */
+#define DPP_METRICS_SUBSCRIBERS_MAX 64   /* distinct bus subscriber names */
+#define DPP_METRICS_LABEL_MAX 127        /* bytes of a free-text label value */
+#define DPP_METRICS_RENDER_MAX (8u << 20) /* hard limit of the rendered text */
+
+struct dpp_metrics; /* opaque registry */
+
+/* Creates a registry with every counter at 0, up = 0, active_streams = 0.
+ * Returns NULL with *err set (static text) when memory is short. */
+struct dpp_metrics *dpp_metrics_create(const char **err);
+
+/* Frees the registry. No other thread may use it any more. NULL is a no-op. */
+void dpp_metrics_free(struct dpp_metrics *m);
+
+/* One finished request: requests_total{method,status} += 1 and the duration
+ * (milliseconds) observed in request_duration_seconds. `method` may be NULL
+ * ("other"). */
+void dpp_metrics_request_done(struct dpp_metrics *m, const char *method, int status,
+			      uint32_t duration_ms);
+
+/* requests_allowed_total += 1 (a request forwarded to Docker). */
+void dpp_metrics_allowed(struct dpp_metrics *m);
+
+/* requests_denied_total / dry_run_total / rate_limited_total {rule} += 1.
+ * `rule` may be NULL or "" (the default action: label "default"). */
+void dpp_metrics_denied(struct dpp_metrics *m, const char *rule);
+void dpp_metrics_dry_run(struct dpp_metrics *m, const char *rule);
+void dpp_metrics_rate_limited(struct dpp_metrics *m, const char *rule);
+
+void dpp_metrics_auth_failure(struct dpp_metrics *m); /* auth_failures_total += 1 */
+void dpp_metrics_lockout(struct dpp_metrics *m);      /* lockouts_total += 1 */
+void dpp_metrics_upstream_error(struct dpp_metrics *m); /* upstream_errors_total += 1 */
+
+/* config_reloads_total{result="success"} when ok != 0, else "failure". */
+void dpp_metrics_config_reload(struct dpp_metrics *m, int ok);
+
+/* active_streams += 1 / -= 1: call once when a hijack or streaming response
+ * starts and once when it ends. */
+void dpp_metrics_stream_begin(struct dpp_metrics *m);
+void dpp_metrics_stream_end(struct dpp_metrics *m);
+
+/* up = 1 when Docker answered the last probe, else 0. */
+void dpp_metrics_set_up(struct dpp_metrics *m, int up);
+
+/* Counters owned by other modules, copied in (usually from the collector
+ * below): audit_dropped_total = n (dpp_audit_dropped), and
+ * bus_dropped_total{subscriber} = n (dpp_bus_foreach_sub). The values are
+ * stored as given; the sources are monotonic. */
+void dpp_metrics_set_audit_dropped(struct dpp_metrics *m, uint64_t n);
+void dpp_metrics_set_bus_dropped(struct dpp_metrics *m, const char *subscriber, uint64_t n);
+
+/* Called at the start of every dpp_metrics_render, before any lock is taken,
+ * to pull values from other modules through the setters above. `fn` must be
+ * thread-safe (two scrapes may render at once). Set it before the registry
+ * is shared between threads; NULL removes it. */
+typedef void (*dpp_metrics_collect_fn)(struct dpp_metrics *m, void *arg);
+void dpp_metrics_set_collector(struct dpp_metrics *m, dpp_metrics_collect_fn fn, void *arg);
+
+/* Renders every family (HELP and TYPE lines, then samples) as Prometheus text
+ * format 0.0.4 (Content-Type "text/plain; version=0.0.4; charset=utf-8")
+ * into a malloc'd NUL-terminated buffer: *out (caller frees with free()),
+ * *len its length without the NUL. Label values are escaped (backslash,
+ * double quote, newline). Histogram buckets are cumulative; the +Inf bucket
+ * equals _count. Returns 0, or -1 with *err set (static text) when memory is
+ * short or the text would exceed DPP_METRICS_RENDER_MAX. */
+int dpp_metrics_render(struct dpp_metrics *m, char **out, size_t *len, const char **err);
+
+#endif
