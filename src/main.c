@@ -173,7 +173,6 @@ static void audit_apply(struct proxy_state *st, const struct dpp_settings *s, in
 		return;
 	}
 	snprintf(st->audit_path, sizeof(st->audit_path), "%s", s->audit_log);
-	dpp_metrics_set_audit(dpp_server_metrics(st->srv), st->audit);
 	dpp_log_info("audit: writing %s", s->audit_log);
 }
 
@@ -370,7 +369,6 @@ int main(int argc, char **argv)
 		int cut;
 
 		/* The audit writer drains what the last requests published. */
-		dpp_metrics_set_audit(dpp_server_metrics(st.srv), NULL);
 		cut = dpp_server_stop_accepting(st.srv, GRACE_MS);
 		dpp_audit_stop(st.audit);
 		st.audit = NULL;

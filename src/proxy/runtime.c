@@ -250,8 +250,6 @@ const struct dpp_ruleset *dpp_runtime_rules(const struct dpp_runtime *rt) { retu
 void dpp_runtime_print(const struct dpp_runtime *rt, FILE *out)
 {
 	fprintf(out, "# auth: %s\n", dpp_auth_describe(rt->auth));
-	fprintf(out, "# rules (evaluation order; default action: %s):\n",
-		rt->settings.default_action ? "deny" : "allow");
 	if (dpp_ruleset_print(rt->rules, out) != 0)
 		fprintf(out, "# (cannot print the rules)\n");
 }

@@ -88,6 +88,7 @@ struct request {
 	const char *ev_rule;
 	int is_exec_start_plain; /* POST /exec/{id}/start without Upgrade */
 	int streaming;           /* a long-lived response (events, logs -f, hijack) */
+	int stream_counted;      /* counted in docker_proxy_active_streams */
 	int started;
 	enum req_mode mode;
 	const char *method;
@@ -315,7 +316,7 @@ static int build_head(struct request *r, const struct field_list *l, long long b
 
 static void note_docker_down(struct dpp_server *srv, const char *why)
 {
-	dpp_metrics_set_docker_up(srv->metrics, 0);
+	dpp_metrics_set_up(srv->metrics, 0);
 	if (atomic_exchange(&srv->docker_up, 0) == 1)
 		dpp_log_warn("Docker is not answering at %s: %s; requests get 502 until it is back",
 			     dpp_upstream_socket(srv->up), why);
@@ -323,7 +324,7 @@ static void note_docker_down(struct dpp_server *srv, const char *why)
 
 static void note_docker_up(struct dpp_server *srv)
 {
-	dpp_metrics_set_docker_up(srv->metrics, 1);
+	dpp_metrics_set_up(srv->metrics, 1);
 	if (atomic_exchange(&srv->docker_up, 1) == 0)
 		dpp_log_info("Docker answers again at %s", dpp_upstream_socket(srv->up));
 }
@@ -429,6 +430,7 @@ static int copy_response_fields(struct MHD_Response *resp, const struct dpp_ures
 
 struct upgrade_ctx {
 	struct dpp_server *srv;
+	struct MHD_UpgradeResponseHandle *urh;
 	int upstream_fd;
 	char *extra; /* bytes from Docker after its 101 head */
 	size_t extra_len;
@@ -436,7 +438,11 @@ struct upgrade_ctx {
 
 static void close_upgraded(void *ctx)
 {
-	MHD_upgrade_action(ctx, MHD_UPGRADE_ACTION_CLOSE);
+	struct upgrade_ctx *u = ctx;
+
+	MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+	dpp_metrics_stream_end(u->srv->metrics);
+	free(u);
 }
 
 static void on_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, const char *extra_in,
@@ -446,13 +452,19 @@ static void on_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, cons
 
 	(void)c;
 	(void)req_cls;
+	u->urh = urh;
+	dpp_metrics_stream_begin(u->srv->metrics);
+	/* On success the splice owns u and frees it in close_upgraded. */
 	if (dpp_hijacks_start(u->srv->hijacks, u->srv->up, sock, u->upstream_fd, u->extra,
-			      u->extra_len, extra_in, extra_in_size, close_upgraded, urh) != 0) {
+			      u->extra_len, extra_in, extra_in_size, close_upgraded, u) != 0) {
 		close(u->upstream_fd);
-		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+		free(u->extra);
+		u->extra = NULL;
+		close_upgraded(u);
+		return;
 	}
 	free(u->extra);
-	free(u);
+	u->extra = NULL;
 }
 
 static enum MHD_Result queue_upgrade(struct MHD_Connection *c, struct request *r)
@@ -620,6 +632,10 @@ static enum MHD_Result queue_forwarded(struct MHD_Connection *c, struct request 
 	} else {
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, RESPONSE_BLOCK,
 							 read_body_cb, r, NULL);
+		if (resp != NULL && r->streaming && !r->stream_counted) {
+			r->stream_counted = 1;
+			dpp_metrics_stream_begin(r->srv->metrics);
+		}
 	}
 	if (resp == NULL)
 		return queue_error(c, r, 500, "out of memory");
@@ -716,8 +732,10 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *c, struct request *r
 	char *text = NULL;
 	size_t len = 0;
 
-	if (dpp_metrics_render(r->srv->metrics, &text, &len) != 0)
-		return queue_error(c, r, 500, "cannot render the metrics");
+	const char *err = NULL;
+
+	if (dpp_metrics_render(r->srv->metrics, &text, &len, &err) != 0)
+		return queue_error(c, r, 500, "cannot render the metrics: %s", err != NULL ? err : "error");
 	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		free(text);
@@ -1110,8 +1128,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 		atomic_fetch_sub(&srv->inflight, 1);
 		fill_event(r, r->ev_kind, r->status, r->ev_rule, r->ev_message, &ev);
 		dpp_bus_publish(srv->bus, &ev);
-		dpp_metrics_request_done(srv->metrics, r->method, r->status,
-					 r->ev_kind == DPP_EVENT_REQUEST, ev.duration_ms);
+		dpp_metrics_request_done(srv->metrics, r->method, r->status, ev.duration_ms);
+		if (r->ev_kind == DPP_EVENT_REQUEST)
+			dpp_metrics_allowed(srv->metrics);
+		if (r->stream_counted)
+			dpp_metrics_stream_end(srv->metrics);
 		dpp_log_debug("%s %s -> %d (%u ms)%s", r->method, r->target, r->status,
 			      ev.duration_ms,
 			      toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ", ended early");
@@ -1192,6 +1213,23 @@ fail: {
 }
 }
 
+static void collect_sub(void *arg, const char *name, uint64_t dropped)
+{
+	struct dpp_metrics *m = arg;
+
+	dpp_metrics_set_bus_dropped(m, name, dropped);
+	if (strcmp(name, "audit") == 0)
+		dpp_metrics_set_audit_dropped(m, dropped);
+}
+
+/* At each scrape: drop counters owned by the bus subscriptions. */
+static void collect_metrics(struct dpp_metrics *m, void *arg)
+{
+	struct dpp_server *srv = arg;
+
+	dpp_bus_foreach_sub(srv->bus, collect_sub, m);
+}
+
 static void free_parts(struct dpp_server *srv)
 {
 	dpp_hijacks_free(srv->hijacks);
@@ -1231,13 +1269,14 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 	srv->rt_lock_ok = 1;
 	srv->rt = dpp_runtime_ref(opts->rt);
 	srv->bus = dpp_bus_create(&berr);
-	srv->metrics = dpp_metrics_create();
+	srv->metrics = dpp_metrics_create(&berr);
 	srv->ratelimit = dpp_ratelimit_create(RATELIMIT_BUCKETS);
 	srv->lockout = dpp_lockout_create(0);
 	if (srv->bus == NULL || srv->metrics == NULL || srv->ratelimit == NULL ||
 	    srv->lockout == NULL)
 		goto oom;
-	dpp_metrics_set_docker_up(srv->metrics, opts->docker_up);
+	dpp_metrics_set_up(srv->metrics, opts->docker_up);
+	dpp_metrics_set_collector(srv->metrics, collect_metrics, srv);
 	srv->listen_fd = open_listener(opts->bind, opts->port, &is_v6, err);
 	if (srv->listen_fd < 0)
 		goto fail;
