@@ -1,0 +1,358 @@
+#!/usr/bin/env bash
+# End-to-end tests of the policy engine through the real dockerd: each example
+# rule of the seed spec as its own configuration, driven by the docker CLI with
+# its token in $DOCKER_CONFIG/config.json (HttpHeaders), plus curl and the
+# audit file and metrics. Uses lib.sh (see there for the environment).
+#
+#   tests/e2e/policy_test.sh        # ends with "e2e-policy: N passed, M failed"
+
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ADMIN_TOKEN="adm-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+USER_TOKEN="usr-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export ADMIN_TOKEN USER_TOKEN
+
+# client_config NAME TOKEN: a docker CLI config dir that sends the token.
+client_config() {
+	mkdir -p "$RUN_DIR/cfg-$1"
+	printf '{"HttpHeaders":{"Authorization":"Bearer %s"}}\n' "$2" >"$RUN_DIR/cfg-$1/config.json"
+	echo "$RUN_DIR/cfg-$1"
+}
+
+# as ROLE docker-args...: the docker CLI through the proxy with ROLE's token.
+as() {
+	local who=$1
+	shift
+	DOCKER_CONFIG="$RUN_DIR/cfg-$who" timeout -k 5 120 "$DOCKER" -H "$PROXY_HOST" "$@"
+}
+
+# policy_proxy RULES_YAML: (re)starts the proxy with the two tokens, an audit
+# file and the given rules section.
+policy_proxy() {
+	[ -z "$PROXY_PID" ] || stop_proxy 15 || return 1
+	AUDIT="$RUN_DIR/audit-$SCEN_NO.jsonl"
+	CFG="$RUN_DIR/policy-$SCEN_NO.yaml"
+	{
+		printf 'global:\n  audit_log: %s\n' "$AUDIT"
+		printf 'auth:\n  tokens:\n'
+		printf '    - {token: "${ADMIN_TOKEN}", role: admin}\n'
+		printf '    - {token: "${USER_TOKEN}", role: user}\n'
+		printf '%s\n' "$1"
+	} >"$CFG"
+	DPP_PROXY_ARGS="--config $CFG"
+	start_proxy || { why "proxy did not start with $CFG"; return 1; }
+}
+
+# audit_has EVENT RULE: a record with that event and rule is in the audit file.
+audit_has() {
+	wait_for 5 "$PY" - "$AUDIT" "$1" "$2" <<'PYEOF'
+import json, sys
+path, event, rule = sys.argv[1:4]
+try:
+    lines = open(path).read().splitlines()
+except OSError:
+    sys.exit(1)
+for line in lines:
+    rec = json.loads(line)
+    need = ["time", "event", "request_id", "client_ip", "identity", "role", "method",
+            "path", "rule", "status", "message", "duration_ms"]
+    if any(k not in rec for k in need):
+        print("record misses fields:", line)
+        sys.exit(2)
+    if rec["event"] == event and rec["rule"] == rule:
+        sys.exit(0)
+sys.exit(1)
+PYEOF
+}
+
+# metric_value NAME_WITH_LABELS: the sample's value from /metrics (0 if absent).
+metric_value() {
+	curl -s "http://127.0.0.1:$PROXY_PORT/metrics" |
+		awk -v k="$1" '$1 == k { print $2; found = 1 } END { if (!found) print 0 }'
+}
+
+# denied_with MSG docker-args...: the command fails and prints MSG.
+denied_with() {
+	local msg=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		why "expected a denial with '$msg', but it succeeded: $(short "$out")"
+		return 1
+	fi
+	echo "$out"
+	[[ $out == *"$msg"* ]] || { why "denial did not print '$msg': $(short "$out")"; return 1; }
+}
+
+cname() { echo "dpp-pol-$RUN_ID-$1"; }
+
+# ---------------------------------------------------------------------------
+
+sc_auth() {
+	local code
+	policy_proxy 'rules: []' || return 1
+	code=$(curl -s -o "$RUN_DIR/body" -w '%{http_code}' "http://127.0.0.1:$PROXY_PORT/containers/json")
+	expect_eq "no token: status" 401 "$code" || return 1
+	grep -q '"message"' "$RUN_DIR/body" || { why "401 without Docker's JSON body"; return 1; }
+	curl -s -D - -o /dev/null "http://127.0.0.1:$PROXY_PORT/_ping" | grep -qi '^WWW-Authenticate: Bearer' ||
+		{ why "401 without WWW-Authenticate: Bearer"; return 1; }
+	denied_with "authentication required" "$DOCKER" -H "$PROXY_HOST" ps || return 1
+	as user ps >/dev/null || { why "user token refused"; return 1; }
+	as admin ps >/dev/null || { why "admin token refused"; return 1; }
+	audit_has auth_failure "" || { why "no auth_failure record in the audit"; return 1; }
+	grep -q "$ADMIN_TOKEN\|$USER_TOKEN" "$AUDIT" "$PROXY_LOG" && { why "a token leaked into the audit or log"; return 1; }
+	# Ten wrong tokens from one address lock it out (429 + Retry-After).
+	for _ in $(seq 1 10); do
+		curl -s -o /dev/null -H 'Authorization: Bearer wrong-token-value' "http://127.0.0.1:$PROXY_PORT/_ping"
+	done
+	curl -s -D "$RUN_DIR/hdr" -o /dev/null -H "Authorization: Bearer $ADMIN_TOKEN" "http://127.0.0.1:$PROXY_PORT/_ping"
+	head -1 "$RUN_DIR/hdr" | grep -q ' 429' || { why "no lockout after 10 failures: $(head -1 "$RUN_DIR/hdr")"; return 1; }
+	grep -qi '^Retry-After: [0-9]' "$RUN_DIR/hdr" || { why "lockout without Retry-After"; return 1; }
+	audit_has lockout "" || { why "no lockout record in the audit"; return 1; }
+}
+
+sc_block_exec() {
+	local c
+	policy_proxy 'rules:
+  - name: block-exec
+    action: deny
+    message: "exec is disabled on this host"
+    match: {method: POST, path: {matches: "^/containers/[^/]+/exec$"}}' || return 1
+	c=$(cname exec)
+	as admin run -d "${LBL[@]}" --name "$c" "$IMG" sleep 300 >/dev/null || { why "run -d refused"; return 1; }
+	denied_with "exec is disabled on this host" as admin exec "$c" true || return 1
+	expect_eq "run still works" ok "$(as admin run --rm "${LBL[@]}" "$IMG" echo ok)" || return 1
+	audit_has deny block-exec || { why "no deny record for block-exec"; return 1; }
+	expect_eq "denied metric" 1 "$(metric_value 'docker_proxy_requests_denied_total{rule="block-exec"}')"
+}
+
+sc_readonly_volumes() {
+	policy_proxy 'rules:
+  - name: read-only-volumes
+    action: deny
+    message: "volumes must be mounted read-only (:ro)"
+    match:
+      path: /containers/create
+      body.HostConfig.Binds: {matches: "\"[^\"]*(?<!:ro)\"[],]"}' || return 1
+	denied_with "volumes must be mounted read-only" as user run --rm "${LBL[@]}" -v /tmp:/h "$IMG" true || return 1
+	as user run --rm "${LBL[@]}" -v /tmp:/h:ro "$IMG" true || { why "a :ro bind was refused"; return 1; }
+	as user run --rm "${LBL[@]}" "$IMG" true || { why "a run without volumes was refused"; return 1; }
+}
+
+sc_block_privileged() {
+	local code
+	policy_proxy 'rules:
+  - name: block-privileged
+    action: deny
+    message: "privileged containers are not allowed"
+    match: {path: /containers/create, body.HostConfig.Privileged: true}' || return 1
+	denied_with "privileged containers are not allowed" as admin run --rm "${LBL[@]}" --privileged "$IMG" true || return 1
+	as admin run --rm "${LBL[@]}" "$IMG" true || { why "a plain run was refused"; return 1; }
+	# Case variants reach the same Go field: the rule still sees them.
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN_TOKEN" \
+		-H 'Content-Type: application/json' -d "{\"Image\":\"$IMG\",\"hostconfig\":{\"privileged\":true}}" \
+		"http://127.0.0.1:$PROXY_PORT/v1.41/containers/create")
+	expect_eq "lower-case privileged" 403 "$code" || return 1
+	# Two spellings of one field: refused, never guessed.
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN_TOKEN" \
+		-H 'Content-Type: application/json' -d "{\"Image\":\"$IMG\",\"HostConfig\":{\"Privileged\":false,\"privileged\":true}}" \
+		"http://127.0.0.1:$PROXY_PORT/v1.41/containers/create")
+	expect_eq "duplicate key" 400 "$code" || return 1
+	# Host settings at the top level (legacy decoding in dockerd 20.10).
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN_TOKEN" \
+		-H 'Content-Type: application/json' -d "{\"Image\":\"$IMG\",\"Privileged\":true}" \
+		"http://127.0.0.1:$PROXY_PORT/v1.41/containers/create")
+	expect_eq "top-level Privileged" 400 "$code" || return 1
+	# Chunked body: read completely before the decision.
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN_TOKEN" \
+		-H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' \
+		-d "{\"Image\":\"$IMG\",\"HostConfig\":{\"Privileged\":true}}" \
+		"http://127.0.0.1:$PROXY_PORT/v1.41/containers/create")
+	expect_eq "chunked privileged create" 403 "$code"
+}
+
+sc_block_binds() {
+	policy_proxy 'rules:
+  - name: block-bind-mounts
+    action: deny
+    message: "bind mounts are not allowed"
+    match:
+      path: /containers/create
+      or:
+        - body.HostConfig.Binds: {matches: "\"/"}
+        - body.HostConfig.Mounts: {matches: "\"Type\":\"bind\""}' || return 1
+	denied_with "bind mounts are not allowed" as user run --rm "${LBL[@]}" -v /etc:/h "$IMG" true || return 1
+	denied_with "bind mounts are not allowed" as user run --rm "${LBL[@]}" --mount type=bind,src=/etc,dst=/h "$IMG" true || return 1
+	as user run --rm "${LBL[@]}" -v "dpp-pol-$RUN_ID-vol:/data" "$IMG" true || { why "a named volume was refused"; return 1; }
+	admin_docker volume rm -f "dpp-pol-$RUN_ID-vol" >/dev/null 2>&1
+	return 0
+}
+
+sc_admin_create() {
+	policy_proxy 'rules:
+  - name: admin-only-create
+    action: require_role
+    role: admin
+    message: "only admins may create containers"
+    match: {method: POST, path: /containers/create}' || return 1
+	denied_with "only admins may create containers" as user run --rm "${LBL[@]}" "$IMG" true || return 1
+	as user ps >/dev/null || { why "user could not list containers"; return 1; }
+	expect_eq "admin run" ok "$(as admin run --rm "${LBL[@]}" "$IMG" echo ok)"
+}
+
+sc_internal_network() {
+	local n=dpp-pol-$RUN_ID-net
+	policy_proxy 'rules:
+  - name: internal-network-only
+    action: deny
+    message: "only internal networks may be created"
+    match: {method: POST, path: /networks/create, body.Internal: {not_equals: true}}' || return 1
+	denied_with "only internal networks may be created" as admin network create "${LBL[@]}" "$n-ext" || return 1
+	as admin network create "${LBL[@]}" --internal "$n" >/dev/null || { why "internal network refused"; return 1; }
+	as admin network rm "$n" >/dev/null
+}
+
+sc_redact_env() {
+	local c out
+	policy_proxy 'rules:
+  - name: redact-env
+    action: response_filter
+    match: {method: GET, path: {matches: "^/containers/[^/]+/json$"}}
+    filters: [{field: Config.Env, action: redact}]' || return 1
+	c=$(cname env)
+	as admin run -d "${LBL[@]}" --name "$c" -e SECRET=hunter2 "$IMG" sleep 300 >/dev/null || { why "run refused"; return 1; }
+	out=$(as admin inspect "$c") || { why "docker inspect failed with redaction on"; return 1; }
+	[[ $out == *hunter2* ]] && { why "the secret is visible through inspect"; return 1; }
+	expect_match "inspect Env" 'SECRET=\*\*\*REDACTED\*\*\*' "$out" || return 1
+	expect_eq "inspect format" "$c" "$(as admin inspect -f '{{.Name}}' "$c" | tr -d /)" || return 1
+	as admin ps --filter "name=$c" | grep -q "$c" || { why "ps broken with redaction on"; return 1; }
+	# The raw socket still has the real value: only the response was filtered.
+	admin_docker inspect -f '{{.Config.Env}}' "$c" | grep -q hunter2 || { why "raw inspect lost the value?"; return 1; }
+}
+
+sc_rate_limit() {
+	local out
+	policy_proxy 'rules:
+  - name: limit-list
+    action: rate_limit
+    requests: 3
+    period: 60s
+    message: "slow down: at most 3 listings a minute"
+    match: {method: GET, path: /containers/json}' || return 1
+	for i in 1 2 3; do as user ps >/dev/null || { why "request $i was limited"; return 1; }; done
+	denied_with "slow down" as user ps || return 1
+	out=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $USER_TOKEN" "http://127.0.0.1:$PROXY_PORT/containers/json")
+	expect_match "429 with Retry-After" 'HTTP/1.1 429.*Retry-After: [0-9]+' "$(echo "$out" | tr -d '\r' | tr '\n' ' ')" || return 1
+	audit_has rate_limited limit-list || { why "no rate_limited record"; return 1; }
+	[ "$(metric_value 'docker_proxy_rate_limited_total{rule="limit-list"}')" -ge 2 ] || { why "rate-limit metric not counted"; return 1; }
+}
+
+sc_dry_run_pulls() {
+	local img="dpp-e2e:dry$RUN_ID"
+	policy_proxy 'rules:
+  - name: watch-image-pulls
+    action: deny
+    dry_run: true
+    message: "image pulls are being watched"
+    match: {method: POST, path: /images/create}' || return 1
+	tar -C "$RUN_DIR/rootfs" -c . | as admin import - "$img" >/dev/null ||
+		{ why "image import (POST /images/create) was blocked by a dry-run rule"; return 1; }
+	admin_docker rmi "$img" >/dev/null
+	audit_has dry_run watch-image-pulls || { why "no dry_run record"; return 1; }
+	expect_eq "dry-run metric" 1 "$(metric_value 'docker_proxy_dry_run_total{rule="watch-image-pulls"}')"
+}
+
+sc_healthcheck_deny_all() {
+	local code
+	policy_proxy 'rules:
+  - name: healthcheck
+    priority: 100
+    action: allow
+    match: {path: /_ping}
+  - name: deny-all
+    action: deny
+    message: "this proxy only answers health checks"' || return 1
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $USER_TOKEN" "http://127.0.0.1:$PROXY_PORT/_ping")
+	expect_eq "ping allowed" 200 "$code" || return 1
+	denied_with "this proxy only answers health checks" as admin ps
+}
+
+sc_canonical_paths() {
+	local code auth=(-H "Authorization: Bearer $ADMIN_TOKEN")
+	policy_proxy 'rules:
+  - name: no-container-list
+    action: deny
+    message: "listing containers is off"
+    match: {path: /containers/json}' || return 1
+	for t in /containers/json /v1.41/containers/json /%63ontainers/json /v1.41/%63ontainers/json '/containers/json?all=1'; do
+		code=$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" "http://127.0.0.1:$PROXY_PORT$t")
+		expect_eq "$t" 403 "$code" || return 1
+	done
+	for t in /containers%2Fjson /v1.41/containers/../containers/json //containers/json /containers/./json '/containers/json%00'; do
+		code=$(curl -s --path-as-is -o /dev/null -w '%{http_code}' "${auth[@]}" "http://127.0.0.1:$PROXY_PORT$t")
+		expect_eq "$t refused" 400 "$code" || return 1
+	done
+	code=$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" -H 'Content-Length: 2' -H 'Transfer-Encoding: chunked' \
+		--data-binary '{}' "http://127.0.0.1:$PROXY_PORT/containers/create")
+	expect_eq "Content-Length with Transfer-Encoding" 400 "$code"
+}
+
+sc_metrics_format() {
+	policy_proxy 'rules: []' || return 1
+	as admin ps >/dev/null
+	curl -s "http://127.0.0.1:$PROXY_PORT/metrics" >"$RUN_DIR/metrics.txt" || { why "no /metrics"; return 1; }
+	"$PY" "$E2E_REPO/tests/unit/check_prometheus.py" "$RUN_DIR/metrics.txt" || { why "metrics are not valid Prometheus text"; return 1; }
+	grep -q '^docker_proxy_requests_total{' "$RUN_DIR/metrics.txt" || { why "no docker_proxy_requests_total"; return 1; }
+}
+
+sc_reload() {
+	policy_proxy 'rules: []' || return 1
+	as user ps >/dev/null || { why "ps refused before reload"; return 1; }
+	printf 'rules:\n  - {name: no-ps, action: deny, message: "listing is off now", match: {path: /containers/json}}\n' >>"$CFG"
+	kill -HUP "$PROXY_PID"
+	wait_for 5 eval '! as user ps >/dev/null 2>&1' || { why "new rule not in force after SIGHUP"; return 1; }
+	denied_with "listing is off now" as user ps || return 1
+	printf '  - {name: broken, action: nonsense}\n' >>"$CFG"
+	kill -HUP "$PROXY_PID"
+	wait_for 5 grep -q "reload refused" "$PROXY_LOG" || { why "bad config not reported"; return 1; }
+	denied_with "listing is off now" as user ps || { why "old rules lost after a bad reload"; return 1; }
+	proc_alive "$PROXY_PID" || { why "proxy died on a bad reload"; return 1; }
+}
+
+sc_stop() { stop_proxy 15; }
+
+# ---------------------------------------------------------------------------
+
+e2e_init
+ensure_packages
+[ -n "$SETUP_BROKEN" ] || ensure_dockerd
+[ -n "$SETUP_BROKEN" ] || build_image
+[ "$DPP_E2E_TARGET" = proxy ] || setup_failed target "policy tests need the proxy (DPP_E2E_TARGET=proxy)"
+mapfile -t CLIS < <(list_clis)
+DOCKER=${CLIS[0]:-docker}
+client_config admin "$ADMIN_TOKEN" >/dev/null
+client_config user "$USER_TOKEN" >/dev/null
+
+run_scenario policy/auth sc_auth
+run_scenario policy/block-exec sc_block_exec
+run_scenario policy/read-only-volumes sc_readonly_volumes
+run_scenario policy/block-privileged sc_block_privileged
+run_scenario policy/block-bind-mounts sc_block_binds
+run_scenario policy/admin-only-create sc_admin_create
+run_scenario policy/internal-network-only sc_internal_network
+run_scenario policy/redact-env sc_redact_env
+run_scenario policy/rate-limit sc_rate_limit
+run_scenario policy/dry-run-pulls sc_dry_run_pulls
+run_scenario policy/healthcheck-then-deny-all sc_healthcheck_deny_all
+run_scenario policy/canonical-paths sc_canonical_paths
+run_scenario policy/metrics-format sc_metrics_format
+run_scenario policy/reload sc_reload
+# The denial message reaches every docker CLI.
+for cli in "${CLIS[@]}"; do
+	DOCKER=$cli
+	run_scenario "policy/deny-message-$(cli_tag "$cli")" sc_block_privileged
+done
+if [ -n "$PROXY_PID" ]; then
+	run_scenario policy/stop sc_stop
+fi
+e2e_finish
