@@ -33,6 +33,13 @@ policy_proxy() {
 	[ -z "$PROXY_PID" ] || stop_proxy 15 || return 1
 	AUDIT="$RUN_DIR/audit-$SCEN_NO.jsonl"
 	CFG="$RUN_DIR/policy-$SCEN_NO.yaml"
+	write_cfg "$1"
+	DPP_PROXY_ARGS="--config $CFG"
+	start_proxy || { why "proxy did not start with $CFG"; return 1; }
+}
+
+# write_cfg RULES_YAML: (re)writes $CFG.
+write_cfg() {
 	{
 		printf 'global:\n  audit_log: %s\n' "$AUDIT"
 		printf 'auth:\n  tokens:\n'
@@ -40,8 +47,6 @@ policy_proxy() {
 		printf '    - {token: "${USER_TOKEN}", role: user}\n'
 		printf '%s\n' "$1"
 	} >"$CFG"
-	DPP_PROXY_ARGS="--config $CFG"
-	start_proxy || { why "proxy did not start with $CFG"; return 1; }
 }
 
 # audit_has EVENT RULE: a record with that event and rule is in the audit file.
@@ -308,11 +313,14 @@ sc_metrics_format() {
 sc_reload() {
 	policy_proxy 'rules: []' || return 1
 	as user ps >/dev/null || { why "ps refused before reload"; return 1; }
-	printf 'rules:\n  - {name: no-ps, action: deny, message: "listing is off now", match: {path: /containers/json}}\n' >>"$CFG"
+	write_cfg 'rules:
+  - {name: no-ps, action: deny, message: "listing is off now", match: {path: /containers/json}}'
 	kill -HUP "$PROXY_PID"
 	wait_for 5 eval '! as user ps >/dev/null 2>&1' || { why "new rule not in force after SIGHUP"; return 1; }
 	denied_with "listing is off now" as user ps || return 1
-	printf '  - {name: broken, action: nonsense}\n' >>"$CFG"
+	write_cfg 'rules:
+  - {name: no-ps, action: deny, message: "listing is off now", match: {path: /containers/json}}
+  - {name: broken, action: nonsense}'
 	kill -HUP "$PROXY_PID"
 	wait_for 5 grep -q "reload refused" "$PROXY_LOG" || { why "bad config not reported"; return 1; }
 	denied_with "listing is off now" as user ps || { why "old rules lost after a bad reload"; return 1; }
