@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2016  # single-quoted snippets for `wait_for N eval '...'` are deliberate
+# shellcheck disable=SC2034  # variables here are used by the sourcing script
 # End-to-end test helpers for docker-policy-proxy. Source this file from bash.
 #
 # Environment (all optional):
@@ -230,20 +232,20 @@ admin_docker() {
 
 E2E_CLEANED=0
 e2e_cleanup() {
-	local ids
+	local ids=()
 	[ "$E2E_CLEANED" = 1 ] && return 0
 	E2E_CLEANED=1
 	{
 		tmux -L "$TMUX_SOCK" kill-server 2>/dev/null
 		if [ -n "${LABEL:-}" ] && admin_docker version >/dev/null 2>&1; then
-			ids=$(admin_docker ps -aq --filter "label=$LABEL")
-			[ -z "$ids" ] || admin_docker rm -f $ids
-			ids=$(admin_docker network ls -q --filter "label=$LABEL")
-			[ -z "$ids" ] || admin_docker network rm $ids
-			ids=$(admin_docker volume ls -q --filter "label=$LABEL")
-			[ -z "$ids" ] || admin_docker volume rm -f $ids
-			ids=$(admin_docker images --format '{{.Repository}}:{{.Tag}}' | grep -F "$RUN_ID")
-			[ -z "$ids" ] || admin_docker rmi -f $ids
+			mapfile -t ids < <(admin_docker ps -aq --filter "label=$LABEL")
+			[ "${#ids[@]}" -eq 0 ] || admin_docker rm -f "${ids[@]}"
+			mapfile -t ids < <(admin_docker network ls -q --filter "label=$LABEL")
+			[ "${#ids[@]}" -eq 0 ] || admin_docker network rm "${ids[@]}"
+			mapfile -t ids < <(admin_docker volume ls -q --filter "label=$LABEL")
+			[ "${#ids[@]}" -eq 0 ] || admin_docker volume rm -f "${ids[@]}"
+			mapfile -t ids < <(admin_docker images --format '{{.Repository}}:{{.Tag}}' | grep -F "$RUN_ID")
+			[ "${#ids[@]}" -eq 0 ] || admin_docker rmi -f "${ids[@]}"
 		fi
 		if [ -n "$PROXY_PID" ] && proc_alive "$PROXY_PID"; then
 			kill -TERM "$PROXY_PID"
@@ -434,6 +436,7 @@ setup_target() {
 list_clis() {
 	local c r seen=" "
 	if [ -n "${DPP_E2E_CLIS:-}" ]; then
+		# shellcheck disable=SC2086  # a space-separated list
 		printf '%s\n' $DPP_E2E_CLIS
 		return 0
 	fi

@@ -5,15 +5,54 @@ Only for checking the e2e harness itself in proxy mode while (or when) the real
 binary is not available:  DPP_BIN=tests/e2e/stand_in_proxy.py tests/e2e/run_all.sh
 It enforces nothing. Per connection: two threads copying bytes, half-close passed on.
 Logs "listening on ADDR:PORT" to stderr; exits 0 on SIGTERM/SIGINT.
+
+To show that the proxy-only scenarios can fail, DPP_STAND_IN_FAULTS (comma-separated)
+breaks it on purpose:
+  leak    a client's EOF is not passed upstream: idle streams (events) keep their
+          threads and sockets after the client went away
+  buffer  client bytes are held until 64 MiB or 0.5 s of silence (unbounded memory)
+  nostop  SIGTERM is ignored
 """
 import argparse
+import os
 import signal
 import socket
 import sys
 import threading
 
 
-def pump(src, dst):
+FAULTS = set(filter(None, os.environ.get("DPP_STAND_IN_FAULTS", "").split(",")))
+
+
+def pump_buffered(src, dst):
+    held = []
+    size = 0
+    src.settimeout(0.5)
+    try:
+        while True:
+            try:
+                data = src.recv(65536)
+            except socket.timeout:
+                data = None
+            if data:
+                held.append(data)
+                size += len(data)
+            if held and (data is None or not data or size >= 64 << 20):
+                dst.sendall(b"".join(held))
+                held, size = [], 0
+            if data == b"":
+                break
+    except OSError:
+        pass
+    try:
+        dst.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def pump(src, dst, upstream_bound=False):
+    if upstream_bound and "buffer" in FAULTS:
+        return pump_buffered(src, dst)
     try:
         while True:
             data = src.recv(65536)
@@ -22,6 +61,8 @@ def pump(src, dst):
             dst.sendall(data)
     except OSError:
         pass
+    if upstream_bound and "leak" in FAULTS:
+        return
     for s, how in ((dst, socket.SHUT_WR), (src, socket.SHUT_RD)):
         try:
             s.shutdown(how)
@@ -39,7 +80,7 @@ def serve(client, sock_path):
         return
     t = threading.Thread(target=pump, args=(up, client), daemon=True)
     t.start()
-    pump(client, up)
+    pump(client, up, upstream_bound=True)
     t.join()
     client.close()
     up.close()
@@ -56,7 +97,10 @@ def main():
     args = ap.parse_args()
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if "nostop" in FAULTS:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    else:
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
