@@ -209,7 +209,7 @@ e2e_init() {
 	LBL=(--label "$LABEL")
 	IMG="dpp-e2e:run$RUN_ID"
 	RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/dpp-e2e.XXXXXX") || exit 2
-	TMUX_SOCK="dpp-e2e-$RUN_ID"
+	TMUX_SOCK="$RUN_DIR/tmux.sock"
 	# A private CLI config: no contexts, no credential helpers, no DOCKER_HOST.
 	export DOCKER_CONFIG="$RUN_DIR/docker-config"
 	mkdir -p "$DOCKER_CONFIG"
@@ -236,7 +236,7 @@ e2e_cleanup() {
 	[ "$E2E_CLEANED" = 1 ] && return 0
 	E2E_CLEANED=1
 	{
-		tmux -L "$TMUX_SOCK" kill-server 2>/dev/null
+		tm kill-server 2>/dev/null
 		if [ -n "${LABEL:-}" ] && admin_docker version >/dev/null 2>&1; then
 			mapfile -t ids < <(admin_docker ps -aq --filter "label=$LABEL")
 			[ "${#ids[@]}" -eq 0 ] || admin_docker rm -f "${ids[@]}"
@@ -471,8 +471,8 @@ curl_to() {
 	esac
 }
 
-# tmux on a private server socket.
-tm() { tmux -L "$TMUX_SOCK" "$@"; }
+# tmux on a private server socket inside the run directory (removed with it).
+tm() { tmux -S "$TMUX_SOCK" "$@"; }
 
 # tm_wait_line SESSION ERE SECONDS: wait until a pane line matches ERE.
 tm_has_line() { tm capture-pane -p -t "$1" 2>/dev/null | grep -Eq "$2"; }
