@@ -8,7 +8,20 @@ cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS=${DPP_FUZZ_SECONDS:-60}
 failed=()
+passed=0
 step() { dpp_say "$*"; }
+# suite NAME CMD...: runs one suite and records its outcome.
+suite() {
+	local name=$1
+	shift
+	step "$name"
+	if "$@"; then
+		passed=$((passed + 1))
+	else
+		failed+=("$name")
+		dpp_say "FAILED: $name"
+	fi
+}
 
 # shellcheck disable=SC2086
 dpp_install $DPP_BUILD_PKGS $DPP_TEST_PKGS || exit 1
@@ -24,25 +37,26 @@ cmake -S . -B build-san -DDPP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-step "unit tests (release)"
-(cd build && ctest --output-on-failure) || failed+=("unit tests (release)")
-step "unit tests (ASan+UBSan)"
-(cd build-san && ctest --output-on-failure) || failed+=("unit tests (ASan+UBSan)")
+suite "unit tests (release)" bash -c 'cd build && ctest --output-on-failure'
+suite "unit tests (ASan+UBSan)" bash -c 'cd build-san && ctest --output-on-failure'
 
 for f in tests/fuzz/*.sh; do
 	[ -e "$f" ] || continue
-	step "fuzzing: $f for ${FUZZ_SECONDS}s"
-	bash "$f" "$FUZZ_SECONDS" || failed+=("fuzz $f")
+	suite "fuzzing $(basename "$f") for ${FUZZ_SECONDS}s" bash "$f" "$FUZZ_SECONDS"
 done
 
 dpp_ensure_dockerd /tmp/dpp-test-dockerd.log || exit 1
 trap dpp_stop_dockerd_if_started EXIT
 
-step "end-to-end tests against the real dockerd (proxy: ASan+UBSan build)"
-DPP_BIN=build-san/docker-policy-proxy bash tests/e2e/run_all.sh || failed+=("end-to-end (ASan+UBSan)")
+# The proxy under test is the sanitized build: an ASan/UBSan report makes it
+# exit non-zero, which the harness checks at every stop.
+suite "end-to-end: transparent proxy (ASan+UBSan build)" \
+	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/proxy bash tests/e2e/run_all.sh
+suite "end-to-end: policy (ASan+UBSan build)" \
+	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/policy bash tests/e2e/policy_test.sh
+suite "end-to-end: transparent proxy smoke (release build)" \
+	env DPP_BIN=build/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/release DPP_E2E_ONLY='run-echo|exec-stdin|run-it|sdk|head-ping' bash tests/e2e/run_all.sh
 
-if [ ${#failed[@]} -ne 0 ]; then
-	dpp_say "FAILED: ${failed[*]}"
-	exit 1
-fi
-dpp_say "all tests passed"
+[ ${#failed[@]} -eq 0 ] || dpp_say "FAILED: ${failed[*]}"
+echo "test suites: $passed passed, ${#failed[@]} failed"
+[ ${#failed[@]} -eq 0 ]

@@ -347,8 +347,11 @@ free_port() {
 	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# ping_ok PORT: the proxy answers HTTP (200 OK, or 401 when a config demands a token).
 ping_ok() {
-	[ "$(curl -s --max-time 2 "http://127.0.0.1:$1/_ping" 2>/dev/null)" = OK ]
+	local code
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$1/_ping" 2>/dev/null)
+	[ "$code" = 200 ] || [ "$code" = 401 ]
 }
 
 # start_proxy: starts DPP_BIN on a free port, sets PROXY_PID/PROXY_PORT/PROXY_HOST.
