@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# End-to-end tests of the proxy's life cycle against the real dockerd: exit
+# codes, start-up line, port taken, IPv6, Docker going away and coming back,
+# SIGHUP, JSON logs. Ends with "e2e: N passed, M failed".
+
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+# run_bin ARGS...: runs the proxy binary to completion; sets OUT and RC.
+run_bin() {
+	OUT=$(timeout -k 5 20 "$DPP_BIN" "$@" 2>&1)
+	RC=$?
+	echo "$ $DPP_BIN $* -> $RC"
+	echo "$OUT"
+}
+
+sc_exit_codes() {
+	run_bin --no-such-flag
+	expect_eq "bad usage" 64 "$RC" || return 1
+	printf 'global:\n  port: seventy\n  bogus: 1\n' >"$RUN_DIR/bad.yaml"
+	run_bin --headless --config "$RUN_DIR/bad.yaml"
+	expect_eq "bad config" 78 "$RC" || return 1
+	expect_match "both errors with file:line:col" "bad.yaml:2:9: global.port.*bad.yaml:3:3: global.bogus" "$(echo "$OUT" | tr '\n' ' ')" || return 1
+	run_bin --check-config --config "$RUN_DIR/bad.yaml"
+	expect_eq "--check-config on a bad file" 1 "$RC" || return 1
+	run_bin --check-config --config "$E2E_REPO/assets/config.example.yaml"
+	expect_eq "--check-config on the example" 0 "$RC" || return 1
+	run_bin --config "$RUN_DIR/missing.yaml" --check-config
+	expect_eq "missing explicit file" 1 "$RC" || return 1
+	run_bin --version
+	expect_match "version" '^docker-policy-proxy [0-9]+\.[0-9]+' "$OUT"
+}
+
+sc_port_taken() {
+	local port pid
+	port=$(free_port)
+	"$PY" -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$port)); s.listen(); time.sleep(30)" &
+	pid=$!
+	sleep 0.5
+	run_bin --headless --port "$port" --socket "$DOCKER_SOCK"
+	kill_bg "$pid"
+	expect_eq "exit code" 71 "$RC" || return 1
+	expect_match "one clear line" "cannot listen on 127\.0\.0\.1:$port: Address already in use" "$OUT"
+}
+
+# start_one ARGS...: a private proxy instance; sets P_PID, P_PORT, P_LOG.
+start_one() {
+	P_PORT=$(free_port)
+	P_LOG="$RUN_DIR/proxy-$SCEN_NO-$RANDOM.log"
+	"$DPP_BIN" --headless --port "$P_PORT" "$@" >"$P_LOG" 2>&1 </dev/null &
+	P_PID=$!
+	wait_for 20 grep -q 'listening on' "$P_LOG" || { cat "$P_LOG"; why "proxy did not start"; return 1; }
+}
+
+stop_one() {
+	kill -TERM "$P_PID" 2>/dev/null
+	wait_for 15 eval '! proc_alive "$P_PID"' || { kill -KILL "$P_PID"; why "no exit after SIGTERM"; return 1; }
+	wait "$P_PID"
+	local rc=$?
+	expect_eq "exit status after SIGTERM" 0 "$rc"
+}
+
+sc_startup_line() {
+	start_one --socket "$DOCKER_SOCK" || return 1
+	expect_match "start-up line" "docker-policy-proxy [0-9.]+ listening on 127\.0\.0\.1:$P_PORT, upstream unix://$DOCKER_SOCK \(Docker [^,]+, API [0-9.]+\), auth: " "$(cat "$P_LOG")" || { stop_one; return 1; }
+	stop_one
+}
+
+sc_ipv6() {
+	local code
+	"$PY" -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' 2>/dev/null ||
+		{ why "this host has no IPv6 loopback (::1), the IPv6 bind cannot be tested"; return 1; }
+	P_PORT=$(free_port)
+	P_LOG="$RUN_DIR/proxy6.log"
+	"$DPP_BIN" --headless --bind ::1 --port "$P_PORT" --socket "$DOCKER_SOCK" >"$P_LOG" 2>&1 &
+	P_PID=$!
+	wait_for 20 grep -q 'listening on' "$P_LOG" || { cat "$P_LOG"; why "no start on ::1"; return 1; }
+	grep -q "listening on \[::1\]:$P_PORT" "$P_LOG" || { why "start-up line does not show [::1]"; stop_one; return 1; }
+	code=$(curl -s -o /dev/null -w '%{http_code}' "http://[::1]:$P_PORT/_ping")
+	expect_eq "GET /_ping over IPv6" 200 "$code" || { stop_one; return 1; }
+	expect_eq "docker over IPv6" OK "$(timeout 30 "$DOCKER" -H "tcp://[::1]:$P_PORT" version -f '{{if .Server.Version}}OK{{end}}')" || { stop_one; return 1; }
+	stop_one
+}
+
+sc_docker_down_and_back() {
+	local relay="$RUN_DIR/relay.sock" code body spid
+	command -v socat >/dev/null || { why "socat is needed to stand in for a Docker socket that comes and goes"; return 1; }
+	start_one --socket "$relay" || return 1
+	grep -q "not answering" "$P_LOG" || { why "start-up does not say Docker is not answering"; stop_one; return 1; }
+	body=$(curl -s -w ' %{http_code}' "http://127.0.0.1:$P_PORT/version")
+	expect_match "502 with Docker's JSON body" '^\{"message":"[^"]+"\} +502 *$' "$(echo "$body" | tr '\n' ' ')" || { stop_one; return 1; }
+	curl -s -o /dev/null "http://127.0.0.1:$P_PORT/version"
+	# The real daemon appears behind the socket path.
+	socat "UNIX-LISTEN:$relay,fork" "UNIX-CONNECT:$DOCKER_SOCK" &
+	spid=$!
+	wait_for 10 test -S "$relay"
+	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_PORT/version")
+	expect_eq "recovered on its own" 200 "$code" || { kill_bg "$spid"; stop_one; return 1; }
+	grep -q "Docker answers again" "$P_LOG" || { why "recovery not logged"; kill_bg "$spid"; stop_one; return 1; }
+	# Down again: 502, and said once more, not per request.
+	pkill -P "$spid" socat 2>/dev/null # the per-connection children hold pooled connections
+	kill_bg "$spid"
+	rm -f "$relay"
+	for _ in 1 2 3; do curl -s -o /dev/null "http://127.0.0.1:$P_PORT/version"; done
+	expect_eq "down messages after recovery" 1 "$(grep -c 'until it is back' "$P_LOG")" || { stop_one; return 1; }
+	stop_one
+}
+
+sc_sighup() {
+	local cfg="$RUN_DIR/hup.yaml"
+	printf 'global:\n  log_format: text\n' >"$cfg"
+	start_one --socket "$DOCKER_SOCK" --config "$cfg" || return 1
+	printf 'global:\n  log_format: json\n  bind: 127.0.0.2\n' >"$cfg"
+	kill -HUP "$P_PID"
+	wait_for 5 grep -q 'configuration reloaded' "$P_LOG" || { why "no reload"; stop_one; return 1; }
+	grep -q 'global.bind' "$P_LOG" || { why "bind change not reported as needing a restart"; stop_one; return 1; }
+	curl -s -o /dev/null "http://127.0.0.1:$P_PORT/_ping" || { why "not serving on the old port after reload"; stop_one; return 1; }
+	kill -TERM "$P_PID"
+	wait_for 15 eval '! proc_alive "$P_PID"'
+	wait "$P_PID"
+	# After the reload the log is JSON Lines: every later line parses.
+	tail -n 2 "$P_LOG" | "$PY" -c 'import json,sys; [json.loads(l) for l in sys.stdin if l.strip()]' ||
+		{ why "log lines after switching to json do not parse"; return 1; }
+	return 0
+}
+
+e2e_init
+ensure_packages
+[ -n "$SETUP_BROKEN" ] || ensure_dockerd
+[ -x "$DPP_BIN" ] || setup_failed proxy "proxy binary $DPP_BIN not found"
+mapfile -t CLIS < <(list_clis)
+DOCKER=${CLIS[0]:-docker}
+
+run_scenario lifecycle/exit-codes sc_exit_codes
+run_scenario lifecycle/port-taken sc_port_taken
+run_scenario lifecycle/startup-line sc_startup_line
+run_scenario lifecycle/ipv6 sc_ipv6
+run_scenario lifecycle/docker-down-and-back sc_docker_down_and_back
+run_scenario lifecycle/sighup sc_sighup
+e2e_finish
