@@ -40,6 +40,14 @@ struct dpp_settings {
 	char audit_log[1024];              /* JSONL audit file; "" = off */
 	int metrics_enabled;
 	char metrics_path[256];            /* served on the proxy port, never forwarded */
+	char tls_cert[1024];               /* PEM chain, leaf first; "" = no TLS */
+	char tls_key[1024];                /* PKCS#8, PKCS#1 or SEC1 PEM */
+	char tls_client_ca[1024];          /* "" = no client certificates */
+	int tls_require_client_cert;
+	char listen_unix[DPP_SOCKET_PATH_MAX]; /* extra Unix-socket listener; "" = none */
+	char listen_unix_mode[8];          /* octal permission string, e.g. "0660" */
+	char listen_unix_group[64];        /* group owning the socket; "" = unchanged */
+	int insecure_allow_open;           /* allow auth none off loopback without TLS */
 };
 
 /* Command-line values; NULL / 0 means "not given". Borrowed for the call. */

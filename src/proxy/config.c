@@ -112,6 +112,14 @@ static int check_socket_path(const char *value, size_t len, const char **why)
 	return 0;
 }
 
+static int check_mode(const char *value, size_t len, const char **why)
+{
+	*why = "must be an octal permission string such as \"0660\"";
+	if (len < 3 || len > 4 || strspn(value, "01234567") != len)
+		return -1;
+	return 0;
+}
+
 #define FIELD(m) offsetof(struct dpp_settings, m)
 #define NO DPP_CONFIG_NO_FIELD
 
@@ -177,6 +185,40 @@ static const struct dpp_config_row builtin_rows[] = {
 	  .reloadable = 1,
 	  .help = "Peers (IP or CIDR) whose X-Forwarded-For is believed when deciding client_ip."},
 	 check_cidr, NO, 64, NO},
+	{{.key = "global.tls", .type = DPP_CONFIG_MAPPING, .reloadable = 1,
+	  .help = "TLS on the TCP listener (GnuTLS; TLS 1.2 and 1.3). Without cert and key the "
+		  "listener is plain HTTP."},
+	 NULL, NO, 0, NO},
+	{{.key = "global.tls.cert", .type = DPP_CONFIG_STRING, .def = "", .reloadable = 1,
+	  .help = "Server certificate chain (PEM, leaf first). Re-read on SIGHUP."},
+	 NULL, FIELD(tls_cert), sizeof(((struct dpp_settings *)0)->tls_cert), NO},
+	{{.key = "global.tls.key", .type = DPP_CONFIG_STRING, .def = "", .reloadable = 1,
+	  .help = "Server private key (PEM: PKCS#8, PKCS#1 or SEC1). Re-read on SIGHUP."},
+	 NULL, FIELD(tls_key), sizeof(((struct dpp_settings *)0)->tls_key), NO},
+	{{.key = "global.tls.client_ca", .type = DPP_CONFIG_STRING, .def = "", .reloadable = 1,
+	  .help = "CA bundle (PEM) that client certificates must chain to; empty: client "
+		  "certificates are not requested."},
+	 NULL, FIELD(tls_client_ca), sizeof(((struct dpp_settings *)0)->tls_client_ca), NO},
+	{{.key = "global.tls.require_client_cert", .type = DPP_CONFIG_BOOL, .def = "false",
+	  .reloadable = 1,
+	  .help = "Fail the TLS handshake of a client without a valid certificate."},
+	 NULL, FIELD(tls_require_client_cert), sizeof(int), NO},
+	{{.key = "global.listen_unix", .type = DPP_CONFIG_STRING, .def = "",
+	  .help = "Also listen on this Unix socket (for local containers); peers are identified "
+		  "by SO_PEERCRED (auth.unix_role_map). Empty: none. Restart-only."},
+	 check_socket_path, FIELD(listen_unix), DPP_SOCKET_PATH_MAX, NO},
+	{{.key = "global.listen_unix_mode", .type = DPP_CONFIG_STRING, .def = "0660",
+	  .help = "Permission bits of the Unix socket (octal string). Restart-only."},
+	 check_mode, FIELD(listen_unix_mode), sizeof(((struct dpp_settings *)0)->listen_unix_mode), NO},
+	{{.key = "global.listen_unix_group", .type = DPP_CONFIG_STRING, .def = "",
+	  .help = "Group that owns the Unix socket (name or number); empty: unchanged. "
+		  "Restart-only."},
+	 NULL, FIELD(listen_unix_group), sizeof(((struct dpp_settings *)0)->listen_unix_group), NO},
+	{{.key = "global.insecure_allow_open", .type = DPP_CONFIG_BOOL, .def = "false",
+	  .reloadable = 1,
+	  .help = "Allow auth.type none on a non-loopback address without TLS. Anyone who can "
+		  "reach the port is root on this host."},
+	 NULL, FIELD(insecure_allow_open), sizeof(int), NO},
 	{{.key = "auth", .type = DPP_CONFIG_OPAQUE, .reloadable = 1,
 	  .help = "Client identities (tokens, certificates); read by the policy engine."},
 	 NULL, NO, 0, NO},

@@ -583,7 +583,7 @@ static void test_env_and_flag_errors(void **state)
 	struct fixture *fx = *state;
 	struct dpp_config_flags flags = {0};
 	const char *path;
-	char want[2048];
+	char want[4096];
 
 	assert_int_equal(setenv("DOCKER_PROXY_PORT", "abc", 1), 0);
 	assert_int_equal(setenv("DOCKER_PROXY_LOG", "loud", 1), 0);
@@ -860,7 +860,7 @@ static void test_schema_table(void **state)
 		if (k->type == DPP_CONFIG_ENUM)
 			assert_non_null(k->choices);
 	}
-	assert_int_equal(n, 16);
+	assert_int_equal(n, 25);
 	assert_string_equal(dpp_source_name(DPP_SOURCE_ENV), "env");
 	assert_string_equal(dpp_source_name(DPP_SOURCE_AUTO), "auto");
 }
@@ -984,7 +984,7 @@ static void test_print(void **state)
 	struct dpp_config_flags flags = {0};
 	const char *path;
 	char *out;
-	char want[2048];
+	char want[4096];
 
 	assert_int_equal(dpp_config_load(NULL, &fx->cfg, &fx->errors), 0);
 	out = print_to_string(fx->cfg);
@@ -1001,6 +1001,14 @@ static void test_print(void **state)
 				 "global.metrics.enabled: true  # default\n"
 				 "global.metrics.path: /metrics  # default\n"
 				 "global.trusted_proxies: (not set)  # default\n"
+				 "global.tls.cert: \"\"  # default\n"
+				 "global.tls.key: \"\"  # default\n"
+				 "global.tls.client_ca: \"\"  # default\n"
+				 "global.tls.require_client_cert: false  # default\n"
+				 "global.listen_unix: \"\"  # default\n"
+				 "global.listen_unix_mode: 0660  # default\n"
+				 "global.listen_unix_group: \"\"  # default\n"
+				 "global.insecure_allow_open: false  # default\n"
 				 "auth: absent\n"
 				 "rules: absent\n");
 	free(out);
@@ -1027,6 +1035,14 @@ static void test_print(void **state)
 		 "global.metrics.enabled: true  # default\n"
 		 "global.metrics.path: /metrics  # default\n"
 		 "global.trusted_proxies: (not set)  # default\n"
+		 "global.tls.cert: \"\"  # default\n"
+		 "global.tls.key: \"\"  # default\n"
+		 "global.tls.client_ca: \"\"  # default\n"
+		 "global.tls.require_client_cert: false  # default\n"
+		 "global.listen_unix: \"\"  # default\n"
+		 "global.listen_unix_mode: 0660  # default\n"
+		 "global.listen_unix_group: \"\"  # default\n"
+		 "global.insecure_allow_open: false  # default\n"
 		 "auth: present (parsed by the policy engine)\n"
 		 "rules: present (parsed by the policy engine)\n",
 		 path);
