@@ -333,6 +333,9 @@ int main(int argc, char **argv)
 	opts.socket_path = settings.socket;
 	opts.docker_up = docker_up;
 	opts.rt = st.rt;
+	opts.listen_unix = settings.listen_unix;
+	opts.listen_unix_mode = settings.listen_unix_mode;
+	opts.listen_unix_group = settings.listen_unix_group;
 	if (dpp_server_start(&opts, &st.srv, &err) != 0) {
 		fprintf(stderr, "docker-policy-proxy: %s\n", err != NULL ? err : "cannot start");
 		free(err);

@@ -15,6 +15,9 @@ struct dpp_server_options {
 	const char *socket_path; /* Docker's Unix socket */
 	int docker_up;           /* 1 when the start-up probe reached Docker */
 	struct dpp_runtime *rt;  /* initial policy; the server takes its own reference */
+	const char *listen_unix; /* extra Unix-socket listener path, NULL/"" = none */
+	const char *listen_unix_mode;  /* octal string, e.g. "0660" */
+	const char *listen_unix_group; /* "" = unchanged */
 };
 
 /* Binds the listen socket and starts serving. Borrowed strings are copied.

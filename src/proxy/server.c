@@ -27,8 +27,10 @@
 #include "dpp/canon.h"
 #include "dpp/headers.h"
 #include "dpp/hijack.h"
+#include "dpp/listen.h"
 #include "dpp/log.h"
 #include "dpp/metrics.h"
+#include "dpp/peer.h"
 #include "dpp/policy.h"
 #include "dpp/ratelimit.h"
 #include "dpp/redact.h"
@@ -41,6 +43,7 @@
 #define RESPONSE_BLOCK (64 * 1024)
 #define POOL_IDLE_MAX 32
 #define RATELIMIT_BUCKETS 65536
+#define PENDING_PEERS_MAX 1024
 
 struct dpp_server {
 	struct MHD_Daemon *mhd;
@@ -59,6 +62,16 @@ struct dpp_server {
 	struct dpp_metrics *metrics;
 	struct dpp_ratelimit *ratelimit;
 	struct dpp_lockout *lockout;
+	struct dpp_unix_listener *unix_listener;
+	/* Identities of handed-off connections (TLS, Unix socket) between the
+	 * hand-off and MHD's STARTED notification, keyed by the MHD-side fd. */
+	pthread_mutex_t pending_lock;
+	int pending_lock_ok;
+	struct pending_peer {
+		int fd;
+		struct dpp_peer peer;
+	} *pending;
+	size_t n_pending;
 };
 
 enum req_mode {
@@ -81,6 +94,7 @@ struct request {
 	struct dpp_target *canon;
 	struct field_list *fields;
 	char client_ip[46];
+	const struct dpp_peer *peer; /* connection identity (TLS, Unix socket) or NULL */
 	struct dpp_auth_result auth;
 	struct dpp_policy_decision dec;
 	enum dpp_event_kind ev_kind;
@@ -822,8 +836,8 @@ static int authenticate(struct MHD_Connection *c, struct request *r, enum MHD_Re
 		if (strcasecmp(r->fields->f[i].name, "Authorization") == 0)
 			authz = r->fields->f[i].value;
 	}
-	dpp_auth_authenticate(dpp_runtime_auth(r->rt), r->srv->lockout, authz, r->client_ip,
-			      dpp_lockout_now_ms(), &r->auth);
+	dpp_auth_authenticate_request(dpp_runtime_auth(r->rt), r->srv->lockout, authz,
+				      r->client_ip, dpp_lockout_now_ms(), r->peer, &r->auth);
 	if (r->auth.lockout_started) {
 		emit(r, DPP_EVENT_LOCKOUT, 429, "",
 		     "client address locked out after repeated authentication failures");
@@ -982,6 +996,8 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 	r->head_request = strcmp(method, "HEAD") == 0;
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	r->client_fd = ci != NULL ? ci->connect_fd : -1;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	r->peer = ci != NULL ? ci->socket_context : NULL;
 	r->rt = current_runtime(r->srv);
 	set = dpp_runtime_settings(r->rt);
 	peer_address(c, peer, sizeof(peer));
@@ -1151,6 +1167,79 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	*req_cls = NULL;
 }
 
+/* Registers the identity of a connection about to be added to MHD. */
+static int pending_add(struct dpp_server *srv, int fd, const struct dpp_peer *peer)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&srv->pending_lock);
+	if (srv->n_pending < PENDING_PEERS_MAX) {
+		srv->pending[srv->n_pending].fd = fd;
+		srv->pending[srv->n_pending].peer = *peer;
+		srv->n_pending++;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&srv->pending_lock);
+	return rc;
+}
+
+/* Takes the identity registered for fd; returns a malloc'd copy or NULL. */
+static struct dpp_peer *pending_take(struct dpp_server *srv, int fd)
+{
+	struct dpp_peer *copy = NULL;
+
+	pthread_mutex_lock(&srv->pending_lock);
+	for (size_t i = 0; i < srv->n_pending; i++) {
+		if (srv->pending[i].fd != fd)
+			continue;
+		copy = malloc(sizeof(*copy));
+		if (copy != NULL)
+			*copy = srv->pending[i].peer;
+		srv->pending[i] = srv->pending[--srv->n_pending];
+		break;
+	}
+	pthread_mutex_unlock(&srv->pending_lock);
+	return copy;
+}
+
+/* Any thread: hands an accepted (plaintext) connection to MHD with the
+ * identity the transport established. Returns 0 when MHD took fd. */
+static int hand_off(void *ctx, int fd, const struct sockaddr *addr, socklen_t len,
+		    const struct dpp_peer *peer)
+{
+	struct dpp_server *srv = ctx;
+
+	if (dpp_upstream_draining(srv->up) || pending_add(srv, fd, peer) != 0)
+		return -1;
+	if (MHD_add_connection(srv->mhd, fd, addr, len) != MHD_YES) {
+		/* MHD closed fd itself on failure. */
+		struct dpp_peer *p = pending_take(srv, fd);
+
+		free(p);
+		dpp_log_warn("cannot hand a connection to the HTTP server: %s", strerror(errno));
+		return 0;
+	}
+	return 0;
+}
+
+/* STARTED: attach the transport identity (if any) to the connection; it is
+ * taken before MHD can close (and the kernel reuse) the fd. CLOSED: free it. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct dpp_server *srv = cls;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		*socket_context = ci != NULL ? pending_take(srv, ci->connect_fd) : NULL;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		free(*socket_context);
+		*socket_context = NULL;
+	}
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[1024];
@@ -1241,6 +1330,9 @@ static void free_parts(struct dpp_server *srv)
 	dpp_lockout_free(srv->lockout);
 	if (srv->rt_lock_ok)
 		pthread_mutex_destroy(&srv->rt_lock);
+	if (srv->pending_lock_ok)
+		pthread_mutex_destroy(&srv->pending_lock);
+	free(srv->pending);
 	free(srv);
 }
 
@@ -1267,6 +1359,12 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 	if (pthread_mutex_init(&srv->rt_lock, NULL) != 0)
 		goto oom;
 	srv->rt_lock_ok = 1;
+	if (pthread_mutex_init(&srv->pending_lock, NULL) != 0)
+		goto oom;
+	srv->pending_lock_ok = 1;
+	srv->pending = calloc(PENDING_PEERS_MAX, sizeof(*srv->pending));
+	if (srv->pending == NULL)
+		goto oom;
 	srv->rt = dpp_runtime_ref(opts->rt);
 	srv->bus = dpp_bus_create(&berr);
 	srv->metrics = dpp_metrics_create(&berr);
@@ -1286,7 +1384,7 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 		flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
 		MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-		srv,
+		srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 		/* No idle timeout: a quiet `events` or `logs -f` stream must live. */
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)0,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
@@ -1294,6 +1392,15 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 	if (srv->mhd == NULL) {
 		if (asprintf(err, "cannot start the HTTP server on %s:%d", opts->bind, opts->port) < 0)
 			*err = NULL;
+		goto fail;
+	}
+	if (opts->listen_unix != NULL && opts->listen_unix[0] != '\0' &&
+	    dpp_unix_listen_start(opts->listen_unix, opts->listen_unix_mode,
+				  opts->listen_unix_group, hand_off, srv, &srv->unix_listener,
+				  err) != 0) {
+		MHD_stop_daemon(srv->mhd);
+		srv->mhd = NULL;
+		srv->listen_fd = -1; /* MHD closed it */
 		goto fail;
 	}
 	*out = srv;
@@ -1335,6 +1442,8 @@ int dpp_server_stop_accepting(struct dpp_server *srv, int grace_ms)
 
 	if (srv == NULL)
 		return 0;
+	dpp_unix_listen_stop(srv->unix_listener);
+	srv->unix_listener = NULL;
 	lfd = MHD_quiesce_daemon(srv->mhd);
 	if (lfd != MHD_INVALID_SOCKET)
 		close(lfd);
