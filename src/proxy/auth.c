@@ -321,9 +321,14 @@ static void set_identity_name(struct dpp_auth_result *out, const char *prefix, c
 	out->identity[i] = '\0';
 }
 
+/* Callers pass a validated role (shorter than DPP_AUTH_ROLE_MAX); a longer
+ * one is cut, never overrun. */
 static void set_role(struct dpp_auth_result *out, const char *role)
 {
-	snprintf(out->role, sizeof(out->role), "%s", role);
+	size_t n = strnlen(role, sizeof(out->role) - 1);
+
+	memcpy(out->role, role, n);
+	out->role[n] = '\0';
 }
 
 /* auth.unix_role_map. Returns 1 (out filled, OK) on a match, else 0. */
