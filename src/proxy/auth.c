@@ -1,6 +1,8 @@
 /* Authentication: compile the `auth` section (libyaml) into an immutable,
  * reference-counted struct dpp_auth; check bearer tokens (RFC 6750) in
- * constant time; track failures per client IP (struct dpp_lockout).
+ * constant time; map verified client certificates (cert_role_map) and Unix
+ * peer credentials (unix_role_map) to roles; check a listener's exposure;
+ * track failures per client IP (struct dpp_lockout).
  *
  * Locks: one, struct dpp_lockout.mu, a leaf lock (nothing else is called while
  * it is held). struct dpp_auth is never written after dpp_auth_compile returns
