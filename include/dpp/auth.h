@@ -20,12 +20,26 @@
  * "anonymous" with role "admin": auth none means everyone is admin, so
  * require_role rules allow everything (the policy treats admin as holding every
  * role). That is the honest reading of "no authentication": a role that
- * nobody proved cannot restrict anything. */
+ * nobody proved cannot restrict anything.
+ *
+ * Identities besides tokens (dpp_auth_authenticate_request):
+ *  - `type: mtls`: the verified client certificate (struct dpp_peer) gives the
+ *    role through auth.mtls.cert_role_map, else auth.mtls.default_role for a
+ *    certificate without CN, else the CN itself is the role. RISK of that last
+ *    rule: anyone who can obtain a certificate with CN=admin from the client CA
+ *    is admin. Use a dedicated client CA (global.client_ca) that issues client
+ *    certificates for this proxy only, never a general-purpose or public CA.
+ *  - Unix-socket peers: auth.unix_role_map maps the SO_PEERCRED uid or primary
+ *    gid to a role, whatever the type; an unmapped peer authenticates by type.
+ *  - With `type: bearer` a client certificate adds nothing: the token decides
+ *    (a verified certificate is neither required nor used). */
 #ifndef DPP_AUTH_H
 #define DPP_AUTH_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "dpp/peer.h"
 
 #define DPP_AUTH_ROLE_MAX 32     /* bytes including NUL: roles are 1..31 chars */
 #define DPP_AUTH_IDENTITY_MAX 64 /* matches struct dpp_event.identity */
@@ -40,13 +54,14 @@
 enum dpp_auth_type {
 	DPP_AUTH_BEARER = 0, /* Authorization: Bearer <token> */
 	DPP_AUTH_NONE,       /* open access: everyone is admin */
-	DPP_AUTH_MTLS,       /* parsed; not implemented yet: refuses every request */
+	DPP_AUTH_MTLS,       /* verified client certificate (struct dpp_peer) */
 };
 
 enum dpp_auth_status {
 	DPP_AUTH_OK = 0,
-	DPP_AUTH_MISSING,    /* no credentials: 401 */
-	DPP_AUTH_INVALID,    /* wrong scheme, empty or unknown token: 401 */
+	DPP_AUTH_MISSING,    /* no credentials (no token; mtls: no certificate): 401 */
+	DPP_AUTH_INVALID,    /* wrong scheme, empty or unknown token; a certificate
+				that yields no valid role: 401 */
 	DPP_AUTH_LOCKED_OUT, /* too many failures from this IP: 429 + Retry-After */
 	DPP_AUTH_ERROR,      /* internal error (hashing failed): fail closed, 500 */
 };
@@ -56,7 +71,9 @@ struct dpp_auth_result {
 	enum dpp_auth_status status;
 	char role[DPP_AUTH_ROLE_MAX];         /* "" unless status is OK */
 	char identity[DPP_AUTH_IDENTITY_MAX]; /* "token:1a2b3c4d" (also for a rejected
-						 token, for the audit), "anonymous" */
+						 token, for the audit), "cert:<CN>" (also
+						 for a rejected certificate), "unix:uid=N",
+						 "anonymous" */
 	const char *reason;        /* static, safe to log and to send; never a token */
 	uint32_t retry_after_s;    /* LOCKED_OUT: seconds until the lock ends (>= 1) */
 	int lockout_started;       /* 1 when this failure locked the IP out: audit it
@@ -66,9 +83,11 @@ struct dpp_auth_result {
 struct dpp_auth;    /* opaque, immutable after compile, reference-counted */
 struct dpp_lockout; /* opaque, internally locked */
 
-/* mTLS and Unix-peer role maps, parsed now and used by later work. */
+/* mTLS and Unix-peer role maps (see dpp_auth_authenticate_request). */
 struct dpp_auth_cert_role {
-	const char *cn;   /* certificate subject CN, exact match */
+	const char *cn;   /* pattern: a name compared case-insensitively (ASCII) with
+			     the CN and each DNS SAN, or "*.rest" where `*` stands
+			     for exactly one non-empty label */
 	const char *role;
 };
 
@@ -101,7 +120,35 @@ size_t dpp_auth_cert_roles(const struct dpp_auth *a, const struct dpp_auth_cert_
 const char *dpp_auth_mtls_default_role(const struct dpp_auth *a);
 size_t dpp_auth_unix_roles(const struct dpp_auth *a, const struct dpp_auth_unix_role **out);
 
-/* Authenticates one request.
+/* Authenticates one request: the single entry point for every identity.
+ *
+ * Order:
+ *  1. peer->unix_peer: the first auth.unix_role_map entry whose uid equals
+ *     peer->uid or whose gid equals peer->gid (primary group) gives the role;
+ *     OK with identity "unix:uid=<uid>", reason "unix peer credentials". This
+ *     comes before the lockout and applies with every type: the kernel vouches
+ *     for the credentials, nothing is guessed. No matching entry: go on by type.
+ *  2. type none: OK, identity "anonymous", role "admin", no lockout.
+ *  3. type mtls: a certificate counts when peer->tls and peer->has_cert.
+ *     None (or peer NULL): MISSING. Otherwise, candidates are the CN (when not
+ *     "") and each non-empty DNS SAN; the FIRST cert_role_map entry (in
+ *     configuration order) whose pattern matches any candidate gives the role.
+ *     Matching is ASCII case-insensitive (DNS names, RFC 4343); "*.example.com"
+ *     matches "a.example.com" but neither "a.b.example.com" nor "example.com"
+ *     (one label, as RFC 6125 section 6.4.3 allows). No entry matches: a
+ *     certificate without CN gets auth.mtls.default_role (INVALID when that is
+ *     unset); a certificate with a CN gets the CN itself as the role (see the
+ *     RISK at the top of this file), INVALID when the CN is not a valid role
+ *     (1..31 characters of A-Z a-z 0-9 _ . -). A name that fills its array
+ *     without NUL is INVALID. Identity "cert:<CN>", or "cert:<first DNS SAN>"
+ *     when there is no CN, "cert:" when neither: bytes outside printable ASCII
+ *     become '?', and a long name is cut to fit DPP_AUTH_IDENTITY_MAX.
+ *     Certificates are verified by the handshake and cannot be guessed here,
+ *     so mtls neither checks nor feeds the lockout. A bearer token is ignored.
+ *  4. type bearer: the token in `authorization`, as dpp_auth_authenticate
+ *     describes below (lockout included). A client certificate is ignored.
+ *
+ *  peer: NULL reads as a TCP connection without TLS. Borrowed for the call.
  *  authorization: the Authorization field value, NULL when absent. Accepted
  *    form (RFC 6750 section 2.1): "Bearer" (case-insensitive, RFC 7235
  *    section 2.1) then one or more spaces/tabs then the token; surrounding
@@ -112,19 +159,63 @@ size_t dpp_auth_unix_roles(const struct dpp_auth *a, const struct dpp_auth_unix_
  *  role), then the secret. Every stored digest is compared in constant time
  *  (SHA-256 of the presented token vs. SHA-256 of each configured one), with
  *  no early exit.
- *  lockout (may be NULL: no lockout) and client_ip (NULL reads as ""): when the
- *  IP is locked out the answer is LOCKED_OUT before the header is looked at;
- *  every INVALID is recorded as a failure. MISSING is not a failure: it guesses
+ *  lockout (may be NULL: no lockout) and client_ip (NULL reads as ""; the key
+ *  the caller chooses, also for Unix-socket peers): when the IP is locked out
+ *  the answer is LOCKED_OUT before the header is looked at; every bearer
+ *  INVALID is recorded as a failure. MISSING is not a failure: it guesses
  *  nothing, and counting it would lock out clients that probe without
  *  credentials. A success does not clear earlier failures (see
  *  dpp_lockout_record_failure).
  *  now_ms: monotonic clock in milliseconds (dpp_lockout_now_ms).
- *  With type none: always OK, identity "anonymous", role "admin", no lockout.
- *  With type mtls (not implemented yet): always MISSING.
- * Thread-safe: `a` is only read; `lockout` locks itself. */
+ *  out: always fully written.
+ * Thread-safe: `a` and `peer` are only read; `lockout` locks itself. */
+void dpp_auth_authenticate_request(const struct dpp_auth *a, struct dpp_lockout *lockout,
+				   const char *authorization, const char *client_ip,
+				   int64_t now_ms, const struct dpp_peer *peer,
+				   struct dpp_auth_result *out);
+
+/* Bearer-only callers: dpp_auth_authenticate_request with peer NULL (a TCP
+ * connection without TLS, so type mtls is always MISSING). */
 void dpp_auth_authenticate(const struct dpp_auth *a, struct dpp_lockout *lockout,
 			   const char *authorization, const char *client_ip, int64_t now_ms,
 			   struct dpp_auth_result *out);
+
+/* The identity of the connection alone, without any request field:
+ * dpp_auth_authenticate_request with no Authorization field and no lockout.
+ * So with type bearer an unmapped peer is MISSING, and a caller that has the
+ * header goes on with it:
+ *     dpp_auth_authenticate_peer(a, &peer, &r);
+ *     if (r.status == DPP_AUTH_MISSING && dpp_auth_get_type(a) == DPP_AUTH_BEARER)
+ *             dpp_auth_authenticate(a, lockout, header, ip, now, &r);
+ * which gives the same result as dpp_auth_authenticate_request(a, lockout,
+ * header, ip, now, &peer, &r). Useful to authenticate once per connection
+ * (mtls, Unix peers). Thread-safe. */
+void dpp_auth_authenticate_peer(const struct dpp_auth *a, const struct dpp_peer *peer,
+				struct dpp_auth_result *out);
+
+/* Exposure check for one TCP listener (a Unix-socket listener needs none),
+ * run at start-up and on reload; pure (no I/O, reads nothing global).
+ *  bind_addr: the listen address as configured; only IP literals
+ *    127.0.0.0/8, ::1 (and ::ffff:127.x.y.z) are loopback: "0.0.0.0", "::",
+ *    names such as "localhost" and NULL are not.
+ *  tls_enabled: global.tls is on for this listener.
+ *  insecure_allow_open: global.insecure_allow_open.
+ * Findings:
+ *  - type mtls without TLS: error "auth.type mtls needs global.tls" (on any
+ *    address: without TLS there is no client certificate).
+ *  - off loopback without TLS: warning "listening on ADDR without TLS: tokens
+ *    and Docker traffic cross the network in clear"; and with type none an
+ *    error "refusing to expose open, unauthenticated Docker access on ADDR
+ *    without TLS; set global.insecure_allow_open: true to override", which
+ *    insecure_allow_open turns into a second sentence of the warning.
+ * warning, error: each set to a malloc'd line (caller frees) or NULL when
+ *   there is none; either pointer may be NULL to discard that text. ADDR is
+ *   cut to 64 bytes and control characters become '?'.
+ * Returns 0 when the listener may start (possibly with a warning), -1 when it
+ * must not (an error; also on allocation failure, then *error may be NULL).
+ * Thread-safe. */
+int dpp_auth_exposure_check(const struct dpp_auth *a, const char *bind_addr, int tls_enabled,
+			    int insecure_allow_open, char **warning, char **error);
 
 /* Value for the WWW-Authenticate field of a 401 (RFC 6750 section 3):
  * `Bearer realm="docker-policy-proxy"`, plus `, error="invalid_token"` for

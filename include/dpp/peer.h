@@ -29,14 +29,14 @@
 #define DPP_PEER_SANS_MAX 8   /* DNS subjectAltNames kept */
 
 struct dpp_peer {
-	int tls;                                          /* came over TLS */
-	int has_cert;                                     /* verified against client_ca */
-	char cn[DPP_PEER_NAME_MAX];                       /* subject CN ("" when none) */
+	int tls;                    /* came over TLS */
+	int has_cert;               /* a certificate verified against client_ca */
+	char cn[DPP_PEER_NAME_MAX]; /* subject CN ("" when none) */
 	char dns_sans[DPP_PEER_SANS_MAX][DPP_PEER_NAME_MAX]; /* DNS subjectAltNames */
-	size_t n_dns_sans;
-	int unix_peer;                                    /* the Unix-socket listener */
-	uint32_t uid, gid;                                /* SO_PEERCRED */
-	int32_t pid;
+	size_t n_dns_sans;          /* entries used in dns_sans */
+	int unix_peer;              /* came over the Unix-socket listener */
+	uint32_t uid, gid;          /* SO_PEERCRED (gid: primary group) */
+	int32_t pid;                /* SO_PEERCRED; informational */
 };
 
 #endif

@@ -1,6 +1,8 @@
 /* Authentication: compile the `auth` section (libyaml) into an immutable,
  * reference-counted struct dpp_auth; check bearer tokens (RFC 6750) in
- * constant time; track failures per client IP (struct dpp_lockout).
+ * constant time; map verified client certificates (cert_role_map) and Unix
+ * peer credentials (unix_role_map) to roles; check a listener's exposure;
+ * track failures per client IP (struct dpp_lockout).
  *
  * Locks: one, struct dpp_lockout.mu, a leaf lock (nothing else is called while
  * it is held). struct dpp_auth is never written after dpp_auth_compile returns
@@ -140,7 +142,14 @@ static void describe(struct dpp_auth *a)
 		snprintf(d, n, "none (open access)");
 		return;
 	case DPP_AUTH_MTLS:
-		snprintf(d, n, "mtls (not implemented yet: every request is refused)");
+		if (a->ncert == 0)
+			snprintf(d, n, "mtls (client certificates; no cert_role_map: the CN is the "
+				       "role%s)",
+				 a->mtls_default_role != NULL ? " + default_role" : "");
+		else
+			snprintf(d, n, "mtls (client certificates; %zu cert_role_map entr%s%s)",
+				 a->ncert, a->ncert == 1 ? "y" : "ies",
+				 a->mtls_default_role != NULL ? " + default_role" : "");
 		return;
 	case DPP_AUTH_BEARER:
 		break;
@@ -253,20 +262,190 @@ static void check_bearer(const struct dpp_auth *a, const char *authorization,
 	explicit_bzero(digest, sizeof(digest));
 }
 
-void dpp_auth_authenticate(const struct dpp_auth *a, struct dpp_lockout *lockout,
-			   const char *authorization, const char *client_ip, int64_t now_ms,
-			   struct dpp_auth_result *out)
+/* ---- peer identities (mTLS, Unix socket) ------------------------------- */
+
+static int valid_role(const char *s, size_t len);
+
+static int ascii_lower(int ch)
+{
+	return ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch;
+}
+
+/* ASCII case-insensitive equality of s[0..n) and t (RFC 4343: DNS names
+ * compare case-insensitively; no locale). */
+static int name_eq(const char *s, size_t n, const char *t)
+{
+	size_t i;
+
+	for (i = 0; i < n && t[i] != '\0'; i++) {
+		if (ascii_lower((unsigned char)s[i]) != ascii_lower((unsigned char)t[i]))
+			return 0;
+	}
+	return i == n && t[i] == '\0';
+}
+
+/* `pattern` (validated at compile) against one name: exact, or "*.rest" where
+ * `*` is exactly one non-empty label. */
+static int pattern_match(const char *pattern, const char *name)
+{
+	const char *dot;
+
+	if (pattern[0] != '*')
+		return name_eq(name, strlen(name), pattern);
+	dot = strchr(name, '.');
+	if (dot == NULL || dot == name)
+		return 0;
+	/* pattern + 1 is ".rest": the label before it may hold no dot, which
+	 * strchr guarantees (the first dot). */
+	return name_eq(dot, strlen(dot), pattern + 1);
+}
+
+/* Length of a peer name, or -1 when it fills its array without a NUL. */
+static long peer_name_len(const char name[DPP_PEER_NAME_MAX])
+{
+	size_t n = strnlen(name, DPP_PEER_NAME_MAX);
+
+	return n == DPP_PEER_NAME_MAX ? -1 : (long)n;
+}
+
+/* "prefix" + name into out, bytes outside printable ASCII as '?'. */
+static void set_identity_name(struct dpp_auth_result *out, const char *prefix, const char *name)
+{
+	size_t i = 0;
+
+	for (; prefix[i] != '\0' && i + 1 < sizeof(out->identity); i++)
+		out->identity[i] = prefix[i];
+	for (; *name != '\0' && i + 1 < sizeof(out->identity); name++, i++) {
+		unsigned char ch = (unsigned char)*name;
+
+		out->identity[i] = ch < 0x20 || ch >= 0x7f ? '?' : (char)ch;
+	}
+	out->identity[i] = '\0';
+}
+
+/* Callers pass a validated role (shorter than DPP_AUTH_ROLE_MAX); a longer
+ * one is cut, never overrun. */
+static void set_role(struct dpp_auth_result *out, const char *role)
+{
+	size_t n = strnlen(role, sizeof(out->role) - 1);
+
+	memcpy(out->role, role, n);
+	out->role[n] = '\0';
+}
+
+/* auth.unix_role_map. Returns 1 (out filled, OK) on a match, else 0. */
+static int check_unix(const struct dpp_auth *a, const struct dpp_peer *peer,
+		      struct dpp_auth_result *out)
+{
+	char id[32];
+
+	for (size_t i = 0; i < a->nunix; i++) {
+		const struct dpp_auth_unix_role *e = &a->unixr[i];
+
+		if (e->id != (e->is_gid ? peer->gid : peer->uid))
+			continue;
+		out->status = DPP_AUTH_OK;
+		out->reason = "unix peer credentials";
+		set_role(out, e->role);
+		snprintf(id, sizeof(id), "uid=%" PRIu32, peer->uid);
+		set_identity_name(out, "unix:", id);
+		return 1;
+	}
+	return 0;
+}
+
+/* type mtls: role from the verified client certificate. */
+static void check_cert(const struct dpp_auth *a, const struct dpp_peer *peer,
+		       struct dpp_auth_result *out)
+{
+	const char *names[1 + DPP_PEER_SANS_MAX];
+	const char *first_san = NULL;
+	size_t nnames = 0, nsans;
+	long cn_len;
+
+	out->status = DPP_AUTH_MISSING;
+	set_identity(out, DPP_AUTH_IDENTITY_ANONYMOUS);
+	if (peer == NULL || !peer->tls || !peer->has_cert) {
+		out->reason = "client certificate required";
+		return;
+	}
+	out->status = DPP_AUTH_INVALID;
+	cn_len = peer_name_len(peer->cn);
+	if (cn_len < 0) {
+		out->reason = "client certificate name too long";
+		return;
+	}
+	if (cn_len > 0)
+		names[nnames++] = peer->cn;
+	nsans = peer->n_dns_sans < DPP_PEER_SANS_MAX ? peer->n_dns_sans : DPP_PEER_SANS_MAX;
+	for (size_t i = 0; i < nsans; i++) {
+		long len = peer_name_len(peer->dns_sans[i]);
+
+		if (len < 0) {
+			out->reason = "client certificate name too long";
+			return;
+		}
+		if (len == 0)
+			continue;
+		if (first_san == NULL)
+			first_san = peer->dns_sans[i];
+		names[nnames++] = peer->dns_sans[i];
+	}
+	set_identity_name(out, "cert:", cn_len > 0 ? peer->cn : first_san != NULL ? first_san : "");
+
+	/* The first entry that matches any name wins. */
+	for (size_t e = 0; e < a->ncert; e++) {
+		for (size_t k = 0; k < nnames; k++) {
+			if (pattern_match(a->cert[e].cn, names[k])) {
+				out->status = DPP_AUTH_OK;
+				out->reason = "client certificate (cert_role_map)";
+				set_role(out, a->cert[e].role);
+				return;
+			}
+		}
+	}
+	if (cn_len == 0) {
+		if (a->mtls_default_role == NULL) {
+			out->reason = "client certificate without CN matches no cert_role_map entry "
+				      "and auth.mtls.default_role is unset";
+			return;
+		}
+		out->status = DPP_AUTH_OK;
+		out->reason = "client certificate (default_role)";
+		set_role(out, a->mtls_default_role);
+		return;
+	}
+	if (!valid_role(peer->cn, (size_t)cn_len)) {
+		out->reason = "client certificate CN matches no cert_role_map entry and is not a "
+			      "valid role";
+		return;
+	}
+	out->status = DPP_AUTH_OK;
+	out->reason = "client certificate (CN as role)";
+	set_role(out, peer->cn);
+}
+
+void dpp_auth_authenticate_request(const struct dpp_auth *a, struct dpp_lockout *lockout,
+				   const char *authorization, const char *client_ip,
+				   int64_t now_ms, const struct dpp_peer *peer,
+				   struct dpp_auth_result *out)
 {
 	const char *ip = client_ip != NULL ? client_ip : "";
 	int64_t remaining;
 
 	memset(out, 0, sizeof(*out));
 	out->reason = "";
+	if (peer != NULL && peer->unix_peer && check_unix(a, peer, out))
+		return;
 	if (a->type == DPP_AUTH_NONE) {
 		out->status = DPP_AUTH_OK;
 		out->reason = "open access (auth type none)";
 		set_identity(out, DPP_AUTH_IDENTITY_ANONYMOUS);
-		snprintf(out->role, sizeof(out->role), "%s", DPP_AUTH_ROLE_ADMIN);
+		set_role(out, DPP_AUTH_ROLE_ADMIN);
+		return;
+	}
+	if (a->type == DPP_AUTH_MTLS) {
+		check_cert(a, peer, out);
 		return;
 	}
 	if (lockout != NULL && (remaining = dpp_lockout_check(lockout, ip, now_ms)) > 0) {
@@ -276,15 +455,88 @@ void dpp_auth_authenticate(const struct dpp_auth *a, struct dpp_lockout *lockout
 		set_identity(out, DPP_AUTH_IDENTITY_ANONYMOUS);
 		return;
 	}
-	if (a->type == DPP_AUTH_MTLS) {
-		out->status = DPP_AUTH_MISSING;
-		out->reason = "mTLS authentication is not implemented yet";
-		set_identity(out, DPP_AUTH_IDENTITY_ANONYMOUS);
-		return;
-	}
 	check_bearer(a, authorization, out);
 	if (out->status == DPP_AUTH_INVALID && lockout != NULL)
 		out->lockout_started = dpp_lockout_record_failure(lockout, ip, now_ms);
+}
+
+void dpp_auth_authenticate(const struct dpp_auth *a, struct dpp_lockout *lockout,
+			   const char *authorization, const char *client_ip, int64_t now_ms,
+			   struct dpp_auth_result *out)
+{
+	dpp_auth_authenticate_request(a, lockout, authorization, client_ip, now_ms, NULL, out);
+}
+
+void dpp_auth_authenticate_peer(const struct dpp_auth *a, const struct dpp_peer *peer,
+				struct dpp_auth_result *out)
+{
+	dpp_auth_authenticate_request(a, NULL, NULL, NULL, 0, peer, out);
+}
+
+/* ---- exposure check --------------------------------------------------- */
+
+/* malloc'd copy of a formatted line, control bytes as '?'; NULL on failure. */
+static char *format_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *format_line(const char *fmt, ...)
+{
+	char line[MAX_MESSAGE_TEXT];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	for (char *p = line; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	}
+	return strdup(line);
+}
+
+int dpp_auth_exposure_check(const struct dpp_auth *a, const char *bind_addr, int tls_enabled,
+			    int insecure_allow_open, char **warning, char **error)
+{
+	const char *addr = bind_addr != NULL ? bind_addr : "(none)";
+	int open_net = !tls_enabled && !dpp_auth_is_loopback(bind_addr);
+	char *w = NULL, *e = NULL;
+	int rc = 0, oom = 0;
+
+	if (a->type == DPP_AUTH_MTLS && !tls_enabled) {
+		rc = -1;
+		e = format_line("auth.type mtls needs global.tls");
+	} else if (open_net && a->type == DPP_AUTH_NONE && !insecure_allow_open) {
+		rc = -1;
+		e = format_line("refusing to expose open, unauthenticated Docker access on %.64s "
+				"without TLS; set global.insecure_allow_open: true to override",
+				addr);
+	}
+	if (rc != 0 && e == NULL)
+		oom = 1;
+	if (open_net) {
+		if (a->type == DPP_AUTH_NONE && insecure_allow_open)
+			w = format_line("listening on %.64s without TLS: tokens and Docker traffic "
+					"cross the network in clear; auth.type none with "
+					"global.insecure_allow_open: anyone who reaches the port is "
+					"admin",
+					addr);
+		else
+			w = format_line("listening on %.64s without TLS: tokens and Docker traffic "
+					"cross the network in clear",
+					addr);
+		if (w == NULL)
+			oom = 1;
+	}
+	if (oom)
+		rc = -1; /* cannot tell the operator: refuse rather than start silently */
+	if (warning != NULL)
+		*warning = w;
+	else
+		free(w);
+	if (error != NULL)
+		*error = e;
+	else
+		free(e);
+	return rc;
 }
 
 /* ---- message collection ----------------------------------------------- */
@@ -673,6 +925,30 @@ cleanup:
 	free(where);
 }
 
+/* A cert_role_map `cn` pattern: 1..255 bytes (a longer name cannot be in a
+ * struct dpp_peer), no control characters, `*` only as the whole first label
+ * of "*.rest" where rest is one or more non-empty labels. NULL when fine. */
+static const char *cn_pattern_problem(const char *s, size_t len)
+{
+	if (len == 0)
+		return "empty certificate CN";
+	if (len >= DPP_PEER_NAME_MAX)
+		return "certificate CN pattern longer than 255 bytes";
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return "certificate CN pattern contains control characters";
+	}
+	if (strchr(s, '*') == NULL)
+		return NULL;
+	if (s[0] != '*' || s[1] != '.' || s[2] == '\0' || strchr(s + 1, '*') != NULL)
+		return "'*' is only allowed as the whole first label (\"*.example.com\")";
+	for (const char *p = s + 1; *p != '\0'; p++) {
+		if (*p == '.' && (p[1] == '.' || p[1] == '\0'))
+			return "empty label in certificate CN pattern";
+	}
+	return NULL;
+}
+
 static void compile_cert_map(struct compiler *c, struct dpp_auth *a, const yaml_node_t *list)
 {
 	static const char path[] = "auth.mtls.cert_role_map";
@@ -689,7 +965,7 @@ static void compile_cert_map(struct compiler *c, struct dpp_auth *a, const yaml_
 		const yaml_node_t *item = list_item(c, list, i);
 		struct key_slot s[] = {{"cn", NULL, NULL}, {"role", NULL, NULL}};
 		char p[MAX_PATH_TEXT], kp[MAX_PATH_TEXT], role[DPP_AUTH_ROLE_MAX];
-		const char *cn = NULL;
+		const char *cn = NULL, *why;
 		size_t len;
 		int bad;
 
@@ -708,8 +984,8 @@ static void compile_cert_map(struct compiler *c, struct dpp_auth *a, const yaml_
 			bad++;
 		} else if (want_string(c, s[0].val, kp, &cn, &len) != 0) {
 			bad++;
-		} else if (len == 0) {
-			diag(c, DIAG_ERROR, s[0].val, kp, "empty certificate CN");
+		} else if ((why = cn_pattern_problem(cn, len)) != NULL) {
+			diag(c, DIAG_ERROR, s[0].val, kp, "%s", why);
 			bad++;
 		}
 		path_index(kp, path, i, "role");
@@ -971,8 +1247,10 @@ static void compile_section(struct compiler *c, struct dpp_auth *a, const yaml_n
 			     "port is admin", bind_addr != NULL ? bind_addr : "(none)");
 		return;
 	case DPP_AUTH_MTLS:
-		diag(c, DIAG_WARNING, s[K_TYPE].val, "auth.type",
-		     "mtls is not implemented yet: every request is refused");
+		if (a->ntokens > 0 || sec_len > 0)
+			diag(c, DIAG_WARNING, s[K_TYPE].val, "auth.type",
+			     "type mtls: secret and tokens are ignored (only client certificates "
+			     "and unix_role_map authenticate)");
 		return;
 	case DPP_AUTH_BEARER:
 		break;

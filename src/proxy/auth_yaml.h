@@ -21,9 +21,14 @@
  *   type: bearer | none | mtls     (default bearer)
  *   secret: STRING                 shared token, role admin
  *   tokens: [{token: STRING, role: ROLE}]   role default "user"
- *   mtls: {cert_role_map: [{cn: STRING, role: ROLE}], default_role: ROLE}
+ *   mtls: {cert_role_map: [{cn: PATTERN, role: ROLE}], default_role: ROLE}
  *   unix_role_map: [{uid: N | gid: N, role: ROLE}]
- * A ROLE is 1..31 characters of [A-Za-z0-9_.-]. A null (`key:`, `~`) reads as
+ * A ROLE is 1..31 characters of [A-Za-z0-9_.-]. A PATTERN (matched by
+ * dpp_auth_authenticate_request) is 1..255 bytes without control characters;
+ * `*` may only be the whole first label of "*.rest" where rest has no empty
+ * label ("*.example.com"; not "*", "a*.b", "a.*.b", "*..b"). With type mtls,
+ * secret and tokens are ignored with a warning. Whether the listener may run
+ * (TLS, loopback) is dpp_auth_exposure_check's job, not compile's. A null (`key:`, `~`) reads as
  * an empty string. Empty tokens (an unset ${VAR}) are skipped with a warning.
  * DOCKER_PROXY_SECRET, when set, replaces auth.secret.
  *

@@ -194,7 +194,9 @@ static void test_type_and_describe(void **state)
 		{"auth:\n  secret: " SECRET "\n", DPP_AUTH_BEARER, "bearer (shared secret)"},
 		{"auth:\n  type: none\n", DPP_AUTH_NONE, "none (open access)"},
 		{"auth:\n  type: mtls\n  mtls:\n    default_role: ops\n", DPP_AUTH_MTLS,
-		 "mtls (not implemented yet: every request is refused)"},
+		 "mtls (client certificates; no cert_role_map: the CN is the role + default_role)"},
+		{"auth:\n  type: mtls\n  mtls:\n    cert_role_map:\n      - cn: a\n        role: b\n",
+		 DPP_AUTH_MTLS, "mtls (client certificates; 1 cert_role_map entry)"},
 		{"auth:\n  type: bearer\n", DPP_AUTH_BEARER,
 		 "bearer (no credentials configured: every request is refused)"},
 		{"auth: {}\n", DPP_AUTH_BEARER,
@@ -594,15 +596,20 @@ static void test_none_is_admin(void **state)
 	done(&c);
 }
 
-static void test_mtls_refuses(void **state)
+/* type mtls: a bearer token is no credential (no certificate: 401). */
+static void test_mtls_ignores_tokens(void **state)
 {
 	struct compiled c;
+	struct dpp_auth_result r;
 
 	(void)state;
 	compile(&c, "auth:\n  type: mtls\n  secret: " SECRET "\n", "127.0.0.1");
 	assert_int_equal(c.rc, 0);
-	assert_non_null(strstr(c.warnings, "not implemented yet"));
-	assert_int_equal(auth_header(c.auth, "Bearer " SECRET).status, DPP_AUTH_MISSING);
+	assert_non_null(strstr(c.warnings, "type mtls: secret and tokens are ignored"));
+	r = auth_header(c.auth, "Bearer " SECRET);
+	assert_int_equal(r.status, DPP_AUTH_MISSING);
+	assert_string_equal(r.reason, "client certificate required");
+	assert_string_equal(r.role, "");
 	done(&c);
 }
 
@@ -845,7 +852,7 @@ int main(void)
 		cmocka_unit_test_setup(test_scheme, setup),
 		cmocka_unit_test_setup(test_token_too_long, setup),
 		cmocka_unit_test_setup(test_none_is_admin, setup),
-		cmocka_unit_test_setup(test_mtls_refuses, setup),
+		cmocka_unit_test_setup(test_mtls_ignores_tokens, setup),
 		cmocka_unit_test_setup(test_refcount, setup),
 		cmocka_unit_test(test_challenge),
 		cmocka_unit_test(test_lockout_basic),
