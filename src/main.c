@@ -343,18 +343,29 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	audit_apply(&st, &settings, 0);
-	dpp_log_info("docker-policy-proxy %s listening on %s%s%s:%d, upstream unix://%s (%s), auth: %s",
-		     DPP_VERSION, strchr(settings.bind, ':') ? "[" : "", settings.bind,
-		     strchr(settings.bind, ':') ? "]" : "", settings.port, settings.socket,
-		     docker_desc, dpp_auth_describe(dpp_runtime_auth(st.rt)));
+	dpp_log_info("docker-policy-proxy %s listening on %s%s%s%s:%d%s%s, upstream unix://%s (%s), auth: %s",
+		     DPP_VERSION, settings.tls_cert[0] != '\0' ? "https://" : "",
+		     strchr(settings.bind, ':') ? "[" : "", settings.bind,
+		     strchr(settings.bind, ':') ? "]" : "", settings.port,
+		     settings.listen_unix[0] != '\0' ? " and unix:" : "", settings.listen_unix,
+		     settings.socket, docker_desc, dpp_auth_describe(dpp_runtime_auth(st.rt)));
 	if (!docker_up)
 		dpp_log_warn("Docker is not answering at %s yet; requests get 502 until it does",
 			     settings.socket);
 
 	for (;;) {
-		int sig = sigwaitinfo(&sigs, NULL);
+		/* Wake hourly to repeat the exposure warning, if there is one. */
+		struct timespec hour = {3600, 0};
+		int sig = sigtimedwait(&sigs, NULL, &hour);
 
 		if (sig < 0) {
+			if (errno == EAGAIN) {
+				const char *w = dpp_runtime_exposure_warning(st.rt);
+
+				if (w != NULL)
+					log_lines(DPP_LOG_WARN, "", w);
+				continue;
+			}
 			if (errno == EINTR)
 				continue;
 			dpp_log_error("waiting for signals failed: %s", strerror(errno));

@@ -30,6 +30,10 @@ const struct dpp_settings *dpp_runtime_settings(const struct dpp_runtime *rt);
 const struct dpp_auth *dpp_runtime_auth(const struct dpp_runtime *rt);
 const struct dpp_ruleset *dpp_runtime_rules(const struct dpp_runtime *rt);
 
+/* The exposure warning (binding off loopback without TLS), to repeat every
+ * hour; NULL when there is none. Borrowed. */
+const char *dpp_runtime_exposure_warning(const struct dpp_runtime *rt);
+
 /* 1 when `ip` (textual) lies in global.trusted_proxies. */
 int dpp_runtime_trusts(const struct dpp_runtime *rt, const char *ip);
 

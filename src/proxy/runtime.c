@@ -24,6 +24,7 @@ struct dpp_runtime {
 	struct dpp_ruleset *rules;
 	struct cidr trusted[MAX_TRUSTED];
 	size_t n_trusted;
+	char *exposure_warning; /* repeated hourly by the caller; NULL when none */
 };
 
 /* Parses an address, mapping ::ffff:a.b.c.d to IPv4. */
@@ -216,6 +217,25 @@ int dpp_runtime_build(const struct dpp_config *cfg, const struct dpp_settings *e
 									     : DPP_POLICY_ALLOW);
 	if (load_trusted(rt, cfg, errors) != 0)
 		failed = 1;
+	if (rt->auth != NULL) {
+		char *err = NULL;
+		int tls = effective->tls_cert[0] != '\0' && effective->tls_key[0] != '\0';
+
+		if (dpp_auth_exposure_check(rt->auth, effective->bind, tls,
+					    effective->insecure_allow_open, &rt->exposure_warning,
+					    &err) != 0) {
+			failed = 1;
+			if (append_text(errors, err != NULL ? err : "exposure check failed") != 0)
+				failed = 1;
+		}
+		free(err);
+		if (rt->exposure_warning != NULL && append_text(warnings, rt->exposure_warning) != 0)
+			failed = 1;
+	}
+	if ((effective->tls_cert[0] == '\0') != (effective->tls_key[0] == '\0')) {
+		append_text(errors, "global.tls: cert and key must be set together");
+		failed = 1;
+	}
 	if (failed) {
 		dpp_runtime_unref(rt);
 		return -1;
@@ -237,6 +257,7 @@ void dpp_runtime_unref(struct dpp_runtime *rt)
 		return;
 	dpp_auth_unref(rt->auth);
 	dpp_ruleset_unref(rt->rules);
+	free(rt->exposure_warning);
 	free(rt);
 }
 
@@ -244,6 +265,11 @@ const struct dpp_settings *dpp_runtime_settings(const struct dpp_runtime *rt)
 {
 	return &rt->settings;
 }
+const char *dpp_runtime_exposure_warning(const struct dpp_runtime *rt)
+{
+	return rt->exposure_warning;
+}
+
 const struct dpp_auth *dpp_runtime_auth(const struct dpp_runtime *rt) { return rt->auth; }
 const struct dpp_ruleset *dpp_runtime_rules(const struct dpp_runtime *rt) { return rt->rules; }
 
