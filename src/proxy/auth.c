@@ -7,6 +7,7 @@
  * Locks: one, struct dpp_lockout.mu, a leaf lock (nothing else is called while
  * it is held). struct dpp_auth is never written after dpp_auth_compile returns
  * except for its atomic reference count. */
+#include "yaml_util.h"
 #include "auth_yaml.h"
 
 #include <arpa/inet.h>
@@ -655,15 +656,7 @@ static const yaml_node_t *node_at(const yaml_document_t *doc, int id)
 
 static int is_null(const yaml_node_t *n)
 {
-	const char *v;
-
-	if (n == NULL)
-		return 1;
-	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return 0;
-	v = (const char *)n->data.scalar.value;
-	return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
-	       strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
+	return dpp_yaml_is_null(n);
 }
 
 static const char *node_kind(const yaml_node_t *n)

@@ -19,6 +19,7 @@
  *
  * An environment variable set to the empty string counts as unset (as for
  * DOCKER_PROXY_CONFIG), so `DOCKER_PROXY_PORT= cmd` does not override. */
+#include "yaml_util.h"
 #include "dpp/config.h"
 
 #include <arpa/inet.h>
@@ -532,15 +533,7 @@ static yaml_node_t *doc_node(yaml_document_t *doc, int id)
 
 static int is_null(const yaml_node_t *n)
 {
-	const char *v;
-
-	if (n == NULL)
-		return 1;
-	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return 0;
-	v = (const char *)n->data.scalar.value;
-	return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
-	       strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
+	return dpp_yaml_is_null(n);
 }
 
 /* Appends ".seg" (or "seg" at the start) to path of length plen; returns the

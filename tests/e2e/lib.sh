@@ -486,3 +486,23 @@ tm_gone() { ! tm has-session -t "$1" 2>/dev/null; }
 proc_fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 proc_threads() { find "/proc/$1/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 proc_rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+
+# start_private ARGS...: a private proxy instance on a free port with extra
+# arguments (not the shared one of run_all.sh); sets P_PID, P_PORT, P_LOG.
+start_private() {
+	P_PORT=$(free_port)
+	P_LOG="$RUN_DIR/proxy-$SCEN_NO-$RANDOM.log"
+	"$DPP_BIN" --headless --port "$P_PORT" "$@" >"$P_LOG" 2>&1 </dev/null &
+	P_PID=$!
+	wait_for 20 grep -q 'listening on' "$P_LOG" || { cat "$P_LOG"; why "proxy did not start"; return 1; }
+}
+
+# stop_private: SIGTERM; the private proxy must exit 0 within 15 s.
+stop_private() {
+	local rc
+	kill -TERM "$P_PID" 2>/dev/null
+	wait_for 15 eval '! proc_alive "$P_PID"' || { kill -KILL "$P_PID"; why "no exit after SIGTERM"; return 1; }
+	wait "$P_PID"
+	rc=$?
+	expect_eq "exit status after SIGTERM" 0 "$rc"
+}

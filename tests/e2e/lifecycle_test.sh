@@ -43,27 +43,10 @@ sc_port_taken() {
 	expect_match "one clear line" "cannot listen on 127\.0\.0\.1:$port: Address already in use" "$OUT"
 }
 
-# start_one ARGS...: a private proxy instance; sets P_PID, P_PORT, P_LOG.
-start_one() {
-	P_PORT=$(free_port)
-	P_LOG="$RUN_DIR/proxy-$SCEN_NO-$RANDOM.log"
-	"$DPP_BIN" --headless --port "$P_PORT" "$@" >"$P_LOG" 2>&1 </dev/null &
-	P_PID=$!
-	wait_for 20 grep -q 'listening on' "$P_LOG" || { cat "$P_LOG"; why "proxy did not start"; return 1; }
-}
-
-stop_one() {
-	kill -TERM "$P_PID" 2>/dev/null
-	wait_for 15 eval '! proc_alive "$P_PID"' || { kill -KILL "$P_PID"; why "no exit after SIGTERM"; return 1; }
-	wait "$P_PID"
-	local rc=$?
-	expect_eq "exit status after SIGTERM" 0 "$rc"
-}
-
 sc_startup_line() {
-	start_one --socket "$DOCKER_SOCK" || return 1
-	expect_match "start-up line" "docker-policy-proxy [0-9.]+ listening on 127\.0\.0\.1:$P_PORT, upstream unix://$DOCKER_SOCK \(Docker [^,]+, API [0-9.]+\), auth: " "$(cat "$P_LOG")" || { stop_one; return 1; }
-	stop_one
+	start_private --socket "$DOCKER_SOCK" || return 1
+	expect_match "start-up line" "docker-policy-proxy [0-9.]+ listening on 127\.0\.0\.1:$P_PORT, upstream unix://$DOCKER_SOCK \(Docker [^,]+, API [0-9.]+\), auth: " "$(cat "$P_LOG")" || { stop_private; return 1; }
+	stop_private
 }
 
 sc_ipv6() {
@@ -75,46 +58,46 @@ sc_ipv6() {
 	"$DPP_BIN" --headless --bind ::1 --port "$P_PORT" --socket "$DOCKER_SOCK" >"$P_LOG" 2>&1 &
 	P_PID=$!
 	wait_for 20 grep -q 'listening on' "$P_LOG" || { cat "$P_LOG"; why "no start on ::1"; return 1; }
-	grep -q "listening on \[::1\]:$P_PORT" "$P_LOG" || { why "start-up line does not show [::1]"; stop_one; return 1; }
+	grep -q "listening on \[::1\]:$P_PORT" "$P_LOG" || { why "start-up line does not show [::1]"; stop_private; return 1; }
 	code=$(curl -s -o /dev/null -w '%{http_code}' "http://[::1]:$P_PORT/_ping")
-	expect_eq "GET /_ping over IPv6" 200 "$code" || { stop_one; return 1; }
-	expect_eq "docker over IPv6" OK "$(timeout 30 "$DOCKER" -H "tcp://[::1]:$P_PORT" version -f '{{if .Server.Version}}OK{{end}}')" || { stop_one; return 1; }
-	stop_one
+	expect_eq "GET /_ping over IPv6" 200 "$code" || { stop_private; return 1; }
+	expect_eq "docker over IPv6" OK "$(timeout 30 "$DOCKER" -H "tcp://[::1]:$P_PORT" version -f '{{if .Server.Version}}OK{{end}}')" || { stop_private; return 1; }
+	stop_private
 }
 
 sc_docker_down_and_back() {
 	local relay="$RUN_DIR/relay.sock" code body spid
 	command -v socat >/dev/null || { why "socat is needed to stand in for a Docker socket that comes and goes"; return 1; }
-	start_one --socket "$relay" || return 1
-	grep -q "not answering" "$P_LOG" || { why "start-up does not say Docker is not answering"; stop_one; return 1; }
+	start_private --socket "$relay" || return 1
+	grep -q "not answering" "$P_LOG" || { why "start-up does not say Docker is not answering"; stop_private; return 1; }
 	body=$(curl -s -w ' %{http_code}' "http://127.0.0.1:$P_PORT/version")
-	expect_match "502 with Docker's JSON body" '^\{"message":"[^"]+"\} +502 *$' "$(echo "$body" | tr '\n' ' ')" || { stop_one; return 1; }
+	expect_match "502 with Docker's JSON body" '^\{"message":"[^"]+"\} +502 *$' "$(echo "$body" | tr '\n' ' ')" || { stop_private; return 1; }
 	curl -s -o /dev/null "http://127.0.0.1:$P_PORT/version"
 	# The real daemon appears behind the socket path.
 	socat "UNIX-LISTEN:$relay,fork" "UNIX-CONNECT:$DOCKER_SOCK" &
 	spid=$!
 	wait_for 10 test -S "$relay"
 	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_PORT/version")
-	expect_eq "recovered on its own" 200 "$code" || { kill_bg "$spid"; stop_one; return 1; }
-	grep -q "Docker answers again" "$P_LOG" || { why "recovery not logged"; kill_bg "$spid"; stop_one; return 1; }
+	expect_eq "recovered on its own" 200 "$code" || { kill_bg "$spid"; stop_private; return 1; }
+	grep -q "Docker answers again" "$P_LOG" || { why "recovery not logged"; kill_bg "$spid"; stop_private; return 1; }
 	# Down again: 502, and said once more, not per request.
 	pkill -P "$spid" socat 2>/dev/null # the per-connection children hold pooled connections
 	kill_bg "$spid"
 	rm -f "$relay"
 	for _ in 1 2 3; do curl -s -o /dev/null "http://127.0.0.1:$P_PORT/version"; done
-	expect_eq "down messages after recovery" 1 "$(grep -c 'until it is back' "$P_LOG")" || { stop_one; return 1; }
-	stop_one
+	expect_eq "down messages after recovery" 1 "$(grep -c 'until it is back' "$P_LOG")" || { stop_private; return 1; }
+	stop_private
 }
 
 sc_sighup() {
 	local cfg="$RUN_DIR/hup.yaml"
 	printf 'global:\n  log_format: text\n' >"$cfg"
-	start_one --socket "$DOCKER_SOCK" --config "$cfg" || return 1
+	start_private --socket "$DOCKER_SOCK" --config "$cfg" || return 1
 	printf 'global:\n  log_format: json\n  bind: 127.0.0.2\n' >"$cfg"
 	kill -HUP "$P_PID"
-	wait_for 5 grep -q 'configuration reloaded' "$P_LOG" || { why "no reload"; stop_one; return 1; }
-	grep -q 'global.bind' "$P_LOG" || { why "bind change not reported as needing a restart"; stop_one; return 1; }
-	curl -s -o /dev/null "http://127.0.0.1:$P_PORT/_ping" || { why "not serving on the old port after reload"; stop_one; return 1; }
+	wait_for 5 grep -q 'configuration reloaded' "$P_LOG" || { why "no reload"; stop_private; return 1; }
+	grep -q 'global.bind' "$P_LOG" || { why "bind change not reported as needing a restart"; stop_private; return 1; }
+	curl -s -o /dev/null "http://127.0.0.1:$P_PORT/_ping" || { why "not serving on the old port after reload"; stop_private; return 1; }
 	kill -TERM "$P_PID"
 	wait_for 15 eval '! proc_alive "$P_PID"'
 	wait "$P_PID"

@@ -11,24 +11,15 @@
 TOKEN="tok-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export TOKEN
 
-# start_cfg YAML: a private proxy with this config; sets P_PID P_PORT P_LOG CFG.
+# start_cfg YAML [ARGS...]: a private proxy with this config (sets CFG too).
 start_cfg() {
-	P_PORT=$(free_port)
-	P_LOG="$RUN_DIR/proxy-$SCEN_NO-$RANDOM.log"
 	CFG="$RUN_DIR/cfg-$SCEN_NO.yaml"
 	printf '%s\n' "$1" >"$CFG"
-	"$DPP_BIN" --headless --port "$P_PORT" --socket "$DOCKER_SOCK" --config "$CFG" >"$P_LOG" 2>&1 </dev/null &
-	P_PID=$!
-	wait_for 20 grep -q 'listening on' "$P_LOG" || { cat "$P_LOG"; why "proxy did not start"; return 1; }
+	shift
+	start_private --socket "$DOCKER_SOCK" --config "$CFG" "$@"
 }
 
-stop_cfg() {
-	kill -TERM "$P_PID" 2>/dev/null
-	wait_for 15 eval '! proc_alive "$P_PID"' || { kill -KILL "$P_PID"; why "no exit after SIGTERM"; return 1; }
-	wait "$P_PID"
-	local rc=$?
-	[ "$rc" = 0 ] || { why "proxy exited $rc after SIGTERM"; return 1; }
-}
+stop_cfg() { stop_private; }
 
 sc_exposure() {
 	local out rc

@@ -1,0 +1,16 @@
+#include "yaml_util.h"
+
+#include <string.h>
+
+int dpp_yaml_is_null(const yaml_node_t *n)
+{
+	const char *v;
+
+	if (n == NULL)
+		return 1;
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return 0;
+	v = (const char *)n->data.scalar.value;
+	return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
+	       strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
+}
