@@ -1019,10 +1019,14 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 		return queue_error(c, r, 400, "refused request target: %s",
 				   reason != NULL ? reason : "invalid");
 	path = dpp_target_path(r->canon);
+	/* The metrics path is the proxy's own: never forwarded, whatever the method. */
 	if (set->metrics_enabled && dpp_target_version(r->canon)[0] == '\0' &&
-	    strcmp(path, set->metrics_path) == 0 &&
-	    (strcmp(method, "GET") == 0 || r->head_request) && !r->has_body)
+	    strcmp(path, set->metrics_path) == 0) {
+		if ((strcmp(method, "GET") != 0 && !r->head_request) || r->has_body)
+			return queue_json_error(c, r, 405, "Allow", "GET, HEAD",
+						"only GET and HEAD are allowed on the metrics path");
 		return serve_metrics(c, r);
+	}
 	if (!authenticate(c, r, &ret))
 		return ret;
 
