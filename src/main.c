@@ -18,6 +18,7 @@
 #include "dpp/metrics.h"
 #include "dpp/runtime.h"
 #include "dpp/server.h"
+#include "dpp/tls.h"
 #include "dpp/upstream.h"
 
 #define GRACE_MS 10000
@@ -135,6 +136,48 @@ static void log_lines(enum dpp_log_level level, const char *prefix, const char *
 	}
 }
 
+/* Loads the TLS material named by s; *out stays NULL without TLS. */
+static int load_tls(const struct dpp_settings *s, struct dpp_tls_creds **out, char **err)
+{
+	struct dpp_tls_options o = {
+		.cert = s->tls_cert,
+		.key = s->tls_key,
+		.client_ca = s->tls_client_ca[0] != '\0' ? s->tls_client_ca : NULL,
+		.require_client_cert = s->tls_require_client_cert,
+	};
+
+	*out = NULL;
+	*err = NULL;
+	if (s->tls_cert[0] == '\0')
+		return 0;
+	return dpp_tls_creds_load(&o, out, err);
+}
+
+/* SIGHUP: new handshakes use the re-read files; a bad file keeps the old. */
+static void reload_tls(struct proxy_state *st, const struct dpp_settings *s)
+{
+	struct dpp_tls_creds *creds = NULL;
+	char *err = NULL;
+	int want = s->tls_cert[0] != '\0';
+
+	if (want != dpp_server_has_tls(st->srv)) {
+		dpp_log_warn("global.tls: switching TLS %s takes effect only after a restart",
+			     want ? "on" : "off");
+		return;
+	}
+	if (!want)
+		return;
+	if (load_tls(s, &creds, &err) != 0) {
+		dpp_log_error("TLS reload refused, keeping the current certificate: %s",
+			      err != NULL ? err : "cannot load");
+		free(err);
+		return;
+	}
+	dpp_server_swap_tls(st->srv, creds);
+	dpp_tls_creds_unref(creds);
+	dpp_log_info("TLS certificate, key and CA re-read: new connections use them");
+}
+
 /* Builds the runtime for cfg with the socket already resolved. */
 static int build_runtime(struct proxy_state *st, struct dpp_config *cfg, struct dpp_runtime **rt,
 			 char **errors)
@@ -196,6 +239,7 @@ static void reload(struct proxy_state *st)
 	if (restart != NULL)
 		log_lines(DPP_LOG_WARN, "needs a restart to take effect (old value stays): ", restart);
 	apply_logging(dpp_config_settings(next));
+	reload_tls(st, dpp_config_settings(next));
 	dpp_server_swap_runtime(st->srv, rt);
 	audit_apply(st, dpp_config_settings(next), 1);
 	dpp_runtime_unref(st->rt);
@@ -224,6 +268,7 @@ int main(int argc, char **argv)
 	};
 	struct dpp_config_flags flags = {0};
 	struct proxy_state st;
+	struct dpp_tls_creds *tls_creds = NULL;
 	struct dpp_server_options opts;
 	struct dpp_settings settings;
 	char *errors = NULL, *err = NULL;
@@ -305,6 +350,14 @@ int main(int argc, char **argv)
 		rc = check ? 1 : EX_CONFIG;
 		goto cleanup;
 	}
+	if (load_tls(&settings, &tls_creds, &err) != 0) {
+		fprintf(stderr, "docker-policy-proxy: global.tls: %s\ndocker-policy-proxy: configuration refused\n",
+			err != NULL ? err : "cannot load the TLS material");
+		free(err);
+		err = NULL;
+		rc = check ? 1 : EX_CONFIG;
+		goto cleanup;
+	}
 	if (check) {
 		dpp_config_print(st.cfg, stdout);
 		printf("# upstream socket: %s (%s)\n", settings.socket,
@@ -336,6 +389,7 @@ int main(int argc, char **argv)
 	opts.listen_unix = settings.listen_unix;
 	opts.listen_unix_mode = settings.listen_unix_mode;
 	opts.listen_unix_group = settings.listen_unix_group;
+	opts.tls_creds = tls_creds;
 	if (dpp_server_start(&opts, &st.srv, &err) != 0) {
 		fprintf(stderr, "docker-policy-proxy: %s\n", err != NULL ? err : "cannot start");
 		free(err);
@@ -394,6 +448,7 @@ int main(int argc, char **argv)
 	dpp_log_info("stopped");
 	rc = 0;
 cleanup:
+	dpp_tls_creds_unref(tls_creds);
 	dpp_runtime_unref(st.rt);
 	dpp_config_free(st.cfg);
 	return rc;

@@ -8,8 +8,9 @@
 
 #include "dpp/peer.h"
 
-/* Called from the accept thread with an accepted connection. Takes ownership
- * of fd on success (returns 0); on -1 the listener closes fd. */
+/* Called from the accept thread with an accepted connection. Always takes
+ * ownership of fd (closing it itself on failure). Returns 0, or -1 when the
+ * connection was refused. */
 typedef int (*dpp_listen_hand_off_fn)(void *ctx, int fd, const struct sockaddr *addr,
 				      socklen_t len, const struct dpp_peer *peer);
 

@@ -8,6 +8,7 @@ struct dpp_server;
 struct dpp_runtime;
 struct dpp_bus;
 struct dpp_metrics;
+struct dpp_tls_creds;
 
 struct dpp_server_options {
 	const char *bind;        /* IPv4 or IPv6 literal; "::" listens dual-stack */
@@ -18,6 +19,7 @@ struct dpp_server_options {
 	const char *listen_unix; /* extra Unix-socket listener path, NULL/"" = none */
 	const char *listen_unix_mode;  /* octal string, e.g. "0660" */
 	const char *listen_unix_group; /* "" = unchanged */
+	struct dpp_tls_creds *tls_creds; /* TLS on the TCP port (reference taken), or NULL */
 };
 
 /* Binds the listen socket and starts serving. Borrowed strings are copied.
@@ -32,6 +34,11 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
  * that no longer exist (buckets of rules whose name is unchanged survive).
  * Thread-safe. */
 void dpp_server_swap_runtime(struct dpp_server *srv, struct dpp_runtime *rt);
+
+/* SIGHUP: new TLS handshakes use creds (a reference is taken); established
+ * connections keep theirs. No-op when the server runs without TLS. */
+void dpp_server_swap_tls(struct dpp_server *srv, struct dpp_tls_creds *creds);
+int dpp_server_has_tls(const struct dpp_server *srv);
 
 /* The event bus every request publishes to (audit writer, later the store
  * and the console subscribe). Borrowed; lives until dpp_server_free. */

@@ -74,8 +74,7 @@ static void *accept_main(void *arg)
 			sa.sun_family = AF_UNIX;
 			len = sizeof(sa_family_t);
 		}
-		if (l->hand_off(l->ctx, fd, (struct sockaddr *)&sa, len, &peer) != 0)
-			close(fd);
+		(void)l->hand_off(l->ctx, fd, (struct sockaddr *)&sa, len, &peer); /* takes fd */
 	}
 	return NULL;
 }

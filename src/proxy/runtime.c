@@ -232,6 +232,14 @@ int dpp_runtime_build(const struct dpp_config *cfg, const struct dpp_settings *e
 		if (rt->exposure_warning != NULL && append_text(warnings, rt->exposure_warning) != 0)
 			failed = 1;
 	}
+	if (effective->tls_require_client_cert && effective->tls_client_ca[0] == '\0') {
+		append_text(errors, "global.tls.require_client_cert: needs global.tls.client_ca");
+		failed = 1;
+	}
+	if (effective->tls_client_ca[0] != '\0' && effective->tls_cert[0] == '\0') {
+		append_text(errors, "global.tls.client_ca: needs global.tls.cert and key");
+		failed = 1;
+	}
 	if ((effective->tls_cert[0] == '\0') != (effective->tls_key[0] == '\0')) {
 		append_text(errors, "global.tls: cert and key must be set together");
 		failed = 1;

@@ -35,6 +35,7 @@
 #include "dpp/ratelimit.h"
 #include "dpp/redact.h"
 #include "dpp/runtime.h"
+#include "dpp/tls.h"
 #include "dpp/upstream.h"
 
 #define MAX_REQ_FIELDS 128
@@ -44,6 +45,7 @@
 #define POOL_IDLE_MAX 32
 #define RATELIMIT_BUCKETS 65536
 #define PENDING_PEERS_MAX 1024
+#define CONNECTION_LIMIT 10000
 
 struct dpp_server {
 	struct MHD_Daemon *mhd;
@@ -63,6 +65,7 @@ struct dpp_server {
 	struct dpp_ratelimit *ratelimit;
 	struct dpp_lockout *lockout;
 	struct dpp_unix_listener *unix_listener;
+	struct dpp_tls *tls; /* TLS acceptor on the TCP port, or NULL (MHD listens) */
 	/* Identities of handed-off connections (TLS, Unix socket) between the
 	 * hand-off and MHD's STARTED notification, keyed by the MHD-side fd. */
 	pthread_mutex_t pending_lock;
@@ -859,6 +862,13 @@ static int authenticate(struct MHD_Connection *c, struct request *r, enum MHD_Re
 	case DPP_AUTH_INVALID:
 		r->ev_kind = DPP_EVENT_AUTH_FAILURE;
 		dpp_metrics_auth_failure(r->srv->metrics);
+		if (dpp_auth_get_type(dpp_runtime_auth(r->rt)) == DPP_AUTH_MTLS) {
+			*ret = queue_json_error(c, r, 401, NULL, NULL,
+						r->auth.status == DPP_AUTH_MISSING
+							? "authentication required: connect with a client certificate issued by the configured client CA"
+							: "the client certificate maps to no valid role");
+			return 0;
+		}
 		*ret = queue_json_error(c, r, 401, "WWW-Authenticate",
 					dpp_auth_challenge(r->auth.status),
 					r->auth.status == DPP_AUTH_MISSING
@@ -1213,18 +1223,80 @@ static int hand_off(void *ctx, int fd, const struct sockaddr *addr, socklen_t le
 {
 	struct dpp_server *srv = ctx;
 
-	if (dpp_upstream_draining(srv->up) || pending_add(srv, fd, peer) != 0)
+	if (dpp_upstream_draining(srv->up) || pending_add(srv, fd, peer) != 0) {
+		close(fd);
 		return -1;
+	}
 	if (MHD_add_connection(srv->mhd, fd, addr, len) != MHD_YES) {
 		/* MHD closed fd itself on failure. */
 		struct dpp_peer *p = pending_take(srv, fd);
 
 		free(p);
 		dpp_log_warn("cannot hand a connection to the HTTP server: %s", strerror(errno));
-		return 0;
+		return -1;
 	}
 	return 0;
 }
+
+static void addr_text(const struct sockaddr *sa, char *out, size_t len)
+{
+	out[0] = '\0';
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+}
+
+/* TLS connection thread: the handshake and certificate check passed. */
+static int tls_hand_off(void *ctx, int plain_fd, const struct sockaddr *addr, socklen_t len,
+			const struct dpp_peer_identity *id, void **token)
+{
+	struct dpp_peer peer;
+
+	(void)token;
+	memset(&peer, 0, sizeof(peer));
+	peer.tls = 1;
+	peer.has_cert = id->has_cert;
+	peer.uid = peer.gid = (uint32_t)-1;
+	snprintf(peer.cn, sizeof(peer.cn), "%s", id->cn);
+	for (size_t i = 0; i < id->n_dns_sans && i < DPP_PEER_SANS_MAX; i++)
+		snprintf(peer.dns_sans[i], sizeof(peer.dns_sans[i]), "%s", id->dns_sans[i]);
+	peer.n_dns_sans = id->n_dns_sans < DPP_PEER_SANS_MAX ? id->n_dns_sans : DPP_PEER_SANS_MAX;
+	return hand_off(ctx, plain_fd, addr, len, &peer);
+}
+
+/* A TLS client was refused before HTTP (bad or missing certificate, failed
+ * handshake): logged and audited as an authentication failure. */
+static void tls_rejected(void *ctx, const struct sockaddr *addr, socklen_t len, const char *reason)
+{
+	struct dpp_server *srv = ctx;
+	struct dpp_event ev;
+	struct timespec ts;
+	char ip[64];
+
+	(void)len;
+	addr_text(addr, ip, sizeof(ip));
+	memset(&ev, 0, sizeof(ev));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ev.time_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	ev.kind = DPP_EVENT_AUTH_FAILURE;
+	copy_str(ev.client_ip, sizeof(ev.client_ip), ip);
+	copy_str(ev.identity, sizeof(ev.identity), "tls");
+	snprintf(ev.message, sizeof(ev.message), "TLS connection refused: %s", reason);
+	dpp_bus_publish(srv->bus, &ev);
+	dpp_metrics_auth_failure(srv->metrics);
+	dpp_log_warn("TLS connection from %s refused: %s", ip[0] != '\0' ? ip : "?", reason);
+}
+
+void dpp_server_swap_tls(struct dpp_server *srv, struct dpp_tls_creds *creds)
+{
+	if (srv->tls != NULL)
+		dpp_tls_swap_creds(srv->tls, creds);
+}
+
+int dpp_server_has_tls(const struct dpp_server *srv) { return srv->tls != NULL; }
 
 /* STARTED: attach the transport identity (if any) to the connection; it is
  * taken before MHD can close (and the kernel reuse) the fd. CLOSED: free it. */
@@ -1343,8 +1415,9 @@ static void free_parts(struct dpp_server *srv)
 int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **out, char **err)
 {
 	struct dpp_server *srv = calloc(1, sizeof(*srv));
+	/* poll(), not select(): no FD_SETSIZE ceiling on connections. */
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-			     MHD_ALLOW_UPGRADE | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+			     MHD_ALLOW_UPGRADE | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_POLL;
 	int is_v6 = 0;
 	const char *berr = NULL;
 
@@ -1384,9 +1457,17 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 		goto fail;
 	if (is_v6)
 		flags |= MHD_USE_IPv6;
+	/* With TLS the TCP socket belongs to the TLS acceptor: MHD only gets
+	 * the plaintext ends of socketpairs (MHD_add_connection). */
+	if (opts->tls_creds != NULL)
+		flags |= MHD_USE_NO_LISTEN_SOCKET;
 	srv->mhd = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-		MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
+		/* Without TLS MHD accepts on our socket; with TLS this slot
+		 * repeats the connection limit instead. */
+		opts->tls_creds != NULL ? MHD_OPTION_CONNECTION_LIMIT : MHD_OPTION_LISTEN_SOCKET,
+		opts->tls_creds != NULL ? (int)CONNECTION_LIMIT : srv->listen_fd,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
 		srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 		/* No idle timeout: a quiet `events` or `logs -f` stream must live. */
@@ -1398,10 +1479,25 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 			*err = NULL;
 		goto fail;
 	}
+	if (opts->tls_creds != NULL) {
+		struct dpp_tls_handler h = {
+			.hand_off = tls_hand_off, .rejected = tls_rejected, .ctx = srv,
+		};
+		int lfd = srv->listen_fd;
+
+		srv->listen_fd = -1; /* the TLS acceptor owns it, even on failure */
+		if (dpp_tls_start(lfd, opts->tls_creds, &h, &srv->tls, err) != 0) {
+			MHD_stop_daemon(srv->mhd);
+			srv->mhd = NULL;
+			goto fail;
+		}
+	}
 	if (opts->listen_unix != NULL && opts->listen_unix[0] != '\0' &&
 	    dpp_unix_listen_start(opts->listen_unix, opts->listen_unix_mode,
 				  opts->listen_unix_group, hand_off, srv, &srv->unix_listener,
 				  err) != 0) {
+		dpp_tls_stop(srv->tls);
+		srv->tls = NULL;
 		MHD_stop_daemon(srv->mhd);
 		srv->mhd = NULL;
 		srv->listen_fd = -1; /* MHD closed it */
@@ -1460,6 +1556,8 @@ int dpp_server_stop_accepting(struct dpp_server *srv, int grace_ms)
 	}
 	cut = atomic_load(&srv->inflight);
 	dpp_upstream_set_stopping(srv->up);
+	dpp_tls_stop(srv->tls); /* ends the TLS side of every remaining connection */
+	srv->tls = NULL;
 	if (dpp_hijacks_wait(srv->hijacks, 5000) != 0)
 		dpp_log_warn("some hijacked streams did not end in time");
 	MHD_stop_daemon(srv->mhd);
