@@ -77,6 +77,152 @@ rules:
 	rmdir "$sockdir"
 }
 
+
+# --- TLS ------------------------------------------------------------------
+
+make_pki() {
+	PKI="$RUN_DIR/pki"
+	bash "$E2E_REPO/tests/unit/make_certs.sh" "$PKI" >"$RUN_DIR/pki.log" 2>&1 ||
+		{ setup_failed pki "certificate generation failed: $(tail -n 3 "$RUN_DIR/pki.log")"; return 1; }
+	# Docker's file names for DOCKER_CERT_PATH, one directory per client.
+	for who in alice node1 bob; do
+		mkdir -p "$PKI/$who-dir"
+		cp "$PKI/ca.pem" "$PKI/$who-dir/ca.pem"
+		cp "$PKI/$who.pem" "$PKI/$who-dir/cert.pem"
+		cp "$PKI/$who.key" "$PKI/$who-dir/key.pem"
+	done
+}
+
+tls_config() { # $1: extra lines under global.tls
+	printf '%s' "global:
+  audit_log: $RUN_DIR/audit-$SCEN_NO.jsonl
+  tls:
+    cert: $PKI/server.pem
+    key: $PKI/server.key
+    client_ca: $PKI/ca.pem
+$1
+auth:
+  type: mtls
+  mtls:
+    cert_role_map:
+      - {cn: \"*.build.example.com\", role: builder}
+      - {cn: alice, role: admin}
+rules:
+  - {name: builders-no-exec, action: deny, message: \"builders may not exec\", match: {role: builder, method: POST, path: {matches: \"^/containers/[^/]+/exec$\"}}}"
+}
+
+# tdk WHO ARGS...: docker CLI with --tlsverify and WHO's certificate.
+tdk() {
+	local who=$1
+	shift
+	timeout -k 5 120 "$DOCKER" --tlsverify --tlscacert "$PKI/ca.pem" --tlscert "$PKI/$who.pem" \
+		--tlskey "$PKI/$who.key" -H "tcp://127.0.0.1:$P_PORT" "$@"
+}
+
+sc_tls_cli() {
+	local c out
+	start_cfg "$(tls_config)" || return 1
+	grep -q "listening on https://127.0.0.1:$P_PORT" "$P_LOG" || { why "start-up line does not say https"; stop_cfg; return 1; }
+	tdk alice ps >/dev/null || { why "docker --tlsverify ps failed"; stop_cfg; return 1; }
+	out=$(DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH="$PKI/alice-dir" timeout 60 "$DOCKER" -H "tcp://127.0.0.1:$P_PORT" run --rm "${LBL[@]}" "$IMG" echo over-tls)
+	expect_eq "run --rm with DOCKER_CERT_PATH" over-tls "$out" || { stop_cfg; return 1; }
+	c="dpp-tls-$RUN_ID-x"
+	tdk alice run -d "${LBL[@]}" --name "$c" "$IMG" sleep 300 >/dev/null || { why "run -d failed"; stop_cfg; return 1; }
+	printf 'line1\nline2\n' >"$RUN_DIR/in.txt"
+	out=$(tdk alice exec -i "$c" sh -c 'cat; exit 5' <"$RUN_DIR/in.txt")
+	local rc=$?
+	expect_eq "exec -i < file over TLS (half-close): output" "line1
+line2" "$out" || { stop_cfg; return 1; }
+	expect_eq "exec -i exit code" 5 "$rc" || { stop_cfg; return 1; }
+	tm new-session -d -s tlsit -x 120 -y 30 "$DOCKER --tlsverify --tlscacert $PKI/ca.pem --tlscert $PKI/alice.pem --tlskey $PKI/alice.key -H tcp://127.0.0.1:$P_PORT exec -it $c sh; echo EXITED \$?; sleep 30"
+	tm_wait_line tlsit '/ #' 15 || { why "no shell prompt over TLS"; tm kill-session -t tlsit; stop_cfg; return 1; }
+	tm send-keys -t tlsit 'echo $((6*7))' Enter
+	tm_wait_line tlsit '^42' 10 || { why "typed command gave no output over TLS"; tm kill-session -t tlsit; stop_cfg; return 1; }
+	tm send-keys -t tlsit 'exit 4' Enter
+	tm_wait_line tlsit 'EXITED 4' 10 || { why "exec -it did not end with 4"; tm kill-session -t tlsit; stop_cfg; return 1; }
+	tm kill-session -t tlsit
+	stop_cfg
+}
+
+sc_tls_clients() {
+	local out code
+	start_cfg "$(tls_config)" || return 1
+	# requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override the CA that
+	# docker-py configures: run it without them.
+	out=$(env -u REQUESTS_CA_BUNDLE -u CURL_CA_BUNDLE "$PY" - "$P_PORT" "$PKI" <<'PYEOF'
+import sys, docker
+port, pki = sys.argv[1], sys.argv[2]
+tls = docker.tls.TLSConfig(client_cert=(pki + "/alice.pem", pki + "/alice.key"), ca_cert=pki + "/ca.pem", verify=True)
+c = docker.DockerClient(base_url="https://127.0.0.1:" + port, tls=tls)
+print(c.version()["ApiVersion"] != "" and "sdk-ok")
+PYEOF
+)
+	expect_eq "docker-py TLSConfig" sdk-ok "$out" || { stop_cfg; return 1; }
+	code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$PKI/ca.pem" --cert "$PKI/alice.pem" --key "$PKI/alice.key" "https://127.0.0.1:$P_PORT/_ping")
+	expect_eq "curl --cert" 200 "$code" || { stop_cfg; return 1; }
+	# No certificate (not required): no identity, so mtls answers 401.
+	code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$PKI/ca.pem" "https://127.0.0.1:$P_PORT/_ping")
+	expect_eq "no certificate under mtls" 401 "$code" || { stop_cfg; return 1; }
+	# TLS 1.1 is refused.
+	curl -s -o /dev/null --cacert "$PKI/ca.pem" --tls-max 1.1 "https://127.0.0.1:$P_PORT/_ping" && { why "TLS 1.1 accepted"; stop_cfg; return 1; }
+	stop_cfg
+}
+
+sc_tls_roles() {
+	local c="dpp-tls-$RUN_ID-r"
+	start_cfg "$(tls_config)" || return 1
+	tdk alice run -d "${LBL[@]}" --name "$c" "$IMG" sleep 300 >/dev/null || { why "alice (admin) could not run"; stop_cfg; return 1; }
+	# node1.build.example.com matches *.build.example.com (one label): builder.
+	out=$(tdk node1 exec "$c" true 2>&1) && { why "builder could exec"; stop_cfg; return 1; }
+	expect_match "wildcard role denied exec with the rule's message" "builders may not exec" "$out" || { stop_cfg; return 1; }
+	tdk node1 ps >/dev/null || { why "builder could not list"; stop_cfg; return 1; }
+	tdk alice exec "$c" true || { why "admin could not exec"; stop_cfg; return 1; }
+	grep -q '"identity":"cert:node1.build.example.com","role":"builder"' "$RUN_DIR/audit-$SCEN_NO.jsonl" ||
+		{ why "audit lacks the certificate identity and role"; stop_cfg; return 1; }
+	stop_cfg
+}
+
+sc_tls_reject() {
+	local audit="$RUN_DIR/audit-$SCEN_NO.jsonl"
+	start_cfg "$(tls_config '    require_client_cert: true')" || return 1
+	curl -s -o /dev/null --cacert "$PKI/ca.pem" "https://127.0.0.1:$P_PORT/_ping" && { why "bare client accepted with require_client_cert"; stop_cfg; return 1; }
+	curl -s -o /dev/null --cacert "$PKI/ca.pem" --cert "$PKI/expired.pem" --key "$PKI/expired.key" "https://127.0.0.1:$P_PORT/_ping" && { why "expired certificate accepted"; stop_cfg; return 1; }
+	curl -s -o /dev/null --cacert "$PKI/ca.pem" --cert "$PKI/foreign.pem" --key "$PKI/foreign.key" "https://127.0.0.1:$P_PORT/_ping" && { why "foreign-CA certificate accepted"; stop_cfg; return 1; }
+	tdk alice version >/dev/null || { why "a valid client failed"; stop_cfg; return 1; }
+	wait_for 5 grep -q 'expired' "$audit" || { why "expired certificate not audited"; stop_cfg; return 1; }
+	grep -q '"event":"auth_failure"' "$audit" || { why "no auth_failure records"; stop_cfg; return 1; }
+	expect_eq "rejections audited" 3 "$(grep -c 'TLS connection refused' "$audit")" || { stop_cfg; return 1; }
+	stop_cfg
+}
+
+server_serial() {
+	"$PY" - "$1" "$RUN_DIR/srv-$RANDOM.pem" <<'PYEOF'
+import ssl, sys
+port, path = int(sys.argv[1]), sys.argv[2]
+open(path, "w").write(ssl.get_server_certificate(("127.0.0.1", port)))
+print(ssl._ssl._test_decode_cert(path)["serialNumber"].lower().lstrip("0"))
+PYEOF
+}
+
+sc_tls_reload() {
+	local before after
+	start_cfg "$(tls_config)" || return 1
+	before=$(server_serial "$P_PORT")
+	expect_eq "serial before reload" 5e0001 "$before" || { stop_cfg; return 1; }
+	sed -i "s#$PKI/server.pem#$PKI/server2.pem#; s#$PKI/server.key#$PKI/server2.key#" "$CFG"
+	kill -HUP "$P_PID"
+	wait_for 5 grep -q 'TLS certificate, key and CA re-read' "$P_LOG" || { why "no TLS reload logged"; stop_cfg; return 1; }
+	after=$(server_serial "$P_PORT")
+	expect_eq "serial after reload" 5e0002 "$after" || { stop_cfg; return 1; }
+	# A bad key keeps the old material.
+	sed -i "s#$PKI/server2.key#$PKI/alice.key#" "$CFG"
+	kill -HUP "$P_PID"
+	wait_for 5 grep -q 'TLS reload refused' "$P_LOG" || { why "bad key not reported"; stop_cfg; return 1; }
+	expect_eq "serial after a bad reload" 5e0002 "$(server_serial "$P_PORT")" || { stop_cfg; return 1; }
+	tdk alice version >/dev/null || { why "clients broken after a bad reload"; stop_cfg; return 1; }
+	stop_cfg
+}
+
 e2e_init
 ensure_packages
 [ -n "$SETUP_BROKEN" ] || ensure_dockerd
@@ -86,6 +232,12 @@ command -v certtool >/dev/null || setup_failed certtool "certtool (gnutls-bin) i
 mapfile -t CLIS < <(list_clis)
 DOCKER=${CLIS[0]:-docker}
 
+[ -n "$SETUP_BROKEN" ] || make_pki
 run_scenario exposure/refusals-and-warnings sc_exposure
+run_scenario tls/docker-cli sc_tls_cli
+run_scenario tls/sdk-and-curl sc_tls_clients
+run_scenario tls/cert-roles sc_tls_roles
+run_scenario tls/rejections-audited sc_tls_reject
+run_scenario tls/reload sc_tls_reload
 run_scenario unix/peer-roles sc_unix_roles
 e2e_finish
