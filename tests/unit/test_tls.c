@@ -1082,6 +1082,7 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 static int group_setup(void **state)
 {
 	const char *src = getenv("DPP_SOURCE_DIR");
+	const char *tmp = getenv("TMPDIR");
 	char script[1024], cmd[2048];
 
 	(void)state;
@@ -1094,7 +1095,8 @@ static int group_setup(void **state)
 		snprintf(script, sizeof(script), "%.*s/make_certs.sh", dirlen,
 			 slash != NULL ? __FILE__ : ".");
 	}
-	snprintf(g_dir, sizeof(g_dir), "/tmp/dpp-test-tls-XXXXXX");
+	snprintf(g_dir, sizeof(g_dir), "%s/dpp-test-tls-XXXXXX",
+		 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
 	if (mkdtemp(g_dir) == NULL)
 		return -1;
 	snprintf(cmd, sizeof(cmd), "sh '%s' '%s'", script, g_dir);
