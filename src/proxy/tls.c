@@ -65,6 +65,7 @@ struct conn {
 	gnutls_session_t s;
 	struct dpp_peer_identity id;
 	char reason[REASON_MAX]; /* why verification failed, set by verify_client */
+	int tcp_eof;             /* the client's TCP stream ended (set by pull) */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -477,6 +478,50 @@ static void reject(struct dpp_tls *t, const struct sockaddr_storage *peer, sockl
 		t->h.rejected(t->h.ctx, (const struct sockaddr *)peer, len, reason);
 }
 
+/* Transport callbacks. TCP EOF is reported to GnuTLS as EAGAIN and noted in
+ * c->tcp_eof instead of as a 0 read: GnuTLS would call that a premature
+ * termination and invalidate the session, and then nothing more could be
+ * sent, while a client that half-closes its TCP stream without a
+ * close_notify (Python's SSLSocket.shutdown) still waits for output. GnuTLS
+ * pulls only when it needs bytes for the record it is reading, so every
+ * complete record before the EOF has been delivered; a partial one is lost,
+ * as with any truncation. */
+static ssize_t pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
+{
+	struct conn *c = ptr;
+	ssize_t n = recv(c->fd, buf, len, 0);
+
+	if (n == 0 && len > 0) {
+		c->tcp_eof = 1;
+		gnutls_transport_set_errno(c->s, EAGAIN);
+		return -1;
+	}
+	if (n < 0)
+		gnutls_transport_set_errno(c->s, errno);
+	return n;
+}
+
+static ssize_t push(gnutls_transport_ptr_t ptr, const void *buf, size_t len)
+{
+	struct conn *c = ptr;
+	ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+
+	if (n < 0)
+		gnutls_transport_set_errno(c->s, errno);
+	return n;
+}
+
+static int pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
+{
+	struct conn *c = ptr;
+	struct pollfd p = {.fd = c->fd, .events = POLLIN};
+	int n = poll(&p, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+
+	if (n < 0)
+		gnutls_transport_set_errno(c->s, errno);
+	return n;
+}
+
 /* Runs the handshake until done, failed, timed out or stopped. Returns 0, or
  * -1 with the reason in buf. */
 static int handshake(struct conn *c, char *buf, size_t bufsz)
@@ -495,6 +540,10 @@ static int handshake(struct conn *c, char *buf, size_t bufsz)
 			if (!gnutls_error_is_fatal(r))
 				continue; /* a warning alert */
 			break;
+		}
+		if (c->tcp_eof) {
+			snprintf(buf, bufsz, "handshake: the client closed the connection");
+			return -1;
 		}
 		left = deadline - mono_ms();
 		if (left <= 0) {
@@ -632,9 +681,10 @@ static void pump(struct conn *c)
 			if (r > 0) {
 				t2p_off = 0;
 				t2p_len = t2p_dead ? 0 : (size_t)r;
-			} else if (r == 0 || r == GNUTLS_E_PREMATURE_TERMINATION) {
-				tls_eof = 1; /* close_notify, or TCP EOF without one */
+			} else if (r == 0) {
+				tls_eof = 1; /* close_notify */
 			} else if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
+				tls_eof = c->tcp_eof; /* see pull() */
 				recv_want_out = gnutls_record_get_direction(s) == 1;
 			} else if (r == GNUTLS_E_REHANDSHAKE || gnutls_error_is_fatal(r)) {
 				goto cleanup; /* renegotiation is refused: close */
@@ -701,7 +751,10 @@ static void *conn_main(void *arg)
 	}
 	gnutls_certificate_server_set_request(c->s, c->creds->request);
 	gnutls_session_set_ptr(c->s, c);
-	gnutls_transport_set_int(c->s, c->fd);
+	gnutls_transport_set_ptr(c->s, c);
+	gnutls_transport_set_pull_function(c->s, pull);
+	gnutls_transport_set_push_function(c->s, push);
+	gnutls_transport_set_pull_timeout_function(c->s, pull_timeout);
 	c->id.tls = 1;
 	if (handshake(c, reason, sizeof(reason)) != 0)
 		goto rejected;

@@ -56,17 +56,22 @@ enum mode {
 	MODE_FAIL,  /* hand_off refuses */
 };
 
+/* What the callbacks saw; read it with observe(). */
+struct observed {
+	int handoffs, dones, rejects, plain_eofs, peer_ok, bad_tokens;
+	struct dpp_peer_identity id; /* of the last hand_off */
+	char reason[256];            /* of the last rejection */
+	char received[256];          /* MODE_GREET input */
+	size_t received_len;
+};
+
 struct harness {
 	struct dpp_tls *tls;
 	int port;
 	enum mode mode;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	int handoffs, dones, rejects, plain_eofs, peer_ok, bad_tokens;
-	struct dpp_peer_identity id; /* of the last hand_off */
-	char reason[256];            /* of the last rejection */
-	char received[256];          /* MODE_GREET input */
-	size_t received_len;
+	struct observed o; /* under lock */
 	pthread_t threads[MAX_THREADS];
 	int nthreads;
 };
@@ -105,6 +110,16 @@ static int wait_for(struct harness *h, const int *field, int want)
 	ok = *field >= want;
 	pthread_mutex_unlock(&h->lock);
 	return ok ? 0 : -1;
+}
+
+static struct observed observe(struct harness *h)
+{
+	struct observed o;
+
+	pthread_mutex_lock(&h->lock);
+	o = h->o;
+	pthread_mutex_unlock(&h->lock);
+	return o;
 }
 
 /* Waits until no connection thread runs. */
@@ -154,9 +169,9 @@ static void *plain_main(void *arg)
 			break;
 		if (h->mode == MODE_GREET) {
 			pthread_mutex_lock(&h->lock);
-			if (h->received_len + (size_t)n < sizeof(h->received)) {
-				memcpy(h->received + h->received_len, buf, (size_t)n);
-				h->received_len += (size_t)n;
+			if (h->o.received_len + (size_t)n < sizeof(h->o.received)) {
+				memcpy(h->o.received + h->o.received_len, buf, (size_t)n);
+				h->o.received_len += (size_t)n;
 			}
 			pthread_mutex_unlock(&h->lock);
 			continue;
@@ -167,7 +182,7 @@ static void *plain_main(void *arg)
 			break;
 	}
 	if (n == 0) {
-		bump(h, &h->plain_eofs);
+		bump(h, &h->o.plain_eofs);
 		if (h->mode == MODE_ECHO)
 			(void)send_all(pl->fd, "<EOF>", 5);
 	}
@@ -186,14 +201,14 @@ static int on_hand_off(void *ctx, int plain_fd, const struct sockaddr *peer, soc
 	int ok;
 
 	pthread_mutex_lock(&h->lock);
-	h->id = *id;
-	h->peer_ok = peer_len == sizeof(*sin) && sin->sin_family == AF_INET &&
+	h->o.id = *id;
+	h->o.peer_ok = peer_len == sizeof(*sin) && sin->sin_family == AF_INET &&
 		     sin->sin_addr.s_addr == htonl(INADDR_LOOPBACK) && sin->sin_port != 0;
 	pthread_mutex_unlock(&h->lock);
 	*token = h;
 	if (h->mode == MODE_FAIL) {
 		close(plain_fd);
-		bump(h, &h->handoffs);
+		bump(h, &h->o.handoffs);
 		return -1;
 	}
 	pl = malloc(sizeof(*pl));
@@ -214,7 +229,7 @@ static int on_hand_off(void *ctx, int plain_fd, const struct sockaddr *peer, soc
 		close(plain_fd);
 		return -1;
 	}
-	bump(h, &h->handoffs);
+	bump(h, &h->o.handoffs);
 	return 0;
 }
 
@@ -224,8 +239,8 @@ static void on_done(void *ctx, void *token)
 
 	/* No cmocka assertion off the main thread: count, check later. */
 	if (token != h)
-		bump(h, &h->bad_tokens);
-	bump(h, &h->dones);
+		bump(h, &h->o.bad_tokens);
+	bump(h, &h->o.dones);
 }
 
 static void on_rejected(void *ctx, const struct sockaddr *peer, socklen_t peer_len,
@@ -236,9 +251,9 @@ static void on_rejected(void *ctx, const struct sockaddr *peer, socklen_t peer_l
 	(void)peer;
 	(void)peer_len;
 	pthread_mutex_lock(&h->lock);
-	snprintf(h->reason, sizeof(h->reason), "%s", reason);
+	snprintf(h->o.reason, sizeof(h->o.reason), "%s", reason);
 	pthread_mutex_unlock(&h->lock);
-	bump(h, &h->rejects);
+	bump(h, &h->o.rejects);
 }
 
 struct srv_opts {
@@ -300,7 +315,7 @@ static void harness_stop(struct harness *h)
 	dpp_tls_stop(h->tls);
 	for (int i = 0; i < h->nthreads; i++)
 		pthread_join(h->threads[i], NULL);
-	assert_int_equal(h->bad_tokens, 0);
+	assert_int_equal(h->o.bad_tokens, 0);
 	pthread_cond_destroy(&h->cond);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
@@ -507,26 +522,28 @@ static void server_serial(struct client *cl, char *out, size_t outsz)
 static void expect_rejected(struct harness *h, const struct cli_opts *co, const char *want)
 {
 	struct client cl;
-	int before = h->rejects;
+	struct observed o;
+	int before = observe(h).rejects;
 
 	client_open(&cl, h->port, co);
 	if (cl.handshake_rc == 0) {
 		char c;
 		int end;
 
-		client_send(&cl, "x", 1);
+		/* The server may have closed already: the send may fail. */
+		(void)gnutls_record_send(cl.s, "x", 1);
 		if (client_read(&cl, &c, 1, &end) != 0 || end >= 0)
 			fail_msg("%s accepted (has_cert %d, cn \"%s\"), \"%s\" expected", co->cert,
-				 h->id.has_cert, h->id.cn, want);
+				 observe(h).id.has_cert, observe(h).id.cn, want);
 	}
 	client_close(&cl);
-	assert_int_equal(wait_for(h, &h->rejects, before + 1), 0);
-	pthread_mutex_lock(&h->lock);
-	if (strstr(h->reason, want) == NULL)
-		fail_msg("rejection reason \"%s\" lacks \"%s\"", h->reason, want);
-	pthread_mutex_unlock(&h->lock);
-	if (h->handoffs != 0)
-		fail_msg("handed off (%s, cn \"%s\") though \"%s\" expected", co->cert, h->id.cn, want);
+	assert_int_equal(wait_for(h, &h->o.rejects, before + 1), 0);
+	o = observe(h);
+	if (strstr(o.reason, want) == NULL)
+		fail_msg("rejection reason \"%s\" lacks \"%s\"", o.reason, want);
+	if (o.handoffs != 0)
+		fail_msg("handed off (%s, cn \"%s\") though \"%s\" expected", co->cert, o.id.cn,
+			 want);
 }
 
 /* ---- tests ---- */
@@ -549,16 +566,16 @@ static void test_round_trip(void **state)
 		expect_read(&cl, "HELLO");
 		client_send(&cl, "again", 5);
 		expect_read(&cl, "AGAIN");
-		assert_int_equal(h->handoffs, 1);
-		assert_int_equal(h->id.tls, 1);
-		assert_int_equal(h->id.has_cert, 0);
-		assert_string_equal(h->id.cn, "");
-		assert_int_equal(h->id.n_dns_sans, 0);
-		assert_true(h->peer_ok);
+		assert_int_equal(observe(h).handoffs, 1);
+		assert_int_equal(observe(h).id.tls, 1);
+		assert_int_equal(observe(h).id.has_cert, 0);
+		assert_string_equal(observe(h).id.cn, "");
+		assert_int_equal(observe(h).id.n_dns_sans, 0);
+		assert_true(observe(h).peer_ok);
 		assert_int_equal(dpp_tls_active(h->tls), 1);
 		client_close(&cl); /* TCP close without close_notify */
-		assert_int_equal(wait_for(h, &h->dones, 1), 0);
-		assert_int_equal(h->rejects, 0);
+		assert_int_equal(wait_for(h, &h->o.dones, 1), 0);
+		assert_int_equal(observe(h).rejects, 0);
 		assert_int_equal(wait_idle(h), 0);
 		harness_stop(h);
 	}
@@ -581,13 +598,34 @@ static void test_half_close_client_first(void **state)
 		client_send(&cl, "abc", 3);
 		expect_read(&cl, "ABC");
 		assert_int_equal(gnutls_bye(cl.s, GNUTLS_SHUT_WR), 0);
-		assert_int_equal(wait_for(h, &h->plain_eofs, 1), 0);
+		assert_int_equal(wait_for(h, &h->o.plain_eofs, 1), 0);
 		expect_read(&cl, "<EOF>");
 		expect_eof(&cl);
-		assert_int_equal(wait_for(h, &h->dones, 1), 0);
+		assert_int_equal(wait_for(h, &h->o.dones, 1), 0);
 		client_close(&cl);
 		harness_stop(h);
 	}
+}
+
+/* A client that half-closes TCP without close_notify: still EOF for the
+ * plain side, and its answer still arrives. */
+static void test_half_close_tcp_eof(void **state)
+{
+	struct harness *h = harness_start(&(struct srv_opts){0}, MODE_ECHO);
+	struct client cl;
+
+	(void)state;
+	client_open(&cl, h->port, &(struct cli_opts){0});
+	assert_int_equal(cl.handshake_rc, 0);
+	client_send(&cl, "tcp", 3);
+	expect_read(&cl, "TCP");
+	assert_int_equal(shutdown(cl.fd, SHUT_WR), 0);
+	assert_int_equal(wait_for(h, &h->o.plain_eofs, 1), 0);
+	expect_read(&cl, "<EOF>");
+	expect_eof(&cl);
+	assert_int_equal(wait_for(h, &h->o.dones, 1), 0);
+	client_close(&cl);
+	harness_stop(h);
 }
 
 /* The plain side shuts down writing first: the client gets close_notify and
@@ -607,12 +645,10 @@ static void test_half_close_server_first(void **state)
 		expect_eof(&cl);
 		client_send(&cl, "late data", 9);
 		assert_int_equal(gnutls_bye(cl.s, GNUTLS_SHUT_WR), 0);
-		assert_int_equal(wait_for(h, &h->plain_eofs, 1), 0);
-		pthread_mutex_lock(&h->lock);
-		assert_int_equal(h->received_len, 9);
-		assert_memory_equal(h->received, "late data", 9);
-		pthread_mutex_unlock(&h->lock);
-		assert_int_equal(wait_for(h, &h->dones, 1), 0);
+		assert_int_equal(wait_for(h, &h->o.plain_eofs, 1), 0);
+		assert_int_equal(observe(h).received_len, 9);
+		assert_memory_equal(observe(h).received, "late data", 9);
+		assert_int_equal(wait_for(h, &h->o.dones, 1), 0);
 		client_close(&cl);
 		harness_stop(h);
 	}
@@ -661,7 +697,7 @@ static void test_bulk_full_duplex(void **state)
 		assert_int_equal(buf[i], 'A' + (i % 7000) % 26);
 	free(buf);
 	client_close(&cl);
-	assert_int_equal(wait_for(h, &h->dones, 1), 0);
+	assert_int_equal(wait_for(h, &h->o.dones, 1), 0);
 	harness_stop(h);
 }
 
@@ -692,16 +728,16 @@ static void test_client_identity(void **state)
 			assert_int_equal(cl.handshake_rc, 0);
 			client_send(&cl, "who", 3);
 			expect_read(&cl, "WHO");
-			assert_int_equal(h->handoffs, 1);
-			assert_int_equal(h->id.tls, 1);
-			assert_int_equal(h->id.has_cert, cases[i].cert != NULL);
-			assert_string_equal(h->id.cn, cases[i].cn);
-			assert_string_equal(h->id.serial_hex, cases[i].serial);
-			assert_int_equal(h->id.n_dns_sans, cases[i].nsans);
+			assert_int_equal(observe(h).handoffs, 1);
+			assert_int_equal(observe(h).id.tls, 1);
+			assert_int_equal(observe(h).id.has_cert, cases[i].cert != NULL);
+			assert_string_equal(observe(h).id.cn, cases[i].cn);
+			assert_string_equal(observe(h).id.serial_hex, cases[i].serial);
+			assert_int_equal(observe(h).id.n_dns_sans, cases[i].nsans);
 			for (size_t k = 0; k < cases[i].nsans; k++)
-				assert_string_equal(h->id.dns_sans[k], cases[i].sans[k]);
+				assert_string_equal(observe(h).id.dns_sans[k], cases[i].sans[k]);
 			client_close(&cl);
-			assert_int_equal(wait_for(h, &h->dones, 1), 0);
+			assert_int_equal(wait_for(h, &h->o.dones, 1), 0);
 			harness_stop(h);
 		}
 	}
@@ -723,7 +759,7 @@ static void test_require_rejects_bare_client(void **state)
 		assert_int_equal(cl.handshake_rc, 0);
 		client_send(&cl, "ok", 2);
 		expect_read(&cl, "OK");
-		assert_string_equal(h->id.cn, "alice");
+		assert_string_equal(observe(h).id.cn, "alice");
 		client_close(&cl);
 		harness_stop(h);
 	}
@@ -774,8 +810,8 @@ static void test_foreign_cert_not_sent(void **state)
 	assert_int_equal(cl.handshake_rc, 0);
 	client_send(&cl, "anon", 4);
 	expect_read(&cl, "ANON");
-	assert_int_equal(h->id.has_cert, 0);
-	assert_string_equal(h->id.cn, "");
+	assert_int_equal(observe(h).id.has_cert, 0);
+	assert_string_equal(observe(h).id.cn, "");
 	client_close(&cl);
 	harness_stop(h);
 	h = harness_start(&(struct srv_opts){.client_ca = "ca.pem", .require = 1}, MODE_ECHO);
@@ -800,9 +836,9 @@ static void test_weak_protocols_refused(void **state)
 		client_open(&cl, h->port, &(struct cli_opts){.prio = prios[i]});
 		assert_true(cl.handshake_rc < 0);
 		client_close(&cl);
-		assert_int_equal(wait_for(h, &h->rejects, 1), 0);
-		assert_non_null(strstr(h->reason, "handshake"));
-		assert_int_equal(h->handoffs, 0);
+		assert_int_equal(wait_for(h, &h->o.rejects, 1), 0);
+		assert_non_null(strstr(observe(h).reason, "handshake"));
+		assert_int_equal(observe(h).handoffs, 0);
 		harness_stop(h);
 	}
 }
@@ -918,7 +954,7 @@ static void test_swap_creds(void **state)
 	expect_read(&a, "STILL");
 	client_close(&a);
 	client_close(&b);
-	assert_int_equal(wait_for(h, &h->dones, 2), 0);
+	assert_int_equal(wait_for(h, &h->o.dones, 2), 0);
 	harness_stop(h);
 }
 
@@ -945,9 +981,9 @@ static void test_stop_with_open_connections(void **state)
 	dpp_tls_stop(h->tls);
 	assert_true(mono_ms() - t0 < 1000);
 	h->tls = NULL;
-	assert_int_equal(h->dones, 3);
-	assert_int_equal(h->rejects, 1);
-	assert_string_equal(h->reason, "server stopping");
+	assert_int_equal(observe(h).dones, 3);
+	assert_int_equal(observe(h).rejects, 1);
+	assert_string_equal(observe(h).reason, "server stopping");
 	for (int i = 0; i < 3; i++) {
 		/* The server side is gone: EOF or an error, never data. */
 		assert_int_equal(client_read(&cl[i], &c, 1, &end), 0);
@@ -967,13 +1003,30 @@ static void test_handshake_timeout(void **state)
 	char c;
 
 	(void)state;
-	assert_int_equal(wait_for(h, &h->rejects, 1), 0);
+	assert_int_equal(wait_for(h, &h->o.rejects, 1), 0);
 	assert_true(mono_ms() - t0 >= 250);
 	assert_true(mono_ms() - t0 < 3000);
-	assert_string_equal(h->reason, "handshake timed out");
+	assert_string_equal(observe(h).reason, "handshake timed out");
 	assert_int_equal(read(fd, &c, 1), 0); /* closed by the server */
 	close(fd);
 	assert_int_equal(wait_idle(h), 0);
+	harness_stop(h);
+}
+
+/* The handshake deadline does not apply afterwards: an idle stream lives. */
+static void test_no_idle_timeout(void **state)
+{
+	struct harness *h = harness_start(&(struct srv_opts){.timeout_ms = 200}, MODE_ECHO);
+	struct client cl;
+
+	(void)state;
+	client_open(&cl, h->port, &(struct cli_opts){0});
+	assert_int_equal(cl.handshake_rc, 0);
+	poll(NULL, 0, 800);
+	client_send(&cl, "quiet", 5);
+	expect_read(&cl, "QUIET");
+	assert_int_equal(observe(h).rejects, 0);
+	client_close(&cl);
 	harness_stop(h);
 }
 
@@ -991,9 +1044,9 @@ static void test_hand_off_failure(void **state)
 	assert_int_equal(client_read(&cl, &c, 1, &end), 0);
 	assert_true(end != 0);
 	client_close(&cl);
-	assert_int_equal(h->handoffs, 1);
+	assert_int_equal(observe(h).handoffs, 1);
 	assert_int_equal(wait_idle(h), 0);
-	assert_int_equal(h->dones, 0);
+	assert_int_equal(observe(h).dones, 0);
 	harness_stop(h);
 }
 
@@ -1008,8 +1061,8 @@ static void test_connection_limit(void **state)
 	client_open(&b, h->port, &(struct cli_opts){0});
 	assert_true(b.handshake_rc < 0);
 	client_close(&b);
-	assert_int_equal(wait_for(h, &h->rejects, 1), 0);
-	assert_string_equal(h->reason, "too many connections");
+	assert_int_equal(wait_for(h, &h->o.rejects, 1), 0);
+	assert_string_equal(observe(h).reason, "too many connections");
 	client_send(&a, "a", 1);
 	expect_read(&a, "A");
 	client_close(&a);
@@ -1029,6 +1082,7 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 static int group_setup(void **state)
 {
 	const char *src = getenv("DPP_SOURCE_DIR");
+	const char *tmp = getenv("TMPDIR");
 	char script[1024], cmd[2048];
 
 	(void)state;
@@ -1041,7 +1095,8 @@ static int group_setup(void **state)
 		snprintf(script, sizeof(script), "%.*s/make_certs.sh", dirlen,
 			 slash != NULL ? __FILE__ : ".");
 	}
-	snprintf(g_dir, sizeof(g_dir), "/tmp/dpp-test-tls-XXXXXX");
+	snprintf(g_dir, sizeof(g_dir), "%s/dpp-test-tls-XXXXXX",
+		 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
 	if (mkdtemp(g_dir) == NULL)
 		return -1;
 	snprintf(cmd, sizeof(cmd), "sh '%s' '%s'", script, g_dir);
@@ -1063,6 +1118,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_half_close_client_first),
+		cmocka_unit_test(test_half_close_tcp_eof),
 		cmocka_unit_test(test_half_close_server_first),
 		cmocka_unit_test(test_bulk_full_duplex),
 		cmocka_unit_test(test_client_identity),
@@ -1075,6 +1131,7 @@ int main(void)
 		cmocka_unit_test(test_swap_creds),
 		cmocka_unit_test(test_stop_with_open_connections),
 		cmocka_unit_test(test_handshake_timeout),
+		cmocka_unit_test(test_no_idle_timeout),
 		cmocka_unit_test(test_hand_off_failure),
 		cmocka_unit_test(test_connection_limit),
 	};
