@@ -1349,6 +1349,12 @@ static int open_listener(const char *bind_addr, int port, int *is_v6, char **err
 		return -1;
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 && *is_v6 && strcmp(bind_addr, "::") == 0 && errno == EAFNOSUPPORT) {
+		/* "::" means every address: on a host without IPv6 that is 0.0.0.0. */
+		dpp_log_warn("this host has no IPv6: listening on 0.0.0.0:%d (IPv4 only) instead of [::]:%d",
+			     port, port);
+		return open_listener("0.0.0.0", port, is_v6, err);
+	}
 	if (fd < 0)
 		goto fail;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)

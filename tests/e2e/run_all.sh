@@ -279,6 +279,22 @@ sc_build() {
 	dkr rmi "$img" >/dev/null
 }
 
+# BuildKit: the CLI opens /session with "Upgrade: h2c" (the generic 101 path)
+# and streams the build over it.
+sc_build_buildkit() {
+	local img="dpp-e2e:bk$RUN_ID" ctx="$RUN_DIR/bkctx" got
+	# Debian's CLI builds with BuildKit itself; newer CLIs need the buildx plugin.
+	local DOCKER=/usr/bin/docker
+	[ -x "$DOCKER" ] || { why "Debian's docker CLI (/usr/bin/docker) is needed for a BuildKit build without buildx"; return 1; }
+	mkdir -p "$ctx" || return 1
+	printf 'FROM %s\nRUN echo built-by-buildkit > /built.txt\n' "$IMG" >"$ctx/Dockerfile"
+	DOCKER_BUILDKIT=1 dkp build --no-cache -t "$img" "$ctx" ||
+		{ why "DOCKER_BUILDKIT=1 docker build through the proxy failed"; return 1; }
+	got=$(dkp run --rm "${LBL[@]}" "$img" cat /built.txt)
+	expect_eq "file written by the BuildKit build" built-by-buildkit "$got" || return 1
+	dkr rmi "$img" >/dev/null
+}
+
 sc_stats() {
 	local c out
 	c=$(sleeper stats) || { why "run -d failed"; return 1; }
@@ -516,6 +532,7 @@ done
 DOCKER=${CLIS[${#CLIS[@]} - 1]:-docker}
 TAG=$(cli_tag "$DOCKER")
 log "e2e: --- client-independent scenarios (CLI $DOCKER)"
+run_scenario buildkit/session-upgrade sc_build_buildkit
 run_scenario sdk/docker-py sc_sdk
 run_scenario curl/head-ping sc_curl_head_ping
 run_scenario curl/404-body sc_curl_404
