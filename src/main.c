@@ -144,6 +144,7 @@ static int load_tls(const struct dpp_settings *s, struct dpp_tls_creds **out, ch
 		.key = s->tls_key,
 		.client_ca = s->tls_client_ca[0] != '\0' ? s->tls_client_ca : NULL,
 		.require_client_cert = s->tls_require_client_cert,
+		.max_connections = s->max_connections,
 	};
 
 	*out = NULL;
@@ -209,7 +210,17 @@ static void audit_apply(struct proxy_state *st, const struct dpp_settings *s, in
 	st->audit_path[0] = '\0';
 	if (s->audit_log[0] == '\0')
 		return;
-	st->audit = dpp_audit_start(dpp_server_bus(st->srv), s->audit_log, AUDIT_QUEUE, &err);
+	{
+		/* Refusals before the rules (400 framing/target/body, 413, 502)
+		 * are audited too: probes must leave a trace. */
+		struct dpp_audit_options ao = {
+			.path = s->audit_log,
+			.capacity = AUDIT_QUEUE,
+			.kinds = DPP_AUDIT_KINDS_DEFAULT | DPP_BUS_KIND(DPP_EVENT_ERROR),
+		};
+
+		st->audit = dpp_audit_start_with(dpp_server_bus(st->srv), &ao, &err);
+	}
 	if (st->audit == NULL) {
 		dpp_log_error("audit: cannot write %s: %s (%s); audit events are NOT recorded",
 			      s->audit_log, err != NULL ? err : "error", strerror(errno));
@@ -390,6 +401,8 @@ int main(int argc, char **argv)
 	opts.listen_unix_mode = settings.listen_unix_mode;
 	opts.listen_unix_group = settings.listen_unix_group;
 	opts.tls_creds = tls_creds;
+	opts.client_timeout_s = settings.client_timeout;
+	opts.max_connections = settings.max_connections;
 	if (dpp_server_start(&opts, &st.srv, &err) != 0) {
 		fprintf(stderr, "docker-policy-proxy: %s\n", err != NULL ? err : "cannot start");
 		free(err);

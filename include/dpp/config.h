@@ -48,6 +48,8 @@ struct dpp_settings {
 	char listen_unix_mode[8];          /* octal permission string, e.g. "0660" */
 	char listen_unix_group[64];        /* group owning the socket; "" = unchanged */
 	int insecure_allow_open;           /* allow auth none off loopback without TLS */
+	int client_timeout;                /* s a client may stay silent mid-request or idle; 0 = never */
+	int max_connections;               /* concurrent client connections */
 };
 
 /* Command-line values; NULL / 0 means "not given". Borrowed for the call. */

@@ -34,6 +34,12 @@ int dpp_headers_forward_request(const char *name, const char *connection);
  * Content-Length (the HTTP server frames the response itself). */
 int dpp_headers_forward_response(const char *name, const char *connection);
 
+/* Checks every field: names must be RFC 9110 tokens (section 5.1), values may
+ * not hold control bytes other than HTAB (section 5.5; a bare CR is how
+ * requests get smuggled past lenient parsers). Returns 0, or -1 with *reason
+ * static. */
+int dpp_headers_check_fields(const struct dpp_header *fields, size_t n, const char **reason);
+
 /* Checks request framing before anything is forwarded (RFC 9112 section 6.1
  * and 6.3; request smuggling): more than one Content-Length field, a
  * Content-Length that is not a plain decimal, both Content-Length and

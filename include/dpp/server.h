@@ -20,6 +20,8 @@ struct dpp_server_options {
 	const char *listen_unix_mode;  /* octal string, e.g. "0660" */
 	const char *listen_unix_group; /* "" = unchanged */
 	struct dpp_tls_creds *tls_creds; /* TLS on the TCP port (reference taken), or NULL */
+	int client_timeout_s;    /* silence allowed mid-request or idle; 0 = never */
+	int max_connections;     /* 0 = 4096 */
 };
 
 /* Binds the listen socket and starts serving. Borrowed strings are copied.

@@ -220,6 +220,17 @@ static const struct dpp_config_row builtin_rows[] = {
 	  .help = "Allow auth.type none on a non-loopback address without TLS. Anyone who can "
 		  "reach the port is root on this host."},
 	 NULL, FIELD(insecure_allow_open), sizeof(int), NO},
+	{{.key = "global.client_timeout", .type = DPP_CONFIG_INT, .def = "60", .min = 0,
+	  .max = 86400,
+	  .help = "Seconds a client may stay silent while sending a request or between requests "
+		  "on a keep-alive connection before it is closed (0: never). Streams (events, "
+		  "logs -f) and attach/exec sessions are not cut by it. Restart-only."},
+	 NULL, FIELD(client_timeout), sizeof(int), NO},
+	{{.key = "global.max_connections", .type = DPP_CONFIG_INT, .def = "4096", .min = 16,
+	  .max = 100000,
+	  .help = "Most concurrent client connections (one thread each); more are refused. "
+		  "Restart-only."},
+	 NULL, FIELD(max_connections), sizeof(int), NO},
 	{{.key = "auth", .type = DPP_CONFIG_OPAQUE, .reloadable = 1,
 	  .help = "Client identities (tokens, certificates); read by the policy engine."},
 	 NULL, NO, 0, NO},

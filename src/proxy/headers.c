@@ -119,3 +119,35 @@ int dpp_headers_check_framing(const struct dpp_header *fields, size_t n,
 	}
 	return 0;
 }
+
+/* tchar (RFC 9110 section 5.6.2) */
+static int is_tchar(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+int dpp_headers_check_fields(const struct dpp_header *fields, size_t n, const char **reason)
+{
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *p = (const unsigned char *)fields[i].name;
+
+		if (*p == '\0') {
+			*reason = "empty header field name";
+			return -1;
+		}
+		for (; *p != '\0'; p++) {
+			if (!is_tchar(*p)) {
+				*reason = "invalid character in a header field name";
+				return -1;
+			}
+		}
+		for (p = (const unsigned char *)fields[i].value; *p != '\0'; p++) {
+			if ((*p < 0x20 && *p != '\t') || *p == 0x7f) {
+				*reason = "control character in a header field value";
+				return -1;
+			}
+		}
+	}
+	return 0;
+}

@@ -45,7 +45,7 @@
 #define POOL_IDLE_MAX 32
 #define RATELIMIT_BUCKETS 65536
 #define PENDING_PEERS_MAX 1024
-#define CONNECTION_LIMIT 10000
+#define DEFAULT_CONNECTION_LIMIT 4096
 
 struct dpp_server {
 	struct MHD_Daemon *mhd;
@@ -56,6 +56,7 @@ struct dpp_server {
 	struct dpp_hijacks *hijacks;
 	atomic_int inflight;
 	atomic_int docker_up;
+	unsigned int client_timeout_s;
 	atomic_uint_fast64_t next_id;
 	pthread_mutex_t rt_lock; /* guards rt (the pointer only) */
 	int rt_lock_ok;
@@ -106,6 +107,7 @@ struct request {
 	int is_exec_start_plain; /* POST /exec/{id}/start without Upgrade */
 	int streaming;           /* a long-lived response (events, logs -f, hijack) */
 	int stream_counted;      /* counted in docker_proxy_active_streams */
+	int timeout_off;         /* MHD's client timeout suspended while forwarding */
 	int started;
 	enum req_mode mode;
 	const char *method;
@@ -888,6 +890,13 @@ static enum MHD_Result forward(struct MHD_Connection *c, struct request *r, long
 {
 	const char *err = NULL;
 
+	/* Allowed: from here the connection waits on Docker (a stop with a
+	 * long grace period, `wait`, a quiet `events` stream) or on a big
+	 * upload Docker reads slowly. MHD would count that as client silence
+	 * once our callback returns, so its timeout is off until the request
+	 * completes (on_completed restores it for the keep-alive wait). */
+	r->timeout_off = 1;
+	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)0);
 	if (build_head(r, r->fields, body_len) != 0)
 		return queue_error(c, r, 431, "request header fields too large");
 	if (open_upstream(r, 0, &err) != 0) {
@@ -1021,6 +1030,8 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 		return queue_error(c, r, 503, "docker-policy-proxy is shutting down");
 	if (r->fields->overflow)
 		return queue_error(c, r, 431, "too many request header fields");
+	if (dpp_headers_check_fields(r->fields->f, r->fields->n, &reason) != 0)
+		return queue_error(c, r, 400, "bad request header: %s", reason);
 	if (dpp_headers_check_framing(r->fields->f, r->fields->n, &r->content_length, &r->chunked,
 				      &reason) != 0)
 		return queue_error(c, r, 400, "bad request framing: %s", reason);
@@ -1076,8 +1087,9 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 	r->streaming |= is_stream_endpoint(r->canon);
 	/* Streamed bodies (build context, archive, image load) keep their
 	 * framing: a length, or chunked. */
-	return forward(c, r, r->chunked ? -1 : (r->content_length >= 0 ? r->content_length : -1),
-		       !r->has_body);
+	/* Docker's answer is queued in a later call even without a body: MHD
+	 * closes the connection after a response queued in the first call. */
+	return forward(c, r, r->chunked ? -1 : (r->content_length >= 0 ? r->content_length : -1), 0);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -1149,9 +1161,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	struct request *r = *req_cls;
 	int reusable;
 
-	(void)c;
 	if (r == NULL)
 		return;
+	if (r->timeout_off && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, srv->client_timeout_s);
 	if (r->started) {
 		struct dpp_event ev;
 
@@ -1426,6 +1439,7 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 			     MHD_ALLOW_UPGRADE | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_POLL;
 	int is_v6 = 0;
 	const char *berr = NULL;
+	int max_conn = opts->max_connections > 0 ? opts->max_connections : DEFAULT_CONNECTION_LIMIT;
 
 	*out = NULL;
 	*err = NULL;
@@ -1434,6 +1448,7 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 	srv->listen_fd = -1;
 	snprintf(srv->bind, sizeof(srv->bind), "%s", opts->bind);
 	srv->port = opts->port;
+	srv->client_timeout_s = (unsigned int)opts->client_timeout_s;
 	atomic_store(&srv->docker_up, opts->docker_up ? 1 : 0);
 	srv->up = dpp_upstream_create(opts->socket_path, POOL_IDLE_MAX);
 	srv->hijacks = dpp_hijacks_create();
@@ -1472,12 +1487,14 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 		/* Without TLS MHD accepts on our socket; with TLS this slot
 		 * repeats the connection limit instead. */
 		opts->tls_creds != NULL ? MHD_OPTION_CONNECTION_LIMIT : MHD_OPTION_LISTEN_SOCKET,
-		opts->tls_creds != NULL ? (int)CONNECTION_LIMIT : srv->listen_fd,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
+		opts->tls_creds != NULL ? max_conn : srv->listen_fd,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)max_conn,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
 		srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-		/* No idle timeout: a quiet `events` or `logs -f` stream must live. */
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)0,
+		/* Applies only while MHD waits for the client (headers, body,
+		 * idle keep-alive): a quiet `events` or `logs -f` stream runs
+		 * inside our response callback and is never cut by it. */
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)opts->client_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
 		MHD_OPTION_END);
 	if (srv->mhd == NULL) {

@@ -107,9 +107,40 @@ sc_sighup() {
 	return 0
 }
 
+sc_client_timeout() {
+	local cfg="$RUN_DIR/timeout.yaml" ev="$RUN_DIR/events.out" epid c out
+	printf 'global:\n  client_timeout: 2\nauth:\n  type: none\n' >"$cfg"
+	start_private --socket "$DOCKER_SOCK" --config "$cfg" || return 1
+	# A client that never finishes its headers is cut after 2 s.
+	out=$("$PY" - "$P_PORT" <<'PYEOF'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n")
+s.settimeout(10)
+t = time.time()
+s.recv(100)
+print(round(time.time() - t))
+PYEOF
+)
+	expect_eq "seconds until a silent client is cut" 2 "$out" || { stop_private; return 1; }
+	# A quiet events stream outlives the timeout and still delivers.
+	timeout 20 "$DOCKER" -H "tcp://127.0.0.1:$P_PORT" events >"$ev" 2>&1 &
+	epid=$!
+	sleep 4
+	c="dpp-e2e-$RUN_ID-timeout"
+	timeout 30 "$DOCKER" -H "tcp://127.0.0.1:$P_PORT" run -d "${LBL[@]}" --name "$c" "$IMG" sleep 60 >/dev/null || { why "run -d failed"; kill_bg "$epid"; stop_private; return 1; }
+	wait_for 5 grep -q "container start" "$ev" || { why "events stream died during 4 quiet seconds: $(cat "$ev")"; kill_bg "$epid"; stop_private; return 1; }
+	kill_bg "$epid"
+	# Docker taking longer than the timeout to answer is not client silence.
+	timeout 30 "$DOCKER" -H "tcp://127.0.0.1:$P_PORT" stop -t 4 "$c" >/dev/null || { why "docker stop -t 4 was cut"; stop_private; return 1; }
+	admin_docker rm -f "$c" >/dev/null
+	stop_private
+}
+
 e2e_init
 ensure_packages
 [ -n "$SETUP_BROKEN" ] || ensure_dockerd
+[ -n "$SETUP_BROKEN" ] || build_image
 [ -x "$DPP_BIN" ] || setup_failed proxy "proxy binary $DPP_BIN not found"
 mapfile -t CLIS < <(list_clis)
 DOCKER=${CLIS[0]:-docker}
@@ -120,4 +151,5 @@ run_scenario lifecycle/startup-line sc_startup_line
 run_scenario lifecycle/ipv6 sc_ipv6
 run_scenario lifecycle/docker-down-and-back sc_docker_down_and_back
 run_scenario lifecycle/sighup sc_sighup
+run_scenario lifecycle/client-timeout sc_client_timeout
 e2e_finish

@@ -860,7 +860,7 @@ static void test_schema_table(void **state)
 		if (k->type == DPP_CONFIG_ENUM)
 			assert_non_null(k->choices);
 	}
-	assert_int_equal(n, 25);
+	assert_int_equal(n, 27);
 	assert_string_equal(dpp_source_name(DPP_SOURCE_ENV), "env");
 	assert_string_equal(dpp_source_name(DPP_SOURCE_AUTO), "auto");
 }
@@ -1009,6 +1009,8 @@ static void test_print(void **state)
 				 "global.listen_unix_mode: 0660  # default\n"
 				 "global.listen_unix_group: \"\"  # default\n"
 				 "global.insecure_allow_open: false  # default\n"
+				 "global.client_timeout: 60  # default\n"
+				 "global.max_connections: 4096  # default\n"
 				 "auth: absent\n"
 				 "rules: absent\n");
 	free(out);
@@ -1043,6 +1045,8 @@ static void test_print(void **state)
 		 "global.listen_unix_mode: 0660  # default\n"
 		 "global.listen_unix_group: \"\"  # default\n"
 		 "global.insecure_allow_open: false  # default\n"
+		 "global.client_timeout: 60  # default\n"
+		 "global.max_connections: 4096  # default\n"
 		 "auth: present (parsed by the policy engine)\n"
 		 "rules: present (parsed by the policy engine)\n",
 		 path);

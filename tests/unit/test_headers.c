@@ -111,12 +111,43 @@ static void test_framing(void **state)
 	}
 }
 
+static void test_check_fields(void **state)
+{
+	static const struct {
+		const char *name, *value;
+		int ok;
+	} cases[] = {
+		{"Content-Type", "application/json", 1},
+		{"X-Registry-Auth", "eyJhYmMiOiJkZWYifQ==", 1},
+		{"User-Agent", "Docker-Client/20.10 (linux)\twith tab", 1},
+		{"X-Obs", "caf\xc3\xa9", 1},
+		{"X-A", "a\rContent-Length: 5", 0},
+		{"X-A", "a\nb", 0},
+		{"X-A", "del\x7f", 0},
+		{"X-A", "nul\x01", 0},
+		{"X A", "v", 0},
+		{"X-A\x01", "v", 0},
+		{"X:A", "v", 0},
+		{"", "v", 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dpp_header f = {cases[i].name, cases[i].value};
+		const char *reason = NULL;
+
+		assert_int_equal(dpp_headers_check_fields(&f, 1, &reason), cases[i].ok ? 0 : -1);
+		if (!cases[i].ok)
+			assert_non_null(reason);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hop_by_hop),    cmocka_unit_test(test_list_has),
 		cmocka_unit_test(test_forward_request), cmocka_unit_test(test_forward_response),
-		cmocka_unit_test(test_framing),
+		cmocka_unit_test(test_framing),       cmocka_unit_test(test_check_fields),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
