@@ -1,0 +1,128 @@
+/* The runtime bundle: client address behind trusted proxies, exposure and TLS
+ * consistency checks, compile errors from every section collected. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dpp/config.h"
+#include "dpp/runtime.h"
+
+/* Loads YAML text as a config file and builds the runtime. */
+static int build(const char *yaml, struct dpp_runtime **rt, char **errors)
+{
+	char path[] = "/tmp/dpp-test-runtime-XXXXXX";
+	int fd = mkstemp(path);
+	struct dpp_config_flags flags = {0};
+	struct dpp_config *cfg = NULL;
+	char *warnings = NULL;
+	int rc;
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
+	close(fd);
+	flags.config_path = path;
+	*errors = NULL;
+	rc = dpp_config_load(&flags, &cfg, errors);
+	if (rc == 0)
+		rc = dpp_runtime_build(cfg, dpp_config_settings(cfg), rt, errors, &warnings);
+	free(warnings);
+	dpp_config_free(cfg);
+	unlink(path);
+	return rc;
+}
+
+static void test_client_ip(void **state)
+{
+	static const struct {
+		const char *peer, *xff, *want;
+	} cases[] = {
+		{"127.0.0.1", NULL, "127.0.0.1"},
+		{"::ffff:127.0.0.1", NULL, "127.0.0.1"},          /* IPv4-mapped shown as IPv4 */
+		{"203.0.113.9", "198.51.100.7", "203.0.113.9"},  /* untrusted peer: header ignored */
+		{"10.1.2.3", "198.51.100.7", "198.51.100.7"},     /* trusted proxy vouches */
+		{"10.1.2.3", "198.51.100.7, 10.9.9.9", "198.51.100.7"}, /* trusted hops skipped */
+		{"10.1.2.3", "6.6.6.6, 198.51.100.7", "198.51.100.7"},  /* leftmost is client-made */
+		{"10.1.2.3", "garbage", "10.1.2.3"},
+		{"10.1.2.3", "198.51.100.7, garbage", "10.1.2.3"},
+		{"10.1.2.3", "2001:db8::1", "2001:db8::1"},
+		{"fd00::5", "198.51.100.8", "198.51.100.8"},      /* IPv6 trusted range */
+		{"fe80::1", "198.51.100.8", "fe80::1"},
+	};
+	struct dpp_runtime *rt = NULL;
+	char *errors = NULL;
+
+	(void)state;
+	assert_int_equal(build("global:\n  trusted_proxies: [10.0.0.0/8, 'fd00::/8']\n"
+			       "auth: {type: none}\n", &rt, &errors), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char out[46];
+
+		dpp_runtime_client_ip(rt, cases[i].peer, cases[i].xff, out, sizeof(out));
+		if (strcmp(out, cases[i].want) != 0)
+			fail_msg("peer %s xff %s: got %s, want %s", cases[i].peer,
+				 cases[i].xff != NULL ? cases[i].xff : "-", out, cases[i].want);
+	}
+	assert_true(dpp_runtime_trusts(rt, "10.255.0.1"));
+	assert_false(dpp_runtime_trusts(rt, "11.0.0.1"));
+	dpp_runtime_unref(rt);
+}
+
+static void test_errors_collected(void **state)
+{
+	struct dpp_runtime *rt = NULL;
+	char *errors = NULL;
+
+	(void)state;
+	/* An auth error and a rules error: both reported, nothing built. */
+	assert_int_equal(build("auth:\n  type: bogus\nrules:\n  - {name: x, action: nonsense}\n",
+			       &rt, &errors), -1);
+	assert_null(rt);
+	assert_non_null(errors);
+	assert_non_null(strstr(errors, "auth.type"));
+	assert_non_null(strstr(errors, "rules[0]"));
+	free(errors);
+}
+
+static void test_exposure_and_tls_consistency(void **state)
+{
+	struct dpp_runtime *rt = NULL;
+	char *errors = NULL;
+
+	(void)state;
+	assert_int_equal(build("global:\n  bind: 0.0.0.0\nauth: {type: none}\n", &rt, &errors), -1);
+	assert_non_null(strstr(errors, "insecure_allow_open"));
+	free(errors);
+	assert_int_equal(build("global:\n  bind: 0.0.0.0\n  insecure_allow_open: true\n"
+			       "auth: {type: none}\n", &rt, &errors), 0);
+	assert_non_null(dpp_runtime_exposure_warning(rt));
+	dpp_runtime_unref(rt);
+	rt = NULL;
+	assert_int_equal(build("global:\n  tls: {cert: /x.pem}\nauth: {type: none}\n", &rt, &errors), -1);
+	assert_non_null(strstr(errors, "cert and key must be set together"));
+	free(errors);
+	assert_int_equal(build("global:\n  tls: {cert: /x.pem, key: /x.key, require_client_cert: true}\n"
+			       "auth: {type: none}\n", &rt, &errors), -1);
+	assert_non_null(strstr(errors, "needs global.tls.client_ca"));
+	free(errors);
+	assert_int_equal(build("auth: {type: none}\n", &rt, &errors), 0);
+	assert_null(dpp_runtime_exposure_warning(rt));
+	dpp_runtime_unref(rt);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_client_ip),
+		cmocka_unit_test(test_errors_collected),
+		cmocka_unit_test(test_exposure_and_tls_consistency),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
