@@ -972,19 +972,14 @@ static struct dpp_runtime *current_runtime(struct dpp_server *srv)
 	return rt;
 }
 
+static void addr_text(const struct sockaddr *sa, char *out, size_t len);
+
 static void peer_address(struct MHD_Connection *c, char *out, size_t len)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
 
-	out[0] = '\0';
-	if (sa == NULL)
-		return;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+	addr_text(ci != NULL ? ci->client_addr : NULL, out, len);
 }
 
 static const char *field_get(const struct field_list *l, const char *name)

@@ -122,7 +122,7 @@ s.recv(100)
 print(round(time.time() - t))
 PYEOF
 )
-	expect_eq "seconds until a silent client is cut" 2 "$out" || { stop_private; return 1; }
+	expect_match "seconds until a silent client is cut (2, give or take scheduling)" '^[23]$' "$out" || { stop_private; return 1; }
 	# A quiet events stream outlives the timeout and still delivers.
 	timeout 20 "$DOCKER" -H "tcp://127.0.0.1:$P_PORT" events >"$ev" 2>&1 &
 	epid=$!
