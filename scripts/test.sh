@@ -40,6 +40,15 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite "unit tests (release)" bash -c 'cd build && ctest --output-on-failure'
 suite "unit tests (ASan+UBSan)" bash -c 'cd build-san && ctest --output-on-failure'
 
+# ThreadSanitizer for the modules that own threads or shared state.
+tsan_tests() {
+	cmake -S . -B build-tsan -DDPP_TSAN=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
+		cmake --build build-tsan -j"$(nproc)" >/dev/null || return 1
+	(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure \
+		-R '^(test_bus|test_ratelimit|test_audit|test_metrics|test_tls|test_auth|test_auth_peer)$')
+}
+suite "unit tests (ThreadSanitizer: bus, rate limiter, audit, metrics, TLS, auth)" tsan_tests
+
 for f in tests/fuzz/*.sh; do
 	[ -e "$f" ] || continue
 	suite "fuzzing $(basename "$f") for ${FUZZ_SECONDS}s" bash "$f" "$FUZZ_SECONDS"
