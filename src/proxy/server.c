@@ -90,6 +90,8 @@ struct field_list {
 	int overflow;
 };
 
+struct upgrade_ctx;
+
 struct request {
 	struct dpp_server *srv;
 	uint64_t id;
@@ -108,6 +110,8 @@ struct request {
 	int streaming;           /* a long-lived response (events, logs -f, hijack) */
 	int stream_counted;      /* counted in docker_proxy_active_streams */
 	int timeout_off;         /* MHD's client timeout suspended while forwarding */
+	struct upgrade_ctx *up_ctx; /* 101 queued: owned here until on_upgraded runs */
+	int upgrade_taken;          /* on_upgraded ran: the relay owns up_ctx */
 	int started;
 	enum req_mode mode;
 	const char *method;
@@ -468,9 +472,11 @@ static void on_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, cons
 			size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
 	struct upgrade_ctx *u = cls;
+	struct request *r = req_cls;
 
 	(void)c;
-	(void)req_cls;
+	if (r != NULL)
+		r->upgrade_taken = 1;
 	u->urh = urh;
 	dpp_metrics_stream_begin(u->srv->metrics);
 	/* On success the splice owns u and frees it in close_upgraded. */
@@ -510,6 +516,8 @@ static enum MHD_Result queue_upgrade(struct MHD_Connection *c, struct request *r
 	r->status = 101;
 	ret = MHD_queue_response(c, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
 	MHD_destroy_response(resp);
+	if (ret == MHD_YES)
+		r->up_ctx = u; /* freed in on_completed if the client leaves before the 101 */
 	if (ret != MHD_YES) {
 		/* MHD will not call on_upgraded: nothing else owns u. */
 		close(u->upstream_fd);
@@ -1174,6 +1182,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 		dpp_log_debug("%s %s -> %d (%u ms)%s", r->method, r->target, r->status,
 			      ev.duration_ms,
 			      toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ", ended early");
+	}
+	if (r->up_ctx != NULL && !r->upgrade_taken) {
+		close(r->up_ctx->upstream_fd);
+		free(r->up_ctx->extra);
+		free(r->up_ctx);
 	}
 	reusable = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && r->uc != NULL &&
 		   dpp_uconn_complete(r->uc);
