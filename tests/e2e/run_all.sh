@@ -389,6 +389,27 @@ sc_curl_404() {
 	return 0
 }
 
+# Docker's older hijack (attach/exec start without Upgrade headers) is refused
+# with a clear 400 instead of half-working; a detached exec start (no stream,
+# what docker-py's exec_start(detach=True) sends) still passes.
+sc_curl_legacy_hijack() {
+	local c id out code
+	proxy_mode || { skip_because "the refusal is the proxy's (raw mode)"; return; }
+	c=$(sleeper legacy) || { why "run -d failed"; return 1; }
+	out=$(curl_to "$PROXY_HOST" "/containers/$c/attach?stream=1&stdout=1" -X POST -w ' %{http_code}')
+	echo "$out"
+	expect_match "attach without Upgrade" '"message":"[^"]*only over HTTP Upgrade.* 400$' "$out" || return 1
+	id=$(curl_to "$PROXY_HOST" "/containers/$c/exec" -H 'Content-Type: application/json' \
+		-d '{"Cmd":["sh","-c",": > /tmp/detached"]}' | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["Id"])') ||
+		{ why "exec create failed"; return 1; }
+	out=$(curl_to "$PROXY_HOST" "/exec/$id/start" -H 'Content-Type: application/json' -d '{"Detach":false,"Tty":false}' -w ' %{http_code}')
+	expect_match "attached exec start without Upgrade" ' 400$' "$out" || return 1
+	code=$(curl_to "$PROXY_HOST" "/exec/$id/start" -H 'Content-Type: application/json' -d '{"Detach":true}' -o /dev/null -w '%{http_code}')
+	expect_eq "detached exec start" 200 "$code" || return 1
+	wait_for 5 dkr exec "$c" test -e /tmp/detached || { why "the detached exec did not run"; return 1; }
+	dkr rm -f "$c" >/dev/null
+}
+
 sc_curl_chunked_create() {
 	local name="dpp-e2e-$RUN_ID-chunked" code id
 	# ~150 KiB body (a 146 KiB label) so that it travels in several chunks.
@@ -537,6 +558,7 @@ run_scenario sdk/docker-py sc_sdk
 run_scenario curl/head-ping sc_curl_head_ping
 run_scenario curl/404-body sc_curl_404
 run_scenario curl/chunked-create sc_curl_chunked_create
+run_scenario curl/legacy-hijack sc_curl_legacy_hijack
 run_scenario proxy/aborted-streams sc_resource_streams
 run_scenario proxy/upload-memory sc_memory upload
 run_scenario proxy/download-memory sc_memory download
