@@ -311,9 +311,17 @@ int main(int argc, char **argv)
 		case 's':
 			flags.socket = optarg;
 			break;
-		case 'l':
+		case 'l': {
+			enum dpp_log_level lvl;
+
+			if (dpp_log_parse_level(optarg, &lvl) != 0) {
+				fprintf(stderr, "docker-policy-proxy: --log-level must be trace, debug, info, warn or error, not '%s'\n",
+					optarg);
+				return EX_USAGE;
+			}
 			flags.log_level = optarg;
 			break;
+		}
 		case 'H':
 			headless = 1;
 			break;

@@ -1,7 +1,7 @@
 /* TLS termination with GnuTLS, in front of a plain-text HTTP layer.
  *
  * libmicrohttpd's own TLS mode breaks Docker's hijacked streams (upgrade data
- * stalls, half-close is lost; see PROTOCOL-NOTES), so this module terminates
+ * stalls, half-close is lost; see docs/PROTOCOL-NOTES.md), so this module terminates
  * TLS itself: an acceptor thread accepts TCP connections, one thread per
  * connection runs the handshake (with a deadline), verifies the client
  * certificate, then hands the plain-text end of a socketpair to the HTTP layer

@@ -3,7 +3,7 @@
  * body reads that watch the client side and the shutdown state.
  *
  * Why not libcurl: it cannot relay Docker's 101 hijack (see
- * shared/PROTOCOL-NOTES.md). */
+ * docs/PROTOCOL-NOTES.md). */
 #ifndef DPP_UPSTREAM_H
 #define DPP_UPSTREAM_H
 

@@ -112,6 +112,7 @@ struct request {
 	int timeout_off;         /* MHD's client timeout suspended while forwarding */
 	struct upgrade_ctx *up_ctx; /* 101 queued: owned here until on_upgraded runs */
 	int upgrade_taken;          /* on_upgraded ran: the relay owns up_ctx */
+	int docker_down;            /* the 502 is "Docker not reachable" (logged once) */
 	int started;
 	enum req_mode mode;
 	const char *method;
@@ -159,7 +160,8 @@ static enum MHD_Result queue_json_error(struct MHD_Connection *c, struct request
 			r->ev_kind = DPP_EVENT_ERROR;
 		snprintf(r->ev_message, sizeof(r->ev_message), "%s", msg);
 	}
-	if (status >= 500)
+	/* Docker being down is said once (note_docker_down), not per request. */
+	if (status >= 500 && !(r != NULL && r->docker_down))
 		dpp_log_warn("%s %s -> %u: %s", r != NULL && r->method != NULL ? r->method : "-",
 			     r != NULL ? r->target : "-", status, msg);
 	obj = cJSON_CreateObject();
@@ -909,6 +911,7 @@ static enum MHD_Result forward(struct MHD_Connection *c, struct request *r, long
 		return queue_error(c, r, 431, "request header fields too large");
 	if (open_upstream(r, 0, &err) != 0) {
 		dpp_metrics_upstream_error(r->srv->metrics);
+		r->docker_down = 1;
 		return queue_error(c, r, 502, "cannot reach Docker at %s: %s",
 				   dpp_upstream_socket(r->srv->up), err);
 	}

@@ -116,12 +116,38 @@ static void test_exposure_and_tls_consistency(void **state)
 	dpp_runtime_unref(rt);
 }
 
+/* assets/config.example.yaml: its auth and rules sections compile. */
+static void test_example_compiles(void **state)
+{
+	const char *src = getenv("DPP_SOURCE_DIR");
+	char path[4096];
+	struct dpp_config_flags flags = {0};
+	struct dpp_config *cfg = NULL;
+	struct dpp_runtime *rt = NULL;
+	char *errors = NULL, *warnings = NULL;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/assets/config.example.yaml", src != NULL ? src : ".");
+	flags.config_path = path;
+	assert_int_equal(setenv("DPP_ADMIN_TOKEN", "example-admin-token-0123456789", 1), 0);
+	assert_int_equal(dpp_config_load(&flags, &cfg, &errors), 0);
+	if (dpp_runtime_build(cfg, dpp_config_settings(cfg), &rt, &errors, &warnings) != 0)
+		fail_msg("example does not compile: %s", errors != NULL ? errors : "?");
+	assert_int_equal(dpp_ruleset_count(dpp_runtime_rules(rt)), 7);
+	assert_non_null(strstr(dpp_auth_describe(dpp_runtime_auth(rt)), "bearer"));
+	unsetenv("DPP_ADMIN_TOKEN");
+	free(warnings);
+	dpp_runtime_unref(rt);
+	dpp_config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_client_ip),
 		cmocka_unit_test(test_errors_collected),
 		cmocka_unit_test(test_exposure_and_tls_consistency),
+		cmocka_unit_test(test_example_compiles),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
