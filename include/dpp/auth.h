@@ -3,7 +3,7 @@
  * failures.
  *
  * Two objects, two lifetimes:
- *  - struct dpp_auth: compiled from the configuration (see auth_yaml.h),
+ *  - struct dpp_auth: compiled from the configuration (dpp_runtime_build does it),
  *    immutable afterwards and reference-counted. A reload compiles a new one and
  *    swaps the pointer; a request keeps the one it started with (take a
  *    reference with dpp_auth_ref, drop it with dpp_auth_unref).
@@ -27,7 +27,7 @@
  *    role through auth.mtls.cert_role_map, else auth.mtls.default_role for a
  *    certificate without CN, else the CN itself is the role. RISK of that last
  *    rule: anyone who can obtain a certificate with CN=admin from the client CA
- *    is admin. Use a dedicated client CA (global.client_ca) that issues client
+ *    is admin. Use a dedicated client CA (global.tls.client_ca) that issues client
  *    certificates for this proxy only, never a general-purpose or public CA.
  *  - Unix-socket peers: auth.unix_role_map maps the SO_PEERCRED uid or primary
  *    gid to a role, whatever the type; an unmapped peer authenticates by type.
@@ -105,6 +105,7 @@ struct dpp_auth *dpp_auth_ref(struct dpp_auth *a);
  * NULL is ignored. Thread-safe. */
 void dpp_auth_unref(struct dpp_auth *a);
 
+/* The configured type. Thread-safe (the object is immutable). */
 enum dpp_auth_type dpp_auth_get_type(const struct dpp_auth *a);
 
 /* One line for the start-up message and --check-config, e.g.
@@ -237,6 +238,7 @@ const char *dpp_auth_challenge(enum dpp_auth_status status);
  * string that is no IP literal shares one "unknown" entry. Returns NULL on
  * allocation failure. Caller owns; dpp_lockout_free. */
 struct dpp_lockout *dpp_lockout_create(size_t capacity);
+/* Frees the tracker; no other thread may use it any more. NULL is a no-op. */
 void dpp_lockout_free(struct dpp_lockout *lk);
 
 /* Milliseconds remaining in the lock of `ip` at now_ms, 0 when not locked.

@@ -144,6 +144,7 @@ int dpp_body_path_parse(const char *dotted, struct dpp_body_path **out,
 int dpp_body_path_from_segments(const char *const *segments, size_t nseg,
 				struct dpp_body_path **out, const char **err);
 
+/* Frees a parsed path. NULL is a no-op. */
 void dpp_body_path_free(struct dpp_body_path *path);
 
 /* Number of segments and the i-th segment (borrowed; NULL when out of range). */

@@ -9,6 +9,7 @@
 #define DPP_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "dpp/log.h"
 
@@ -137,8 +138,10 @@ const char *dpp_config_path(const struct dpp_config *cfg);
 void dpp_config_print(const struct dpp_config *cfg, FILE *out);
 
 /* Compares two configs for reload. Returns a malloc'd, newline-separated list
- * of the keys that changed but only take effect after a restart (bind, port,
- * socket), or NULL when there are none. Caller frees. */
+ * of the keys that changed but only take effect after a restart (every row
+ * of the schema that is not reloadable: bind, port, socket, listen_unix*,
+ * client_timeout, max_connections), or NULL when there are none. Caller
+ * frees. */
 char *dpp_config_restart_needed(const struct dpp_config *old_cfg,
 				const struct dpp_config *new_cfg);
 
@@ -147,7 +150,9 @@ char *dpp_config_restart_needed(const struct dpp_config *old_cfg,
  * macOS: ~/.docker/run/docker.sock, /var/run/docker.sock,
  * ~/.docker/desktop/docker.sock). `home` may be NULL. Returns 0 with the path
  * in out, or -1 when none exists. */
-int dpp_socket_detect(const char *home, char *out, size_t outlen);
+int dpp_socket_detect(const char *home, char *out, size_t outlen); /* outlen: bytes; a path
+								     that does not fit is skipped.
+								     Thread-safe. */
 
 /* The testable core of dpp_socket_detect: first of candidates[0..n) that
  * exists (stat succeeds). Returns its index, or -1. */

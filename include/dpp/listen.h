@@ -19,13 +19,16 @@ struct dpp_unix_listener;
 /* Binds `path` (a stale socket file there is replaced; any other file is an
  * error), sets its permission bits (`mode`, octal string) and group (`group`,
  * name or number; "" leaves it), listens, and starts the accept thread.
- * Returns 0 and *out, or -1 with *err (malloc'd one-line message). */
+ * Strings are copied; ctx must outlive the listener; hand_off runs on the
+ * accept thread. Returns 0 and *out, or -1 with *err (malloc'd one-line
+ * message, caller frees). */
 int dpp_unix_listen_start(const char *path, const char *mode, const char *group,
 			  dpp_listen_hand_off_fn hand_off, void *ctx,
 			  struct dpp_unix_listener **out, char **err);
 
 /* Stops accepting, joins the thread, removes the socket file. NULL is a
- * no-op. Connections already handed off are not affected. */
+ * no-op. Connections already handed off are not affected. Call once, from
+ * the thread that started it. */
 void dpp_unix_listen_stop(struct dpp_unix_listener *l);
 
 /* Fills peer from SO_PEERCRED of a connected Unix socket (socket(7)).

@@ -28,8 +28,10 @@ enum dpp_log_level dpp_log_get_level(void);
  * dpp_log calls: call before threads start. The stream stays the caller's. */
 void dpp_log_set_stream(FILE *stream);
 
-/* Parses "trace".."error" (case-insensitive). Returns 0, or -1 when unknown. */
+/* Parses "trace".."error" (case-insensitive; "warning" too). Returns 0, or
+ * -1 when unknown (NULL included), leaving *out alone. Thread-safe. */
 int dpp_log_parse_level(const char *name, enum dpp_log_level *out);
+/* Static name of a level; "info" for values out of range. */
 const char *dpp_log_level_name(enum dpp_log_level level);
 
 /* Writes one line when level passes the threshold. Thread-safe: a line is

@@ -116,6 +116,8 @@ int dpp_policy_evaluate(const struct dpp_ruleset *rs, const struct dpp_request_v
 /* Frees the arrays of a decision and clears it. NULL is ignored. */
 void dpp_policy_decision_done(struct dpp_policy_decision *d);
 
+/* Static names ("allow", "deny"; "redact", "remove", "replace"); "unknown"
+ * for values out of range. */
 const char *dpp_policy_verdict_name(enum dpp_policy_verdict verdict);
 const char *dpp_filter_action_name(enum dpp_filter_action action);
 

@@ -38,7 +38,8 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 void dpp_server_swap_runtime(struct dpp_server *srv, struct dpp_runtime *rt);
 
 /* SIGHUP: new TLS handshakes use creds (a reference is taken); established
- * connections keep theirs. No-op when the server runs without TLS. */
+ * connections keep theirs. No-op when the server runs without TLS.
+ * dpp_server_has_tls: 1 when the TCP listener is TLS. Both thread-safe. */
 void dpp_server_swap_tls(struct dpp_server *srv, struct dpp_tls_creds *creds);
 int dpp_server_has_tls(const struct dpp_server *srv);
 
@@ -50,7 +51,8 @@ struct dpp_bus *dpp_server_bus(struct dpp_server *srv);
  * Borrowed; lives until dpp_server_free. */
 struct dpp_metrics *dpp_server_metrics(struct dpp_server *srv);
 
-/* Graceful stop (SIGTERM): stops accepting, lets in-flight plain requests
+/* Call once, from the thread that started the server.
+ * Graceful stop (SIGTERM): stops accepting, lets in-flight plain requests
  * finish for up to grace_ms, ends event/log streams and hijacked streams at
  * once, and stops the HTTP threads. The bus and metrics stay valid (so
  * subscribers can drain) until dpp_server_free. Returns the number of requests

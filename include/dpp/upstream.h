@@ -41,7 +41,10 @@ enum dpp_uwait {
 /* Creates a pool for `socket_path` (copied). max_idle: idle connections kept.
  * Returns NULL on allocation failure. */
 struct dpp_upstream *dpp_upstream_create(const char *socket_path, size_t max_idle);
+/* Frees the pool and its idle connections; connections still acquired must
+ * have been released. NULL is a no-op. */
 void dpp_upstream_free(struct dpp_upstream *up);
+/* The socket path (borrowed, valid until dpp_upstream_free). Thread-safe. */
 const char *dpp_upstream_socket(const struct dpp_upstream *up);
 
 /* Shutdown phases, read by every blocking call. draining: streams that have
@@ -63,7 +66,8 @@ int dpp_upstream_acquire(struct dpp_upstream *up, struct dpp_uconn **out, int *r
 int dpp_upstream_connect(struct dpp_upstream *up, struct dpp_uconn **out, const char **err);
 
 /* Gives a connection back: pooled when `reusable` and its last response was
- * complete and keep-alive, else closed. Takes ownership. NULL is a no-op. */
+ * complete and keep-alive, else closed. Takes ownership. NULL is a no-op.
+ * Thread-safe (the pool has its own mutex). */
 void dpp_upstream_release(struct dpp_upstream *up, struct dpp_uconn *c, int reusable);
 
 /* Writes all of buf (blocking: Docker's reading pace is the backpressure).
@@ -78,8 +82,9 @@ int dpp_uconn_read_head(struct dpp_uconn *c, int head_request, int client_fd,
 			struct dpp_uresponse *resp);
 
 /* Reads the next piece of response body into buf (up to max bytes), blocking
- * until data arrives. Returns bytes (> 0), 0 at the end of the message, or a
- * negative dpp_uwait. */
+ * until data arrives; client_fd is watched for hang-up (-1: nobody to watch).
+ * Returns bytes (> 0), 0 at the end of the message, or a negative dpp_uwait.
+ * Only the thread that holds the connection may call it. */
 ssize_t dpp_uconn_read_body(struct dpp_uconn *c, char *buf, size_t max, int client_fd);
 
 /* 1 when the last response was read completely (safe to reuse if keep-alive). */
@@ -93,7 +98,10 @@ int dpp_uconn_take_stream(struct dpp_uconn *c, char **extra, size_t *extra_len);
 
 /* GETs `target` on a fresh connection and returns the body (malloc'd,
  * NUL-terminated, at most max bytes; caller frees) for start-up checks such
- * as /version. Returns the HTTP status, or -1 on failure with *err set. */
+ * as /version; a longer body is cut at max bytes. Blocks without a timeout
+ * (Docker answers /version at once or refuses the connection). Returns the
+ * HTTP status, or -1 on failure with *err set to a static message.
+ * Thread-safe. */
 int dpp_upstream_get(struct dpp_upstream *up, const char *target, size_t max, char **body,
 		     const char **err);
 
