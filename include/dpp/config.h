@@ -150,9 +150,9 @@ char *dpp_config_restart_needed(const struct dpp_config *old_cfg,
  * macOS: ~/.docker/run/docker.sock, /var/run/docker.sock,
  * ~/.docker/desktop/docker.sock). `home` may be NULL. Returns 0 with the path
  * in out, or -1 when none exists. */
-int dpp_socket_detect(const char *home, char *out, size_t outlen); /* outlen: bytes; a path
-								     that does not fit is skipped.
-								     Thread-safe. */
+int dpp_socket_detect(const char *home, char *out, size_t outlen); /* outlen: bytes; -1 when
+								     the first existing path does
+								     not fit. Thread-safe. */
 
 /* The testable core of dpp_socket_detect: first of candidates[0..n) that
  * exists (stat succeeds). Returns its index, or -1. */
