@@ -23,6 +23,7 @@
 
 #define GRACE_MS 10000
 #define AUDIT_QUEUE 8192
+#define PROBE_TIMEOUT_MS 3000
 
 /* What the main loop owns; every pointer has this one owner. */
 struct proxy_state {
@@ -83,7 +84,7 @@ static int probe_docker(const char *socket_path, char *desc, size_t len)
 	int status = -1, ok = 0;
 
 	if (up != NULL)
-		status = dpp_upstream_get(up, "/version", 64 * 1024, &body, &err);
+		status = dpp_upstream_get(up, "/version", 64 * 1024, PROBE_TIMEOUT_MS, &body, &err);
 	if (status == 200) {
 		cJSON *doc = cJSON_Parse(body);
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "Version");

@@ -98,11 +98,11 @@ int dpp_uconn_take_stream(struct dpp_uconn *c, char **extra, size_t *extra_len);
 
 /* GETs `target` on a fresh connection and returns the body (malloc'd,
  * NUL-terminated, at most max bytes; caller frees) for start-up checks such
- * as /version; a longer body is cut at max bytes. Blocks without a timeout
- * (Docker answers /version at once or refuses the connection). Returns the
+ * as /version; a longer body is cut at max bytes. Gives up after timeout_ms
+ * (a daemon that accepts but never answers must not hang start-up). Returns the
  * HTTP status, or -1 on failure with *err set to a static message.
  * Thread-safe. */
-int dpp_upstream_get(struct dpp_upstream *up, const char *target, size_t max, char **body,
-		     const char **err);
+int dpp_upstream_get(struct dpp_upstream *up, const char *target, size_t max, int timeout_ms,
+		     char **body, const char **err);
 
 #endif

@@ -20,6 +20,8 @@ struct dpp_unix_listener {
 	int wake[2];
 	pthread_t thread;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	dev_t dev; /* the socket file we created: only that one is removed at stop */
+	ino_t ino;
 	dpp_listen_hand_off_fn hand_off;
 	void *ctx;
 };
@@ -123,21 +125,39 @@ int dpp_unix_listen_start(const char *path, const char *mode, const char *group,
 		goto fail;
 	}
 	snprintf(l->path, sizeof(l->path), "%s", path);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path));
 	if (lstat(path, &st) == 0) {
+		int probe;
+
 		if (!S_ISSOCK(st.st_mode)) {
 			what = "a file that is not a socket is in the way";
 			goto fail;
 		}
-		unlink(path); /* stale socket of an earlier run */
+		/* Only a socket nobody listens on is stale (a crashed earlier
+		 * run); a live one belongs to someone else (dockerd itself?). */
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe < 0)
+			goto fail_errno;
+		if (connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			close(probe);
+			what = "another process is listening on this socket";
+			goto fail;
+		}
+		close(probe);
+		if (unlink(path) != 0)
+			goto fail_errno;
 	}
 	l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (l->fd < 0)
 		goto fail_errno;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path));
 	if (bind(l->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
 		goto fail_errno;
+	if (lstat(path, &st) != 0)
+		goto fail_errno;
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
 	if (chmod(path, m) != 0)
 		goto fail_errno;
 	if (group != NULL && *group != '\0') {
@@ -164,7 +184,8 @@ fail:
 	if (l != NULL) {
 		if (l->fd >= 0) {
 			close(l->fd);
-			unlink(path);
+			if (l->ino != 0)
+				unlink(path); /* ours: bound by this call */
 		}
 		if (l->wake[0] >= 0)
 			close(l->wake[0]);
@@ -182,9 +203,15 @@ void dpp_unix_listen_stop(struct dpp_unix_listener *l)
 	if (write(l->wake[1], "x", 1) < 0)
 		dpp_log_warn("unix listener: cannot wake the accept thread");
 	pthread_join(l->thread, NULL);
+	{
+		struct stat st;
+
+		/* Someone may have replaced the path since: remove only ours. */
+		if (lstat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
+			unlink(l->path);
+	}
 	close(l->fd);
 	close(l->wake[0]);
 	close(l->wake[1]);
-	unlink(l->path);
 	free(l);
 }

@@ -232,6 +232,10 @@ int dpp_runtime_build(const struct dpp_config *cfg, const struct dpp_settings *e
 		if (rt->exposure_warning != NULL && append_text(warnings, rt->exposure_warning) != 0)
 			failed = 1;
 	}
+	if (effective->listen_unix[0] != '\0' && strcmp(effective->listen_unix, effective->socket) == 0) {
+		append_text(errors, "global.listen_unix: must not be the Docker socket itself");
+		failed = 1;
+	}
 	if (effective->tls_require_client_cert && effective->tls_client_ca[0] == '\0') {
 		append_text(errors, "global.tls.require_client_cert: needs global.tls.client_ca");
 		failed = 1;

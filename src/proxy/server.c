@@ -37,6 +37,7 @@
 #include "dpp/runtime.h"
 #include "dpp/tls.h"
 #include "dpp/upstream.h"
+#include "dpp/watch.h"
 
 #define MAX_REQ_FIELDS 128
 #define HEAD_MAX (128 * 1024)
@@ -67,6 +68,9 @@ struct dpp_server {
 	struct dpp_lockout *lockout;
 	struct dpp_unix_listener *unix_listener;
 	struct dpp_tls *tls; /* TLS acceptor on the TCP port, or NULL (MHD listens) */
+	struct dpp_watch *watch; /* request-head deadline (slowloris) */
+	atomic_int tls_refusals_suppressed;
+	atomic_llong tls_refusal_logged_ms;
 	/* Identities of handed-off connections (TLS, Unix socket) between the
 	 * hand-off and MHD's STARTED notification, keyed by the MHD-side fd. */
 	pthread_mutex_t pending_lock;
@@ -1021,6 +1025,7 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 	r->head_request = strcmp(method, "HEAD") == 0;
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	r->client_fd = ci != NULL ? ci->connect_fd : -1;
+	dpp_watch_busy(r->srv->watch, r->client_fd); /* the head arrived in time */
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	r->peer = ci != NULL ? ci->socket_context : NULL;
 	r->rt = current_runtime(r->srv);
@@ -1171,6 +1176,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 		return;
 	if (r->timeout_off && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, srv->client_timeout_s);
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && r->client_fd >= 0 && !r->upgrade_taken)
+		dpp_watch_waiting(srv->watch, r->client_fd); /* keep-alive: the next head is due */
 	if (r->started) {
 		struct dpp_event ev;
 
@@ -1302,6 +1309,19 @@ static void tls_rejected(void *ctx, const struct sockaddr *addr, socklen_t len, 
 
 	(void)len;
 	addr_text(addr, ip, sizeof(ip));
+	if (strncmp(reason, "too many connections", 20) == 0) {
+		/* A flood: counted and logged at most every 10 s, not audited
+		 * one by one (that would flood the audit queue instead). */
+		long long now = now_ms();
+
+		atomic_fetch_add(&srv->tls_refusals_suppressed, 1);
+		if (now - atomic_load(&srv->tls_refusal_logged_ms) >= 10000) {
+			atomic_store(&srv->tls_refusal_logged_ms, now);
+			dpp_log_warn("TLS connections refused: too many connections (global.max_connections); %d refused since the last report, latest from %s",
+				     atomic_exchange(&srv->tls_refusals_suppressed, 0), ip[0] != '\0' ? ip : "?");
+		}
+		return;
+	}
 	memset(&ev, 0, sizeof(ev));
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ev.time_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -1329,12 +1349,15 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 {
 	struct dpp_server *srv = cls;
 
-	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	int fd = ci != NULL ? ci->connect_fd : -1;
 
-		*socket_context = ci != NULL ? pending_take(srv, ci->connect_fd) : NULL;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = fd >= 0 ? pending_take(srv, fd) : NULL;
+		dpp_watch_waiting(srv->watch, fd);
 	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		dpp_watch_forget(srv->watch, fd);
 		free(*socket_context);
 		*socket_context = NULL;
 	}
@@ -1434,6 +1457,7 @@ static void free_parts(struct dpp_server *srv)
 	dpp_metrics_free(srv->metrics);
 	dpp_ratelimit_free(srv->ratelimit);
 	dpp_lockout_free(srv->lockout);
+	dpp_watch_stop(srv->watch);
 	if (srv->rt_lock_ok)
 		pthread_mutex_destroy(&srv->rt_lock);
 	if (srv->pending_lock_ok)
@@ -1479,6 +1503,9 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 	srv->metrics = dpp_metrics_create(&berr);
 	srv->ratelimit = dpp_ratelimit_create(RATELIMIT_BUCKETS);
 	srv->lockout = dpp_lockout_create(0);
+	srv->watch = dpp_watch_start(opts->client_timeout_s);
+	if (srv->watch == NULL)
+		goto oom;
 	if (srv->bus == NULL || srv->metrics == NULL || srv->ratelimit == NULL ||
 	    srv->lockout == NULL)
 		goto oom;

@@ -43,6 +43,7 @@ struct dpp_uconn {
 	enum field_state fstate;
 	struct dpp_uresponse *resp;
 	int headers_done, message_done, interim, head_request, broken;
+	long long deadline; /* ms (monotonic) after which waits fail; 0 = none */
 	char *out;
 	size_t out_len, out_max;
 };
@@ -365,6 +366,8 @@ static int wait_readable(struct dpp_uconn *c, int client_fd)
 			return DPP_UWAIT_CLIENT_GONE;
 		if (atomic_load(&c->up->stopping))
 			return DPP_UWAIT_STOPPED;
+		if (c->deadline != 0 && now_ms() >= c->deadline)
+			return DPP_UWAIT_ERROR;
 		if (atomic_load(&c->up->draining) && now_ms() - idle_since >= DRAIN_IDLE_MS)
 			return DPP_UWAIT_STOPPED;
 	}
@@ -511,8 +514,8 @@ int dpp_uconn_take_stream(struct dpp_uconn *c, char **extra, size_t *extra_len)
 	return fd;
 }
 
-int dpp_upstream_get(struct dpp_upstream *up, const char *target, size_t max, char **body,
-		     const char **err)
+int dpp_upstream_get(struct dpp_upstream *up, const char *target, size_t max, int timeout_ms,
+		     char **body, const char **err)
 {
 	struct dpp_uconn *c = NULL;
 	struct dpp_uresponse resp;
@@ -525,6 +528,7 @@ int dpp_upstream_get(struct dpp_upstream *up, const char *target, size_t max, ch
 	c = uconn_new(up, err);
 	if (c == NULL)
 		return -1;
+	c->deadline = now_ms() + timeout_ms;
 	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: docker\r\nUser-Agent: docker-policy-proxy/%s\r\nConnection: close\r\n\r\n",
 		 target, DPP_VERSION);
 	if (dpp_uconn_write(c, req, strlen(req)) != 0) {
@@ -532,7 +536,7 @@ int dpp_upstream_get(struct dpp_upstream *up, const char *target, size_t max, ch
 		goto cleanup;
 	}
 	if (dpp_uconn_read_head(c, 0, -1, &resp) != DPP_UWAIT_OK) {
-		*err = "no valid HTTP response from the Docker socket";
+		*err = "no valid HTTP response from the Docker socket in time";
 		goto cleanup;
 	}
 	buf = malloc(max + 1);

@@ -123,6 +123,23 @@ print(round(time.time() - t))
 PYEOF
 )
 	expect_match "seconds until a silent client is cut (2, give or take scheduling)" '^[23]$' "$out" || { stop_private; return 1; }
+	# A client that drips its headers byte by byte is cut at the deadline too.
+	out=$("$PY" - "$P_PORT" <<'PYEOF'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+t = time.time()
+try:
+    for b in b"GET /_ping HTTP/1.1\r\nHost: x\r\nX-Drip: " + b"a" * 200:
+        s.sendall(bytes([b]))
+        time.sleep(0.4)
+        if time.time() - t > 15:
+            break
+    print("never cut")
+except OSError:
+    print("cut" if time.time() - t < 6 else "cut late")
+PYEOF
+)
+	expect_eq "slow-drip client" cut "$out" || { stop_private; return 1; }
 	# A quiet events stream outlives the timeout and still delivers.
 	timeout 20 "$DOCKER" -H "tcp://127.0.0.1:$P_PORT" events >"$ev" 2>&1 &
 	epid=$!
