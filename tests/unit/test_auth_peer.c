@@ -15,6 +15,7 @@
 #include "auth_yaml.h"
 #include "dpp/auth.h"
 #include "dpp/peer.h"
+#include "yaml_fixture.h"
 
 #define FILE_NAME "cfg.yaml"
 #define TOKEN "s3cr3t-token-for-ci-0001"
@@ -30,23 +31,6 @@ struct compiled {
 	char *warnings;
 	int rc;
 };
-
-static const yaml_node_t *top_key(yaml_document_t *doc, const char *name)
-{
-	yaml_node_t *root = yaml_document_get_root_node(doc);
-
-	if (root == NULL || root->type != YAML_MAPPING_NODE)
-		return NULL;
-	for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = yaml_document_get_node(doc, p->key);
-
-		if (k != NULL && k->type == YAML_SCALAR_NODE &&
-		    strcmp((const char *)k->data.scalar.value, name) == 0)
-			return yaml_document_get_node(doc, p->value);
-	}
-	return NULL;
-}
 
 static void compile(struct compiled *c, const char *yaml)
 {
