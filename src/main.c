@@ -242,6 +242,9 @@ static void reload(struct proxy_state *st)
 	    build_runtime(st, next, &rt, &errors) != 0) {
 		log_lines(DPP_LOG_ERROR, "reload refused: ", errors != NULL ? errors : "unknown error");
 		dpp_log_error("reload refused: the running configuration stays in effect");
+		/* logrotate's SIGHUP must re-open the audit file all the same. */
+		if (st->audit != NULL)
+			dpp_audit_reopen(st->audit);
 		dpp_metrics_config_reload(dpp_server_metrics(st->srv), 0);
 		free(errors);
 		dpp_config_free(next);

@@ -325,6 +325,14 @@ sc_reload() {
 	wait_for 5 grep -q "reload refused" "$PROXY_LOG" || { why "bad config not reported"; return 1; }
 	denied_with "listing is off now" as user ps || { why "old rules lost after a bad reload"; return 1; }
 	proc_alive "$PROXY_PID" || { why "proxy died on a bad reload"; return 1; }
+	# logrotate: the file is moved away, SIGHUP re-opens the path.
+	mv "$AUDIT" "$AUDIT.1"
+	kill -HUP "$PROXY_PID"
+	wait_for 5 eval '[ "$(grep -c "SIGHUP: reloading" "$PROXY_LOG")" -ge 3 ]' || { why "third reload not seen"; return 1; }
+	sleep 0.5
+	as user ps >/dev/null 2>&1
+	wait_for 5 grep -q '"rule":"no-ps"' "$AUDIT" || { why "audit not re-opened at its path after SIGHUP"; return 1; }
+	grep -q '"rule":"no-ps"' "$AUDIT.1" || { why "earlier records not in the rotated file"; return 1; }
 }
 
 sc_stop() { stop_proxy 15; }

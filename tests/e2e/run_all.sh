@@ -389,6 +389,18 @@ sc_curl_404() {
 	return 0
 }
 
+# Keep-alive with clients: two requests on one connection (curl reports the
+# re-use); the second is answered by Docker like the first.
+sc_curl_keepalive() {
+	local out
+	out=$(curl_to "$PROXY_HOST" /_ping -v -o /dev/null --next "${PROXY_HOST/tcp:/http:}/version" -o /dev/null 2>&1)
+	echo "$out" | grep -E '^(\*|<) ' | head -20
+	case $PROXY_HOST in
+	tcp://*) echo "$out" | grep -q 'Re-using existing connection' || { why "the client connection was not kept alive"; return 1; } ;;
+	esac
+	[ "$(echo "$out" | grep -c '^< HTTP/1.1 200')" = 2 ] || { why "expected two 200 answers"; return 1; }
+}
+
 # Docker's older hijack (attach/exec start without Upgrade headers) is refused
 # with a clear 400 instead of half-working; a detached exec start (no stream,
 # what docker-py's exec_start(detach=True) sends) still passes.
@@ -557,6 +569,7 @@ run_scenario buildkit/session-upgrade sc_build_buildkit
 run_scenario sdk/docker-py sc_sdk
 run_scenario curl/head-ping sc_curl_head_ping
 run_scenario curl/404-body sc_curl_404
+run_scenario curl/keep-alive sc_curl_keepalive
 run_scenario curl/chunked-create sc_curl_chunked_create
 run_scenario curl/legacy-hijack sc_curl_legacy_hijack
 run_scenario proxy/aborted-streams sc_resource_streams

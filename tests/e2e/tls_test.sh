@@ -53,6 +53,7 @@ sc_unix_roles() {
 	start_cfg "global:
   listen_unix: $sock
   listen_unix_mode: \"0666\"
+  listen_unix_group: nogroup
 auth:
   secret: \"\${TOKEN}\"
   unix_role_map:
@@ -62,6 +63,7 @@ rules:
   - {name: viewers-read-only, action: deny, message: \"viewers may only read\", match: {role: viewer, method: {not_in: [GET, HEAD]}}}" || return 1
 	[ -S "$sock" ] || { why "no socket at $sock"; stop_cfg; return 1; }
 	expect_eq "socket mode" 666 "$(stat -c %a "$sock")" || { stop_cfg; return 1; }
+	expect_eq "socket group" nogroup "$(stat -c %G "$sock")" || { stop_cfg; return 1; }
 	grep -q "and unix:$sock" "$P_LOG" || { why "start-up line does not name the Unix socket"; stop_cfg; return 1; }
 	# root (uid 0) is admin by SO_PEERCRED, without any token.
 	expect_eq "root runs" ok "$(timeout 60 "$DOCKER" -H "unix://$sock" run --rm "${LBL[@]}" "$IMG" echo ok)" || { stop_cfg; return 1; }
