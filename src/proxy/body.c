@@ -197,6 +197,16 @@ static int fold_cmp(const char *a, const char *b)
 
 		if (*pa == '\0' || *pb == '\0')
 			return (*pa != '\0') - (*pb != '\0');
+		if (*pa < 0x80 && *pb < 0x80) {
+			/* ASCII fast path: the same folding as fold_rune. */
+			ra = *pa >= 'A' && *pa <= 'Z' ? *pa + ('a' - 'A') : *pa;
+			rb = *pb >= 'A' && *pb <= 'Z' ? *pb + ('a' - 'A') : *pb;
+			pa++;
+			pb++;
+			if (ra != rb)
+				return ra < rb ? -1 : 1;
+			continue;
+		}
 		ra = fold_rune(next_rune(&pa));
 		rb = fold_rune(next_rune(&pb));
 		if (ra != rb)
