@@ -415,6 +415,7 @@ int main(int argc, char **argv)
 	opts.tls_creds = tls_creds;
 	opts.client_timeout_s = settings.client_timeout;
 	opts.max_connections = settings.max_connections;
+	opts.max_connections_per_ip = settings.max_connections_per_ip;
 	if (dpp_server_start(&opts, &st.srv, &err) != 0) {
 		fprintf(stderr, "docker-policy-proxy: %s\n", err != NULL ? err : "cannot start");
 		free(err);

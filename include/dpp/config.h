@@ -51,6 +51,7 @@ struct dpp_settings {
 	int insecure_allow_open;           /* allow auth none off loopback without TLS */
 	int client_timeout;                /* s a client may stay silent mid-request or idle; 0 = never */
 	int max_connections;               /* concurrent client connections */
+	int max_connections_per_ip;        /* per client address; 0 = no limit */
 };
 
 /* Command-line values; NULL / 0 means "not given". Borrowed for the call. */

@@ -22,6 +22,7 @@ struct dpp_server_options {
 	struct dpp_tls_creds *tls_creds; /* TLS on the TCP port (reference taken), or NULL */
 	int client_timeout_s;    /* silence allowed mid-request or idle; 0 = never */
 	int max_connections;     /* 0 = 4096 */
+	int max_connections_per_ip; /* 0 = no limit */
 };
 
 /* Binds the listen socket and starts serving. Borrowed strings are copied.

@@ -231,6 +231,11 @@ static const struct dpp_config_row builtin_rows[] = {
 	  .help = "Most concurrent client connections (one thread each); more are refused. "
 		  "Restart-only."},
 	 NULL, FIELD(max_connections), sizeof(int), NO},
+	{{.key = "global.max_connections_per_ip", .type = DPP_CONFIG_INT, .def = "0", .min = 0,
+	  .max = 100000,
+	  .help = "Most concurrent connections from one client address (0: no limit). Loopback "
+		  "clients share 127.0.0.1, so leave it 0 for local use. Restart-only."},
+	 NULL, FIELD(max_connections_per_ip), sizeof(int), NO},
 	{{.key = "auth", .type = DPP_CONFIG_OPAQUE, .reloadable = 1,
 	  .help = "Client identities (tokens, certificates); read by the policy engine."},
 	 NULL, NO, 0, NO},

@@ -1527,6 +1527,7 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 		opts->tls_creds != NULL ? MHD_OPTION_CONNECTION_LIMIT : MHD_OPTION_LISTEN_SOCKET,
 		opts->tls_creds != NULL ? max_conn : srv->listen_fd,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)max_conn,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)opts->max_connections_per_ip,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
 		srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 		/* Applies only while MHD waits for the client (headers, body,

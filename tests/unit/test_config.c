@@ -861,7 +861,7 @@ static void test_schema_table(void **state)
 		if (k->type == DPP_CONFIG_ENUM)
 			assert_non_null(k->choices);
 	}
-	assert_int_equal(n, 27);
+	assert_int_equal(n, 28);
 	assert_string_equal(dpp_source_name(DPP_SOURCE_ENV), "env");
 	assert_string_equal(dpp_source_name(DPP_SOURCE_AUTO), "auto");
 }
@@ -1012,6 +1012,7 @@ static void test_print(void **state)
 				 "global.insecure_allow_open: false  # default\n"
 				 "global.client_timeout: 60  # default\n"
 				 "global.max_connections: 4096  # default\n"
+				 "global.max_connections_per_ip: 0  # default\n"
 				 "auth: absent\n"
 				 "rules: absent\n");
 	free(out);
@@ -1048,6 +1049,7 @@ static void test_print(void **state)
 		 "global.insecure_allow_open: false  # default\n"
 		 "global.client_timeout: 60  # default\n"
 		 "global.max_connections: 4096  # default\n"
+		 "global.max_connections_per_ip: 0  # default\n"
 		 "auth: present (parsed by the policy engine)\n"
 		 "rules: present (parsed by the policy engine)\n",
 		 path);
