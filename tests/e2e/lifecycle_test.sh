@@ -154,6 +154,35 @@ PYEOF
 	stop_private
 }
 
+sc_per_ip_limit() {
+	local cfg="$RUN_DIR/perip.yaml" out
+	printf 'global:\n  max_connections_per_ip: 2\nauth:\n  type: none\n' >"$cfg"
+	start_private --socket "$DOCKER_SOCK" --config "$cfg" || return 1
+	out=$("$PY" - "$P_PORT" <<'PY2'
+import socket, sys, time
+port = int(sys.argv[1])
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+third = socket.create_connection(("127.0.0.1", port))
+try:
+    third.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+    third.settimeout(5)
+    refused = third.recv(100) == b""
+except (ConnectionResetError, BrokenPipeError):
+    refused = True
+for s in held:
+    s.close()
+time.sleep(0.5)
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+s.settimeout(5)
+ok = s.recv(100).startswith(b"HTTP/1.1 200")
+print("refused-then-ok" if refused and ok else "refused=%s ok=%s" % (refused, ok))
+PY2
+)
+	expect_eq "third connection from one address" refused-then-ok "$out" || { stop_private; return 1; }
+	stop_private
+}
+
 e2e_init
 ensure_packages
 [ -n "$SETUP_BROKEN" ] || ensure_dockerd
@@ -169,4 +198,5 @@ run_scenario lifecycle/ipv6 sc_ipv6
 run_scenario lifecycle/docker-down-and-back sc_docker_down_and_back
 run_scenario lifecycle/sighup sc_sighup
 run_scenario lifecycle/client-timeout sc_client_timeout
+run_scenario lifecycle/per-ip-limit sc_per_ip_limit
 e2e_finish
