@@ -979,6 +979,28 @@ static char *print_to_string(const struct dpp_config *cfg)
 	return out;
 }
 
+/* The print lines of every key after global.log_format, all at their
+ * defaults in both print cases below. */
+#define DEFAULT_TAIL \
+	"global.max_body_bytes: 1048576  # default\n" \
+	"global.max_filter_bytes: 16777216  # default\n" \
+	"global.default_action: allow  # default\n" \
+	"global.audit_log: \"\"  # default\n" \
+	"global.metrics.enabled: true  # default\n" \
+	"global.metrics.path: /metrics  # default\n" \
+	"global.trusted_proxies: (not set)  # default\n" \
+	"global.tls.cert: \"\"  # default\n" \
+	"global.tls.key: \"\"  # default\n" \
+	"global.tls.client_ca: \"\"  # default\n" \
+	"global.tls.require_client_cert: false  # default\n" \
+	"global.listen_unix: \"\"  # default\n" \
+	"global.listen_unix_mode: 0660  # default\n" \
+	"global.listen_unix_group: \"\"  # default\n" \
+	"global.insecure_allow_open: false  # default\n" \
+	"global.client_timeout: 60  # default\n" \
+	"global.max_connections: 4096  # default\n" \
+	"global.max_connections_per_ip: 0  # default\n"
+
 static void test_print(void **state)
 {
 	struct fixture *fx = *state;
@@ -995,24 +1017,7 @@ static void test_print(void **state)
 				 "global.socket: \"\"  # default (empty: auto-detect)\n"
 				 "global.log_level: info  # default\n"
 				 "global.log_format: text  # default\n"
-				 "global.max_body_bytes: 1048576  # default\n"
-				 "global.max_filter_bytes: 16777216  # default\n"
-				 "global.default_action: allow  # default\n"
-				 "global.audit_log: \"\"  # default\n"
-				 "global.metrics.enabled: true  # default\n"
-				 "global.metrics.path: /metrics  # default\n"
-				 "global.trusted_proxies: (not set)  # default\n"
-				 "global.tls.cert: \"\"  # default\n"
-				 "global.tls.key: \"\"  # default\n"
-				 "global.tls.client_ca: \"\"  # default\n"
-				 "global.tls.require_client_cert: false  # default\n"
-				 "global.listen_unix: \"\"  # default\n"
-				 "global.listen_unix_mode: 0660  # default\n"
-				 "global.listen_unix_group: \"\"  # default\n"
-				 "global.insecure_allow_open: false  # default\n"
-				 "global.client_timeout: 60  # default\n"
-				 "global.max_connections: 4096  # default\n"
-				 "global.max_connections_per_ip: 0  # default\n"
+				 DEFAULT_TAIL
 				 "auth: absent\n"
 				 "rules: absent\n");
 	free(out);
@@ -1032,24 +1037,7 @@ static void test_print(void **state)
 		 "global.socket: /f.sock  # flag --socket\n"
 		 "global.log_level: info  # default\n"
 		 "global.log_format: json  # file\n"
-		 "global.max_body_bytes: 1048576  # default\n"
-		 "global.max_filter_bytes: 16777216  # default\n"
-		 "global.default_action: allow  # default\n"
-		 "global.audit_log: \"\"  # default\n"
-		 "global.metrics.enabled: true  # default\n"
-		 "global.metrics.path: /metrics  # default\n"
-		 "global.trusted_proxies: (not set)  # default\n"
-		 "global.tls.cert: \"\"  # default\n"
-		 "global.tls.key: \"\"  # default\n"
-		 "global.tls.client_ca: \"\"  # default\n"
-		 "global.tls.require_client_cert: false  # default\n"
-		 "global.listen_unix: \"\"  # default\n"
-		 "global.listen_unix_mode: 0660  # default\n"
-		 "global.listen_unix_group: \"\"  # default\n"
-		 "global.insecure_allow_open: false  # default\n"
-		 "global.client_timeout: 60  # default\n"
-		 "global.max_connections: 4096  # default\n"
-		 "global.max_connections_per_ip: 0  # default\n"
+		 DEFAULT_TAIL
 		 "auth: present (parsed by the policy engine)\n"
 		 "rules: present (parsed by the policy engine)\n",
 		 path);
