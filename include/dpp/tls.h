@@ -32,6 +32,9 @@
 #define DPP_TLS_SERIAL_MAX 64         /* bytes of serial_hex, with the NUL */
 #define DPP_TLS_HANDSHAKE_TIMEOUT_MS 10000 /* default handshake deadline */
 #define DPP_TLS_MAX_CONNECTIONS 1024  /* default limit of concurrent connections */
+/* The rejected() reason for a connection over the limit (a flood, not a
+ * client's fault: callers may count it instead of auditing each). */
+#define DPP_TLS_REASON_TOO_MANY "too many connections"
 
 /* The priority string given to GnuTLS (gnutls_priority_init(3)). */
 #define DPP_TLS_PRIORITY                                                                  \

@@ -20,6 +20,7 @@
  * An environment variable set to the empty string counts as unset (as for
  * DOCKER_PROXY_CONFIG), so `DOCKER_PROXY_PORT= cmd` does not override. */
 #include "yaml_util.h"
+#include "dpp/cidr.h"
 #include "dpp/config.h"
 
 #include <arpa/inet.h>
@@ -67,29 +68,11 @@ static int check_url_path(const char *value, size_t len, const char **why)
 /* "10.0.0.0/8", "192.168.1.7", "fd00::/8", "::1". */
 static int check_cidr(const char *value, size_t len, const char **why)
 {
-	char addr[64];
-	const char *slash = strchr(value, '/');
-	size_t alen = slash != NULL ? (size_t)(slash - value) : len;
-	unsigned char buf[16];
-	int v6, maxbits;
+	struct dpp_cidr c;
 
+	(void)len;
 	*why = "must be an IP address or CIDR (10.0.0.0/8, fd00::/8)";
-	if (alen == 0 || alen >= sizeof(addr))
-		return -1;
-	memcpy(addr, value, alen);
-	addr[alen] = '\0';
-	v6 = strchr(addr, ':') != NULL;
-	if (inet_pton(v6 ? AF_INET6 : AF_INET, addr, buf) != 1)
-		return -1;
-	maxbits = v6 ? 128 : 32;
-	if (slash != NULL) {
-		char *end = NULL;
-		long bits = strtol(slash + 1, &end, 10);
-
-		if (slash[1] == '\0' || *end != '\0' || bits < 0 || bits > maxbits)
-			return -1;
-	}
-	return 0;
+	return dpp_cidr_parse(value, &c);
 }
 
 static int check_ip_literal(const char *value, size_t len, const char **why)

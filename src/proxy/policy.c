@@ -131,40 +131,6 @@ static int re_match(struct ev *ev, const pcre2_code *re, const char *s, size_t l
 	}
 }
 
-/* IPv4-mapped IPv6 addresses (::ffff:a.b.c.d, as dual-stack sockets report
- * IPv4 peers) match IPv4 blocks. */
-static bool cidr_match(const struct rule_cidr *cidr, const char *ip)
-{
-	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	unsigned char a[16];
-	const unsigned char *p = a;
-	unsigned full, rest;
-
-	if (inet_pton(AF_INET, ip, a) == 1) {
-		if (cidr->family != AF_INET)
-			return false;
-	} else if (inet_pton(AF_INET6, ip, a) == 1) {
-		if (cidr->family == AF_INET) {
-			if (memcmp(a, mapped, sizeof(mapped)) != 0)
-				return false;
-			p = a + 12;
-		}
-	} else {
-		return false;
-	}
-	full = cidr->prefix / 8;
-	rest = cidr->prefix % 8;
-	if (memcmp(p, cidr->addr, full) != 0)
-		return false;
-	if (rest != 0) {
-		unsigned char mask = (unsigned char)(0xffu << (8 - rest));
-
-		if ((p[full] & mask) != (cidr->addr[full] & mask))
-			return false;
-	}
-	return true;
-}
-
 static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
@@ -190,7 +156,7 @@ static int test_string(struct ev *ev, const struct rule_cond *cd, const char *s)
 	switch (cd->test) {
 	case TEST_EQUALS:
 		cJSON_ArrayForEach(v, cd->vals) {
-			if (cd->cidrs != NULL ? cidr_match(&cd->cidrs[i], s)
+			if (cd->cidrs != NULL ? dpp_cidr_match(&cd->cidrs[i], s)
 					      : strcmp(s, v->valuestring) == 0)
 				return 1;
 			i++;

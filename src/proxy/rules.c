@@ -683,43 +683,6 @@ static int parse_field(const char *name, struct rule_cond *leaf, const char **wh
 	return -1;
 }
 
-static int parse_cidr(const char *s, struct rule_cidr *out)
-{
-	char addr[INET6_ADDRSTRLEN + 1];
-	const char *slash = strchr(s, '/');
-	size_t alen = slash != NULL ? (size_t)(slash - s) : strlen(s);
-	unsigned max;
-
-	if (alen == 0 || alen >= sizeof(addr))
-		return -1;
-	memcpy(addr, s, alen);
-	addr[alen] = '\0';
-	memset(out, 0, sizeof(*out));
-	if (inet_pton(AF_INET, addr, out->addr) == 1) {
-		out->family = AF_INET;
-		max = 32;
-	} else if (inet_pton(AF_INET6, addr, out->addr) == 1) {
-		out->family = AF_INET6;
-		max = 128;
-	} else {
-		return -1;
-	}
-	out->prefix = max;
-	if (slash != NULL) {
-		char *end;
-		unsigned long p;
-
-		if (slash[1] < '0' || slash[1] > '9')
-			return -1;
-		errno = 0;
-		p = strtoul(slash + 1, &end, 10);
-		if (errno != 0 || *end != '\0' || p > max)
-			return -1;
-		out->prefix = (unsigned)p;
-	}
-	return 0;
-}
-
 static bool field_is_string(enum rule_field f)
 {
 	return f != FIELD_BODY;
@@ -753,14 +716,14 @@ static int add_operand(struct cc *c, struct rule_cond *leaf, yaml_node_t *val, c
 	}
 	if (leaf->field == FIELD_CLIENT_IP && leaf->test == TEST_EQUALS) {
 		size_t n = (size_t)cJSON_GetArraySize(leaf->vals);
-		struct rule_cidr *nc = realloc(leaf->cidrs, n * sizeof(*nc));
+		struct dpp_cidr *nc = realloc(leaf->cidrs, n * sizeof(*nc));
 
 		if (nc == NULL) {
 			oom(c, val, path);
 			return -1;
 		}
 		leaf->cidrs = nc;
-		if (parse_cidr(v->valuestring, &nc[n - 1]) < 0) {
+		if (dpp_cidr_parse(v->valuestring, &nc[n - 1]) < 0) {
 			err_at(c, val, path, "not an IP address or CIDR block: \"%.64s\"",
 			       v->valuestring);
 			return -1;

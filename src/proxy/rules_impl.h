@@ -13,6 +13,7 @@
 #include <pcre2.h>
 #include <cjson/cJSON.h>
 
+#include "dpp/cidr.h"
 #include "dpp/policy.h"
 
 enum rule_field {
@@ -51,11 +52,6 @@ enum rule_test {
 	TEST_EXISTS,
 };
 
-struct rule_cidr {
-	int family;            /* AF_INET or AF_INET6 */
-	unsigned char addr[16];
-	unsigned prefix;       /* bits */
-};
 
 enum cond_kind {
 	COND_AND = 0,
@@ -78,7 +74,7 @@ struct rule_cond {
 	enum rule_test test;
 	bool negate;
 	cJSON *vals;            /* cJSON array of the operand(s); NULL for exists */
-	struct rule_cidr *cidrs; /* client_ip equals/in: one per val */
+	struct dpp_cidr *cidrs; /* client_ip equals/in: one per val */
 	pcre2_code *re;          /* matches */
 };
 

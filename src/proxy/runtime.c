@@ -1,4 +1,5 @@
 #include "dpp/runtime.h"
+#include "dpp/cidr.h"
 
 #include <arpa/inet.h>
 #include <stdatomic.h>
@@ -11,18 +12,12 @@
 
 #define MAX_TRUSTED 64
 
-struct cidr {
-	int family;
-	unsigned char addr[16];
-	int bits;
-};
-
 struct dpp_runtime {
 	atomic_int refs;
 	struct dpp_settings settings;
 	struct dpp_auth *auth;
 	struct dpp_ruleset *rules;
-	struct cidr trusted[MAX_TRUSTED];
+	struct dpp_cidr trusted[MAX_TRUSTED];
 	size_t n_trusted;
 	char *exposure_warning; /* repeated hourly by the caller; NULL when none */
 };
@@ -47,54 +42,10 @@ static int parse_ip(const char *s, int *family, unsigned char out[16])
 	return 0;
 }
 
-static int parse_cidr(const char *s, struct cidr *c)
-{
-	char addr[64];
-	const char *slash = strchr(s, '/');
-	size_t len = slash != NULL ? (size_t)(slash - s) : strlen(s);
-
-	if (len == 0 || len >= sizeof(addr))
-		return -1;
-	memcpy(addr, s, len);
-	addr[len] = '\0';
-	if (parse_ip(addr, &c->family, c->addr) != 0)
-		return -1;
-	c->bits = c->family == AF_INET ? 32 : 128;
-	if (slash != NULL) {
-		char *end = NULL;
-		long b = strtol(slash + 1, &end, 10);
-
-		if (*end != '\0' || b < 0 || b > c->bits)
-			return -1;
-		c->bits = (int)b;
-	}
-	return 0;
-}
-
-static int cidr_has(const struct cidr *c, int family, const unsigned char *a)
-{
-	int full = c->bits / 8, rest = c->bits % 8;
-
-	if (family != c->family)
-		return 0;
-	if (memcmp(c->addr, a, (size_t)full) != 0)
-		return 0;
-	if (rest == 0)
-		return 1;
-	unsigned char mask = (unsigned char)(0xff << (8 - rest));
-
-	return (c->addr[full] & mask) == (a[full] & mask);
-}
-
 int dpp_runtime_trusts(const struct dpp_runtime *rt, const char *ip)
 {
-	unsigned char a[16];
-	int family;
-
-	if (ip == NULL || parse_ip(ip, &family, a) != 0)
-		return 0;
 	for (size_t i = 0; i < rt->n_trusted; i++) {
-		if (cidr_has(&rt->trusted[i], family, a))
+		if (dpp_cidr_match(&rt->trusted[i], ip))
 			return 1;
 	}
 	return 0;
@@ -175,7 +126,7 @@ static int load_trusted(struct dpp_runtime *rt, const struct dpp_config *cfg, ch
 			append_text(errors, "global.trusted_proxies: at most 64 entries");
 			return -1;
 		}
-		if (parse_cidr((const char *)n->data.scalar.value, &rt->trusted[rt->n_trusted]) != 0)
+		if (dpp_cidr_parse((const char *)n->data.scalar.value, &rt->trusted[rt->n_trusted]) != 0)
 			continue; /* reported by the loader */
 		rt->n_trusted++;
 	}

@@ -1309,7 +1309,7 @@ static void tls_rejected(void *ctx, const struct sockaddr *addr, socklen_t len, 
 
 	(void)len;
 	addr_text(addr, ip, sizeof(ip));
-	if (strncmp(reason, "too many connections", 20) == 0) {
+	if (strcmp(reason, DPP_TLS_REASON_TOO_MANY) == 0) {
 		/* A flood: counted and logged at most every 10 s, not audited
 		 * one by one (that would flood the audit queue instead). */
 		long long now = now_ms();

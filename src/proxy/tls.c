@@ -813,7 +813,7 @@ static void start_conn(struct dpp_tls *t, int fd, const struct sockaddr_storage 
 	if (over) {
 		dpp_tls_creds_unref(creds);
 		close(fd);
-		reject(t, peer, peer_len, "too many connections");
+		reject(t, peer, peer_len, DPP_TLS_REASON_TOO_MANY);
 		return;
 	}
 	c = calloc(1, sizeof(*c));

@@ -23,6 +23,7 @@ struct dpp_watch {
 	int stop;
 	pthread_t thread;
 	struct slot *slots; /* indexed by fd */
+	int top;            /* 1 + highest fd ever set: the reaper scans [0, top) */
 	atomic_uint_fast64_t cut;
 };
 
@@ -45,7 +46,7 @@ static void *reaper(void *arg)
 		struct timespec until;
 		int64_t now = now_ms();
 
-		for (int fd = 0; fd < DPP_WATCH_MAX_FD; fd++) {
+		for (int fd = 0; fd < w->top; fd++) {
 			if (w->slots[fd].since != 0 && now - w->slots[fd].since > w->deadline_ms) {
 				(void)shutdown(fd, SHUT_RDWR); /* MHD sees EOF and closes */
 				w->slots[fd].since = 0;
@@ -122,6 +123,8 @@ static void set(struct dpp_watch *w, int fd, int64_t since)
 		return;
 	pthread_mutex_lock(&w->lock);
 	w->slots[fd].since = since;
+	if (since != 0 && fd >= w->top)
+		w->top = fd + 1;
 	pthread_mutex_unlock(&w->lock);
 }
 
