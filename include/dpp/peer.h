@@ -34,6 +34,8 @@ struct dpp_peer {
 	char cn[DPP_PEER_NAME_MAX]; /* subject CN ("" when none) */
 	char dns_sans[DPP_PEER_SANS_MAX][DPP_PEER_NAME_MAX]; /* DNS subjectAltNames */
 	size_t n_dns_sans;          /* entries used in dns_sans */
+	char serial_hex[64];        /* TLS: certificate serial, lower-case hex as
+				       `certtool -i` shows it ("" when none) */
 	int unix_peer;              /* came over the Unix-socket listener */
 	uint32_t uid, gid;          /* SO_PEERCRED (gid: primary group) */
 	int32_t pid;                /* SO_PEERCRED; informational */

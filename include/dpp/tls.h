@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "dpp/peer.h"
+
 #define DPP_TLS_NAME_MAX 256          /* bytes of cn / one DNS SAN, with the NUL */
 #define DPP_TLS_MAX_DNS_SANS 8        /* more DNS SANs than this fail the handshake */
 #define DPP_TLS_SERIAL_MAX 64         /* bytes of serial_hex, with the NUL */
@@ -42,22 +44,11 @@
 	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-RSA:+ECDHE-ECDSA:"                 \
 	"-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:%SERVER_PRECEDENCE"
 
-/* What the TLS layer learned about the peer, handed to the HTTP layer. A plain
- * value: copy it freely. All strings are NUL-terminated; a certificate whose
- * CN or DNS SAN does not fit, contains a NUL byte or a control character, or
- * that carries more than DPP_TLS_MAX_DNS_SANS DNS SANs fails the handshake
- * (fail closed: nothing is truncated). */
-struct dpp_peer_identity {
-	int tls;                 /* 1 when the connection came over TLS */
-	int has_cert;            /* 1 when the client presented a certificate that
-				    verified against client_ca (chain, dates, TLS
-				    client key purpose); 0 otherwise */
-	char cn[DPP_TLS_NAME_MAX]; /* first subject CN ("" when none) */
-	char dns_sans[DPP_TLS_MAX_DNS_SANS][DPP_TLS_NAME_MAX]; /* DNS subjectAltNames, in order */
-	size_t n_dns_sans;
-	char serial_hex[DPP_TLS_SERIAL_MAX]; /* serial number, lower-case hex of its DER
-						content octets, as `certtool -i` shows it */
-};
+/* What the TLS layer learned about the peer is a struct dpp_peer (peer.h)
+ * with tls = 1: has_cert, cn, dns_sans, serial_hex. A certificate whose CN or
+ * DNS SAN does not fit, contains a NUL byte or a control character, or that
+ * carries more than DPP_TLS_MAX_DNS_SANS DNS SANs fails the handshake (fail
+ * closed: nothing is truncated). */
 
 /* Configuration of one set of credentials. Strings are borrowed for the call
  * of dpp_tls_creds_load only. */
@@ -105,7 +96,7 @@ struct dpp_tls_handler {
 	 * *token; or -1: the TLS layer closes the connection and done is not
 	 * called. Required. */
 	int (*hand_off)(void *ctx, int plain_fd, const struct sockaddr *peer, socklen_t peer_len,
-			const struct dpp_peer_identity *id, void **token);
+			const struct dpp_peer *id, void **token);
 	/* Called once when the pump of a connection handed off with success
 	 * ended (its TLS side is closed). Optional. */
 	void (*done)(void *ctx, void *token);

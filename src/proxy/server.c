@@ -1282,20 +1282,10 @@ static void addr_text(const struct sockaddr *sa, char *out, size_t len)
 
 /* TLS connection thread: the handshake and certificate check passed. */
 static int tls_hand_off(void *ctx, int plain_fd, const struct sockaddr *addr, socklen_t len,
-			const struct dpp_peer_identity *id, void **token)
+			const struct dpp_peer *id, void **token)
 {
-	struct dpp_peer peer;
-
 	(void)token;
-	memset(&peer, 0, sizeof(peer));
-	peer.tls = 1;
-	peer.has_cert = id->has_cert;
-	peer.uid = peer.gid = (uint32_t)-1;
-	snprintf(peer.cn, sizeof(peer.cn), "%s", id->cn);
-	for (size_t i = 0; i < id->n_dns_sans && i < DPP_PEER_SANS_MAX; i++)
-		snprintf(peer.dns_sans[i], sizeof(peer.dns_sans[i]), "%s", id->dns_sans[i]);
-	peer.n_dns_sans = id->n_dns_sans < DPP_PEER_SANS_MAX ? id->n_dns_sans : DPP_PEER_SANS_MAX;
-	return hand_off(ctx, plain_fd, addr, len, &peer);
+	return hand_off(ctx, plain_fd, addr, len, id);
 }
 
 /* A TLS client was refused before HTTP (bad or missing certificate, failed

@@ -63,7 +63,7 @@ struct conn {
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
 	gnutls_session_t s;
-	struct dpp_peer_identity id;
+	struct dpp_peer id;
 	char reason[REASON_MAX]; /* why verification failed, set by verify_client */
 	int tcp_eof;             /* the client's TCP stream ended (set by pull) */
 };
@@ -342,7 +342,7 @@ static int name_ok(const char *s, size_t len)
 
 /* Fills id (cn, dns_sans, serial_hex) from the leaf certificate. Returns 0, or
  * -1 with a static *why. */
-static int identity_from_cert(const gnutls_datum_t *der, struct dpp_peer_identity *id,
+static int identity_from_cert(const gnutls_datum_t *der, struct dpp_peer *id,
 			      const char **why)
 {
 	gnutls_x509_crt_t crt = NULL;

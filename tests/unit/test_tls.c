@@ -59,7 +59,7 @@ enum mode {
 /* What the callbacks saw; read it with observe(). */
 struct observed {
 	int handoffs, dones, rejects, plain_eofs, peer_ok, bad_tokens;
-	struct dpp_peer_identity id; /* of the last hand_off */
+	struct dpp_peer id; /* of the last hand_off */
 	char reason[256];            /* of the last rejection */
 	char received[256];          /* MODE_GREET input */
 	size_t received_len;
@@ -193,7 +193,7 @@ out:
 }
 
 static int on_hand_off(void *ctx, int plain_fd, const struct sockaddr *peer, socklen_t peer_len,
-		       const struct dpp_peer_identity *id, void **token)
+		       const struct dpp_peer *id, void **token)
 {
 	struct harness *h = ctx;
 	const struct sockaddr_in *sin = (const struct sockaddr_in *)peer;
