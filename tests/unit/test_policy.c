@@ -689,6 +689,128 @@ static void test_policy_cases(void **state)
 	assert_int_equal(failures, 0);
 }
 
+/* ---- the seed's defaults and loose spots ---- */
+
+/* rate_limit: {requests: 5, period: 1}: the penalty defaults to the seed's
+ * 30 s, so the 6th rapid request is refused and so is one 2 s later (a
+ * refilled bucket alone would have let it through), until the penalty ends. */
+static void test_rate_limit_default_penalty(void **state)
+{
+	struct dpp_ruleset *rs = compile_text(
+		"rules:\n  - name: burst\n    action: rate_limit\n"
+		"    rate_limit: {requests: 5, period: 1}\n    message: slow down\n");
+	struct dpp_ratelimit *rl = dpp_ratelimit_create(16);
+	struct dpp_request_view req = {.method = "GET", .path = "/x", .client_ip = "10.0.0.7"};
+	struct dpp_policy_decision d;
+	int i;
+
+	(void)state;
+	assert_non_null(rs);
+	assert_non_null(rl);
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(dpp_policy_evaluate(rs, &req, rl, 1000 + (uint64_t)i, &d), 0);
+		assert_int_equal(d.verdict, DPP_POLICY_ALLOW);
+		dpp_policy_decision_done(&d);
+	}
+	assert_int_equal(dpp_policy_evaluate(rs, &req, rl, 1005, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_DENY);
+	assert_int_equal(d.status, 429);
+	assert_string_equal(d.message, "slow down");
+	assert_string_equal(d.rule, "burst");
+	assert_int_equal(d.retry_after, 30);
+	dpp_policy_decision_done(&d);
+	assert_int_equal(dpp_policy_evaluate(rs, &req, rl, 3005, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_DENY);
+	assert_int_equal(d.status, 429);
+	assert_int_equal(d.retry_after, 28);
+	dpp_policy_decision_done(&d);
+	assert_int_equal(dpp_policy_evaluate(rs, &req, rl, 31006, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_ALLOW);
+	dpp_policy_decision_done(&d);
+	dpp_ratelimit_free(rl);
+	dpp_ruleset_unref(rs);
+}
+
+/* require_role without role (or role: null) requires admin; status and
+ * message apply to it; a rate_limit rule's status replaces 429. */
+static void test_require_role_default_admin(void **state)
+{
+	struct dpp_ruleset *rs = compile_text(
+		"rules:\n"
+		"  - {name: admins, action: require_role, role: null, status: 401,\n"
+		"     conditions: [{field: path, operator: starts_with, value: /swarm}]}\n"
+		"  - {name: ops, action: require_role, message: ops only,\n"
+		"     conditions: [{field: path, operator: starts_with, value: /nodes}]}\n"
+		"  - {name: rl, action: rate_limit, status: 503, rate_limit: {requests: 1},\n"
+		"     conditions: [{field: path, operator: equals, value: /rl}]}\n");
+	struct dpp_ratelimit *rl = dpp_ratelimit_create(16);
+	struct dpp_request_view req = {.method = "GET", .path = "/swarm", .role = "ops"};
+	struct dpp_policy_decision d;
+
+	(void)state;
+	assert_non_null(rs);
+	assert_int_equal(dpp_policy_evaluate(rs, &req, rl, 0, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_DENY);
+	assert_int_equal(d.status, 401);
+	assert_string_equal(d.message, "role admin required");
+	dpp_policy_decision_done(&d);
+	req.role = "admin";
+	assert_int_equal(dpp_policy_evaluate(rs, &req, rl, 0, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_ALLOW);
+	dpp_policy_decision_done(&d);
+	req.role = "ops";
+	req.path = "/nodes";
+	assert_int_equal(dpp_policy_evaluate(rs, &req, rl, 0, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_DENY);
+	assert_int_equal(d.status, 403);
+	assert_string_equal(d.message, "ops only");
+	dpp_policy_decision_done(&d);
+	req.path = "/rl";
+	assert_int_equal(dpp_policy_evaluate(rs, &req, rl, 0, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_ALLOW);
+	dpp_policy_decision_done(&d);
+	assert_int_equal(dpp_policy_evaluate(rs, &req, rl, 1, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_DENY);
+	assert_int_equal(d.status, 503);
+	assert_string_equal(d.message, "rate limit exceeded");
+	assert_int_equal(d.retry_after, 30);
+	dpp_policy_decision_done(&d);
+	dpp_ratelimit_free(rl);
+	dpp_ruleset_unref(rs);
+}
+
+/* exists/not_exists ignore a value, whatever it says (the seed's wizard
+ * writes value: null); methods: has no effect on matching. */
+static void test_exists_value_and_methods_ignored(void **state)
+{
+	static const char *const values[] = {"null", "false", "true", "[a]", "x"};
+	struct dpp_header h = {"X-Probe", "1"};
+	struct dpp_request_view req = {.method = "POST", .path = "/x", .headers = &h,
+				       .n_headers = 1};
+	struct dpp_policy_decision d;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		char yaml[512];
+		struct dpp_ruleset *rs;
+
+		snprintf(yaml, sizeof(yaml),
+			 "rules:\n  - name: r\n    action: deny\n    methods: [GET]\n"
+			 "    conditions:\n"
+			 "      - {field: header.X-Probe, operator: exists, value: %s}\n"
+			 "      - {field: header.X-Other, operator: not_exists, value: %s}\n",
+			 values[i], values[i]);
+		rs = compile_text(yaml);
+		assert_non_null(rs);
+		assert_int_equal(dpp_policy_evaluate(rs, &req, NULL, 0, &d), 0);
+		if (d.verdict != DPP_POLICY_DENY)
+			fail_msg("value %s changed exists/not_exists (or methods matched)", values[i]);
+		dpp_policy_decision_done(&d);
+		dpp_ruleset_unref(rs);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -698,6 +820,9 @@ int main(void)
 		cmocka_unit_test(test_missing_limiter_fails_closed),
 		cmocka_unit_test(test_header_join_limit),
 		cmocka_unit_test(test_limiter_survives_swap),
+		cmocka_unit_test(test_rate_limit_default_penalty),
+		cmocka_unit_test(test_require_role_default_admin),
+		cmocka_unit_test(test_exists_value_and_methods_ignored),
 		cmocka_unit_test(test_policy_cases),
 	};
 
