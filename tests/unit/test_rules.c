@@ -663,6 +663,49 @@ static void test_refcount(void **state)
 	dpp_ruleset_unref(NULL);
 }
 
+/* The rules section of every seed example compiles as it is (the whole
+ * files are checked by the seed_check_config tests). */
+static void test_seed_examples_compile(void **state)
+{
+	static const char *const files[] = {
+		"01-endpoints-and-methods.yaml", "02-body-inspection.yaml",
+		"03-roles-and-network.yaml",	 "04-redaction-and-rate-limits.yaml",
+		"05-allowlist.yaml",		 "06-mtls.yaml",
+		"07-global-and-secret.yaml",	 "08-installer-output.yaml",
+		"09-wizard-output-with-nulls.yaml",
+	};
+	static const size_t counts[] = {5, 3, 2, 4, 2, 0, 0, 15, 2};
+	const char *src = getenv("DPP_SOURCE_DIR");
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char path[1024], *text, *errors;
+		struct dpp_ruleset *rs;
+		FILE *f;
+		long n;
+
+		snprintf(path, sizeof(path), "%s/tests/fixtures/seed/%s", src != NULL ? src : ".",
+			 files[i]);
+		f = fopen(path, "rb");
+		assert_non_null(f);
+		assert_int_equal(fseek(f, 0, SEEK_END), 0);
+		n = ftell(f);
+		assert_true(n > 0);
+		rewind(f);
+		text = calloc(1, (size_t)n + 1);
+		assert_non_null(text);
+		assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
+		fclose(f);
+		if (fx_compile(text, &rs, &errors) != 0)
+			fail_msg("%s: %s", files[i], errors != NULL ? errors : "?");
+		assert_int_equal(dpp_ruleset_count(rs), counts[i]);
+		assert_null(dpp_ruleset_warnings(rs));
+		dpp_ruleset_unref(rs);
+		free(text);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -671,7 +714,7 @@ int main(void)
 		cmocka_unit_test(test_print_and_order), cmocka_unit_test(test_stable_order),
 		cmocka_unit_test(test_nesting_limit),	 cmocka_unit_test(test_refcount),
 		cmocka_unit_test(test_nulls_mean_unset), cmocka_unit_test(test_rate_limit_values),
-		cmocka_unit_test(test_methods_warning),
+		cmocka_unit_test(test_methods_warning), cmocka_unit_test(test_seed_examples_compile),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
