@@ -86,7 +86,16 @@ enum req_mode {
 	MODE_FORWARD = 0, /* body streamed to Docker as it arrives */
 	MODE_BUFFER,      /* JSON body read completely for the rules first */
 	MODE_DONE,        /* a response was queued early (error) */
+	MODE_DRAIN,       /* a denial waits until the client's upload is read */
 };
+
+/* A denial of a streamed upload (build context, archive, image load) waits
+ * for the end of the body, read and discarded, so that clients which write
+ * the whole body before reading (the docker CLI's build) see the rule's
+ * message instead of a broken pipe; MHD closes the connection when a response
+ * is queued before the upload is complete. Past this many bytes the denial
+ * goes out at once. */
+#define DRAIN_MAX_BYTES (64LL * 1024 * 1024)
 
 struct field_list {
 	struct dpp_header f[MAX_REQ_FIELDS];
@@ -136,6 +145,10 @@ struct request {
 	size_t buf_len;
 	int status;
 	long long t_start;
+	int defer_denial;               /* a denial now waits for the upload (MODE_DRAIN) */
+	struct MHD_Response *deferred;  /* that denial, queued when the body has ended */
+	unsigned deferred_status;
+	long long drained;              /* upload bytes discarded meanwhile */
 };
 
 static long long now_ms(void)
@@ -184,6 +197,14 @@ static enum MHD_Result queue_json_error(struct MHD_Connection *c, struct request
 		goto cleanup;
 	if (hname != NULL && MHD_add_response_header(resp, hname, hvalue) != MHD_YES)
 		goto cleanup;
+	if (r != NULL && r->defer_denial && r->deferred == NULL) {
+		r->mode = MODE_DRAIN;
+		r->deferred = resp;
+		r->deferred_status = status;
+		resp = NULL;
+		ret = MHD_YES;
+		goto cleanup;
+	}
 	ret = MHD_queue_response(c, status, resp);
 cleanup:
 	if (resp != NULL)
@@ -1093,8 +1114,10 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 		r->mode = MODE_BUFFER; /* judged once the whole body is here */
 		return MHD_YES;
 	}
+	r->defer_denial = r->has_body;
 	if (!judge(c, r, NULL, &ret))
 		return ret;
+	r->defer_denial = 0;
 	r->streaming |= is_stream_endpoint(r->canon);
 	/* Streamed bodies (build context, archive, image load) keep their
 	 * framing: a length, or chunked. */
@@ -1118,6 +1141,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (r->mode == MODE_DONE) {
 		*upload_data_size = 0; /* a response is queued; MHD discards the rest */
 		return MHD_YES;
+	}
+	if (r->mode == MODE_DRAIN) {
+		struct MHD_Response *resp = r->deferred;
+		enum MHD_Result ret;
+
+		r->drained += (long long)*upload_data_size;
+		if (*upload_data_size > 0 && r->drained <= DRAIN_MAX_BYTES) {
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		*upload_data_size = 0;
+		r->deferred = NULL;
+		r->mode = MODE_DONE;
+		ret = MHD_queue_response(c, r->deferred_status, resp);
+		MHD_destroy_response(resp);
+		return ret;
 	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
@@ -1208,6 +1247,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	free(r->head);
 	free(r->buf);
 	free(r->target);
+	if (r->deferred != NULL)
+		MHD_destroy_response(r->deferred); /* the client left during the drain */
 	free(r);
 	*req_cls = NULL;
 }

@@ -313,6 +313,7 @@ sc_mtls() {
 	rc=$?
 	echo "$out"
 	[ "$rc" -ne 0 ] || { kill "$pid"; why "a client without a certificate was served"; return 1; }
+	[[ $out == *"certificate required"* ]] || { kill "$pid"; why "no certificate-required alert: $(short "$out")"; return 1; }
 	absent container "$(cname nocert)" || { kill "$pid"; return 1; }
 	kill -TERM "$pid"
 	wait_for 15 eval '! proc_alive "$pid"' || { kill -KILL "$pid"; why "no exit after SIGTERM"; return 1; }
@@ -377,7 +378,14 @@ sc_installer_readonly() {
 	denied_with "Image building is not permitted via this proxy" \
 		as readonly build -q -t "$b" "$RUN_DIR/ctx" || { unset DOCKER_BUILDKIT; return 1; }
 	unset DOCKER_BUILDKIT
-	absent image "$b"
+	absent image "$b" || return 1
+	# A context far beyond the socket buffers: the proxy reads it to the end
+	# before answering, so the client still gets the rule's status and message.
+	head -c $((8 * 1024 * 1024)) /dev/zero >"$RUN_DIR/big.tar"
+	expect_eq "8 MiB build context" "403 Image building is not permitted via this proxy" \
+		"$(curl -s -o "$RUN_DIR/resp" -w '%{http_code} ' -H "Authorization: Bearer $READONLY_TOKEN" \
+			-H 'Content-Type: application/x-tar' --data-binary @"$RUN_DIR/big.tar" \
+			"http://127.0.0.1:$PROXY_PORT/build?t=$b" && "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["message"])' "$RUN_DIR/resp")"
 }
 
 sc_installer_admin() {
@@ -458,6 +466,12 @@ run_scenario seed/07-global-and-secret sc_secret
 run_scenario seed/08-installer-readonly sc_installer_readonly
 run_scenario seed/08-installer-admin sc_installer_admin
 run_scenario seed/09-wizard-nulls sc_wizard
+# The installer's shape with every docker CLI: each prints the rules' messages.
+for cli in "${CLIS[@]:1}"; do
+	DOCKER=$cli
+	run_scenario "seed/08-installer-readonly-$(cli_tag "$cli")" sc_installer_readonly
+	run_scenario "seed/08-installer-admin-$(cli_tag "$cli")" sc_installer_admin
+done
 if [ -n "$PROXY_PID" ]; then
 	run_scenario seed/stop sc_stop
 fi
