@@ -12,7 +12,8 @@
  * together; any error refuses the whole configuration.
  *
  * Interpolation: "${NAME}" (NAME = [A-Za-z_][A-Za-z0-9_]*) is replaced by the
- * environment value, unset = empty string. "$${" is an escape for a literal
+ * environment value, unset = empty string (a string, not a null: see
+ * interpolate_node). "$${" is an escape for a literal
  * "${". Any other "$" is literal. An unterminated "${" or an invalid name
  * (including shell forms like ${A:-b}) is an error. Applies to every scalar,
  * mapping keys included, after parsing, so marks stay those of the file.
@@ -56,10 +57,17 @@ static const char *const level_choices[] = {"trace", "debug", "info", "warn", "e
 static const char *const format_choices[] = {"text", "json", NULL};
 static const char *const action_choices[] = {"allow", "deny", NULL};
 
-static int check_url_path(const char *value, size_t len, const char **why)
+/* The metrics path is answered by the proxy instead of Docker, so it must
+ * not shadow the API: "/" and anything starting with "/v" (the version
+ * prefix, /version, /volumes) are refused, as the seed refuses them. */
+static int check_metrics_path(const char *value, size_t len, const char **why)
 {
 	if (len == 0 || value[0] != '/' || strpbrk(value, "?# \t") != NULL) {
 		*why = "must be a URL path starting with / (no query, no spaces)";
+		return -1;
+	}
+	if (len == 1 || value[1] == 'v') {
+		*why = "must not be / or start with /v (it would hide Docker API paths)";
 		return -1;
 	}
 	return 0;
@@ -157,13 +165,14 @@ static const struct dpp_config_row builtin_rows[] = {
 	{{.key = "global.metrics", .type = DPP_CONFIG_MAPPING, .reloadable = 1,
 	  .help = "Prometheus metrics on the proxy port."},
 	 NULL, NO, 0, NO},
-	{{.key = "global.metrics.enabled", .type = DPP_CONFIG_BOOL, .def = "true", .reloadable = 1,
-	  .help = "Serve metrics (true/false)."},
+	{{.key = "global.metrics.enabled", .type = DPP_CONFIG_BOOL, .def = "false", .reloadable = 1,
+	  .help = "Serve Prometheus metrics at global.metrics.path, without authentication "
+		  "(true/false). Off: that path is forwarded to Docker like any other."},
 	 NULL, FIELD(metrics_enabled), sizeof(int), NO},
 	{{.key = "global.metrics.path", .type = DPP_CONFIG_STRING, .def = "/metrics",
 	  .reloadable = 1,
 	  .help = "URL path of the metrics; answered by the proxy, never forwarded to Docker."},
-	 check_url_path, FIELD(metrics_path), sizeof(((struct dpp_settings *)0)->metrics_path),
+	 check_metrics_path, FIELD(metrics_path), sizeof(((struct dpp_settings *)0)->metrics_path),
 	 NO},
 	{{.key = "global.trusted_proxies", .type = DPP_CONFIG_LIST, .elem_type = DPP_CONFIG_STRING,
 	  .reloadable = 1,
@@ -683,6 +692,12 @@ static void interpolate_node(struct loader *L, yaml_node_t *n, const char *path)
 		free(n->data.scalar.value);
 		n->data.scalar.value = (yaml_char_t *)nv;
 		n->data.scalar.length = nlen;
+		/* An unset variable gives the empty string, never a null ("not
+		 * set"): `port: ${PORT}` with PORT unset is an error, not the
+		 * default port. Only the empty result is re-styled, so typed
+		 * values (`value: ${FLAG}` = true) keep their plain reading. */
+		if (nlen == 0 && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+			n->data.scalar.style = YAML_SINGLE_QUOTED_SCALAR_STYLE;
 	}
 }
 
@@ -863,12 +878,15 @@ static void apply_row(struct loader *L, const struct dpp_config_row *r, yaml_nod
 	size_t ri = (size_t)(r - cfg->rows);
 	char why[256];
 
+	/* A null (`key:`, `~`, `null`) means "not set" at every level, as the
+	 * seed's wizard writes every unset key: the default stays, and so does
+	 * its source. */
+	if (is_null(val))
+		return;
 	switch (r->k.type) {
 	case DPP_CONFIG_OPAQUE:
 		break;
 	case DPP_CONFIG_MAPPING:
-		if (is_null(val))
-			break;
 		if (val->type != YAML_MAPPING_NODE) {
 			describe(r, r->k.type, why, sizeof(why));
 			add_error(L, 1, &val->start_mark, path, "%s", why);
@@ -877,8 +895,6 @@ static void apply_row(struct loader *L, const struct dpp_config_row *r, yaml_nod
 		check_mapping(L, val, path);
 		break;
 	case DPP_CONFIG_LIST:
-		if (is_null(val))
-			break;
 		if (val->type != YAML_SEQUENCE_NODE) {
 			describe(r, r->k.type, why, sizeof(why));
 			add_error(L, 1, &val->start_mark, path, "%s", why);
@@ -910,9 +926,8 @@ static void apply_row(struct loader *L, const struct dpp_config_row *r, yaml_nod
 			add_error(L, 1, &val->start_mark, path, "%s", why);
 			return;
 		}
-		/* A null (`key:`, `~`) reads as the empty string. */
-		v = is_null(val) ? "" : (const char *)val->data.scalar.value;
-		len = is_null(val) ? 0 : val->data.scalar.length;
+		v = (const char *)val->data.scalar.value;
+		len = val->data.scalar.length;
 		if (parse_value(r, r->k.type, v, len, &cfg->settings, why, sizeof(why)) != 0) {
 			add_error(L, 1, &val->start_mark, path, "%s", why);
 			return;
@@ -1238,9 +1253,12 @@ yaml_node_t *dpp_config_node(const struct dpp_config *cfg, const char *dotted)
 
 yaml_node_t *dpp_config_section(const struct dpp_config *cfg, const char *name)
 {
+	yaml_node_t *n;
+
 	if (strchr(name, '.') != NULL)
 		return NULL;
-	return dpp_config_node(cfg, name);
+	n = dpp_config_node(cfg, name);
+	return is_null(n) ? NULL : n; /* `auth: null` is no auth section */
 }
 
 /* ---- printing and reload ----------------------------------------------- */

@@ -41,7 +41,7 @@ policy_proxy() {
 # write_cfg RULES_YAML: (re)writes $CFG.
 write_cfg() {
 	{
-		printf 'global:\n  audit_log: %s\n' "$AUDIT"
+		printf 'global:\n  audit_log: %s\n  metrics: {enabled: true}\n' "$AUDIT"
 		printf 'auth:\n  tokens:\n'
 		printf '    - {token: "${ADMIN_TOKEN}", role: admin}\n'
 		printf '    - {token: "${USER_TOKEN}", role: user}\n'

@@ -247,6 +247,89 @@ static void test_empty_and_comment_files(void **state)
 	}
 }
 
+/* ---- nulls ----------------------------------------------------------------- */
+
+/* The global section the seed's wizard writes (tests/unit/data/seed/
+ * 09-wizard-output-with-nulls.yaml): every unset key spelled null. A null
+ * means "not set": the default stays, with its source. */
+static void test_nulls_mean_not_set(void **state)
+{
+	struct fixture *fx = *state;
+	const struct dpp_settings *s;
+	static const char *const null_spellings[] = {"null", "~", "Null", "NULL", ""};
+
+	expect_ok(fx,
+		  "global:\n"
+		  "  port: 2376\n"
+		  "  socket: /var/run/docker.sock\n"
+		  "  log_level: null\n"
+		  "  log_format: null\n"
+		  "  audit_log: null\n"
+		  "  bind: null\n"
+		  "  tls: null\n"
+		  "  metrics: null\n"
+		  "  trusted_proxies: null\n"
+		  "auth: null\n"
+		  "rules: null\n",
+		  NULL);
+	s = dpp_config_settings(fx->cfg);
+	assert_int_equal(s->port, 2376);
+	assert_int_equal(s->port_source, DPP_SOURCE_FILE);
+	assert_string_equal(s->bind, DPP_DEFAULT_BIND);
+	assert_int_equal(s->log_level, DPP_LOG_INFO);
+	assert_int_equal(s->log_format, DPP_LOG_FORMAT_TEXT);
+	assert_string_equal(s->audit_log, "");
+	assert_int_equal(s->metrics_enabled, 0);
+	assert_string_equal(s->metrics_path, "/metrics");
+	assert_string_equal(s->tls_cert, "");
+	assert_null(dpp_config_section(fx->cfg, "auth")); /* auth: null is no auth section */
+	assert_null(dpp_config_section(fx->cfg, "rules"));
+
+	for (size_t i = 0; i < sizeof(null_spellings) / sizeof(null_spellings[0]); i++) {
+		char yaml[512];
+
+		snprintf(yaml, sizeof(yaml),
+			 "global:\n  port: %s\n  socket: %s\n  metrics:\n    enabled: %s\n"
+			 "    path: %s\n  tls:\n    cert: %s\n    require_client_cert: %s\n"
+			 "  max_body_bytes: %s\n  default_action: %s\n",
+			 null_spellings[i], null_spellings[i], null_spellings[i], null_spellings[i],
+			 null_spellings[i], null_spellings[i], null_spellings[i], null_spellings[i]);
+		expect_ok(fx, yaml, NULL);
+		s = dpp_config_settings(fx->cfg);
+		assert_int_equal(s->port, DPP_DEFAULT_PORT);
+		assert_int_equal(s->port_source, DPP_SOURCE_DEFAULT);
+		assert_string_equal(s->socket, "");
+		assert_int_equal(s->socket_source, DPP_SOURCE_DEFAULT);
+		assert_int_equal(s->metrics_enabled, 0);
+		assert_string_equal(s->metrics_path, "/metrics");
+		assert_string_equal(s->tls_cert, "");
+		assert_int_equal(s->tls_require_client_cert, 0);
+		assert_int_equal(s->max_body_bytes, 1048576);
+		assert_int_equal(s->default_action, 0);
+	}
+
+	/* A quoted "null" is a string, not a null. */
+	expect_errors(fx, "global:\n  log_level: \"null\"\n",
+		      "2:14: global.log_level: must be one of trace, debug, info, warn, error");
+	/* Children of a null mapping are not looked at; a non-null value still
+	 * has to be right. */
+	expect_errors(fx, "global:\n  tls: null\n  bind: null\n  port: nope\n",
+		      "4:9: global.port: must be an integer between 1 and 65535");
+}
+
+static void test_metrics_off_by_default(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_int_equal(dpp_config_load(NULL, &fx->cfg, &fx->errors), 0);
+	assert_int_equal(dpp_config_settings(fx->cfg)->metrics_enabled, 0);
+	expect_ok(fx, "global:\n  metrics:\n    path: /prom/metrics\n", NULL);
+	assert_int_equal(dpp_config_settings(fx->cfg)->metrics_enabled, 0);
+	expect_ok(fx, "global:\n  metrics:\n    enabled: true\n    path: /_metrics\n", NULL);
+	assert_int_equal(dpp_config_settings(fx->cfg)->metrics_enabled, 1);
+	assert_string_equal(dpp_config_settings(fx->cfg)->metrics_path, "/_metrics");
+}
+
 /* ---- each key ------------------------------------------------------------ */
 
 static void test_each_key(void **state)
@@ -483,7 +566,6 @@ static void test_error_classes(void **state)
 		{"global:\n  port: 0x50\n", "2:9: global.port: must be an integer between 1 and 65535"},
 		{"global:\n  port: ' 80'\n",
 		 "2:9: global.port: must be an integer between 1 and 65535"},
-		{"global:\n  port:\n", "2:8: global.port: must be an integer between 1 and 65535"},
 		{"global:\n  log_format: [json]\n",
 		 "2:15: global.log_format: must be one of text, json"},
 		{"global: 5\n", "1:9: global: must be a mapping"},
@@ -508,8 +590,22 @@ static void test_error_classes(void **state)
 		{"global:\n  log_level: verbose\n",
 		 "2:14: global.log_level: must be one of trace, debug, info, warn, error"},
 		{"global:\n  log_format: xml\n", "2:15: global.log_format: must be one of text, json"},
+		/* the metrics path must not hide Docker's API */
+		{"global:\n  metrics:\n    path: /\n",
+		 "3:11: global.metrics.path: must not be / or start with /v (it would hide Docker API "
+		 "paths)"},
+		{"global:\n  metrics:\n    path: /v1.41/metrics\n",
+		 "3:11: global.metrics.path: must not be / or start with /v (it would hide Docker API "
+		 "paths)"},
+		{"global:\n  metrics:\n    path: /version\n",
+		 "3:11: global.metrics.path: must not be / or start with /v (it would hide Docker API "
+		 "paths)"},
+		{"global:\n  metrics:\n    path: metrics\n",
+		 "3:11: global.metrics.path: must be a URL path starting with / (no query, no spaces)"},
 		/* unknown keys */
 		{"global:\n  prot: 1\n", "2:3: global.prot: unknown key"},
+		{"global:\n  prot: null\n", "2:3: global.prot: unknown key"},
+		{"global:\n  tls:\n    certificate: ~\n", "3:5: global.tls.certificate: unknown key"},
 		{"globl:\n  port: 1\n", "1:1: globl: unknown key"},
 		{"\"global.port\": 1\n", "1:1: \"global.port\": unknown key"},
 		{"global:\n  port:\n    value: 1\n",
@@ -986,7 +1082,7 @@ static char *print_to_string(const struct dpp_config *cfg)
 	"global.max_filter_bytes: 16777216  # default\n" \
 	"global.default_action: allow  # default\n" \
 	"global.audit_log: \"\"  # default\n" \
-	"global.metrics.enabled: true  # default\n" \
+	"global.metrics.enabled: false  # default\n" \
 	"global.metrics.path: /metrics  # default\n" \
 	"global.trusted_proxies: (not set)  # default\n" \
 	"global.tls.cert: \"\"  # default\n" \
@@ -1153,6 +1249,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_implicit_file_is_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pick_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_and_comment_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nulls_mean_not_set, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_off_by_default, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_each_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interpolation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interpolation_errors, setup, teardown),
