@@ -103,13 +103,15 @@ struct request {
 	struct dpp_runtime *rt;  /* the policy this request is judged by (a reference) */
 	struct dpp_target *canon;
 	struct field_list *fields;
-	char client_ip[46];
+	char peer_ip[46];   /* the direct TCP peer ("" for a Unix-socket peer) */
+	char client_ip[46]; /* after global.trusted_proxies */
 	const struct dpp_peer *peer; /* connection identity (TLS, Unix socket) or NULL */
 	struct dpp_auth_result auth;
 	struct dpp_policy_decision dec;
 	enum dpp_event_kind ev_kind;
 	char ev_message[192];
 	const char *ev_rule;
+	const char *ev_action; /* the deciding rule's action (static), or NULL */
 	int is_exec_start_plain; /* POST /exec/{id}/start without Upgrade */
 	int streaming;           /* a long-lived response (events, logs -f, hijack) */
 	int stream_counted;      /* counted in docker_proxy_active_streams */
@@ -727,8 +729,11 @@ static void copy_str(char *dst, size_t len, const char *src)
 	snprintf(dst, len, "%s", src != NULL ? src : "");
 }
 
+static const char *field_get(const struct field_list *l, const char *name);
+
 static void fill_event(const struct request *r, enum dpp_event_kind kind, int status,
-		       const char *rule, const char *message, struct dpp_event *ev)
+		       const char *rule, const char *action, const char *message,
+		       struct dpp_event *ev)
 {
 	struct timespec ts;
 
@@ -741,20 +746,31 @@ static void fill_event(const struct request *r, enum dpp_event_kind kind, int st
 	ev->duration_ms = (uint32_t)(now_ms() - r->t_start);
 	copy_str(ev->method, sizeof(ev->method), r->method);
 	copy_str(ev->path, sizeof(ev->path), r->canon != NULL ? dpp_target_path(r->canon) : r->target);
+	copy_str(ev->peer_ip, sizeof(ev->peer_ip), r->peer_ip);
 	copy_str(ev->client_ip, sizeof(ev->client_ip), r->client_ip);
-	copy_str(ev->identity, sizeof(ev->identity), r->auth.identity);
-	copy_str(ev->role, sizeof(ev->role), r->auth.role);
-	copy_str(ev->rule, sizeof(ev->rule), rule);
+	copy_str(ev->user_agent, sizeof(ev->user_agent),
+		 r->fields != NULL ? field_get(r->fields, "User-Agent") : NULL);
+	/* "anonymous" on a failed authentication is no identity (null in the
+	 * audit record); a wrong token keeps its token:<hash> for forensics. */
+	copy_str(ev->identity, sizeof(ev->identity),
+		 r->auth.status != DPP_AUTH_OK &&
+				 strcmp(r->auth.identity, DPP_AUTH_IDENTITY_ANONYMOUS) == 0
+			 ? NULL
+			 : r->auth.identity);
+	copy_str(ev->user_role, sizeof(ev->user_role), r->auth.role);
+	copy_str(ev->rule_name, sizeof(ev->rule_name), rule);
+	copy_str(ev->rule_action, sizeof(ev->rule_action), rule != NULL ? action : NULL);
 	copy_str(ev->message, sizeof(ev->message), message);
+	ev->dry_run = kind == DPP_EVENT_DRY_RUN;
 }
 
 /* Publishes an event now (dry-run, lockout: several per request). */
 static void emit(struct request *r, enum dpp_event_kind kind, int status, const char *rule,
-		 const char *message)
+		 const char *action, const char *message)
 {
 	struct dpp_event ev;
 
-	fill_event(r, kind, status, rule, message, &ev);
+	fill_event(r, kind, status, rule, action, message, &ev);
 	dpp_bus_publish(r->srv->bus, &ev);
 }
 
@@ -824,13 +840,16 @@ static int judge(struct MHD_Connection *c, struct request *r, struct dpp_body_do
 		dpp_log_error("%s %s: rule evaluation failed (%s): denied", r->method, r->target,
 			      d->error != NULL ? d->error : "internal error");
 	for (size_t i = 0; i < d->n_dry_run; i++) {
-		emit(r, DPP_EVENT_DRY_RUN, 0, d->dry_run[i], "would have been denied (dry run)");
+		emit(r, DPP_EVENT_DRY_RUN, 0, d->dry_run[i], d->dry_run_actions[i],
+		     d->dry_run_messages[i] != NULL ? d->dry_run_messages[i]
+						    : "would have been denied (dry run)");
 		dpp_metrics_dry_run(r->srv->metrics, d->dry_run[i]);
 	}
 	if (d->verdict == DPP_POLICY_ALLOW)
 		return 1;
 	r->ev_rule = d->rule;
-	if (d->status == 429) {
+	r->ev_action = d->rule_action;
+	if (d->rule_action != NULL && strcmp(d->rule_action, "rate_limit") == 0) {
 		r->ev_kind = DPP_EVENT_RATE_LIMITED;
 		dpp_metrics_rate_limited(r->srv->metrics, d->rule != NULL ? d->rule : "");
 		snprintf(retry, sizeof(retry), "%u", d->retry_after > 0 ? d->retry_after : 1);
@@ -858,7 +877,7 @@ static int authenticate(struct MHD_Connection *c, struct request *r, enum MHD_Re
 	dpp_auth_authenticate_request(dpp_runtime_auth(r->rt), r->srv->lockout, authz,
 				      r->client_ip, dpp_lockout_now_ms(), r->peer, &r->auth);
 	if (r->auth.lockout_started) {
-		emit(r, DPP_EVENT_LOCKOUT, 429, "",
+		emit(r, DPP_EVENT_LOCKOUT, 429, NULL, NULL,
 		     "client address locked out after repeated authentication failures");
 		dpp_metrics_lockout(r->srv->metrics);
 		dpp_log_warn("client %s locked out for %d s after %d failed authentications",
@@ -1031,6 +1050,7 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 	r->rt = current_runtime(r->srv);
 	set = dpp_runtime_settings(r->rt);
 	peer_address(c, peer, sizeof(peer));
+	copy_str(r->peer_ip, sizeof(r->peer_ip), peer);
 	r->fields = calloc(1, sizeof(*r->fields));
 	if (r->fields == NULL)
 		return queue_error(c, r, 500, "out of memory");
@@ -1182,7 +1202,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 		struct dpp_event ev;
 
 		atomic_fetch_sub(&srv->inflight, 1);
-		fill_event(r, r->ev_kind, r->status, r->ev_rule, r->ev_message, &ev);
+		fill_event(r, r->ev_kind, r->status, r->ev_rule, r->ev_action, r->ev_message, &ev);
 		dpp_bus_publish(srv->bus, &ev);
 		dpp_metrics_request_done(srv->metrics, r->method, r->status, ev.duration_ms);
 		if (r->ev_kind == DPP_EVENT_REQUEST)
@@ -1316,8 +1336,8 @@ static void tls_rejected(void *ctx, const struct sockaddr *addr, socklen_t len, 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ev.time_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	ev.kind = DPP_EVENT_AUTH_FAILURE;
+	copy_str(ev.peer_ip, sizeof(ev.peer_ip), ip);
 	copy_str(ev.client_ip, sizeof(ev.client_ip), ip);
-	copy_str(ev.identity, sizeof(ev.identity), "tls");
 	snprintf(ev.message, sizeof(ev.message), "TLS connection refused: %s", reason);
 	dpp_bus_publish(srv->bus, &ev);
 	dpp_metrics_auth_failure(srv->metrics);

@@ -49,25 +49,44 @@ write_cfg() {
 	} >"$CFG"
 }
 
-# audit_has EVENT RULE: a record with that event and rule is in the audit file.
+# audit_has EVENT RULE: a record with that event and rule_name ("" = none) is
+# in the audit file, and every record carries the seed's thirteen fields in
+# the seed's order with values of the right kind for its event.
 audit_has() {
 	wait_for 5 "$PY" - "$AUDIT" "$1" "$2" <<'PYEOF'
-import json, sys
+import json, re, sys
 path, event, rule = sys.argv[1:4]
+SEED = ["timestamp", "event", "peer_ip", "method", "path", "user_agent", "user_role",
+        "identity", "rule_name", "rule_action", "status", "dry_run", "message"]
+ACTIONS = {"deny": {"deny", "require_role"}, "dry_run": {"deny", "require_role", "rate_limit"},
+           "rate_limited": {"rate_limit"}}
 try:
     lines = open(path).read().splitlines()
 except OSError:
     sys.exit(1)
+def bad(why, line):
+    print("bad audit record (%s): %s" % (why, line))
+    sys.exit(2)
+found = False
 for line in lines:
     rec = json.loads(line)
-    need = ["time", "event", "request_id", "client_ip", "identity", "role", "method",
-            "path", "rule", "status", "message", "duration_ms"]
-    if any(k not in rec for k in need):
-        print("record misses fields:", line)
-        sys.exit(2)
-    if rec["event"] == event and rec["rule"] == rule:
-        sys.exit(0)
-sys.exit(1)
+    if list(rec)[:13] != SEED:
+        bad("not the seed's fields in order", line)
+    if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z", rec["timestamp"]):
+        bad("timestamp", line)
+    if rec["peer_ip"] != "127.0.0.1" or not rec["user_agent"] or rec["user_agent"] == "-":
+        bad("peer_ip / user_agent", line)
+    if not isinstance(rec["dry_run"], bool) or rec["dry_run"] != (rec["event"] == "dry_run"):
+        bad("dry_run", line)
+    if rec["event"] == "dry_run" and rec["status"] != 0:
+        bad("dry_run status", line)
+    if rec["event"] in ACTIONS and rec["rule_name"] is not None and rec["rule_action"] not in ACTIONS[rec["event"]]:
+        bad("rule_action", line)
+    if rec["event"] in ("auth_failure", "lockout") and ((rec["rule_name"], rec["rule_action"], rec["user_role"]) != (None, None, None) or not (rec["identity"] is None or rec["identity"].startswith("token:"))):
+        bad("auth failure with a rule, a role or an identity other than the wrong token's", line)
+    if rec["event"] == event and rec["rule_name"] == (rule or None):
+        found = True
+sys.exit(0 if found else 1)
 PYEOF
 }
 
@@ -331,8 +350,8 @@ sc_reload() {
 	wait_for 5 eval '[ "$(grep -c "SIGHUP: reloading" "$PROXY_LOG")" -ge 3 ]' || { why "third reload not seen"; return 1; }
 	sleep 0.5
 	as user ps >/dev/null 2>&1
-	wait_for 5 grep -q '"rule":"no-ps"' "$AUDIT" || { why "audit not re-opened at its path after SIGHUP"; return 1; }
-	grep -q '"rule":"no-ps"' "$AUDIT.1" || { why "earlier records not in the rotated file"; return 1; }
+	wait_for 5 grep -q '"rule_name":"no-ps"' "$AUDIT" || { why "audit not re-opened at its path after SIGHUP"; return 1; }
+	grep -q '"rule_name":"no-ps"' "$AUDIT.1" || { why "earlier records not in the rotated file"; return 1; }
 }
 
 sc_stop() { stop_proxy 15; }
