@@ -138,6 +138,7 @@ struct request {
 	size_t buf_len;
 	int status;
 	long long t_start;
+	long long t_forwarded; /* the head went to Docker (upstream_latency_ms) */
 };
 
 static long long now_ms(void)
@@ -199,6 +200,14 @@ cleanup:
 static enum MHD_Result queue_error(struct MHD_Connection *c, struct request *r, unsigned status,
 				   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Counts a failure talking to Docker (docker_proxy_upstream_errors_total);
+ * returns r for use inside a queue_error call. */
+static struct request *upstream_failed(struct request *r)
+{
+	dpp_metrics_upstream_error(r->srv->metrics);
+	return r;
+}
+
 static enum MHD_Result queue_error(struct MHD_Connection *c, struct request *r, unsigned status,
 				   const char *fmt, ...)
 {
@@ -208,6 +217,11 @@ static enum MHD_Result queue_error(struct MHD_Connection *c, struct request *r, 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* The proxy's own refusals (a rule's status never comes this way). */
+	if (r != NULL && status == 400)
+		dpp_metrics_bad_request(r->srv->metrics);
+	else if (r != NULL && status == 413)
+		dpp_metrics_body_too_large(r->srv->metrics);
 	return queue_json_error(c, r, status, NULL, NULL, msg);
 }
 
@@ -420,8 +434,10 @@ static ssize_t read_body_cb(void *cls, uint64_t pos, char *buf, size_t max)
 		return n;
 	if (n == 0)
 		return MHD_CONTENT_READER_END_OF_STREAM;
-	if (n == DPP_UWAIT_ERROR)
+	if (n == DPP_UWAIT_ERROR) {
+		dpp_metrics_upstream_error(r->srv->metrics);
 		dpp_log_warn("%s %s: Docker's response stream broke off", r->method, r->target);
+	}
 	return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
@@ -498,6 +514,7 @@ static void on_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, cons
 	}
 	free(u->extra);
 	u->extra = NULL;
+	dpp_metrics_upgrade(u->srv->metrics);
 }
 
 static enum MHD_Result queue_upgrade(struct MHD_Connection *c, struct request *r)
@@ -577,7 +594,7 @@ static enum MHD_Result queue_filtered(struct MHD_Connection *c, struct request *
 		if (got < 0) {
 			free(buf);
 			return got == DPP_UWAIT_CLIENT_GONE ? MHD_NO
-							    : queue_error(c, r, 502, "Docker's response broke off");
+							    : queue_error(c, upstream_failed(r), 502, "Docker's response broke off");
 		}
 		len += (size_t)got;
 	}
@@ -691,11 +708,14 @@ static enum MHD_Result finish_request(struct MHD_Connection *c, struct request *
 	int w;
 
 	if (r->chunked && dpp_uconn_write(r->uc, "0\r\n\r\n", 5) != 0)
-		return queue_error(c, r, 502, "the connection to Docker broke while sending the request body");
+		return queue_error(c, upstream_failed(r), 502, "the connection to Docker broke while sending the request body");
 	for (int attempt = 0;; attempt++) {
 		w = dpp_uconn_read_head(r->uc, r->head_request, r->client_fd, &r->resp);
-		if (w == DPP_UWAIT_OK)
+		if (w == DPP_UWAIT_OK) {
+			dpp_metrics_upstream_latency(r->srv->metrics,
+						     (uint32_t)(now_ms() - r->t_forwarded));
 			break;
+		}
 		if (w == DPP_UWAIT_CLIENT_GONE) {
 			r->status = 499; /* closed by the client before Docker answered */
 			return MHD_NO;
@@ -708,11 +728,11 @@ static enum MHD_Result finish_request(struct MHD_Connection *c, struct request *
 			dpp_upstream_release(r->srv->up, r->uc, 0);
 			r->uc = NULL;
 			if (open_upstream(r, 1, &err) != 0)
-				return queue_error(c, r, 502, "cannot reach Docker at %s: %s",
+				return queue_error(c, upstream_failed(r), 502, "cannot reach Docker at %s: %s",
 						   dpp_upstream_socket(r->srv->up), err);
 			continue;
 		}
-		return queue_error(c, r, 502, "the connection to Docker broke before it answered");
+		return queue_error(c, upstream_failed(r), 502, "the connection to Docker broke before it answered");
 	}
 	if (!r->head_request && (r->resp.status == 204 || r->resp.status == 304)) {
 		char scratch[16];
@@ -843,8 +863,12 @@ static int judge(struct MHD_Connection *c, struct request *r, struct dpp_body_do
 		emit(r, DPP_EVENT_DRY_RUN, 0, d->dry_run[i], d->dry_run_actions[i],
 		     d->dry_run_messages[i] != NULL ? d->dry_run_messages[i]
 						    : "would have been denied (dry run)");
-		dpp_metrics_dry_run(r->srv->metrics, d->dry_run[i]);
+		dpp_metrics_rule_decision(r->srv->metrics, d->dry_run[i], 1);
 	}
+	if (d->n_dry_run > 0)
+		dpp_metrics_dry_run(r->srv->metrics);
+	if (d->rule != NULL)
+		dpp_metrics_rule_decision(r->srv->metrics, d->rule, 0);
 	if (d->verdict == DPP_POLICY_ALLOW)
 		return 1;
 	r->ev_rule = d->rule;
@@ -858,7 +882,7 @@ static int judge(struct MHD_Connection *c, struct request *r, struct dpp_body_do
 		return 0;
 	}
 	r->ev_kind = DPP_EVENT_DENY;
-	dpp_metrics_denied(r->srv->metrics, d->rule != NULL ? d->rule : "(default)");
+	dpp_metrics_denied(r->srv->metrics, d->rule); /* NULL: the default action, "default" */
 	*ret = queue_json_error(c, r, (unsigned)(d->status > 0 ? d->status : 403), NULL, NULL,
 				d->message != NULL ? d->message : "denied by policy");
 	return 0;
@@ -938,8 +962,9 @@ static enum MHD_Result forward(struct MHD_Connection *c, struct request *r, long
 		return queue_error(c, r, 502, "cannot reach Docker at %s: %s",
 				   dpp_upstream_socket(r->srv->up), err);
 	}
+	r->t_forwarded = now_ms();
 	if (r->buf_len > 0 && send_body_piece(r, r->buf, r->buf_len) != 0)
-		return queue_error(c, r, 502, "the connection to Docker broke while sending the request body");
+		return queue_error(c, upstream_failed(r), 502, "the connection to Docker broke while sending the request body");
 	return complete ? finish_request(c, r) : MHD_YES;
 }
 
@@ -1158,7 +1183,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_YES;
 		}
 		if (send_body_piece(r, upload_data, n) != 0)
-			return queue_error(c, r, 502,
+			return queue_error(c, upstream_failed(r), 502,
 					   "the connection to Docker broke while sending the request body");
 		return MHD_YES;
 	}
@@ -1194,6 +1219,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 
 	if (r == NULL)
 		return;
+	if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+		dpp_metrics_request_timeout(srv->metrics); /* silent mid-request (client_timeout) */
 	if (r->timeout_off && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, srv->client_timeout_s);
 	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && r->client_fd >= 0 && !r->upgrade_taken)
@@ -1456,6 +1483,7 @@ static void collect_metrics(struct dpp_metrics *m, void *arg)
 	struct dpp_server *srv = arg;
 
 	dpp_bus_foreach_sub(srv->bus, collect_sub, m);
+	dpp_metrics_set_head_timeouts(m, dpp_watch_cut_total(srv->watch));
 }
 
 static void free_parts(struct dpp_server *srv)

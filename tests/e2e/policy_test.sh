@@ -38,10 +38,10 @@ policy_proxy() {
 	start_proxy || { why "proxy did not start with $CFG"; return 1; }
 }
 
-# write_cfg RULES_YAML: (re)writes $CFG.
+# write_cfg RULES_YAML: (re)writes $CFG. Metrics are on unless CFG_METRICS=false.
 write_cfg() {
 	{
-		printf 'global:\n  audit_log: %s\n  metrics: {enabled: true}\n' "$AUDIT"
+		printf 'global:\n  audit_log: %s\n  metrics: {enabled: %s}\n' "$AUDIT" "${CFG_METRICS:-true}"
 		printf 'auth:\n  tokens:\n'
 		printf '    - {token: "${ADMIN_TOKEN}", role: admin}\n'
 		printf '    - {token: "${USER_TOKEN}", role: user}\n'
@@ -283,7 +283,8 @@ sc_dry_run_pulls() {
 		{ why "image import (POST /images/create) was blocked by a dry-run rule"; return 1; }
 	admin_docker rmi "$img" >/dev/null
 	audit_has dry_run watch-image-pulls || { why "no dry_run record"; return 1; }
-	expect_eq "dry-run metric" 1 "$(metric_value 'docker_proxy_dry_run_total{rule="watch-image-pulls"}')"
+	expect_eq "dry-run metric" 1 "$(metric_value 'docker_proxy_rule_decisions_total{rule="watch-image-pulls",mode="dry_run"}')" || return 1
+	expect_eq "dry-run requests" 1 "$(metric_value 'docker_proxy_requests_dry_run_total')"
 }
 
 sc_healthcheck_deny_all() {
@@ -327,6 +328,50 @@ sc_metrics_format() {
 	curl -s "http://127.0.0.1:$PROXY_PORT/metrics" >"$RUN_DIR/metrics.txt" || { why "no /metrics"; return 1; }
 	"$PY" "$E2E_REPO/tests/unit/check_prometheus.py" "$RUN_DIR/metrics.txt" || { why "metrics are not valid Prometheus text"; return 1; }
 	grep -q '^docker_proxy_requests_total{' "$RUN_DIR/metrics.txt" || { why "no docker_proxy_requests_total"; return 1; }
+}
+
+# Every series of the seed appears, and the proxy's own refusals and relays
+# are counted where they happen.
+sc_metrics_counters() {
+	local name big auth=(-H "Authorization: Bearer $ADMIN_TOKEN") c before
+	policy_proxy 'rules: []' || return 1
+	for name in requests_total requests_allowed_total requests_denied_total requests_dry_run_total \
+		auth_failures_total auth_lockouts_total rate_limited_total upstream_errors_total \
+		upstream_timeouts_total body_too_large_total bad_request_total request_timeouts_total \
+		upgrade_total rule_decisions_total upstream_latency_ms; do
+		curl -s "http://127.0.0.1:$PROXY_PORT/metrics" | grep -q "^# TYPE docker_proxy_$name " ||
+			{ why "no docker_proxy_$name family"; return 1; }
+	done
+	curl -s --path-as-is -o /dev/null "${auth[@]}" "http://127.0.0.1:$PROXY_PORT/containers/./json"
+	expect_eq "bad_request after a 400" 1 "$(metric_value docker_proxy_bad_request_total)" || return 1
+	big=$(head -c 1100000 /dev/zero | tr '\0' a)
+	printf '{"Image":"%s"}' "$big" >"$RUN_DIR/big.json"
+	curl -s -o /dev/null "${auth[@]}" -H 'Content-Type: application/json' --data-binary "@$RUN_DIR/big.json" \
+		"http://127.0.0.1:$PROXY_PORT/containers/create"
+	expect_eq "body_too_large after a 413" 1 "$(metric_value docker_proxy_body_too_large_total)" || return 1
+	before=$(metric_value docker_proxy_upstream_latency_ms_count)
+	as admin ps >/dev/null || { why "ps refused"; return 1; }
+	[ "$(metric_value docker_proxy_upstream_latency_ms_count)" -gt "$before" ] || { why "upstream latency not observed"; return 1; }
+	c=$(cname metrics)
+	as admin run -d "${LBL[@]}" --name "$c" "$IMG" sleep 300 >/dev/null || { why "run -d refused"; return 1; }
+	as admin exec "$c" true || { why "exec failed"; return 1; }
+	[ "$(metric_value docker_proxy_upgrade_total)" -ge 1 ] || { why "exec did not count an upgrade"; return 1; }
+	admin_docker rm -f "$c" >/dev/null
+}
+
+# Metrics off (the default): /metrics is an ordinary path, authenticated and
+# forwarded; Docker answers 404 with its own JSON message.
+sc_metrics_off() {
+	local code
+	CFG_METRICS=false policy_proxy 'rules: []' || return 1
+	code=$(curl -s -o "$RUN_DIR/body" -w '%{http_code}' "http://127.0.0.1:$PROXY_PORT/metrics")
+	expect_eq "/metrics without a token" 401 "$code" || return 1
+	code=$(curl -s -o "$RUN_DIR/body" -w '%{http_code}' -H "Authorization: Bearer $ADMIN_TOKEN" "http://127.0.0.1:$PROXY_PORT/metrics")
+	expect_eq "/metrics forwarded to Docker" 404 "$code" || return 1
+	"$PY" -c 'import json,sys; m=json.load(open(sys.argv[1]))["message"]; sys.exit(0 if "page not found" in m else 1)' "$RUN_DIR/body" ||
+		{ why "not Docker's 404 message: $(short "$(cat "$RUN_DIR/body")")"; return 1; }
+	grep -q docker_proxy_ "$RUN_DIR/body" && { why "metrics served while disabled"; return 1; }
+	return 0
 }
 
 sc_reload() {
@@ -381,6 +426,8 @@ run_scenario policy/dry-run-pulls sc_dry_run_pulls
 run_scenario policy/healthcheck-then-deny-all sc_healthcheck_deny_all
 run_scenario policy/canonical-paths sc_canonical_paths
 run_scenario policy/metrics-format sc_metrics_format
+run_scenario policy/metrics-counters sc_metrics_counters
+run_scenario policy/metrics-off sc_metrics_off
 run_scenario policy/reload sc_reload
 # The denial message reaches every docker CLI.
 for cli in "${CLIS[@]}"; do
