@@ -266,6 +266,7 @@ struct dpp_config {
 	size_t nrows;
 	enum dpp_source *sources;          /* one per row */
 	char *path;                        /* file read, or NULL */
+	int log_level_from_rust_log;       /* global.log_level came from RUST_LOG */
 	int have_doc;
 	yaml_document_t doc;
 };
@@ -1049,6 +1050,81 @@ static const char *flag_text(const struct dpp_config_flags *flags, const char *k
 	return NULL;
 }
 
+/* A level word of the Rust `tracing`/`env_logger` syntax, case-insensitive;
+ * "off" becomes error, the least this proxy logs. Returns 0, or -1. */
+static int rust_level(const char *s, size_t n, enum dpp_log_level *out)
+{
+	static const struct {
+		const char *name;
+		enum dpp_log_level level;
+	} levels[] = {{"trace", DPP_LOG_TRACE}, {"debug", DPP_LOG_DEBUG}, {"info", DPP_LOG_INFO},
+		      {"warn", DPP_LOG_WARN},   {"error", DPP_LOG_ERROR}, {"off", DPP_LOG_ERROR}};
+
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		if (strlen(levels[i].name) == n && strncasecmp(s, levels[i].name, n) == 0) {
+			*out = levels[i].level;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* This program's names as a RUST_LOG target: the seed's crate name and ours. */
+static int our_target(const char *s, size_t n)
+{
+	return (n == 12 && strncmp(s, "docker_proxy", 12) == 0) ||
+	       (n == 19 && strncmp(s, "docker_policy_proxy", 19) == 0);
+}
+
+int dpp_config_rust_log_level(const char *value, enum dpp_log_level *out, const char **why)
+{
+	enum dpp_log_level bare = DPP_LOG_INFO, targeted = DPP_LOG_INFO;
+	int have_bare = 0, have_targeted = 0;
+	const char *p = value;
+
+	if (value == NULL)
+		return 0;
+	while (*p != '\0') {
+		size_t n = strcspn(p, ",");
+		const char *d = p, *eq;
+		size_t dn = n;
+
+		p += n + (p[n] == ',');
+		while (dn > 0 && isspace((unsigned char)*d)) {
+			d++;
+			dn--;
+		}
+		while (dn > 0 && isspace((unsigned char)d[dn - 1]))
+			dn--;
+		if (dn == 0 || memchr(d, '[', dn) != NULL)
+			continue; /* empty, or a span filter: not about our level */
+		eq = memchr(d, '=', dn);
+		if (eq == NULL) {
+			/* A bare level applies to everything; a bare target name
+			 * means "trace" for that target (env_logger, tracing). */
+			if (rust_level(d, dn, &bare) == 0)
+				have_bare = 1;
+			else if (our_target(d, dn)) {
+				targeted = DPP_LOG_TRACE;
+				have_targeted = 1;
+			}
+			continue;
+		}
+		if (!our_target(d, (size_t)(eq - d)))
+			continue; /* another program's or module's directive */
+		if (rust_level(eq + 1, dn - (size_t)(eq - d) - 1, &targeted) != 0) {
+			*why = "the docker_proxy= directive must name a level: trace, debug, info, "
+			       "warn, error or off";
+			return -1;
+		}
+		have_targeted = 1;
+	}
+	if (!have_bare && !have_targeted)
+		return 0;
+	*out = have_targeted ? targeted : bare;
+	return 1;
+}
+
 static void apply_overrides(struct loader *L, const struct dpp_config_flags *flags)
 {
 	struct dpp_config *cfg = L->cfg;
@@ -1061,13 +1137,30 @@ static void apply_overrides(struct loader *L, const struct dpp_config_flags *fla
 
 		if (!is_scalar_type(r->k.type))
 			continue;
+		/* The seed's RUST_LOG, below our own DOCKER_PROXY_LOG. */
+		if (strcmp(r->k.key, "global.log_level") == 0 && r->off != DPP_CONFIG_NO_FIELD) {
+			enum dpp_log_level level;
+			const char *rwhy = NULL;
+			int rc = dpp_config_rust_log_level(getenv("RUST_LOG"), &level, &rwhy);
+
+			if (rc < 0) {
+				add_error(L, 2, NULL, "RUST_LOG", "%s", rwhy);
+			} else if (rc > 0) {
+				memcpy((char *)&cfg->settings + r->off, &level, sizeof(int));
+				cfg->sources[i] = DPP_SOURCE_ENV;
+				cfg->log_level_from_rust_log = 1;
+			}
+		}
 		v = r->k.env != NULL ? getenv(r->k.env) : NULL;
 		if (v != NULL && v[0] != '\0') {
 			if (parse_value(r, r->k.type, v, strlen(v), &cfg->settings, why,
-					sizeof(why)) != 0)
+					sizeof(why)) != 0) {
 				add_error(L, 2, NULL, r->k.env, "%s", why);
-			else
+			} else {
 				cfg->sources[i] = DPP_SOURCE_ENV;
+				if (strcmp(r->k.key, "global.log_level") == 0)
+					cfg->log_level_from_rust_log = 0;
+			}
 		}
 		v = flag_text(flags, r->k.key, num, sizeof(num));
 		if (v != NULL) {
@@ -1361,7 +1454,11 @@ void dpp_config_print(const struct dpp_config *cfg, FILE *out)
 				fprintf(out, "%d", iv);
 			break;
 		}
-		print_source(out, r, cfg->sources[i]);
+		if (cfg->sources[i] == DPP_SOURCE_ENV && cfg->log_level_from_rust_log &&
+		    strcmp(r->k.key, "global.log_level") == 0)
+			fputs("  # env RUST_LOG\n", out);
+		else
+			print_source(out, r, cfg->sources[i]);
 	}
 }
 

@@ -30,7 +30,7 @@ struct fixture {
 };
 
 static const char *const env_vars[] = {
-	"DOCKER_PROXY_CONFIG", "DOCKER_PROXY_PORT", "DOCKER_SOCKET", "DOCKER_PROXY_LOG",
+	"DOCKER_PROXY_CONFIG", "DOCKER_PROXY_PORT", "DOCKER_SOCKET", "DOCKER_PROXY_LOG", "RUST_LOG",
 	"DPP_T_A", "DPP_T_B", "DPP_T_UNSET", "DPP_T_PORT", "DPP_T_TOKEN",
 };
 
@@ -544,6 +544,84 @@ static void test_precedence(void **state)
 	run_precedence(fx, "socket", "DOCKER_SOCKET", sock, sizeof(sock) / sizeof(sock[0]));
 	run_precedence(fx, "log_level", "DOCKER_PROXY_LOG", level,
 		       sizeof(level) / sizeof(level[0]));
+	/* The seed's RUST_LOG overrides the file as its README says ... */
+	run_precedence(fx, "log_level", "RUST_LOG", level, sizeof(level) / sizeof(level[0]));
+}
+
+/* RUST_LOG: a plain level, or this program's docker_proxy= directive; other
+ * programs' directives are left alone; our DOCKER_PROXY_LOG wins over it. */
+static void test_rust_log(void **state)
+{
+	struct fixture *fx = *state;
+	static const struct {
+		const char *value;
+		int rc;
+		enum dpp_log_level level;
+	} cases[] = {
+		{"info", 1, DPP_LOG_INFO},
+		{"DEBUG", 1, DPP_LOG_DEBUG},
+		{"docker_proxy=debug", 1, DPP_LOG_DEBUG},
+		{"docker_proxy=info", 1, DPP_LOG_INFO}, /* the seed's documented default */
+		{"docker_policy_proxy=warn", 1, DPP_LOG_WARN},
+		{"warn,docker_proxy=trace", 1, DPP_LOG_TRACE}, /* the target wins */
+		{"docker_proxy=trace, warn", 1, DPP_LOG_TRACE},
+		{"hyper=debug,error", 1, DPP_LOG_ERROR},
+		{"docker_proxy", 1, DPP_LOG_TRACE},
+		{"off", 1, DPP_LOG_ERROR},
+		{"hyper=debug", 0, DPP_LOG_INFO},
+		{"docker_proxy::auth=trace", 0, DPP_LOG_INFO}, /* no per-module levels here */
+		{"[request]=trace", 0, DPP_LOG_INFO},
+		{"tokio", 0, DPP_LOG_INFO},
+		{"", 0, DPP_LOG_INFO},
+		{" , ", 0, DPP_LOG_INFO},
+		{"docker_proxy=verbose", -1, DPP_LOG_INFO},
+		{"docker_proxy=", -1, DPP_LOG_INFO},
+	};
+	const char *path;
+	char want[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum dpp_log_level level = DPP_LOG_INFO;
+		const char *why = NULL;
+		int rc = dpp_config_rust_log_level(cases[i].value, &level, &why);
+
+		if (rc != cases[i].rc || (rc == 1 && level != cases[i].level))
+			fail_msg("RUST_LOG=%s: rc %d level %d", cases[i].value, rc, (int)level);
+		if (rc < 0)
+			assert_non_null(why);
+	}
+	assert_int_equal(dpp_config_rust_log_level(NULL, NULL, NULL), 0);
+
+	assert_int_equal(setenv("RUST_LOG", "warn,docker_proxy=debug", 1), 0);
+	expect_ok(fx, "global:\n  log_level: error\n", NULL);
+	assert_int_equal(dpp_config_settings(fx->cfg)->log_level, DPP_LOG_DEBUG);
+	{
+		char *out = NULL;
+		size_t len = 0;
+		FILE *mem = open_memstream(&out, &len);
+
+		assert_non_null(mem);
+		dpp_config_print(fx->cfg, mem);
+		assert_int_equal(fclose(mem), 0);
+		assert_non_null(strstr(out, "global.log_level: debug  # env RUST_LOG\n"));
+		free(out);
+	}
+	assert_int_equal(setenv("DOCKER_PROXY_LOG", "warn", 1), 0);
+	expect_ok(fx, "global:\n  log_level: error\n", NULL);
+	assert_int_equal(dpp_config_settings(fx->cfg)->log_level, DPP_LOG_WARN);
+	assert_int_equal(unsetenv("DOCKER_PROXY_LOG"), 0);
+	/* Only other programs' directives: the file's level stays. */
+	assert_int_equal(setenv("RUST_LOG", "hyper=trace", 1), 0);
+	expect_ok(fx, "global:\n  log_level: error\n", NULL);
+	assert_int_equal(dpp_config_settings(fx->cfg)->log_level, DPP_LOG_ERROR);
+	/* Our directive with a bad level is an error, like a bad DOCKER_PROXY_LOG. */
+	assert_int_equal(setenv("RUST_LOG", "docker_proxy=loud", 1), 0);
+	assert_int_equal(load_yaml(fx, "global:\n  port: 1\n", NULL, &path), -1);
+	snprintf(want, sizeof(want),
+		 "RUST_LOG: the docker_proxy= directive must name a level: trace, debug, info, warn, "
+		 "error or off\n");
+	assert_string_equal(fx->errors, want);
+	assert_int_equal(unsetenv("RUST_LOG"), 0);
 }
 
 /* ---- errors -------------------------------------------------------------- */
@@ -1255,6 +1333,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_interpolation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interpolation_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rust_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_error_classes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_too_long, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multiple_errors_all_reported, setup, teardown),
