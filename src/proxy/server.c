@@ -877,7 +877,9 @@ static int judge(struct MHD_Connection *c, struct request *r, struct dpp_body_do
 		r->ev_kind = DPP_EVENT_RATE_LIMITED;
 		dpp_metrics_rate_limited(r->srv->metrics, d->rule != NULL ? d->rule : "");
 		snprintf(retry, sizeof(retry), "%u", d->retry_after > 0 ? d->retry_after : 1);
-		*ret = queue_json_error(c, r, 429, "Retry-After", retry,
+		/* The rule's status (default 429), with Retry-After either way. */
+		*ret = queue_json_error(c, r, (unsigned)(d->status > 0 ? d->status : 429),
+					"Retry-After", retry,
 					d->message != NULL ? d->message : "rate limit exceeded");
 		return 0;
 	}

@@ -249,7 +249,7 @@ static void test_empty_and_comment_files(void **state)
 
 /* ---- nulls ----------------------------------------------------------------- */
 
-/* The global section the seed's wizard writes (tests/unit/data/seed/
+/* The global section the seed's wizard writes (tests/fixtures/seed/
  * 09-wizard-output-with-nulls.yaml): every unset key spelled null. A null
  * means "not set": the default stays, with its source. */
 static void test_nulls_mean_not_set(void **state)
