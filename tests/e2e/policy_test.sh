@@ -90,6 +90,36 @@ sys.exit(0 if found else 1)
 PYEOF
 }
 
+# audit_values EVENT RULE EXPECTED_JSON: some record with that event and
+# rule_name ("" = none) has exactly the expected values; a string value
+# starting with "~" is a regular expression the field must match.
+audit_values() {
+	wait_for 5 "$PY" - "$AUDIT" "$1" "$2" "$3" <<'PYEOF'
+import json, re, sys
+path, event, rule, want = sys.argv[1], sys.argv[2], sys.argv[3] or None, json.loads(sys.argv[4])
+def ok(rec):
+    for k, v in want.items():
+        if isinstance(v, str) and v.startswith("~"):
+            if not isinstance(rec.get(k), str) or not re.search(v[1:], rec[k]):
+                return False
+        elif k not in rec or rec[k] != v or type(rec[k]) is not type(v):
+            return False
+    return True
+try:
+    recs = [json.loads(l) for l in open(path).read().splitlines()]
+except OSError:
+    sys.exit(1)
+cands = [r for r in recs if r["event"] == event and r["rule_name"] == rule]
+if any(ok(r) for r in cands):
+    sys.exit(0)
+print("no %s record for %s with %s among: %s" % (event, rule, want, cands))
+sys.exit(1)
+PYEOF
+}
+
+# token_identity TOKEN: the audit identity of a bearer token.
+token_identity() { printf 'token:%s' "$(printf %s "$1" | sha256sum | cut -c1-8)"; }
+
 # metric_value NAME_WITH_LABELS: the sample's value from /metrics (0 if absent).
 metric_value() {
 	curl -s "http://127.0.0.1:$PROXY_PORT/metrics" |
@@ -124,6 +154,10 @@ sc_auth() {
 	as user ps >/dev/null || { why "user token refused"; return 1; }
 	as admin ps >/dev/null || { why "admin token refused"; return 1; }
 	audit_has auth_failure "" || { why "no auth_failure record in the audit"; return 1; }
+	audit_values auth_failure "" '{"peer_ip": "127.0.0.1", "method": "GET", "path": "/containers/json",
+		"user_agent": "~^curl/", "user_role": null, "identity": null, "rule_action": null,
+		"status": 401, "dry_run": false, "message": "~authentication required"}' ||
+		{ why "auth_failure record without the seed's values"; return 1; }
 	grep -q "$ADMIN_TOKEN\|$USER_TOKEN" "$AUDIT" "$PROXY_LOG" && { why "a token leaked into the audit or log"; return 1; }
 	# Ten wrong tokens from one address lock it out (429 + Retry-After).
 	for _ in $(seq 1 10); do
@@ -227,7 +261,13 @@ sc_admin_create() {
       - {field: path, operator: equals, value: /containers/create}' || return 1
 	denied_with "only admins may create containers" as user run --rm "${LBL[@]}" "$IMG" true || return 1
 	as user ps >/dev/null || { why "user could not list containers"; return 1; }
-	expect_eq "admin run" ok "$(as admin run --rm "${LBL[@]}" "$IMG" echo ok)"
+	expect_eq "admin run" ok "$(as admin run --rm "${LBL[@]}" "$IMG" echo ok)" || return 1
+	audit_has deny admin-only-create || { why "no deny record for admin-only-create"; return 1; }
+	audit_values deny admin-only-create "{\"peer_ip\": \"127.0.0.1\", \"method\": \"POST\",
+		\"path\": \"/containers/create\", \"user_agent\": \"~^Docker-Client/\", \"user_role\": \"user\",
+		\"identity\": \"$(token_identity "$USER_TOKEN")\", \"rule_action\": \"require_role\",
+		\"status\": 403, \"dry_run\": false, \"message\": \"only admins may create containers\"}" ||
+		{ why "deny record without the seed's values"; return 1; }
 }
 
 sc_internal_network() {
@@ -298,6 +338,10 @@ sc_dry_run_pulls() {
 		{ why "image import (POST /images/create) was blocked by a dry-run rule"; return 1; }
 	admin_docker rmi "$img" >/dev/null
 	audit_has dry_run watch-image-pulls || { why "no dry_run record"; return 1; }
+	audit_values dry_run watch-image-pulls '{"peer_ip": "127.0.0.1", "method": "POST",
+		"path": "/images/create", "user_agent": "~^Docker-Client/", "user_role": "admin",
+		"identity": "~^token:[0-9a-f]{8}$", "rule_action": "deny", "status": 0, "dry_run": true,
+		"message": "image pulls are being watched"}' || { why "dry_run record without the seed's values"; return 1; }
 	expect_eq "dry-run metric" 1 "$(metric_value 'docker_proxy_rule_decisions_total{rule="watch-image-pulls",mode="dry_run"}')" || return 1
 	expect_eq "dry-run requests" 1 "$(metric_value 'docker_proxy_requests_dry_run_total')"
 }
