@@ -49,7 +49,7 @@ static void usage(FILE *out)
 		"  -b, --bind ADDR       listen address (global.bind, default 127.0.0.1; \"::\" = all, dual-stack)\n"
 		"  -p, --port N          listen port (global.port / DOCKER_PROXY_PORT, default 2376)\n"
 		"  -s, --socket PATH     Docker socket (global.socket / DOCKER_SOCKET, default: auto-detect)\n"
-		"  -l, --log-level LVL   trace, debug, info, warn, error (global.log_level / DOCKER_PROXY_LOG)\n"
+		"  -l, --log-level LVL   trace, debug, info, warn, error (global.log_level / DOCKER_PROXY_LOG / RUST_LOG)\n"
 		"      --headless        run without the operator console, logging to stderr\n"
 		"      --check-config    print the effective settings and exit (0 valid, 1 errors)\n"
 		"  -h, --help            this text\n"

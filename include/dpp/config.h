@@ -4,7 +4,8 @@
  *
  * Precedence: flag > environment > YAML > default.
  * Environment: DOCKER_PROXY_CONFIG (file), DOCKER_PROXY_PORT, DOCKER_SOCKET,
- * DOCKER_PROXY_LOG (log level). */
+ * DOCKER_PROXY_LOG (log level), and the seed's RUST_LOG (log level, below
+ * DOCKER_PROXY_LOG: see dpp_config_rust_log_level). */
 #ifndef DPP_CONFIG_H
 #define DPP_CONFIG_H
 
@@ -120,6 +121,18 @@ const char *dpp_config_pick_path(const struct dpp_config_flags *flags, int *requ
  * Thread-safe (no globals besides getenv). */
 int dpp_config_load(const struct dpp_config_flags *flags, struct dpp_config **out,
 		    char **errors);
+
+/* Reads a log level from a RUST_LOG value (the seed's tracing filter), for
+ * global.log_level: comma-separated directives; a bare level ("info")
+ * applies; "docker_proxy=LEVEL" (or "docker_policy_proxy=LEVEL") wins over
+ * it; a bare "docker_proxy" means trace, as in env_logger. Levels trace,
+ * debug, info, warn, error, case-insensitive; "off" reads as error (the
+ * least this proxy logs). Directives for other targets or modules
+ * ("hyper=debug", "docker_proxy::auth=trace") and span filters are ignored:
+ * this program has no per-module levels. Returns 1 with *out set, 0 when
+ * nothing applies (value NULL, empty, only other targets), -1 with *why
+ * (static) when the docker_proxy= directive names no level. Pure. */
+int dpp_config_rust_log_level(const char *value, enum dpp_log_level *out, const char **why);
 
 /* Frees cfg and its kept YAML; NULL is a no-op. */
 void dpp_config_free(struct dpp_config *cfg);

@@ -71,9 +71,17 @@ struct dpp_policy_decision {
 	int status;           /* HTTP status of a deny (403, 429, 500, ...); 0 on allow */
 	const char *message;  /* deny message; NULL on allow */
 	const char *rule;     /* deciding rule; NULL when the default action decided */
+	/* The deciding rule's action ("allow", "deny", "require_role",
+	 * "rate_limit"; static), NULL when the default action decided. For an
+	 * internal error, the action of the rule being evaluated. */
+	const char *rule_action;
 	uint32_t retry_after; /* seconds, for 429 (Retry-After); else 0 */
 	const char *error;    /* internal error behind a 500 (static text), else NULL */
 	const char **dry_run; /* names of dry-run rules that would have denied */
+	/* Parallel to dry_run: each rule's action (static) and message (NULL
+	 * when the rule has none). Part of the dry_run allocation. */
+	const char **dry_run_actions;
+	const char **dry_run_messages;
 	size_t n_dry_run;
 	struct dpp_response_filter *filters; /* to apply to the response, rule order */
 	size_t n_filters;

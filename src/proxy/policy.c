@@ -284,10 +284,15 @@ static int eval_cond(struct ev *ev, const struct rule_cond *cd)
 static int record_dry_run(struct ev *ev, struct dpp_policy_decision *out, const struct rule *r)
 {
 	if (out->dry_run == NULL) {
-		out->dry_run = calloc(ev->rs->n_rules, sizeof(*out->dry_run));
+		/* One block: names, then actions, then messages. */
+		out->dry_run = calloc(3 * ev->rs->n_rules, sizeof(*out->dry_run));
 		if (out->dry_run == NULL)
 			return fail(ev, "out of memory");
+		out->dry_run_actions = out->dry_run + ev->rs->n_rules;
+		out->dry_run_messages = out->dry_run + 2 * ev->rs->n_rules;
 	}
+	out->dry_run_actions[out->n_dry_run] = dpp_rule_action_names[r->action];
+	out->dry_run_messages[out->n_dry_run] = r->message;
 	out->dry_run[out->n_dry_run++] = r->name;
 	return 0;
 }
@@ -305,12 +310,13 @@ static int add_filters(struct ev *ev, struct dpp_policy_decision *out, const str
 }
 
 static void deny(struct dpp_policy_decision *out, int status, const char *message,
-		 const char *rule)
+		 const struct rule *rule)
 {
 	out->verdict = DPP_POLICY_DENY;
 	out->status = status;
 	out->message = message;
-	out->rule = rule;
+	out->rule = rule != NULL ? rule->name : NULL;
+	out->rule_action = rule != NULL ? dpp_rule_action_names[rule->action] : NULL;
 	out->n_filters = 0; /* no upstream response to filter */
 }
 
@@ -349,6 +355,7 @@ int dpp_policy_evaluate(const struct dpp_ruleset *rs, const struct dpp_request_v
 		switch (r->action) {
 		case ACTION_ALLOW:
 			out->rule = r->name;
+			out->rule_action = dpp_rule_action_names[r->action];
 			rc = 0;
 			goto cleanup;
 		case ACTION_DENY:
@@ -387,7 +394,7 @@ int dpp_policy_evaluate(const struct dpp_ruleset *rs, const struct dpp_request_v
 				goto cleanup;
 			continue;
 		}
-		deny(out, status, r->message, r->name);
+		deny(out, status, r->message, r);
 		if (r->action == ACTION_RATE_LIMIT)
 			out->retry_after = (uint32_t)((wait_ms + 999) / 1000);
 		rc = 0;
@@ -399,8 +406,7 @@ int dpp_policy_evaluate(const struct dpp_ruleset *rs, const struct dpp_request_v
 	rc = 0;
 cleanup:
 	if (rc < 0) {
-		deny(out, 500, "internal error while evaluating policy",
-		     r != NULL ? r->name : NULL);
+		deny(out, 500, "internal error while evaluating policy", r);
 		out->error = ev.error != NULL ? ev.error : "internal error";
 	}
 	pcre2_match_data_free(ev.md);

@@ -112,13 +112,15 @@ struct request {
 	struct dpp_runtime *rt;  /* the policy this request is judged by (a reference) */
 	struct dpp_target *canon;
 	struct field_list *fields;
-	char client_ip[46];
+	char peer_ip[46];   /* the direct TCP peer ("" for a Unix-socket peer) */
+	char client_ip[46]; /* after global.trusted_proxies */
 	const struct dpp_peer *peer; /* connection identity (TLS, Unix socket) or NULL */
 	struct dpp_auth_result auth;
 	struct dpp_policy_decision dec;
 	enum dpp_event_kind ev_kind;
 	char ev_message[192];
 	const char *ev_rule;
+	const char *ev_action; /* the deciding rule's action (static), or NULL */
 	int is_exec_start_plain; /* POST /exec/{id}/start without Upgrade */
 	int streaming;           /* a long-lived response (events, logs -f, hijack) */
 	int stream_counted;      /* counted in docker_proxy_active_streams */
@@ -149,6 +151,7 @@ struct request {
 	struct MHD_Response *deferred;  /* that denial, queued when the body has ended */
 	unsigned deferred_status;
 	long long drained;              /* upload bytes discarded meanwhile */
+	long long t_forwarded; /* the head went to Docker (upstream_latency_ms) */
 };
 
 static long long now_ms(void)
@@ -218,6 +221,14 @@ cleanup:
 static enum MHD_Result queue_error(struct MHD_Connection *c, struct request *r, unsigned status,
 				   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Counts a failure talking to Docker (docker_proxy_upstream_errors_total);
+ * returns r for use inside a queue_error call. */
+static struct request *upstream_failed(struct request *r)
+{
+	dpp_metrics_upstream_error(r->srv->metrics);
+	return r;
+}
+
 static enum MHD_Result queue_error(struct MHD_Connection *c, struct request *r, unsigned status,
 				   const char *fmt, ...)
 {
@@ -227,6 +238,11 @@ static enum MHD_Result queue_error(struct MHD_Connection *c, struct request *r, 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* The proxy's own refusals (a rule's status never comes this way). */
+	if (r != NULL && status == 400)
+		dpp_metrics_bad_request(r->srv->metrics);
+	else if (r != NULL && status == 413)
+		dpp_metrics_body_too_large(r->srv->metrics);
 	return queue_json_error(c, r, status, NULL, NULL, msg);
 }
 
@@ -439,8 +455,10 @@ static ssize_t read_body_cb(void *cls, uint64_t pos, char *buf, size_t max)
 		return n;
 	if (n == 0)
 		return MHD_CONTENT_READER_END_OF_STREAM;
-	if (n == DPP_UWAIT_ERROR)
+	if (n == DPP_UWAIT_ERROR) {
+		dpp_metrics_upstream_error(r->srv->metrics);
 		dpp_log_warn("%s %s: Docker's response stream broke off", r->method, r->target);
+	}
 	return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
@@ -517,6 +535,7 @@ static void on_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, cons
 	}
 	free(u->extra);
 	u->extra = NULL;
+	dpp_metrics_upgrade(u->srv->metrics);
 }
 
 static enum MHD_Result queue_upgrade(struct MHD_Connection *c, struct request *r)
@@ -596,7 +615,7 @@ static enum MHD_Result queue_filtered(struct MHD_Connection *c, struct request *
 		if (got < 0) {
 			free(buf);
 			return got == DPP_UWAIT_CLIENT_GONE ? MHD_NO
-							    : queue_error(c, r, 502, "Docker's response broke off");
+							    : queue_error(c, upstream_failed(r), 502, "Docker's response broke off");
 		}
 		len += (size_t)got;
 	}
@@ -710,11 +729,14 @@ static enum MHD_Result finish_request(struct MHD_Connection *c, struct request *
 	int w;
 
 	if (r->chunked && dpp_uconn_write(r->uc, "0\r\n\r\n", 5) != 0)
-		return queue_error(c, r, 502, "the connection to Docker broke while sending the request body");
+		return queue_error(c, upstream_failed(r), 502, "the connection to Docker broke while sending the request body");
 	for (int attempt = 0;; attempt++) {
 		w = dpp_uconn_read_head(r->uc, r->head_request, r->client_fd, &r->resp);
-		if (w == DPP_UWAIT_OK)
+		if (w == DPP_UWAIT_OK) {
+			dpp_metrics_upstream_latency(r->srv->metrics,
+						     (uint32_t)(now_ms() - r->t_forwarded));
 			break;
+		}
 		if (w == DPP_UWAIT_CLIENT_GONE) {
 			r->status = 499; /* closed by the client before Docker answered */
 			return MHD_NO;
@@ -727,11 +749,11 @@ static enum MHD_Result finish_request(struct MHD_Connection *c, struct request *
 			dpp_upstream_release(r->srv->up, r->uc, 0);
 			r->uc = NULL;
 			if (open_upstream(r, 1, &err) != 0)
-				return queue_error(c, r, 502, "cannot reach Docker at %s: %s",
+				return queue_error(c, upstream_failed(r), 502, "cannot reach Docker at %s: %s",
 						   dpp_upstream_socket(r->srv->up), err);
 			continue;
 		}
-		return queue_error(c, r, 502, "the connection to Docker broke before it answered");
+		return queue_error(c, upstream_failed(r), 502, "the connection to Docker broke before it answered");
 	}
 	if (!r->head_request && (r->resp.status == 204 || r->resp.status == 304)) {
 		char scratch[16];
@@ -748,8 +770,11 @@ static void copy_str(char *dst, size_t len, const char *src)
 	snprintf(dst, len, "%s", src != NULL ? src : "");
 }
 
+static const char *field_get(const struct field_list *l, const char *name);
+
 static void fill_event(const struct request *r, enum dpp_event_kind kind, int status,
-		       const char *rule, const char *message, struct dpp_event *ev)
+		       const char *rule, const char *action, const char *message,
+		       struct dpp_event *ev)
 {
 	struct timespec ts;
 
@@ -762,20 +787,31 @@ static void fill_event(const struct request *r, enum dpp_event_kind kind, int st
 	ev->duration_ms = (uint32_t)(now_ms() - r->t_start);
 	copy_str(ev->method, sizeof(ev->method), r->method);
 	copy_str(ev->path, sizeof(ev->path), r->canon != NULL ? dpp_target_path(r->canon) : r->target);
+	copy_str(ev->peer_ip, sizeof(ev->peer_ip), r->peer_ip);
 	copy_str(ev->client_ip, sizeof(ev->client_ip), r->client_ip);
-	copy_str(ev->identity, sizeof(ev->identity), r->auth.identity);
-	copy_str(ev->role, sizeof(ev->role), r->auth.role);
-	copy_str(ev->rule, sizeof(ev->rule), rule);
+	copy_str(ev->user_agent, sizeof(ev->user_agent),
+		 r->fields != NULL ? field_get(r->fields, "User-Agent") : NULL);
+	/* "anonymous" on a failed authentication is no identity (null in the
+	 * audit record); a wrong token keeps its token:<hash> for forensics. */
+	copy_str(ev->identity, sizeof(ev->identity),
+		 r->auth.status != DPP_AUTH_OK &&
+				 strcmp(r->auth.identity, DPP_AUTH_IDENTITY_ANONYMOUS) == 0
+			 ? NULL
+			 : r->auth.identity);
+	copy_str(ev->user_role, sizeof(ev->user_role), r->auth.role);
+	copy_str(ev->rule_name, sizeof(ev->rule_name), rule);
+	copy_str(ev->rule_action, sizeof(ev->rule_action), rule != NULL ? action : NULL);
 	copy_str(ev->message, sizeof(ev->message), message);
+	ev->dry_run = kind == DPP_EVENT_DRY_RUN;
 }
 
 /* Publishes an event now (dry-run, lockout: several per request). */
 static void emit(struct request *r, enum dpp_event_kind kind, int status, const char *rule,
-		 const char *message)
+		 const char *action, const char *message)
 {
 	struct dpp_event ev;
 
-	fill_event(r, kind, status, rule, message, &ev);
+	fill_event(r, kind, status, rule, action, message, &ev);
 	dpp_bus_publish(r->srv->bus, &ev);
 }
 
@@ -845,22 +881,31 @@ static int judge(struct MHD_Connection *c, struct request *r, struct dpp_body_do
 		dpp_log_error("%s %s: rule evaluation failed (%s): denied", r->method, r->target,
 			      d->error != NULL ? d->error : "internal error");
 	for (size_t i = 0; i < d->n_dry_run; i++) {
-		emit(r, DPP_EVENT_DRY_RUN, 0, d->dry_run[i], "would have been denied (dry run)");
-		dpp_metrics_dry_run(r->srv->metrics, d->dry_run[i]);
+		emit(r, DPP_EVENT_DRY_RUN, 0, d->dry_run[i], d->dry_run_actions[i],
+		     d->dry_run_messages[i] != NULL ? d->dry_run_messages[i]
+						    : "would have been denied (dry run)");
+		dpp_metrics_rule_decision(r->srv->metrics, d->dry_run[i], 1);
 	}
+	if (d->n_dry_run > 0)
+		dpp_metrics_dry_run(r->srv->metrics);
+	if (d->rule != NULL)
+		dpp_metrics_rule_decision(r->srv->metrics, d->rule, 0);
 	if (d->verdict == DPP_POLICY_ALLOW)
 		return 1;
 	r->ev_rule = d->rule;
-	if (d->status == 429) {
+	r->ev_action = d->rule_action;
+	if (d->rule_action != NULL && strcmp(d->rule_action, "rate_limit") == 0) {
 		r->ev_kind = DPP_EVENT_RATE_LIMITED;
 		dpp_metrics_rate_limited(r->srv->metrics, d->rule != NULL ? d->rule : "");
 		snprintf(retry, sizeof(retry), "%u", d->retry_after > 0 ? d->retry_after : 1);
-		*ret = queue_json_error(c, r, 429, "Retry-After", retry,
+		/* The rule's status (default 429), with Retry-After either way. */
+		*ret = queue_json_error(c, r, (unsigned)(d->status > 0 ? d->status : 429),
+					"Retry-After", retry,
 					d->message != NULL ? d->message : "rate limit exceeded");
 		return 0;
 	}
 	r->ev_kind = DPP_EVENT_DENY;
-	dpp_metrics_denied(r->srv->metrics, d->rule != NULL ? d->rule : "(default)");
+	dpp_metrics_denied(r->srv->metrics, d->rule); /* NULL: the default action, "default" */
 	*ret = queue_json_error(c, r, (unsigned)(d->status > 0 ? d->status : 403), NULL, NULL,
 				d->message != NULL ? d->message : "denied by policy");
 	return 0;
@@ -879,7 +924,7 @@ static int authenticate(struct MHD_Connection *c, struct request *r, enum MHD_Re
 	dpp_auth_authenticate_request(dpp_runtime_auth(r->rt), r->srv->lockout, authz,
 				      r->client_ip, dpp_lockout_now_ms(), r->peer, &r->auth);
 	if (r->auth.lockout_started) {
-		emit(r, DPP_EVENT_LOCKOUT, 429, "",
+		emit(r, DPP_EVENT_LOCKOUT, 429, NULL, NULL,
 		     "client address locked out after repeated authentication failures");
 		dpp_metrics_lockout(r->srv->metrics);
 		dpp_log_warn("client %s locked out for %d s after %d failed authentications",
@@ -940,8 +985,9 @@ static enum MHD_Result forward(struct MHD_Connection *c, struct request *r, long
 		return queue_error(c, r, 502, "cannot reach Docker at %s: %s",
 				   dpp_upstream_socket(r->srv->up), err);
 	}
+	r->t_forwarded = now_ms();
 	if (r->buf_len > 0 && send_body_piece(r, r->buf, r->buf_len) != 0)
-		return queue_error(c, r, 502, "the connection to Docker broke while sending the request body");
+		return queue_error(c, upstream_failed(r), 502, "the connection to Docker broke while sending the request body");
 	return complete ? finish_request(c, r) : MHD_YES;
 }
 
@@ -1052,6 +1098,7 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 	r->rt = current_runtime(r->srv);
 	set = dpp_runtime_settings(r->rt);
 	peer_address(c, peer, sizeof(peer));
+	copy_str(r->peer_ip, sizeof(r->peer_ip), peer);
 	r->fields = calloc(1, sizeof(*r->fields));
 	if (r->fields == NULL)
 		return queue_error(c, r, 500, "out of memory");
@@ -1177,7 +1224,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_YES;
 		}
 		if (send_body_piece(r, upload_data, n) != 0)
-			return queue_error(c, r, 502,
+			return queue_error(c, upstream_failed(r), 502,
 					   "the connection to Docker broke while sending the request body");
 		return MHD_YES;
 	}
@@ -1213,6 +1260,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 
 	if (r == NULL)
 		return;
+	if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+		dpp_metrics_request_timeout(srv->metrics); /* silent mid-request (client_timeout) */
 	if (r->timeout_off && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, srv->client_timeout_s);
 	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && r->client_fd >= 0 && !r->upgrade_taken)
@@ -1221,7 +1270,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 		struct dpp_event ev;
 
 		atomic_fetch_sub(&srv->inflight, 1);
-		fill_event(r, r->ev_kind, r->status, r->ev_rule, r->ev_message, &ev);
+		fill_event(r, r->ev_kind, r->status, r->ev_rule, r->ev_action, r->ev_message, &ev);
 		dpp_bus_publish(srv->bus, &ev);
 		dpp_metrics_request_done(srv->metrics, r->method, r->status, ev.duration_ms);
 		if (r->ev_kind == DPP_EVENT_REQUEST)
@@ -1357,8 +1406,8 @@ static void tls_rejected(void *ctx, const struct sockaddr *addr, socklen_t len, 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ev.time_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	ev.kind = DPP_EVENT_AUTH_FAILURE;
+	copy_str(ev.peer_ip, sizeof(ev.peer_ip), ip);
 	copy_str(ev.client_ip, sizeof(ev.client_ip), ip);
-	copy_str(ev.identity, sizeof(ev.identity), "tls");
 	snprintf(ev.message, sizeof(ev.message), "TLS connection refused: %s", reason);
 	dpp_bus_publish(srv->bus, &ev);
 	dpp_metrics_auth_failure(srv->metrics);
@@ -1477,6 +1526,7 @@ static void collect_metrics(struct dpp_metrics *m, void *arg)
 	struct dpp_server *srv = arg;
 
 	dpp_bus_foreach_sub(srv->bus, collect_sub, m);
+	dpp_metrics_set_head_timeouts(m, dpp_watch_cut_total(srv->watch));
 }
 
 static void free_parts(struct dpp_server *srv)

@@ -109,7 +109,7 @@ sc_sighup() {
 
 sc_client_timeout() {
 	local cfg="$RUN_DIR/timeout.yaml" ev="$RUN_DIR/events.out" epid c out
-	printf 'global:\n  client_timeout: 2\nauth:\n  type: none\n' >"$cfg"
+	printf 'global:\n  client_timeout: 2\n  metrics: {enabled: true}\nauth:\n  type: none\n' >"$cfg"
 	start_private --socket "$DOCKER_SOCK" --config "$cfg" || return 1
 	# A client that never finishes its headers is cut after 2 s.
 	out=$("$PY" - "$P_PORT" <<'PYEOF'
@@ -140,6 +140,9 @@ except OSError:
 PYEOF
 )
 	expect_eq "slow-drip client" cut "$out" || { stop_private; return 1; }
+	# Both cuts are counted (the seed's docker_proxy_request_timeouts_total).
+	out=$(curl -s "http://127.0.0.1:$P_PORT/metrics" | awk '$1 == "docker_proxy_request_timeouts_total" { print $2 }')
+	[ "${out:-0}" -ge 2 ] || { why "request_timeouts_total is '${out}' after two cut clients"; stop_private; return 1; }
 	# A quiet events stream outlives the timeout and still delivers.
 	timeout 20 "$DOCKER" -H "tcp://127.0.0.1:$P_PORT" events >"$ev" 2>&1 &
 	epid=$!
