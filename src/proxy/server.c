@@ -49,6 +49,10 @@
 #define RATELIMIT_BUCKETS 65536
 #define PENDING_PEERS_MAX 1024
 #define DEFAULT_CONNECTION_LIMIT 4096
+/* An over-long buffered body is read to its end and dropped, so the 413 can
+ * be sent: libmicrohttpd accepts a response only before the body or after
+ * all of it. Past this many dropped bytes the connection is closed instead. */
+#define DISCARD_MAX (256ULL * 1024 * 1024)
 
 struct dpp_server {
 	struct MHD_Daemon *mhd;
@@ -129,6 +133,8 @@ struct request {
 	long long content_length;
 	int chunked;
 	int has_body;
+	int too_large;             /* buffered body went over max_body_bytes */
+	unsigned long long discarded; /* bytes of it read and dropped since */
 	char *head; /* request head as written upstream (for one retry) */
 	size_t head_len;
 	int body_sent;
@@ -1129,8 +1135,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			size_t max = (size_t)dpp_runtime_settings(r->rt)->max_body_bytes;
 			char *nb;
 
-			if (r->buf_len + n > max)
-				return queue_error(c, r, 413, "request body larger than %zu bytes (global.max_body_bytes)", max);
+			if (r->too_large || r->buf_len + n > max) {
+				/* A chunked body: its length was not known up front. */
+				r->too_large = 1;
+				r->discarded += n;
+				free(r->buf);
+				r->buf = NULL;
+				r->buf_len = 0;
+				if (r->discarded > DISCARD_MAX) {
+					r->status = 413;
+					r->ev_kind = DPP_EVENT_ERROR;
+					snprintf(r->ev_message, sizeof(r->ev_message),
+						 "request body larger than %zu bytes (global.max_body_bytes); connection closed after %llu more bytes",
+						 max, DISCARD_MAX);
+					dpp_log_warn("%s %s: %s", r->method, r->target, r->ev_message);
+					return MHD_NO;
+				}
+				return MHD_YES;
+			}
 			nb = realloc(r->buf, r->buf_len + n);
 			if (nb == NULL)
 				return queue_error(c, r, 500, "out of memory");
@@ -1144,6 +1166,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 					   "the connection to Docker broke while sending the request body");
 		return MHD_YES;
 	}
+	if (r->mode == MODE_BUFFER && r->too_large)
+		return queue_error(c, r, 413, "request body larger than %d bytes (global.max_body_bytes)",
+				   dpp_runtime_settings(r->rt)->max_body_bytes);
 	if (r->mode == MODE_BUFFER)
 		return finish_buffered(c, r);
 	return finish_request(c, r);
