@@ -29,7 +29,9 @@
  * (dockerd names the exec variable {name} on start/resize and {id} on json;
  * the endpoint uses {id} for all three, as the Engine API reference does).
  * A path that no route matches has no endpoint: dockerd answers 404 to it and
- * runs no handler.
+ * runs no handler. The proxy's built-ins then fail closed: a body is parsed as
+ * JSON, no upgrade or hijack is relayed, form Content-Types are refused. The
+ * table is dockerd 20.10's: routes of newer daemons get no endpoint.
  *
  * Pure, no globals besides the constant table; thread-safe. */
 #ifndef DPP_ROUTE_H
