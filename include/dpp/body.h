@@ -187,20 +187,25 @@ int dpp_body_get_int64(const cJSON *item, int64_t *out);
  * allocation failure; err may be NULL). Pure, thread-safe. */
 int dpp_body_check_create(const struct dpp_body_doc *doc, char **err);
 
-/* Whether dockerd decodes the body of `method canonical_path` as JSON.
- * canonical_path is dpp_target_path()'s form: percent-decoded, version prefix
- * removed, starting with '/'. Known binary bodies give DPP_BODY_STREAM:
- * POST /build, PUT /containers/{id}/archive, POST /images/load,
+/* Whether dockerd decodes the body of `method endpoint` as JSON. endpoint
+ * is the route template of dpp/route.h ("/containers/{name}/archive"), or
+ * NULL when no route matches. Known binary bodies give DPP_BODY_STREAM:
+ * POST /build, PUT /containers/{name}/archive, POST /images/load,
  * POST /images/create (tar for "import" with fromSrc=-; a pull sends no body
  * and the handler does not read one), POST /plugins/create. GET, HEAD,
- * DELETE and OPTIONS give DPP_BODY_NONE. Every other POST or PUT, and any
- * unknown method, gives DPP_BODY_JSON (fail closed: a body the daemon may
- * decode is parsed). Methods compare case-sensitively, as dockerd's router
- * does. Note POST /containers/{id}/start is JSON: dockerd 20.10 refuses a
- * body longer than 7 bytes for API >= 1.24 but, for older API versions in the
- * URL, reads it as a HostConfig (root-level "Privileged", "Binds", ...) and
- * applies it at start; rules must cover that body or refuse it.
+ * DELETE and OPTIONS give DPP_BODY_NONE. Every other POST or PUT, any unknown
+ * method and any path without a route give DPP_BODY_JSON (fail closed: a body
+ * the daemon may decode is parsed). Methods compare case-sensitively, as
+ * dockerd's router does. Note POST /containers/{name}/start is JSON: dockerd
+ * 20.10 refuses a body longer than 7 bytes for API >= 1.24 but, for older API
+ * versions in the URL, reads it as a HostConfig (root-level "Privileged",
+ * "Binds", ...) and applies it at start; the proxy refuses any body there.
  * Pure and thread-safe. Source: Docker Engine API reference (v1.41+). */
+enum dpp_body_kind dpp_body_kind_endpoint(const char *method, const char *endpoint);
+
+/* dpp_body_kind_endpoint for the route dockerd finds for `method
+ * canonical_path` (dpp_target_path()'s form: percent-decoded, version prefix
+ * removed). Pure and thread-safe. */
 enum dpp_body_kind dpp_body_kind(const char *method, const char *canonical_path);
 
 /* "none", "json", "stream"; for logs and audit records. Static string. */

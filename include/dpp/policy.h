@@ -46,6 +46,9 @@ struct dpp_response_filter {
 struct dpp_request_view {
 	const char *method;    /* "GET", as received (methods are case-sensitive) */
 	const char *path;      /* canonical path, version prefix removed */
+	/* dockerd's route template for method + path ("/containers/{name}/start",
+	 * dpp/route.h), or NULL when no route matches (dockerd answers 404). */
+	const char *endpoint;
 	/* Header fields in arrival order. Names compare case-insensitively; the
 	 * values of repeated names are joined with ", " (RFC 9110 5.3). */
 	const struct dpp_header *headers;

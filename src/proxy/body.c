@@ -13,6 +13,7 @@
  * Lock order: only parse_lock, held around the cJSON parse call and nothing
  * else. */
 #include "dpp/body.h"
+#include "dpp/route.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -980,54 +981,37 @@ int dpp_body_check_create(const struct dpp_body_doc *doc, char **err)
 
 /* ---- body kind ---------------------------------------------------------- */
 
-/* Routes whose body dockerd streams (tar or binary). '*' matches one path
- * segment (a container ID or name, which cannot contain '/'). Docker Engine
- * API: ImageBuild (application/octet-stream tar), PutContainerArchive
+/* Routes whose body dockerd streams (tar or binary) carry
+ * DPP_ROUTE_BODY_STREAM in the route table (dpp/route.h). Docker Engine API:
+ * ImageBuild (application/octet-stream tar), PutContainerArchive
  * (application/x-tar), ImageLoad (application/x-tar), ImageCreate (import
  * with fromSrc=-: application/octet-stream), PluginCreate (application/x-tar). */
-static const struct {
-	const char *method;
-	const char *pattern;
-} stream_routes[] = {
-	{ "POST", "/build" },
-	{ "PUT", "/containers/*/archive" },
-	{ "POST", "/images/load" },
-	{ "POST", "/images/create" },
-	{ "POST", "/plugins/create" },
-};
-
-static bool route_match(const char *pattern, const char *path)
+enum dpp_body_kind dpp_body_kind_endpoint(const char *method, const char *endpoint)
 {
-	while (*pattern != '\0') {
-		if (*pattern == '*') {
-			const char *seg = path;
+	size_t n;
+	const struct dpp_route *t;
 
-			while (*path != '\0' && *path != '/')
-				path++;
-			if (path == seg)
-				return false;
-			pattern++;
-		} else if (*pattern++ != *path++) {
-			return false;
-		}
-	}
-	return *path == '\0';
-}
-
-enum dpp_body_kind dpp_body_kind(const char *method, const char *canonical_path)
-{
-	size_t i;
-
-	if (method == NULL || canonical_path == NULL)
+	if (method == NULL)
 		return DPP_BODY_JSON;
 	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
 	    strcmp(method, "DELETE") == 0 || strcmp(method, "OPTIONS") == 0)
 		return DPP_BODY_NONE;
-	for (i = 0; i < sizeof(stream_routes) / sizeof(stream_routes[0]); i++)
-		if (strcmp(method, stream_routes[i].method) == 0 &&
-		    route_match(stream_routes[i].pattern, canonical_path))
-			return DPP_BODY_STREAM;
+	if (endpoint == NULL)
+		return DPP_BODY_JSON;
+	t = dpp_route_table(&n);
+	for (size_t i = 0; i < n; i++) {
+		if (t[i].method != NULL && strcmp(t[i].method, method) == 0 &&
+		    strcmp(t[i].endpoint, endpoint) == 0)
+			return (t[i].flags & DPP_ROUTE_BODY_STREAM) ? DPP_BODY_STREAM : DPP_BODY_JSON;
+	}
 	return DPP_BODY_JSON;
+}
+
+enum dpp_body_kind dpp_body_kind(const char *method, const char *canonical_path)
+{
+	/* A version prefix changes no stream route; the debug routes (the only
+	 * unversioned ones) have no body. */
+	return dpp_body_kind_endpoint(method, dpp_route_endpoint(method, canonical_path, 1));
 }
 
 const char *dpp_body_kind_name(enum dpp_body_kind kind)

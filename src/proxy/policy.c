@@ -91,6 +91,7 @@ static int field_string(struct ev *ev, const struct rule_cond *cd, const char **
 	switch (cd->field) {
 	case FIELD_PATH: *out = req->path; break;
 	case FIELD_METHOD: *out = req->method; break;
+	case FIELD_ENDPOINT: *out = req->endpoint; break;
 	case FIELD_HEADER: return header_get(ev, cd->name, out);
 	case FIELD_QUERY:
 		if (req->query_get != NULL)
