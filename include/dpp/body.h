@@ -168,6 +168,25 @@ const char *dpp_body_number_text(const cJSON *item);
  * such a number (the caller cannot decide: deny). */
 int dpp_body_get_int64(const cJSON *item, int64_t *out);
 
+/* Compact JSON text of item (a value borrowed from a document, or any cJSON
+ * value), for text operators on objects and arrays: numbers that came from
+ * dpp_body_parse appear as their literal text, never re-printed from cJSON's
+ * double (9007199254740993 stays exact); keys appear as stored (Docker's
+ * spelling, see dpp_body_parse). Returns a malloc'd string (caller frees with
+ * free()), or NULL when item is NULL or on allocation failure. Thread-safe. */
+char *dpp_body_text(const cJSON *item);
+
+/* Parses JSON text the way cJSON does (for dockerd's responses: no request
+ * body checks, keys untouched) and replaces every number with a cJSON_Raw
+ * node holding its literal text, so that printing the tree gives every number
+ * back exactly as sent (cJSON alone re-prints doubles: 9007199254740993
+ * becomes 9.00719925474099e+15, 1e400 becomes null). Bytes after the first
+ * value are ignored, as cJSON_ParseWithLength does. A number outside RFC 8259's
+ * grammar or longer than 63 bytes is refused. Returns the tree (caller frees
+ * with cJSON_Delete), or NULL with *err a static message (err may be NULL).
+ * Thread-safe (serialised with dpp_body_parse around cJSON's parser). */
+cJSON *dpp_json_parse_exact(const char *text, size_t len, const char **err);
+
 /* Extra check for POST /containers/create bodies. dockerd (up to v26; moby
  * runconfig ContainerConfigWrapper, removed by moby PR 48007) also embeds a
  * *container.HostConfig at the top level of the create body: when "HostConfig"

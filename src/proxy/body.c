@@ -438,6 +438,27 @@ static enum dpp_body_status attach_number(struct walk *w, cJSON *item)
 	return DPP_BODY_OK;
 }
 
+/* Pre-order walk turning every number into a cJSON_Raw node that holds its
+ * literal text (document order, as attach_number expects). */
+static enum dpp_body_status raw_numbers(struct walk *w, cJSON *node)
+{
+	enum dpp_body_status st;
+	cJSON *c;
+
+	if (cJSON_IsNumber(node)) {
+		st = attach_number(w, node);
+		if (st == DPP_BODY_OK)
+			node->type = (node->type & ~0xFF) | cJSON_Raw;
+		return st;
+	}
+	for (c = node->child; c != NULL; c = c->next) {
+		st = raw_numbers(w, c);
+		if (st != DPP_BODY_OK)
+			return st;
+	}
+	return DPP_BODY_OK;
+}
+
 /* ---- pass 3: duplicate keys -------------------------------------------- */
 
 static bool is_map_field(const char *parent, const char *name)
@@ -1041,4 +1062,83 @@ const char *dpp_body_kind_name(enum dpp_body_kind kind)
 		return "stream";
 	}
 	return "unknown";
+}
+
+/* ---- exact numbers outside request bodies ------------------------------- */
+
+cJSON *dpp_json_parse_exact(const char *text, size_t len, const char **err)
+{
+	const char *end = NULL;
+	cJSON *root = NULL;
+	char *msg = NULL;
+	struct walk w;
+	size_t start, tlen;
+
+	if (err != NULL)
+		*err = NULL;
+	if (text == NULL) {
+		if (err != NULL)
+			*err = "no JSON text";
+		return NULL;
+	}
+	if (pthread_mutex_lock(&parse_lock) != 0) {
+		if (err != NULL)
+			*err = "internal lock error";
+		return NULL;
+	}
+	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	(void)pthread_mutex_unlock(&parse_lock);
+	if (root == NULL || end == NULL || end < text || end > text + len) {
+		if (err != NULL)
+			*err = "not valid JSON";
+		goto fail;
+	}
+	w.body = (const unsigned char *)text;
+	w.lim = (size_t)(end - text);
+	w.pos = 0;
+	w.err = &msg;
+	if (raw_numbers(&w, root) != DPP_BODY_OK ||
+	    next_number_token(w.body, w.lim, &w.pos, &start, &tlen)) {
+		if (err != NULL)
+			*err = "a number is not valid JSON (RFC 8259) or cannot be kept exactly";
+		goto fail;
+	}
+	free(msg);
+	return root;
+fail:
+	free(msg);
+	cJSON_Delete(root);
+	return NULL;
+}
+
+/* Numbers that carry their literal text (dpp_body_parse) become cJSON_Raw
+ * nodes holding it, so printing gives the numbers as sent. Recursion depth is
+ * bounded by the document's (max_depth). cJSON_Duplicate copies valuestring
+ * for every type, so a copy keeps the texts. */
+static void raw_from_text(cJSON *n)
+{
+	if (cJSON_IsNumber(n) && n->valuestring != NULL)
+		n->type = (n->type & ~0xFF) | cJSON_Raw;
+	for (cJSON *c = n->child; c != NULL; c = c->next)
+		raw_from_text(c);
+}
+
+char *dpp_body_text(const cJSON *item)
+{
+	cJSON *copy;
+	char *text, *out;
+
+	if (item == NULL)
+		return NULL;
+	copy = cJSON_Duplicate(item, 1);
+	if (copy == NULL)
+		return NULL;
+	raw_from_text(copy);
+	text = cJSON_PrintUnformatted(copy);
+	cJSON_Delete(copy);
+	if (text == NULL)
+		return NULL;
+	out = strdup(text);
+	cJSON_free(text);
+	return out;
 }
