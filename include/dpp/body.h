@@ -29,6 +29,17 @@
  * all of Docker's Go field names are ASCII, so two keys that differ only in
  * other non-ASCII case cannot name a field and Go ignores both.
  *
+ * Docker's spelling: Go assigns "tYpe" to the field Type, so a rule that
+ * reads a body as JSON text (a regex on an object) must see "Type". After the
+ * checks, every key of an object decoded into a struct that names a field of
+ * Docker's types (a table in body.c, from moby's api/types and the Engine API
+ * reference: container create/update/start, exec, networks, volumes, swarm
+ * services, secrets, configs, nodes, swarm init/join, auth, plugin
+ * privileges) is stored in the tree with the field's spelling. Keys that name
+ * no field, keys below a type the table does not know, and map keys keep the
+ * client's spelling (Go keeps map keys as sent). Lookups are unaffected
+ * (EqualFold either way). Error messages quote keys as sent.
+ *
  * The proxy forwards the original bytes, never a re-print: cJSON stores
  * numbers as doubles, which are exact only up to 2^53. For every number this
  * module keeps the literal text as sent (dpp_body_number_text), and
@@ -167,6 +178,13 @@ const char *dpp_body_number_text(const cJSON *item);
  * too) within the int64 range. Returns 0 and *out, or -1 when item is not
  * such a number (the caller cannot decide: deny). */
 int dpp_body_get_int64(const cJSON *item, int64_t *out);
+
+/* For tests: checks the table of Docker's field names behind
+ * dpp_body_parse's respelling (no empty name, no two names of one struct type
+ * equal under EqualFold: Go would then pick by exact match only and the table
+ * could not say which field a key names). Returns NULL when the table is
+ * sound, else a message (thread-local static buffer). */
+const char *dpp_body_spelling_selfcheck(void);
 
 /* Compact JSON text of item (a value borrowed from a document, or any cJSON
  * value), for text operators on objects and arrays: numbers that came from
