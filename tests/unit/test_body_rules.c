@@ -28,7 +28,8 @@ static struct dpp_ruleset *compile_cond(const char *field, const char *op, const
 	char yaml[1024], *errors = NULL;
 
 	snprintf(yaml, sizeof(yaml),
-		 "rules:\n  - name: r\n    action: deny\n    match:\n      %s: {%s: %s}\n",
+		 "rules:\n  - name: r\n    action: deny\n    conditions:\n"
+		 "      - field: %s\n        operator: %s\n        value: %s\n",
 		 field, op, value);
 	if (fx_compile(yaml, &rs, &errors) != 0) {
 		fprintf(stderr, "compile failed for\n%s\n%s", yaml, errors ? errors : "?\n");
