@@ -783,15 +783,17 @@ static const struct ffield *find_field(const struct ftype *t, const char *key)
 {
 	size_t i;
 
+	const struct ffield *folded = NULL;
+
 	if (t == NULL || key == NULL)
 		return NULL;
-	for (i = 0; i < t->n; i++)
+	for (i = 0; i < t->n; i++) {
 		if (strcmp(t->f[i].name, key) == 0)
 			return &t->f[i];
-	for (i = 0; i < t->n; i++)
-		if (fold_eq(t->f[i].name, key))
-			return &t->f[i];
-	return NULL;
+		if (folded == NULL && fold_eq(t->f[i].name, key))
+			folded = &t->f[i];
+	}
+	return folded;
 }
 
 /* Stores Docker's spelling in c->string (the key's bytes are only used by the
