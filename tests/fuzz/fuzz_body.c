@@ -10,6 +10,8 @@
  *   - every member of an accepted document is found again by dpp_body_lookup
  *     through its own path (so no undetected duplicate shadows another), and
  *     null members read as absent;
+ *   - dpp_body_text of an accepted document, and the print of
+ *     dpp_json_parse_exact's tree, are valid JSON again;
  *   - dotted-path parsing and the body-kind table accept arbitrary strings. */
 #include <stddef.h>
 #include <stdint.h>
@@ -107,6 +109,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				__builtin_trap();
 			free(cerr);
 		}
+		{
+			/* the rules' JSON text: valid JSON with the same numbers */
+			char *text = dpp_body_text(dpp_body_root(doc));
+			cJSON *back;
+
+			if (text == NULL)
+				break; /* allocation failure */
+			back = cJSON_Parse(text);
+			if (back == NULL)
+				__builtin_trap();
+			cJSON_Delete(back);
+			free(text);
+		}
 		break;
 	}
 	case DPP_BODY_EMPTY:
@@ -126,6 +141,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	free(err);
 	dpp_body_free(doc);
+
+	/* response filters' parse: printing gives valid JSON back */
+	{
+		cJSON *exact = dpp_json_parse_exact((const char *)data, size, NULL);
+
+		if (exact != NULL) {
+			char *text = cJSON_PrintUnformatted(exact);
+
+			if (text != NULL) {
+				cJSON *back = cJSON_Parse(text);
+
+				if (back == NULL)
+					__builtin_trap();
+				cJSON_Delete(back);
+				cJSON_free(text);
+			}
+			cJSON_Delete(exact);
+		}
+	}
 
 	/* the same bytes as a dotted path and as a method/path pair */
 	str = malloc(size + 1);
