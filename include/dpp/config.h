@@ -157,9 +157,10 @@ char *dpp_config_restart_needed_vs(const struct dpp_settings *running,
 /* Makes eff (next's settings, about to be used on reload) hold what will
  * really run: every restart-only key (and its source) takes running's value,
  * and when next switches TLS on or off, the four global.tls values take
- * running's (same TLS state: next's files are re-read). So the exposure
- * check judges the listener that exists, and the record stored afterwards
- * holds only values that took effect. Pure. */
+ * running's (same TLS state: next's files are re-read; a TLS section that is
+ * inconsistent by itself stays as written, so the build refuses it). So the
+ * exposure check judges the listener that exists, and the record stored
+ * afterwards holds only values that took effect. Pure. */
 void dpp_config_keep_restart_only(const struct dpp_config *next,
 				  const struct dpp_settings *running, struct dpp_settings *eff);
 

@@ -1354,6 +1354,17 @@ static int tls_on(const struct dpp_settings *s)
 	return s->tls_cert[0] != '\0' && s->tls_key[0] != '\0';
 }
 
+/* The TLS values make sense on their own (the same rules as
+ * dpp_runtime_build's consistency checks). */
+static int tls_coherent(const struct dpp_settings *s)
+{
+	if ((s->tls_cert[0] == '\0') != (s->tls_key[0] == '\0'))
+		return 0;
+	if (s->tls_require_client_cert && s->tls_client_ca[0] == '\0')
+		return 0;
+	return s->tls_client_ca[0] == '\0' || s->tls_cert[0] != '\0';
+}
+
 static int row_differs(const struct dpp_config_row *r, const struct dpp_settings *x,
 		       const struct dpp_settings *y)
 {
@@ -1417,8 +1428,11 @@ void dpp_config_keep_restart_only(const struct dpp_config *next,
 	}
 	/* The listener's TLS layer exists or not from start-up on; with the same
 	 * state the files are re-read (reloadable), across states the running
-	 * ones stay. */
-	if (tls_on(running) != tls_on(eff)) {
+	 * ones stay. A TLS section that start-up would refuse by itself (cert
+	 * without key, client_ca without cert, require_client_cert without
+	 * client_ca: dpp_runtime_build's checks) is left as written, so the
+	 * reload is refused for it too. */
+	if (tls_on(running) != tls_on(eff) && tls_coherent(eff)) {
 		memcpy(eff->tls_cert, running->tls_cert, sizeof(eff->tls_cert));
 		memcpy(eff->tls_key, running->tls_key, sizeof(eff->tls_key));
 		memcpy(eff->tls_client_ca, running->tls_client_ca, sizeof(eff->tls_client_ca));

@@ -257,6 +257,13 @@ static void test_reload_judged_against_running(void **state)
 	assert_string_equal(eff.tls_cert, "/x.pem");
 	assert_string_equal(eff.tls_client_ca, "/ca.pem");
 	free(restart);
+	/* ... but a TLS section start-up refuses by itself is refused on reload
+	 * too, whatever the running state (here: a cert without its key). */
+	assert_int_equal(reload_build(&running, "global:\n  tls: {cert: /y.pem}\nauth: {type: mtls}\n",
+				      &eff, &errors, &restart), -1);
+	assert_non_null(strstr(errors, "cert and key must be set together"));
+	free(errors);
+	free(restart);
 }
 
 /* The record kept after a reload holds what took effect, so a second reload
