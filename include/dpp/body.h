@@ -135,6 +135,22 @@ const cJSON *dpp_body_root(const struct dpp_body_doc *doc);
 const cJSON *dpp_body_lookup(const struct dpp_body_doc *doc,
 			     const char *const *segments, size_t nseg);
 
+/* The path segment that stands for every element of an array and every
+ * member of an object in dpp_body_each. */
+#define DPP_BODY_ANY "*"
+
+/* Calls fn(arg, value) for every value that segments[0..nseg) names, looked
+ * up as dpp_body_lookup does, where a segment DPP_BODY_ANY ("*") stands for
+ * each element of an array and each member of an object (map or struct), in
+ * document order; several may appear. Absent and null values are skipped (so
+ * fn never sees NULL or a JSON null). Stops at the first non-zero return of
+ * fn and returns it; returns 0 when every value was visited (or there is
+ * none, or doc is NULL). Cost is linear in the nodes visited: elements are
+ * reached by walking, never by a fresh lookup from the root. A map key that
+ * is literally "*" cannot be addressed. Thread-safe for concurrent readers. */
+int dpp_body_each(const struct dpp_body_doc *doc, const char *const *segments, size_t nseg,
+		  int (*fn)(void *arg, const cJSON *value), void *arg);
+
 /* A field path compiled once (from rule configuration) and used for many
  * lookups; immutable, safe to share between threads. */
 struct dpp_body_path;

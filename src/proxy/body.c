@@ -1101,10 +1101,93 @@ static int parse_index(const char *s, size_t *out)
 	return 0;
 }
 
+/* One step of dpp_body_lookup from node (of kind `kind`, value of field
+ * `field`); NULL when absent or null. Updates *kind and *field. */
+static const cJSON *step(const cJSON *node, const char *seg, enum obj_kind *kind,
+			 const char **field)
+{
+	const cJSON *c;
+
+	if (cJSON_IsObject(node)) {
+		for (c = node->child; c != NULL; c = c->next) {
+			if (c->string == NULL)
+				continue;
+			if (*kind == OBJ_MAP ? strcmp(c->string, seg) == 0 : fold_eq(c->string, seg))
+				break;
+		}
+		if (c == NULL)
+			return NULL;
+		child_context(*kind, *field, c->string, kind, field);
+	} else if (cJSON_IsArray(node)) {
+		size_t idx, k = 0;
+
+		if (parse_index(seg, &idx) < 0)
+			return NULL;
+		for (c = node->child; c != NULL && k < idx; c = c->next)
+			k++;
+		if (c == NULL)
+			return NULL;
+		*kind = OBJ_STRUCT;
+	} else {
+		return NULL;
+	}
+	return cJSON_IsNull(c) ? NULL : c;
+}
+
+/* Plain segments are walked in a loop; recursion happens only at "*", so its
+ * depth is at most the number of "*" segments. */
+static int each_at(const cJSON *node, enum obj_kind kind, const char *field,
+		   const char *const *segs, size_t nseg, int (*fn)(void *, const cJSON *),
+		   void *arg)
+{
+	const cJSON *c;
+	int r;
+
+	for (; nseg > 0 && strcmp(segs[0], DPP_BODY_ANY) != 0; segs++, nseg--) {
+		node = step(node, segs[0], &kind, &field);
+		if (node == NULL)
+			return 0;
+	}
+	if (nseg == 0)
+		return fn(arg, node);
+	if (!cJSON_IsObject(node) && !cJSON_IsArray(node))
+		return 0;
+	for (c = node->child; c != NULL; c = c->next) {
+		enum obj_kind ck = OBJ_STRUCT;
+		const char *cf = field;
+
+		if (cJSON_IsNull(c))
+			continue;
+		if (cJSON_IsObject(node)) {
+			if (c->string == NULL)
+				continue;
+			child_context(kind, field, c->string, &ck, &cf);
+		}
+		r = each_at(c, ck, cf, segs + 1, nseg - 1, fn, arg);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+int dpp_body_each(const struct dpp_body_doc *doc, const char *const *segments, size_t nseg,
+		  int (*fn)(void *arg, const cJSON *value), void *arg)
+{
+	size_t i;
+
+	if (doc == NULL || fn == NULL || (nseg > 0 && segments == NULL) || doc->root == NULL ||
+	    cJSON_IsNull(doc->root))
+		return 0;
+	for (i = 0; i < nseg; i++)
+		if (segments[i] == NULL)
+			return 0;
+	return each_at(doc->root, OBJ_STRUCT, NULL, segments, nseg, fn, arg);
+}
+
 const cJSON *dpp_body_lookup(const struct dpp_body_doc *doc,
 			     const char *const *segments, size_t nseg)
 {
-	const cJSON *node, *c;
+	const cJSON *node;
 	enum obj_kind kind = OBJ_STRUCT;
 	const char *field = NULL;
 	size_t i;
@@ -1114,39 +1197,8 @@ const cJSON *dpp_body_lookup(const struct dpp_body_doc *doc,
 	node = doc->root;
 	if (node == NULL || cJSON_IsNull(node))
 		return NULL;
-	for (i = 0; i < nseg; i++) {
-		const char *seg = segments[i];
-
-		if (seg == NULL)
-			return NULL;
-		if (cJSON_IsObject(node)) {
-			for (c = node->child; c != NULL; c = c->next) {
-				if (c->string == NULL)
-					continue;
-				if (kind == OBJ_MAP ? strcmp(c->string, seg) == 0
-						    : fold_eq(c->string, seg))
-					break;
-			}
-			if (c == NULL)
-				return NULL;
-			child_context(kind, field, c->string, &kind, &field);
-		} else if (cJSON_IsArray(node)) {
-			size_t idx, k = 0;
-
-			if (parse_index(seg, &idx) < 0)
-				return NULL;
-			for (c = node->child; c != NULL && k < idx; c = c->next)
-				k++;
-			if (c == NULL)
-				return NULL;
-			kind = OBJ_STRUCT; /* elements keep the array's field name */
-		} else {
-			return NULL;
-		}
-		node = c;
-		if (cJSON_IsNull(node))
-			return NULL;
-	}
+	for (i = 0; i < nseg && node != NULL; i++)
+		node = segments[i] != NULL ? step(node, segments[i], &kind, &field) : NULL;
 	return node;
 }
 

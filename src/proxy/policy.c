@@ -240,7 +240,8 @@ static int test_body_value(struct ev *ev, const struct rule_cond *cd, const cJSO
 	return fail(ev, "bad test");
 }
 
-/* The positive test over every concrete path that segs[0..n) names: a "*"
+/* Without body_each: the positive test over every concrete path that
+ * segs[0..n) names, through body_get: a "*"
  * segment stands for each element of an array and each member of an object
  * (lookups by a member's own key find that member: keys are unique under
  * EqualFold in structs and exact in maps). Holds when any concrete path
@@ -279,12 +280,34 @@ static int body_any(struct ev *ev, const struct rule_cond *cd, const char **segs
 	return 0;
 }
 
-/* Positive test on a body field, "*" segments expanded. */
+struct each_ctx {
+	struct ev *ev;
+	const struct rule_cond *cd;
+};
+
+/* body_each callback: 1 (holds: stop), 0 (go on) or -1 (error: stop). */
+static int each_test(void *arg, const cJSON *v)
+{
+	struct each_ctx *x = arg;
+
+	return test_body_value(x->ev, x->cd, v);
+}
+
+/* Positive test on a body field, "*" segments expanded: holds when the test
+ * holds for any value the path names; with none, as for an absent field. */
 static int test_body(struct ev *ev, const struct rule_cond *cd)
 {
+	const struct dpp_request_view *req = ev->req;
 	const char *segs[DPP_BODY_PATH_MAX_SEGMENTS];
 	char idx[DPP_BODY_PATH_MAX_SEGMENTS][12];
 
+	if (req->body_each != NULL) {
+		struct each_ctx x = {ev, cd};
+		int r = req->body_each(req->body_ctx, (const char *const *)cd->segs, cd->n_segs,
+				       each_test, &x);
+
+		return r != 0 ? r : test_body_value(ev, cd, NULL);
+	}
 	if (cd->n_segs > DPP_BODY_PATH_MAX_SEGMENTS)
 		return fail(ev, "body path too long");
 	for (size_t i = 0; i < cd->n_segs; i++)

@@ -789,6 +789,80 @@ static void test_spelling_keeps_errors_and_lookups(void **state)
 	dpp_body_free(doc);
 }
 
+struct collect {
+	char buf[512];
+	int stop_at; /* stop (return 7) at this call, 0: never */
+	int calls;
+};
+
+static int collect_fn(void *arg, const cJSON *v)
+{
+	struct collect *c = arg;
+	char *t = dpp_body_text(v);
+	size_t n = strlen(c->buf);
+
+	assert_non_null(t);
+	assert_false(cJSON_IsNull(v));
+	snprintf(c->buf + n, sizeof(c->buf) - n, "%s%s", n > 0 ? "|" : "", t);
+	free(t);
+	return ++c->calls == c->stop_at ? 7 : 0;
+}
+
+/* "*" is every element and every member, in document order; nulls and
+ * absent values are skipped; lookups keep Go's rules (maps exact). */
+static void test_each(void **state)
+{
+	static const char body[] =
+		"{\"HostConfig\":{\"Mounts\":[{\"tYpe\":\"bind\"},null,{\"Type\":\"tmpfs\"},"
+		"{\"Target\":\"/x\"}],\"Binds\":[]},\"Labels\":{\"A\":\"1\",\"a\":\"2\",\"n\":null},"
+		"\"NetworkingConfig\":{\"EndpointsConfig\":{\"n1\":{\"Aliases\":[\"x\",\"y\"]},"
+		"\"n2\":{\"aliases\":[\"z\"]}}}}";
+	static const struct {
+		const char *path, *want;
+		int stop_at, rc;
+	} cases[] = {
+		{"HostConfig.Mounts.*.type", "\"bind\"|\"tmpfs\"", 0, 0},
+		{"HostConfig.Mounts.*", "{\"Type\":\"bind\"}|{\"Type\":\"tmpfs\"}|{\"Target\":\"/x\"}", 0, 0},
+		{"HostConfig.Mounts.*.Type", "\"bind\"", 1, 7},
+		{"HostConfig.Binds.*", "", 0, 0},
+		{"HostConfig.Nope.*", "", 0, 0},
+		{"Labels.*", "\"1\"|\"2\"", 0, 0},
+		{"Labels.a", "\"2\"", 0, 0},
+		{"NetworkingConfig.EndpointsConfig.*.Aliases.*", "\"x\"|\"y\"|\"z\"", 0, 0},
+		{"NetworkingConfig.*.*.Aliases.1", "\"y\"", 0, 0},
+		{"HostConfig.Mounts.2.Type", "\"tmpfs\"", 0, 0},
+		{"*.*", "[{\"Type\":\"bind\"},null,{\"Type\":\"tmpfs\"},{\"Target\":\"/x\"}]|[]"
+			"|\"1\"|\"2\"|{\"n1\":{\"Aliases\":[\"x\",\"y\"]},\"n2\":{\"Aliases\":[\"z\"]}}",
+		 0, 0},
+	};
+	struct dpp_body_doc *doc = NULL;
+	char *err = NULL;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(dpp_body_parse(body, strlen(body), 0, &doc, &err), DPP_BODY_OK);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dpp_body_path *p = NULL;
+		struct collect c = {.stop_at = cases[i].stop_at};
+		size_t k, n;
+		const char *segs[16];
+		const char *perr;
+		int rc;
+
+		assert_int_equal(dpp_body_path_parse(cases[i].path, &p, &perr), 0);
+		n = dpp_body_path_count(p);
+		for (k = 0; k < n; k++)
+			segs[k] = dpp_body_path_segment(p, k);
+		rc = dpp_body_each(doc, segs, n, collect_fn, &c);
+		if (strcmp(c.buf, cases[i].want) != 0 || rc != cases[i].rc)
+			fail_msg("%s: got rc %d \"%s\", want rc %d \"%s\"", cases[i].path, rc, c.buf,
+				 cases[i].rc, cases[i].want);
+		dpp_body_path_free(p);
+	}
+	assert_int_equal(dpp_body_each(NULL, NULL, 0, collect_fn, NULL), 0);
+	dpp_body_free(doc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -803,6 +877,7 @@ int main(void)
 		cmocka_unit_test(test_body_kind),
 		cmocka_unit_test(test_docker_spelling),
 		cmocka_unit_test(test_spelling_keeps_errors_and_lookups),
+		cmocka_unit_test(test_each),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
