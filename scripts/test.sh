@@ -71,6 +71,8 @@ suite "end-to-end: TLS, client certificates, Unix socket (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/tls bash tests/e2e/tls_test.sh
 suite "end-to-end: the seed's example configs (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/seed bash tests/e2e/seed_test.sh
+suite "end-to-end: body JSON spelling and exact numbers (ASan+UBSan build)" \
+	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/bodyjson bash tests/e2e/bodyjson_test.sh
 suite "end-to-end: threads smoke (ThreadSanitizer build)" \
 	env DPP_BIN=build-tsan/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/tsan TSAN_OPTIONS=halt_on_error=0 \
 	DPP_E2E_ONLY='run-echo|exec-stdin|logs-follow|events|attach-stream|aborted-streams|sigterm' bash tests/e2e/run_all.sh

@@ -63,6 +63,14 @@ struct dpp_request_view {
 	 * Docker's decoder would see it, or NULL when absent / no JSON body. The
 	 * result is borrowed until evaluation returns. */
 	const struct cJSON *(*body_get)(void *ctx, const char *const *segments, size_t n);
+	/* Optional, same ctx: calls fn for every value the path names, a "*"
+	 * segment standing for every element or member (dpp_body_each's
+	 * contract: never NULL or JSON null; stop at fn's first non-zero return
+	 * and return it). The proxy sets it: cost linear in the body. Without
+	 * it, "*" is expanded through body_get, one lookup from the root per
+	 * element (quadratic; for simple views such as tests). */
+	int (*body_each)(void *ctx, const char *const *segments, size_t n,
+			 int (*fn)(void *arg, const struct cJSON *value), void *arg);
 	void *body_ctx;
 };
 

@@ -844,6 +844,12 @@ static const cJSON *view_body(void *ctx, const char *const *segments, size_t n)
 	return ctx != NULL ? dpp_body_lookup(ctx, segments, n) : NULL;
 }
 
+static int view_body_each(void *ctx, const char *const *segments, size_t n,
+			  int (*fn)(void *arg, const cJSON *value), void *arg)
+{
+	return dpp_body_each(ctx, segments, n, fn, arg);
+}
+
 /* Evaluates the rules. Returns 1 when the request may go on; 0 when a denial
  * was queued (*ret holds MHD's answer). */
 static int judge(struct MHD_Connection *c, struct request *r, struct dpp_body_doc *body,
@@ -861,6 +867,7 @@ static int judge(struct MHD_Connection *c, struct request *r, struct dpp_body_do
 		.role = r->auth.role,
 		.identity = r->auth.identity,
 		.body_get = view_body,
+		.body_each = view_body_each,
 		.body_ctx = body,
 	};
 	struct dpp_policy_decision *d = &r->dec;
