@@ -43,6 +43,7 @@ struct dpp_uconn {
 	enum field_state fstate;
 	struct dpp_uresponse *resp;
 	int headers_done, message_done, interim, head_request, broken;
+	int stream; /* ends on draining after DRAIN_IDLE_MS of silence */
 	long long deadline; /* ms (monotonic) after which waits fail; 0 = none */
 	char *out;
 	size_t out_len, out_max;
@@ -199,9 +200,12 @@ int dpp_upstream_acquire(struct dpp_upstream *up, struct dpp_uconn **out, int *r
 	c->rstart = c->rlen = 0;
 	c->head_len = 0;
 	c->headers_done = c->message_done = c->interim = c->broken = 0;
+	c->stream = 0;
 	*out = c;
 	return 0;
 }
+
+void dpp_uconn_set_stream(struct dpp_uconn *c, int stream) { c->stream = stream != 0; }
 
 int dpp_upstream_connect(struct dpp_upstream *up, struct dpp_uconn **out, const char **err)
 {
@@ -368,7 +372,8 @@ static int wait_readable(struct dpp_uconn *c, int client_fd)
 			return DPP_UWAIT_STOPPED;
 		if (c->deadline != 0 && now_ms() >= c->deadline)
 			return DPP_UWAIT_ERROR;
-		if (atomic_load(&c->up->draining) && now_ms() - idle_since >= DRAIN_IDLE_MS)
+		if (c->stream && atomic_load(&c->up->draining) &&
+		    now_ms() - idle_since >= DRAIN_IDLE_MS)
 			return DPP_UWAIT_STOPPED;
 	}
 }
