@@ -215,7 +215,7 @@ PY2
 sc_sigterm_streams() {
 	local ev="$RUN_DIR/sig-events.out" lg="$RUN_DIR/sig-logs.out" epid lpid c
 	c=$(admin_docker run -d "${LBL[@]}" --name "dpp-e2e-$RUN_ID-sigstreams" "$IMG" \
-		sh -c 'while true; do echo x; sleep 5; done') || { why "run -d failed"; return 1; }
+		sh -c 'while true; do echo x; sleep 0.2; done') || { why "run -d failed"; return 1; }
 	printf 'auth:\n  type: none\n' >"$RUN_DIR/sigstreams.yaml"
 	start_private --socket "$DOCKER_SOCK" --config "$RUN_DIR/sigstreams.yaml" || return 1
 	timeout 30 "$DOCKER" -H "tcp://127.0.0.1:$P_PORT" events >"$ev" 2>&1 &
