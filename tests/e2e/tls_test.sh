@@ -165,8 +165,18 @@ PYEOF
 	# No certificate (not required): no identity, so mtls answers 401.
 	code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$PKI/ca.pem" "https://127.0.0.1:$P_PORT/_ping")
 	expect_eq "no certificate under mtls" 401 "$code" || { stop_cfg; return 1; }
-	# TLS 1.1 is refused.
-	curl -s -o /dev/null --cacert "$PKI/ca.pem" --tls-max 1.1 "https://127.0.0.1:$P_PORT/_ping" && { why "TLS 1.1 accepted"; stop_cfg; return 1; }
+	# TLS 1.1 is refused by the server in the handshake: curl fails with 35
+	# (CURLE_SSL_CONNECT_ERROR) after receiving (IN) a protocol_version alert,
+	# and gnutls-cli reports alert 70; the same client with TLS 1.2 completes.
+	out=$(curl -sv -o /dev/null --cacert "$PKI/ca.pem" --tls-max 1.1 "https://127.0.0.1:$P_PORT/_ping" 2>&1)
+	code=$?
+	expect_eq "curl --tls-max 1.1 exit code" 35 "$code" || { echo "$out"; stop_cfg; return 1; }
+	expect_match "the server's alert, as curl reports it" 'TLSv1\.1 \(IN\), TLS alert, protocol version' "$out" || { stop_cfg; return 1; }
+	out=$(timeout 20 gnutls-cli --x509cafile "$PKI/ca.pem" --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.1' -p "$P_PORT" 127.0.0.1 </dev/null 2>&1)
+	echo "$out"
+	expect_match "gnutls-cli with TLS 1.1 only" 'Received alert \[70\]: Error in protocol version' "$out" || { stop_cfg; return 1; }
+	out=$(timeout 20 gnutls-cli --x509cafile "$PKI/ca.pem" --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.2' -p "$P_PORT" 127.0.0.1 </dev/null 2>&1)
+	expect_match "gnutls-cli with TLS 1.2 only (contrast)" 'Handshake was completed' "$out" || { echo "$out"; stop_cfg; return 1; }
 	stop_cfg
 }
 
@@ -231,6 +241,7 @@ ensure_packages
 [ -n "$SETUP_BROKEN" ] || build_image
 [ -x "$DPP_BIN" ] || setup_failed proxy "proxy binary $DPP_BIN not found"
 command -v certtool >/dev/null || setup_failed certtool "certtool (gnutls-bin) is needed to make test certificates"
+command -v gnutls-cli >/dev/null || setup_failed gnutls-cli "gnutls-cli (gnutls-bin) is needed to see the TLS 1.1 refusal"
 mapfile -t CLIS < <(list_clis)
 DOCKER=${CLIS[0]:-docker}
 
