@@ -29,7 +29,7 @@ int main(int argc, char **argv)
 {
 	int nrules = argc > 1 ? atoi(argv[1]) : 1000;
 	long iters = argc > 2 ? atol(argv[2]) : 20000;
-	size_t cap = (size_t)nrules * 256 + 64, len = 0;
+	size_t cap = (size_t)nrules * 384 + 64, len = 0;
 	char *yaml = malloc(cap);
 	yaml_parser_t parser;
 	yaml_document_t doc;
@@ -51,19 +51,19 @@ int main(int argc, char **argv)
 		switch (i % 4) {
 		case 0:
 			len += (size_t)snprintf(yaml + len, cap - len,
-						"  - {name: r%d, action: deny, match: {path: {matches: '^/never/%d/[a-z]+$'}}}\n", i, i);
+						"  - {name: r%d, action: deny, conditions: [{field: path, operator: matches, value: '^/never/%d/[a-z]+$'}]}\n", i, i);
 			break;
 		case 1:
 			len += (size_t)snprintf(yaml + len, cap - len,
-						"  - {name: r%d, action: deny, match: {path: /containers/create, body.HostConfig.Privileged: true, header.User-Agent: {contains: 'x%d'}}}\n", i, i);
+						"  - {name: r%d, action: deny, conditions: [{field: path, operator: equals, value: /containers/create}, {field: body.HostConfig.Privileged, operator: equals, value: true}, {field: header.User-Agent, operator: contains, value: 'x%d'}]}\n", i, i);
 			break;
 		case 2:
 			len += (size_t)snprintf(yaml + len, cap - len,
-						"  - {name: r%d, action: deny, match: {method: {in: [PUT, PATCH]}, query.x%d: {exists: true}}}\n", i, i);
+						"  - {name: r%d, action: deny, conditions: [{field: method, operator: in, value: [PUT, PATCH]}, {field: query.x%d, operator: exists}]}\n", i, i);
 			break;
 		default:
 			len += (size_t)snprintf(yaml + len, cap - len,
-						"  - {name: r%d, action: deny, match: {or: [{role: r%d}, {client_ip: {in: ['10.%d.0.0/16']}}]}}\n", i, i, i % 250);
+						"  - {name: r%d, action: deny, conditions: [{or: [{field: role, operator: equals, value: r%d}, {field: client_ip, operator: in, value: ['10.%d.0.0/16']}]}]}\n", i, i, i % 250);
 		}
 	}
 	yaml_parser_initialize(&parser);

@@ -93,9 +93,16 @@ enum dpp_policy_verdict dpp_ruleset_get_default(const struct dpp_ruleset *rs);
 /* Number of rules. */
 size_t dpp_ruleset_count(const struct dpp_ruleset *rs);
 
-/* Writes the effective rules in evaluation order (priority, then file order):
- * name, action and its parameters, priority, dry-run, conditions; the format
- * of --check-config. Returns 0, or -1 on a write or allocation error. */
+/* Compile warnings (valid config with a part that has no effect, such as the
+ * seed's `methods:` key), one "FILE:LINE:COL: PATH: text" per line; NULL when
+ * there are none. Borrowed from rs. */
+const char *dpp_ruleset_warnings(const struct dpp_ruleset *rs);
+
+/* Writes the effective rules in evaluation order (priority, then file order)
+ * as a `rules:` section in the seed's syntax (docker-proxy README, "rules"),
+ * with every default spelled out, after a comment line with the count and
+ * the default verdict; the format of --check-config. The output compiles
+ * back to the same ruleset. Returns 0, or -1 on a write or allocation error. */
 int dpp_ruleset_print(const struct dpp_ruleset *rs, FILE *out);
 
 /* Drops limiter buckets of rules that are not rate_limit rules of rs (call

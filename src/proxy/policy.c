@@ -357,6 +357,7 @@ int dpp_policy_evaluate(const struct dpp_ruleset *rs, const struct dpp_request_v
 			break;
 		case ACTION_REQUIRE_ROLE:
 			denies = !role_ok(r, req->role);
+			status = r->status;
 			break;
 		case ACTION_RATE_LIMIT:
 			if (rl == NULL) {
@@ -372,7 +373,7 @@ int dpp_policy_evaluate(const struct dpp_ruleset *rs, const struct dpp_request_v
 				goto cleanup;
 			}
 			denies = m == 0;
-			status = 429;
+			status = r->status; /* 429 unless the rule says otherwise */
 			break;
 		case ACTION_RESPONSE_FILTER:
 			if (add_filters(&ev, out, r) < 0)
@@ -387,7 +388,7 @@ int dpp_policy_evaluate(const struct dpp_ruleset *rs, const struct dpp_request_v
 			continue;
 		}
 		deny(out, status, r->message, r->name);
-		if (status == 429)
+		if (r->action == ACTION_RATE_LIMIT)
 			out->retry_after = (uint32_t)((wait_ms + 999) / 1000);
 		rc = 0;
 		goto cleanup;

@@ -1,6 +1,6 @@
 /* Compiles the `rules` section (a libyaml document) into an immutable,
  * reference-counted ruleset; prints it for --check-config. The language is
- * documented in docs/rules.md. Errors are collected, never fatal on the first,
+ * docker-proxy's (the seed's README, "rules"), documented in docs/rules.md. Errors are collected, never fatal on the first,
  * each with FILE:LINE:COL and the path of the offending key (relayd style). */
 #include "rules_yaml.h"
 #include "rules_impl.h"
@@ -79,6 +79,7 @@ struct errs {
 struct cc {
 	yaml_document_t *doc;
 	struct errs *e;
+	struct errs *w; /* warnings: the config loads, but something has no effect */
 };
 
 static void errs_append(struct errs *e, const char *line)
@@ -105,35 +106,53 @@ static void errs_append(struct errs *e, const char *line)
 	e->len += n;
 }
 
-/* Adds "FILE:LINE:COL: PATH: message\n". The node gives the mark (NULL: no
- * position). Control bytes from user text become spaces: one error, one line. */
-__attribute__((format(printf, 4, 5))) static void err_at(struct cc *c, const yaml_node_t *node,
-							   const char *path, const char *fmt, ...)
+/* Adds "FILE:LINE:COL: PATH: message\n" to e. The node gives the mark (NULL:
+ * no position). Control bytes from user text become spaces: one error, one
+ * line. */
+static void vreport(struct errs *e, const yaml_node_t *node, const char *path, const char *fmt,
+		    va_list ap)
 {
 	char line[ERR_LINE_MAX];
 	char msg[ERR_LINE_MAX / 2];
-	va_list ap;
 	size_t i;
 
-	c->e->count++;
-	if (c->e->count > DPP_RULES_ERRORS_MAX)
+	e->count++;
+	if (e->count > DPP_RULES_ERRORS_MAX)
 		return;
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (node != NULL)
-		snprintf(line, sizeof(line) - 1, "%s:%zu:%zu: %s: %s", c->e->file,
+		snprintf(line, sizeof(line) - 1, "%s:%zu:%zu: %s: %s", e->file,
 			 (size_t)node->start_mark.line + 1, (size_t)node->start_mark.column + 1,
 			 path, msg);
 	else
-		snprintf(line, sizeof(line) - 1, "%s: %s: %s", c->e->file, path, msg);
+		snprintf(line, sizeof(line) - 1, "%s: %s: %s", e->file, path, msg);
 	for (i = 0; line[i] != '\0'; i++) {
 		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
 			line[i] = ' ';
 	}
 	line[i++] = '\n';
 	line[i] = '\0';
-	errs_append(c->e, line);
+	errs_append(e, line);
+}
+
+__attribute__((format(printf, 4, 5))) static void err_at(struct cc *c, const yaml_node_t *node,
+							   const char *path, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(c->e, node, path, fmt, ap);
+	va_end(ap);
+}
+
+__attribute__((format(printf, 4, 5))) static void warn_at(struct cc *c, const yaml_node_t *node,
+							    const char *path, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(c->w, node, path, fmt, ap);
+	va_end(ap);
 }
 
 __attribute__((format(printf, 4, 5))) static void path_join(char *dst, size_t n, const char *base,
@@ -755,125 +774,82 @@ static int compile_regex(struct cc *c, struct rule_cond *leaf, yaml_node_t *val,
 	return 0;
 }
 
-/* One leaf `field op val`; field_node is the key, for messages. */
+/* One leaf `{field, operator, value}`. field_node is the field's value node
+ * (for unknown-field messages); val is NULL when the item has no value (or a
+ * null one where the operator takes none). path names the item. */
 static struct rule_cond *compile_leaf(struct cc *c, const char *field, yaml_node_t *field_node,
 				      enum rule_op op, yaml_node_t *val, const char *path)
 {
 	struct rule_cond *leaf = cond_new(COND_LEAF);
 	const char *why;
 	char sub[PATH_LEN];
-	bool b;
 
 	if (leaf == NULL) {
-		oom(c, val, path);
+		oom(c, field_node, path);
 		return NULL;
 	}
+	path_join(sub, sizeof(sub), path, ".field");
 	if (parse_field(field, leaf, &why) < 0) {
-		err_at(c, field_node, path, "%s", why);
+		err_at(c, field_node, sub, "%s", why);
 		goto fail;
 	}
 	leaf->op = op;
 	leaf->test = op_semantics[op].test;
 	leaf->negate = op_semantics[op].negate;
-	if (check_tag(c, val, path) < 0)
-		goto fail;
-
-	if (leaf->test == TEST_EXISTS) {
-		if (want_bool(c, val, path, &b) < 0)
-			goto fail;
-		if (!b)
-			leaf->negate = !leaf->negate;
+	/* exists / not_exists take no value; one that is written (null
+	 * included, as the seed's wizard does) is ignored, as in the seed. */
+	if (leaf->test == TEST_EXISTS)
 		return leaf;
+	path_join(sub, sizeof(sub), path, ".value");
+	if (val == NULL) {
+		err_at(c, field_node, sub, "missing (required for operator %s)",
+		       dpp_rule_op_names[op]);
+		goto fail;
 	}
+	if (check_tag(c, val, sub) < 0)
+		goto fail;
 	leaf->vals = cJSON_CreateArray();
 	if (leaf->vals == NULL) {
-		oom(c, val, path);
+		oom(c, val, sub);
 		goto fail;
 	}
 	if (op == OP_IN || op == OP_NOT_IN) {
 		yaml_node_item_t *it;
 		size_t i = 0;
 		int bad = 0;
+		char item[PATH_LEN];
 
 		if (val->type != YAML_SEQUENCE_NODE) {
-			err_at(c, val, path, "%s needs a list, not %s", dpp_rule_op_names[op],
+			err_at(c, val, sub, "%s needs a list, not %s", dpp_rule_op_names[op],
 			       node_kind_name(val));
 			goto fail;
 		}
 		if (val->data.sequence.items.start == val->data.sequence.items.top) {
-			err_at(c, val, path, "%s needs a non-empty list", dpp_rule_op_names[op]);
+			err_at(c, val, sub, "%s needs a non-empty list", dpp_rule_op_names[op]);
 			goto fail;
 		}
 		for (it = val->data.sequence.items.start; it < val->data.sequence.items.top;
 		     it++, i++) {
 			if (i >= LIST_MAX) {
-				err_at(c, val, path, "more than %d items", LIST_MAX);
+				err_at(c, val, sub, "more than %d items", LIST_MAX);
 				goto fail;
 			}
-			path_join(sub, sizeof(sub), path, "[%zu]", i);
-			if (add_operand(c, leaf, node_get(c, *it), sub) < 0)
+			path_join(item, sizeof(item), sub, "[%zu]", i);
+			if (add_operand(c, leaf, node_get(c, *it), item) < 0)
 				bad = 1;
 		}
 		if (bad)
 			goto fail;
 		return leaf;
 	}
-	if (add_operand(c, leaf, val, path) < 0)
+	if (add_operand(c, leaf, val, sub) < 0)
 		goto fail;
-	if (leaf->test == TEST_MATCHES && compile_regex(c, leaf, val, path) < 0)
+	if (leaf->test == TEST_MATCHES && compile_regex(c, leaf, val, sub) < 0)
 		goto fail;
 	return leaf;
 fail:
 	cond_free(leaf);
 	return NULL;
-}
-
-static struct rule_cond *compile_conds(struct cc *c, yaml_node_t *map, const char *path,
-				       int depth);
-
-/* and/or: a non-empty list of condition mappings. */
-static struct rule_cond *compile_group(struct cc *c, enum cond_kind kind, yaml_node_t *val,
-				       const char *path, int depth)
-{
-	struct rule_cond *g;
-	yaml_node_item_t *it;
-	char sub[PATH_LEN];
-	size_t i = 0;
-	int bad = 0;
-
-	if (val->type != YAML_SEQUENCE_NODE ||
-	    val->data.sequence.items.start == val->data.sequence.items.top) {
-		err_at(c, val, path, "needs a non-empty list of condition mappings, not %s",
-		       node_kind_name(val));
-		return NULL;
-	}
-	g = cond_new(kind);
-	if (g == NULL) {
-		oom(c, val, path);
-		return NULL;
-	}
-	for (it = val->data.sequence.items.start; it < val->data.sequence.items.top; it++, i++) {
-		struct rule_cond *kid;
-
-		path_join(sub, sizeof(sub), path, "[%zu]", i);
-		kid = compile_conds(c, node_get(c, *it), sub, depth + 1);
-		if (kid == NULL) {
-			bad = 1;
-			continue;
-		}
-		if (cond_add(g, kid) < 0) {
-			cond_free(kid);
-			err_at(c, val, path, "more than %d conditions (or out of memory)",
-			       GROUP_KIDS_MAX);
-			bad = 1;
-			break;
-		}
-	}
-	if (bad) {
-		cond_free(g);
-		return NULL;
-	}
-	return g;
 }
 
 static int lookup_op(const char *s, enum rule_op *op)
@@ -889,180 +865,161 @@ static int lookup_op(const char *s, enum rule_op *op)
 	return -1;
 }
 
-/* A field entry `FIELD: VALUE` into group (an AND). */
-static int compile_field(struct cc *c, yaml_node_t *key, yaml_node_t *val, const char *path,
-			 struct rule_cond *group)
+static bool is_null(const yaml_node_t *n)
 {
-	const char *field = scalar_text(key);
-	struct rule_cond *leaf;
-	char sub[PATH_LEN];
-	yaml_node_pair_t *p;
-	const char *why;
-	int bad = 0;
+	bool b;
 
-	/* Validate the field once, not once per operator. */
-	leaf = cond_new(COND_LEAF);
-	if (leaf == NULL || parse_field(field, leaf, &why) < 0) {
-		err_at(c, key, path, "%s", leaf == NULL ? "out of memory" : why);
-		cond_free(leaf);
-		return -1;
-	}
-	cond_free(leaf);
-
-	if (val->type == YAML_SCALAR_NODE) {
-		/* Shorthand: `path: /x` means equals. */
-		leaf = compile_leaf(c, field, key, OP_EQUALS, val, path);
-		if (leaf == NULL)
-			return -1;
-		goto add;
-	}
-	if (val->type == YAML_SEQUENCE_NODE) {
-		/* Shorthand: `method: [GET, HEAD]` means in; for body fields
-		 * it is ambiguous (equals a list?), so not allowed. */
-		if (strcmp(field, "body") == 0 || strncmp(field, "body.", 5) == 0) {
-			err_at(c, val, path,
-			       "a list is ambiguous for body fields: write {in: [...]} or "
-			       "{equals: [...]}");
-			return -1;
-		}
-		leaf = compile_leaf(c, field, key, OP_IN, val, path);
-		if (leaf == NULL)
-			return -1;
-		goto add;
-	}
-	if (val->type != YAML_MAPPING_NODE ||
-	    val->data.mapping.pairs.start == val->data.mapping.pairs.top) {
-		err_at(c, val, path, "needs an operator mapping such as {equals: VALUE}");
-		return -1;
-	}
-	for (p = val->data.mapping.pairs.start; p < val->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = node_get(c, p->key);
-		yaml_node_pair_t *q;
-		enum rule_op op;
-
-		if (k->type != YAML_SCALAR_NODE) {
-			err_at(c, k, path, "operator must be a name");
-			bad = 1;
-			continue;
-		}
-		path_join(sub, sizeof(sub), path, ".%s", scalar_text(k));
-		for (q = val->data.mapping.pairs.start; q < p; q++) {
-			yaml_node_t *qk = node_get(c, q->key);
-
-			if (qk->type == YAML_SCALAR_NODE &&
-			    strcmp(scalar_text(qk), scalar_text(k)) == 0)
-				break;
-		}
-		if (q < p) {
-			err_at(c, k, sub, "duplicate operator");
-			bad = 1;
-			continue;
-		}
-		if (lookup_op(scalar_text(k), &op) < 0) {
-			err_at(c, k, sub,
-			       "unknown operator (expected equals, not_equals, contains, "
-			       "not_contains, starts_with, ends_with, matches, not_matches, in, "
-			       "not_in, exists or not_exists)");
-			bad = 1;
-			continue;
-		}
-		leaf = compile_leaf(c, field, key, op, node_get(c, p->value), sub);
-		if (leaf == NULL) {
-			bad = 1;
-			continue;
-		}
-		if (cond_add(group, leaf) < 0) {
-			cond_free(leaf);
-			err_at(c, val, path, "too many conditions (or out of memory)");
-			return -1;
-		}
-	}
-	return bad ? -1 : 0;
-add:
-	if (cond_add(group, leaf) < 0) {
-		cond_free(leaf);
-		err_at(c, val, path, "too many conditions (or out of memory)");
-		return -1;
-	}
-	return 0;
+	return n->type == YAML_SCALAR_NODE && scalar_type(n, &b) == ST_NULL;
 }
 
-/* A condition mapping: every entry must hold (AND). */
-static struct rule_cond *compile_conds(struct cc *c, yaml_node_t *map, const char *path,
-				       int depth)
+static struct rule_cond *compile_list(struct cc *c, enum cond_kind kind, yaml_node_t *seq,
+				      const char *path, int depth);
+
+enum item_key { IK_FIELD = 0, IK_OPERATOR, IK_VALUE, IK_DESCRIPTION, IK_OR, IK_AND, IK_NOT, N_IK };
+static const char *const item_keys[N_IK] = {
+	[IK_FIELD] = "field",	     [IK_OPERATOR] = "operator", [IK_VALUE] = "value",
+	[IK_DESCRIPTION] = "description", [IK_OR] = "or",	 [IK_AND] = "and",
+	[IK_NOT] = "not",
+};
+
+/* One item of a conditions list: a leaf {field, operator, value} or a group
+ * {or: [...]}, {and: [...]}, {not: [...]} (NOT of the AND of its list; our
+ * extension). `description` is accepted and ignored on both. */
+static struct rule_cond *compile_item(struct cc *c, yaml_node_t *m, const char *path, int depth)
 {
-	struct rule_cond *g, *kid;
-	yaml_node_pair_t *p, *q;
+	yaml_node_t *keys[N_IK] = {0}, *vals[N_IK] = {0};
 	char sub[PATH_LEN];
+	yaml_node_pair_t *p;
+	const char *field, *ops;
+	enum rule_op op;
+	size_t k, n_groups = 0;
+	int bad = 0;
+
+	if (check_tag(c, m, path) < 0)
+		return NULL;
+	if (m->type != YAML_MAPPING_NODE) {
+		err_at(c, m, path,
+		       "a condition must be a mapping {field, operator, value} or {or|and|not: "
+		       "[...]}, not %s",
+		       node_kind_name(m));
+		return NULL;
+	}
+	for (p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+		yaml_node_t *kn = node_get(c, p->key);
+
+		if (kn->type != YAML_SCALAR_NODE || scalar_has_nul(kn)) {
+			err_at(c, kn, path, "condition keys must be names");
+			bad = 1;
+			continue;
+		}
+		path_join(sub, sizeof(sub), path, ".%s", scalar_text(kn));
+		for (k = 0; k < N_IK; k++) {
+			if (strcmp(scalar_text(kn), item_keys[k]) == 0)
+				break;
+		}
+		if (k == N_IK) {
+			err_at(c, kn, sub,
+			       "unknown key (expected field, operator, value, description, or, "
+			       "and or not)");
+			bad = 1;
+		} else if (keys[k] != NULL) {
+			err_at(c, kn, sub, "duplicate key");
+			bad = 1;
+		} else {
+			keys[k] = kn;
+			vals[k] = node_get(c, p->value);
+			if (k >= IK_OR)
+				n_groups++;
+		}
+	}
+	if (bad)
+		return NULL;
+	if (n_groups > 0) {
+		static const enum cond_kind kinds[] = {COND_OR, COND_AND, COND_NOT};
+		struct rule_cond *g = NULL;
+
+		if (n_groups > 1 || keys[IK_FIELD] != NULL || keys[IK_OPERATOR] != NULL ||
+		    keys[IK_VALUE] != NULL) {
+			err_at(c, m, path,
+			       "a condition is either {field, operator, value} or one group "
+			       "(or, and, not)");
+			return NULL;
+		}
+		for (k = IK_OR; k < N_IK; k++) {
+			if (keys[k] == NULL)
+				continue;
+			path_join(sub, sizeof(sub), path, ".%s", item_keys[k]);
+			g = compile_list(c, kinds[k - IK_OR], vals[k], sub, depth + 1);
+		}
+		return g;
+	}
+	if (keys[IK_FIELD] == NULL || is_null(vals[IK_FIELD]) || keys[IK_OPERATOR] == NULL ||
+	    is_null(vals[IK_OPERATOR])) {
+		err_at(c, m, path, "a condition needs field and operator (or is an or/and/not group)");
+		return NULL;
+	}
+	path_join(sub, sizeof(sub), path, ".field");
+	field = want_string(c, vals[IK_FIELD], sub, "field");
+	path_join(sub, sizeof(sub), path, ".operator");
+	ops = want_string(c, vals[IK_OPERATOR], sub, "operator");
+	if (field == NULL || ops == NULL)
+		return NULL;
+	if (lookup_op(ops, &op) < 0) {
+		err_at(c, vals[IK_OPERATOR], sub,
+		       "unknown operator \"%.64s\" (expected equals, not_equals, contains, "
+		       "not_contains, starts_with, ends_with, matches, not_matches, in, not_in, "
+		       "exists or not_exists)",
+		       ops);
+		return NULL;
+	}
+	return compile_leaf(c, field, vals[IK_FIELD], op, vals[IK_VALUE], path);
+}
+
+/* A list of condition items combined by kind (COND_AND, COND_OR; COND_NOT is
+ * NOT of the AND of the list). Non-empty. */
+static struct rule_cond *compile_list(struct cc *c, enum cond_kind kind, yaml_node_t *seq,
+				      const char *path, int depth)
+{
+	struct rule_cond *g, *not = NULL;
+	yaml_node_item_t *it;
+	char sub[PATH_LEN];
+	size_t i = 0;
 	int bad = 0;
 
 	if (depth > DPP_RULES_DEPTH_MAX) {
-		err_at(c, map, path, "conditions nested too deeply (limit %d)",
+		err_at(c, seq, path, "conditions nested too deeply (limit %d)",
 		       DPP_RULES_DEPTH_MAX);
 		return NULL;
 	}
-	if (map->type != YAML_MAPPING_NODE ||
-	    map->data.mapping.pairs.start == map->data.mapping.pairs.top) {
-		err_at(c, map, path, "must be a non-empty mapping of conditions, not %s",
-		       node_kind_name(map));
+	if (check_tag(c, seq, path) < 0)
+		return NULL;
+	if (seq->type != YAML_SEQUENCE_NODE) {
+		err_at(c, seq, path, "needs a non-empty list of conditions, not %s",
+		       node_kind_name(seq));
 		return NULL;
 	}
-	g = cond_new(COND_AND);
+	if (seq->data.sequence.items.start == seq->data.sequence.items.top) {
+		err_at(c, seq, path, "needs a non-empty list of conditions");
+		return NULL;
+	}
+	g = cond_new(kind == COND_NOT ? COND_AND : kind);
 	if (g == NULL) {
-		oom(c, map, path);
+		oom(c, seq, path);
 		return NULL;
 	}
-	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = node_get(c, p->key);
-		yaml_node_t *v = node_get(c, p->value);
-		const char *ks;
+	for (it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++, i++) {
+		struct rule_cond *kid;
 
-		if (k->type != YAML_SCALAR_NODE || scalar_has_nul(k)) {
-			err_at(c, k, path, "condition keys must be field names or and/or/not");
-			bad = 1;
-			continue;
-		}
-		ks = scalar_text(k);
-		path_join(sub, sizeof(sub), path, ".%s", ks);
-		for (q = map->data.mapping.pairs.start; q < p; q++) {
-			yaml_node_t *qk = node_get(c, q->key);
-
-			if (qk->type == YAML_SCALAR_NODE && strcmp(scalar_text(qk), ks) == 0)
-				break;
-		}
-		if (q < p) {
-			err_at(c, k, sub,
-			       "duplicate key (combine operators in one mapping, or use and:)");
-			bad = 1;
-			continue;
-		}
-		if (strcmp(ks, "and") == 0 || strcmp(ks, "or") == 0) {
-			kid = compile_group(c, ks[0] == 'a' ? COND_AND : COND_OR, v, sub, depth);
-		} else if (strcmp(ks, "not") == 0) {
-			struct rule_cond *inner = compile_conds(c, v, sub, depth + 1);
-
-			kid = NULL;
-			if (inner != NULL) {
-				kid = cond_new(COND_NOT);
-				if (kid == NULL || cond_add(kid, inner) < 0) {
-					cond_free(inner);
-					cond_free(kid);
-					kid = NULL;
-					oom(c, v, sub);
-				}
-			}
-		} else {
-			if (compile_field(c, k, v, sub, g) < 0)
-				bad = 1;
-			continue;
-		}
+		path_join(sub, sizeof(sub), path, "[%zu]", i);
+		kid = compile_item(c, node_get(c, *it), sub, depth);
 		if (kid == NULL) {
 			bad = 1;
 			continue;
 		}
 		if (cond_add(g, kid) < 0) {
 			cond_free(kid);
-			err_at(c, map, path, "too many conditions (or out of memory)");
+			err_at(c, seq, path, "more than %d conditions (or out of memory)",
+			       GROUP_KIDS_MAX);
 			bad = 1;
 			break;
 		}
@@ -1071,47 +1028,63 @@ static struct rule_cond *compile_conds(struct cc *c, yaml_node_t *map, const cha
 		cond_free(g);
 		return NULL;
 	}
-	return g;
+	if (kind != COND_NOT)
+		return g;
+	not = cond_new(COND_NOT);
+	if (not == NULL || cond_add(not, g) < 0) {
+		cond_free(g);
+		cond_free(not);
+		oom(c, seq, path);
+		return NULL;
+	}
+	return not;
 }
 
 /* ---- rules ---- */
 
 enum rule_key {
 	KEY_NAME = 0,
+	KEY_DESCRIPTION,
 	KEY_PRIORITY,
 	KEY_ACTION,
 	KEY_STATUS,
 	KEY_MESSAGE,
 	KEY_ROLE,
-	KEY_REQUESTS,
-	KEY_PERIOD,
-	KEY_PENALTY,
+	KEY_RATE_LIMIT,
 	KEY_DRY_RUN,
-	KEY_FILTERS,
-	KEY_MATCH,
+	KEY_RESPONSE_FILTER,
+	KEY_CONDITIONS,
+	KEY_METHODS,
 	N_KEYS,
 };
 
 #define A(x) (1u << (x))
 #define ALL_ACTIONS 0x1fu
+#define DENYING (A(ACTION_DENY) | A(ACTION_REQUIRE_ROLE) | A(ACTION_RATE_LIMIT))
 static const struct {
 	const char *name;
 	unsigned actions; /* where the key is allowed */
 	unsigned required; /* where it is required */
 } rule_keys[N_KEYS] = {
 	[KEY_NAME] = {"name", ALL_ACTIONS, ALL_ACTIONS},
+	[KEY_DESCRIPTION] = {"description", ALL_ACTIONS, 0},
 	[KEY_PRIORITY] = {"priority", ALL_ACTIONS, 0},
 	[KEY_ACTION] = {"action", ALL_ACTIONS, ALL_ACTIONS},
-	[KEY_STATUS] = {"status", A(ACTION_DENY), 0},
-	[KEY_MESSAGE] = {"message", A(ACTION_DENY) | A(ACTION_REQUIRE_ROLE) | A(ACTION_RATE_LIMIT), 0},
-	[KEY_ROLE] = {"role", A(ACTION_REQUIRE_ROLE), A(ACTION_REQUIRE_ROLE)},
-	[KEY_REQUESTS] = {"requests", A(ACTION_RATE_LIMIT), A(ACTION_RATE_LIMIT)},
-	[KEY_PERIOD] = {"period", A(ACTION_RATE_LIMIT), A(ACTION_RATE_LIMIT)},
-	[KEY_PENALTY] = {"penalty", A(ACTION_RATE_LIMIT), 0},
-	[KEY_DRY_RUN] = {"dry_run", A(ACTION_DENY) | A(ACTION_REQUIRE_ROLE) | A(ACTION_RATE_LIMIT), 0},
-	[KEY_FILTERS] = {"filters", A(ACTION_RESPONSE_FILTER), A(ACTION_RESPONSE_FILTER)},
-	[KEY_MATCH] = {"match", ALL_ACTIONS, 0},
+	[KEY_STATUS] = {"status", DENYING, 0},
+	[KEY_MESSAGE] = {"message", DENYING, 0},
+	[KEY_ROLE] = {"role", A(ACTION_REQUIRE_ROLE), 0},
+	[KEY_RATE_LIMIT] = {"rate_limit", A(ACTION_RATE_LIMIT), 0},
+	[KEY_DRY_RUN] = {"dry_run", DENYING, 0},
+	[KEY_RESPONSE_FILTER] = {"response_filter", A(ACTION_RESPONSE_FILTER),
+				 A(ACTION_RESPONSE_FILTER)},
+	[KEY_CONDITIONS] = {"conditions", ALL_ACTIONS, 0},
+	[KEY_METHODS] = {"methods", ALL_ACTIONS, 0},
 };
+
+/* The seed's defaults (docker-proxy README, "rate_limit"). */
+#define RL_DEFAULT_REQUESTS 50
+#define RL_DEFAULT_PERIOD_MS 30000
+#define RL_DEFAULT_PENALTY_MS 30000
 
 static void rule_free(struct rule *r)
 {
@@ -1120,6 +1093,7 @@ static void rule_free(struct rule *r)
 	if (r == NULL)
 		return;
 	free(r->name);
+	free(r->description);
 	free(r->message);
 	free(r->role);
 	for (i = 0; i < r->n_filters; i++) {
@@ -1149,6 +1123,8 @@ static char *dup_or_oom(struct cc *c, const yaml_node_t *n, const char *path, co
 	return d;
 }
 
+/* `response_filter:` entries {field, action, replacement} (description
+ * accepted). A null replacement is the same as none. */
 static int compile_filters(struct cc *c, struct rule *r, yaml_node_t *seq, const char *path)
 {
 	yaml_node_item_t *it;
@@ -1158,7 +1134,7 @@ static int compile_filters(struct cc *c, struct rule *r, yaml_node_t *seq, const
 
 	if (seq->type != YAML_SEQUENCE_NODE ||
 	    seq->data.sequence.items.start == seq->data.sequence.items.top) {
-		err_at(c, seq, path, "must be a non-empty list of {field, action, value}");
+		err_at(c, seq, path, "must be a non-empty list of {field, action, replacement}");
 		return -1;
 	}
 	n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
@@ -1173,14 +1149,14 @@ static int compile_filters(struct cc *c, struct rule *r, yaml_node_t *seq, const
 	}
 	for (it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++, i++) {
 		yaml_node_t *m = node_get(c, *it);
-		yaml_node_t *fn = NULL, *an = NULL, *vn = NULL;
+		yaml_node_t *fn = NULL, *an = NULL, *vn = NULL, *dn = NULL;
 		struct dpp_response_filter *f = &r->filters[r->n_filters];
 		yaml_node_pair_t *p;
 		const char *s;
 
 		path_join(sub, sizeof(sub), path, "[%zu]", i);
 		if (m->type != YAML_MAPPING_NODE) {
-			err_at(c, m, sub, "must be a mapping {field, action, value}");
+			err_at(c, m, sub, "must be a mapping {field, action, replacement}");
 			bad = 1;
 			continue;
 		}
@@ -1193,13 +1169,17 @@ static int compile_filters(struct cc *c, struct rule *r, yaml_node_t *seq, const
 					slot = &fn;
 				else if (strcmp(scalar_text(k), "action") == 0)
 					slot = &an;
-				else if (strcmp(scalar_text(k), "value") == 0)
+				else if (strcmp(scalar_text(k), "replacement") == 0)
 					slot = &vn;
+				else if (strcmp(scalar_text(k), "description") == 0)
+					slot = &dn;
 			}
 			if (slot == NULL) {
 				path_join(sub2, sizeof(sub2), sub, ".%s",
 					  k->type == YAML_SCALAR_NODE ? scalar_text(k) : "?");
-				err_at(c, k, sub2, "unknown key (expected field, action, value)");
+				err_at(c, k, sub2,
+				       "unknown key (expected field, action, replacement, "
+				       "description)");
 				bad = 1;
 			} else if (*slot != NULL) {
 				path_join(sub2, sizeof(sub2), sub, ".%s", scalar_text(k));
@@ -1210,7 +1190,9 @@ static int compile_filters(struct cc *c, struct rule *r, yaml_node_t *seq, const
 			}
 		}
 		f->rule = r->name;
-		if (fn == NULL || an == NULL) {
+		if (vn != NULL && is_null(vn))
+			vn = NULL;
+		if (fn == NULL || an == NULL || is_null(fn) || is_null(an)) {
 			err_at(c, m, sub, "needs field and action");
 			bad = 1;
 			continue;
@@ -1240,26 +1222,135 @@ static int compile_filters(struct cc *c, struct rule *r, yaml_node_t *seq, const
 		} else if (strcmp(s, "replace") == 0) {
 			f->action = DPP_FILTER_REPLACE;
 		} else {
-			err_at(c, an, sub2, "unknown filter action (expected redact, remove, replace)");
+			err_at(c, an, sub2,
+			       "unknown filter action \"%.64s\" (expected redact, remove or replace)",
+			       s);
 			bad = 1;
 			continue;
 		}
-		path_join(sub2, sizeof(sub2), sub, ".value");
+		path_join(sub2, sizeof(sub2), sub, ".replacement");
 		if (f->action == DPP_FILTER_REPLACE) {
 			if (vn == NULL) {
-				err_at(c, m, sub2, "replace needs a value");
+				err_at(c, m, sub2, "missing (required for replace)");
 				bad = 1;
 				continue;
 			}
-			s = want_string(c, vn, sub2, "value");
+			s = want_string(c, vn, sub2, "replacement");
 			if (s == NULL || (f->value = dup_or_oom(c, vn, sub2, s)) == NULL)
 				bad = 1;
 		} else if (vn != NULL) {
-			err_at(c, vn, sub2, "value only applies to replace");
+			err_at(c, vn, sub2, "only applies to replace");
 			bad = 1;
 		}
 	}
 	return bad ? -1 : 0;
+}
+
+/* Whole seconds (the seed's u64) or a duration string such as 90s or 5m. */
+static int want_seconds(struct cc *c, yaml_node_t *n, const char *path, bool allow_zero,
+			uint64_t *out_ms)
+{
+	bool b;
+	long v;
+
+	if (n->type == YAML_SCALAR_NODE && scalar_type(n, &b) == ST_INT) {
+		if (want_long(c, n, path, allow_zero ? 0 : 1, (long)(DURATION_MAX_MS / 1000), &v) < 0)
+			return -1;
+		*out_ms = (uint64_t)v * 1000;
+		return 0;
+	}
+	if (n->type == YAML_SCALAR_NODE && scalar_type(n, &b) == ST_STR)
+		return want_duration(c, n, path, allow_zero, out_ms);
+	err_at(c, n, path, "must be whole seconds or a duration such as 90s or 5m, not %s",
+	       node_kind_name(n));
+	return -1;
+}
+
+/* `rate_limit: {requests, period, penalty}`; absent or null keys take the
+ * seed's defaults 50 / 30 s / 30 s. */
+static int compile_rate_limit(struct cc *c, struct rule *r, yaml_node_t *m, const char *path)
+{
+	static const char *const names[] = {"requests", "period", "penalty"};
+	yaml_node_t *vals[3] = {0};
+	char sub[PATH_LEN];
+	yaml_node_pair_t *p;
+	size_t k;
+	long v;
+	int bad = 0;
+
+	r->requests = RL_DEFAULT_REQUESTS;
+	r->period_ms = RL_DEFAULT_PERIOD_MS;
+	r->penalty_ms = RL_DEFAULT_PENALTY_MS;
+	if (m == NULL)
+		return 0;
+	if (m->type != YAML_MAPPING_NODE) {
+		err_at(c, m, path, "must be a mapping {requests, period, penalty}, not %s",
+		       node_kind_name(m));
+		return -1;
+	}
+	for (p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+		yaml_node_t *kn = node_get(c, p->key);
+
+		for (k = 0; k < 3 && kn->type == YAML_SCALAR_NODE; k++) {
+			if (strcmp(scalar_text(kn), names[k]) == 0)
+				break;
+		}
+		path_join(sub, sizeof(sub), path, ".%s",
+			  kn->type == YAML_SCALAR_NODE ? scalar_text(kn) : "?");
+		if (kn->type != YAML_SCALAR_NODE || k == 3) {
+			err_at(c, kn, sub, "unknown key (expected requests, period, penalty)");
+			bad = 1;
+		} else if (vals[k] != NULL) {
+			err_at(c, kn, sub, "duplicate key");
+			bad = 1;
+		} else {
+			vals[k] = node_get(c, p->value);
+		}
+	}
+	if (vals[0] != NULL && !is_null(vals[0])) {
+		path_join(sub, sizeof(sub), path, ".requests");
+		if (want_long(c, vals[0], sub, 1, REQUESTS_MAX, &v) == 0)
+			r->requests = (uint32_t)v;
+		else
+			bad = 1;
+	}
+	if (vals[1] != NULL && !is_null(vals[1])) {
+		path_join(sub, sizeof(sub), path, ".period");
+		if (want_seconds(c, vals[1], sub, false, &r->period_ms) < 0)
+			bad = 1;
+	}
+	if (vals[2] != NULL && !is_null(vals[2])) {
+		path_join(sub, sizeof(sub), path, ".penalty");
+		if (want_seconds(c, vals[2], sub, true, &r->penalty_ms) < 0)
+			bad = 1;
+	}
+	return bad ? -1 : 0;
+}
+
+/* The seed reads a `methods:` list on a rule and never uses it: accepted,
+ * checked to be a list of strings, and reported as having no effect. */
+static int check_methods(struct cc *c, yaml_node_t *n, const char *path)
+{
+	yaml_node_item_t *it;
+	char sub[PATH_LEN];
+	size_t i = 0;
+	int bad = 0;
+
+	if (n->type != YAML_SEQUENCE_NODE) {
+		err_at(c, n, path, "must be a list of method names, not %s", node_kind_name(n));
+		return -1;
+	}
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++, i++) {
+		path_join(sub, sizeof(sub), path, "[%zu]", i);
+		if (want_string(c, node_get(c, *it), sub, "method") == NULL)
+			bad = 1;
+	}
+	if (bad)
+		return -1;
+	warn_at(c, n, path,
+		"has no effect and is ignored, as docker-proxy ignores it; to test the method, "
+		"add a condition {field: method, operator: in, value: [...]}");
+	return 0;
 }
 
 static int find_action(struct cc *c, yaml_node_t *n, const char *path, enum rule_action *out)
@@ -1285,6 +1376,7 @@ static int find_action(struct cc *c, yaml_node_t *n, const char *path, enum rule
 static struct rule *compile_rule(struct cc *c, yaml_node_t *m, size_t index)
 {
 	yaml_node_t *keys[N_KEYS] = {0}, *vals[N_KEYS] = {0};
+	bool seen[N_KEYS] = {0};
 	char path[PATH_LEN], sub[PATH_LEN];
 	struct rule *r = NULL;
 	yaml_node_pair_t *p;
@@ -1316,12 +1408,16 @@ static struct rule *compile_rule(struct cc *c, yaml_node_t *m, size_t index)
 		if (k == N_KEYS) {
 			err_at(c, kn, sub, "unknown key");
 			bad = 1;
-		} else if (keys[k] != NULL) {
+		} else if (seen[k]) {
 			err_at(c, kn, sub, "duplicate key");
 			bad = 1;
-		} else {
+		} else if (!is_null(node_get(c, p->value))) {
+			/* `key: null` (the seed's wizard writes them) is "not set". */
+			seen[k] = true;
 			keys[k] = kn;
 			vals[k] = node_get(c, p->value);
+		} else {
+			seen[k] = true;
 		}
 	}
 	r = calloc(1, sizeof(*r));
@@ -1330,7 +1426,6 @@ static struct rule *compile_rule(struct cc *c, yaml_node_t *m, size_t index)
 		return NULL;
 	}
 	r->index = index;
-	r->status = 403;
 
 	if (vals[KEY_NAME] != NULL) {
 		path_join(sub, sizeof(sub), path, ".name");
@@ -1351,6 +1446,14 @@ static struct rule *compile_rule(struct cc *c, yaml_node_t *m, size_t index)
 		else
 			bad = 1;
 	}
+	/* dry_run: false is the default and harmless on any action. */
+	if (vals[KEY_DRY_RUN] != NULL && have_action && !(rule_keys[KEY_DRY_RUN].actions & A(action))) {
+		bool b = true;
+
+		if (vals[KEY_DRY_RUN]->type == YAML_SCALAR_NODE &&
+		    scalar_type(vals[KEY_DRY_RUN], &b) == ST_BOOL && !b)
+			keys[KEY_DRY_RUN] = vals[KEY_DRY_RUN] = NULL;
+	}
 	for (k = 0; k < N_KEYS; k++) {
 		path_join(sub, sizeof(sub), path, ".%s", rule_keys[k].name);
 		if (keys[k] == NULL) {
@@ -1370,6 +1473,14 @@ static struct rule *compile_rule(struct cc *c, yaml_node_t *m, size_t index)
 		}
 	}
 	r->action = action;
+	r->status = action == ACTION_RATE_LIMIT ? 429 : 403;
+	if (vals[KEY_DESCRIPTION] != NULL) {
+		path_join(sub, sizeof(sub), path, ".description");
+		s = want_string(c, vals[KEY_DESCRIPTION], sub, "description");
+		if (s == NULL ||
+		    (r->description = dup_or_oom(c, vals[KEY_DESCRIPTION], sub, s)) == NULL)
+			bad = 1;
+	}
 	if (vals[KEY_PRIORITY] != NULL) {
 		path_join(sub, sizeof(sub), path, ".priority");
 		if (want_long(c, vals[KEY_PRIORITY], sub, -PRIORITY_LIMIT, PRIORITY_LIMIT, &v) == 0)
@@ -1390,27 +1501,16 @@ static struct rule *compile_rule(struct cc *c, yaml_node_t *m, size_t index)
 		if (s == NULL || (r->message = dup_or_oom(c, vals[KEY_MESSAGE], sub, s)) == NULL)
 			bad = 1;
 	}
-	if (vals[KEY_ROLE] != NULL) {
+	if (action == ACTION_REQUIRE_ROLE) {
+		/* The seed's default role is admin. */
 		path_join(sub, sizeof(sub), path, ".role");
-		s = want_string(c, vals[KEY_ROLE], sub, "role");
-		if (s == NULL || (r->role = dup_or_oom(c, vals[KEY_ROLE], sub, s)) == NULL)
+		s = vals[KEY_ROLE] != NULL ? want_string(c, vals[KEY_ROLE], sub, "role") : "admin";
+		if (s == NULL || (r->role = dup_or_oom(c, m, sub, s)) == NULL)
 			bad = 1;
 	}
-	if (vals[KEY_REQUESTS] != NULL) {
-		path_join(sub, sizeof(sub), path, ".requests");
-		if (want_long(c, vals[KEY_REQUESTS], sub, 1, REQUESTS_MAX, &v) == 0)
-			r->requests = (uint32_t)v;
-		else
-			bad = 1;
-	}
-	if (vals[KEY_PERIOD] != NULL) {
-		path_join(sub, sizeof(sub), path, ".period");
-		if (want_duration(c, vals[KEY_PERIOD], sub, false, &r->period_ms) < 0)
-			bad = 1;
-	}
-	if (vals[KEY_PENALTY] != NULL) {
-		path_join(sub, sizeof(sub), path, ".penalty");
-		if (want_duration(c, vals[KEY_PENALTY], sub, true, &r->penalty_ms) < 0)
+	if (have_action && action == ACTION_RATE_LIMIT) {
+		path_join(sub, sizeof(sub), path, ".rate_limit");
+		if (compile_rate_limit(c, r, vals[KEY_RATE_LIMIT], sub) < 0)
 			bad = 1;
 	}
 	if (vals[KEY_DRY_RUN] != NULL) {
@@ -1418,21 +1518,30 @@ static struct rule *compile_rule(struct cc *c, yaml_node_t *m, size_t index)
 		if (want_bool(c, vals[KEY_DRY_RUN], sub, &r->dry_run) < 0)
 			bad = 1;
 	}
-	if (vals[KEY_FILTERS] != NULL) {
-		path_join(sub, sizeof(sub), path, ".filters");
-		if (compile_filters(c, r, vals[KEY_FILTERS], sub) < 0)
+	if (vals[KEY_RESPONSE_FILTER] != NULL) {
+		path_join(sub, sizeof(sub), path, ".response_filter");
+		if (compile_filters(c, r, vals[KEY_RESPONSE_FILTER], sub) < 0)
 			bad = 1;
 	}
-	if (vals[KEY_MATCH] != NULL) {
-		yaml_node_t *mn = vals[KEY_MATCH];
-		bool b;
+	if (vals[KEY_METHODS] != NULL) {
+		path_join(sub, sizeof(sub), path, ".methods");
+		if (check_methods(c, vals[KEY_METHODS], sub) < 0)
+			bad = 1;
+	}
+	if (vals[KEY_CONDITIONS] != NULL) {
+		yaml_node_t *cn = vals[KEY_CONDITIONS];
 
-		path_join(sub, sizeof(sub), path, ".match");
-		/* `match:` with nothing (or {}) means every request. */
-		if (!(mn->type == YAML_SCALAR_NODE && scalar_type(mn, &b) == ST_NULL) &&
-		    !(mn->type == YAML_MAPPING_NODE &&
-		      mn->data.mapping.pairs.start == mn->data.mapping.pairs.top)) {
-			r->match = compile_conds(c, mn, sub, 0);
+		path_join(sub, sizeof(sub), path, ".conditions");
+		/* An empty list (like an absent one) matches every request. */
+		if (cn->type == YAML_SEQUENCE_NODE &&
+		    cn->data.sequence.items.start == cn->data.sequence.items.top)
+			;
+		else if (cn->type != YAML_SEQUENCE_NODE) {
+			err_at(c, cn, sub, "must be a list of conditions, not %s",
+			       node_kind_name(cn));
+			bad = 1;
+		} else {
+			r->match = compile_list(c, COND_AND, cn, sub, 0);
 			if (r->match == NULL)
 				bad = 1;
 		}
@@ -1456,7 +1565,6 @@ static struct rule *compile_rule(struct cc *c, yaml_node_t *m, size_t index)
 	}
 	return r;
 }
-
 /* ---- ruleset ---- */
 
 static void ruleset_free(struct dpp_ruleset *rs)
@@ -1467,6 +1575,7 @@ static void ruleset_free(struct dpp_ruleset *rs)
 		rule_free(rs->rules[i]);
 	free(rs->rules);
 	pcre2_match_context_free(rs->mctx);
+	free(rs->warnings);
 	free(rs);
 }
 
@@ -1500,6 +1609,11 @@ size_t dpp_ruleset_count(const struct dpp_ruleset *rs)
 	return rs->n_rules;
 }
 
+const char *dpp_ruleset_warnings(const struct dpp_ruleset *rs)
+{
+	return rs->warnings;
+}
+
 static int rule_cmp(const void *a, const void *b)
 {
 	const struct rule *x = *(const struct rule *const *)a;
@@ -1515,7 +1629,8 @@ int dpp_ruleset_compile(yaml_document_t *doc, yaml_node_t *rules_node, const cha
 			struct dpp_ruleset **out, char **errors)
 {
 	struct errs e = {.file = file != NULL ? file : "(config)"};
-	struct cc c = {.doc = doc, .e = &e};
+	struct errs w = {.file = e.file};
+	struct cc c = {.doc = doc, .e = &e, .w = &w};
 	struct dpp_ruleset *rs = NULL;
 	yaml_node_item_t *it;
 	size_t i, j, n = 0;
@@ -1585,6 +1700,10 @@ int dpp_ruleset_compile(yaml_document_t *doc, yaml_node_t *rules_node, const cha
 done:
 	if (e.count == 0) {
 		rc = 0;
+		if (!w.oom) {
+			rs->warnings = w.buf;
+			w.buf = NULL;
+		}
 		*out = rs;
 		rs = NULL;
 	}
@@ -1606,6 +1725,7 @@ cleanup:
 		*errors = e.buf;
 	else
 		free(e.buf);
+	free(w.buf);
 	return rc;
 }
 
@@ -1628,18 +1748,6 @@ long dpp_ruleset_retain_buckets(const struct dpp_ruleset *rs, struct dpp_ratelim
 
 /* ---- printing (--check-config) ---- */
 
-static void print_duration(FILE *out, uint64_t ms)
-{
-	if (ms != 0 && ms % 3600000 == 0)
-		fprintf(out, "%lluh", (unsigned long long)(ms / 3600000));
-	else if (ms != 0 && ms % 60000 == 0)
-		fprintf(out, "%llum", (unsigned long long)(ms / 60000));
-	else if (ms != 0 && ms % 1000 == 0)
-		fprintf(out, "%llus", (unsigned long long)(ms / 1000));
-	else
-		fprintf(out, "%llums", (unsigned long long)ms);
-}
-
 static int print_json(FILE *out, const cJSON *v)
 {
 	char *s = cJSON_PrintUnformatted(v);
@@ -1651,8 +1759,9 @@ static int print_json(FILE *out, const cJSON *v)
 	return 0;
 }
 
-/* A user string as a JSON string literal: quoted, control bytes escaped, so
- * a block-scalar message cannot break the one-line layout. */
+/* A user string as a JSON string literal, which is also a YAML double-quoted
+ * scalar: control bytes escaped, so a block-scalar message stays on one line
+ * and the output reads back as the same value. */
 static int print_quoted(FILE *out, const char *s)
 {
 	cJSON *v = cJSON_CreateString(s);
@@ -1662,47 +1771,67 @@ static int print_quoted(FILE *out, const char *s)
 	return rc;
 }
 
-static int print_cond(FILE *out, const struct rule_cond *cd, bool paren)
+/* Seconds when whole (the seed's unit), else a duration string. */
+static void print_seconds(FILE *out, uint64_t ms)
+{
+	if (ms % 1000 == 0)
+		fprintf(out, "%llu", (unsigned long long)(ms / 1000));
+	else
+		fprintf(out, "%llums", (unsigned long long)ms);
+}
+
+static void indent(FILE *out, int n)
+{
+	fprintf(out, "%*s", n, "");
+}
+
+/* One list of conditions, each item starting with "- " at column `col`. */
+static int print_items(FILE *out, const struct rule_cond *group, int col)
 {
 	size_t i;
 	int rc = 0;
 
-	switch (cd->kind) {
-	case COND_LEAF:
-		fprintf(out, "%s %s", cd->label, dpp_rule_op_names[cd->op]);
-		if (cd->test == TEST_EXISTS) {
-			/* `exists: false` is printed as what it means. */
-			bool flipped = cd->negate != op_semantics[cd->op].negate;
+	for (i = 0; i < group->n_kids && rc == 0; i++) {
+		const struct rule_cond *cd = group->kids[i];
 
-			if (flipped)
-				fputs(" false", out);
-			return 0;
+		indent(out, col);
+		fputs("- ", out);
+		switch (cd->kind) {
+		case COND_LEAF:
+			/* Field names of plain characters cannot resolve to
+			 * anything but a string; others are quoted. */
+			fputs("field: ", out);
+			if (cd->label[strspn(cd->label, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+							"QRSTUVWXYZ0123456789_.-")] == '\0')
+				fputs(cd->label, out);
+			else
+				rc = print_quoted(out, cd->label);
+			fputc('\n', out);
+			indent(out, col + 2);
+			fprintf(out, "operator: %s\n", dpp_rule_op_names[cd->op]);
+			if (cd->test == TEST_EXISTS)
+				break;
+			indent(out, col + 2);
+			fputs("value: ", out);
+			if (rc == 0)
+				rc = print_json(out, cd->op == OP_IN || cd->op == OP_NOT_IN
+							     ? cd->vals
+							     : cJSON_GetArrayItem(cd->vals, 0));
+			fputc('\n', out);
+			break;
+		case COND_OR:
+		case COND_AND:
+			fprintf(out, "%s:\n", cd->kind == COND_OR ? "or" : "and");
+			rc = print_items(out, cd, col + 4);
+			break;
+		case COND_NOT:
+			/* NOT holds one AND group: its items are the list. */
+			fputs("not:\n", out);
+			rc = print_items(out, cd->kids[0], col + 4);
+			break;
 		}
-		fputc(' ', out);
-		if (cd->op == OP_IN || cd->op == OP_NOT_IN)
-			return print_json(out, cd->vals);
-		return print_json(out, cJSON_GetArrayItem(cd->vals, 0));
-	case COND_NOT:
-		fputs("not (", out);
-		rc = print_cond(out, cd->kids[0], false);
-		fputc(')', out);
-		return rc;
-	case COND_AND:
-	case COND_OR:
-		if (cd->n_kids == 1)
-			return print_cond(out, cd->kids[0], paren);
-		if (paren)
-			fputc('(', out);
-		for (i = 0; i < cd->n_kids && rc == 0; i++) {
-			if (i > 0)
-				fputs(cd->kind == COND_AND ? " and " : " or ", out);
-			rc = print_cond(out, cd->kids[i], true);
-		}
-		if (paren)
-			fputc(')', out);
-		return rc;
 	}
-	return 0;
+	return rc;
 }
 
 int dpp_ruleset_print(const struct dpp_ruleset *rs, FILE *out)
@@ -1712,58 +1841,65 @@ int dpp_ruleset_print(const struct dpp_ruleset *rs, FILE *out)
 
 	fprintf(out, "# %zu rule%s in evaluation order; default: %s\n", rs->n_rules,
 		rs->n_rules == 1 ? "" : "s", dpp_policy_verdict_name(rs->default_verdict));
+	fputs(rs->n_rules == 0 ? "rules: []\n" : "rules:\n", out);
 	for (i = 0; i < rs->n_rules && rc == 0; i++) {
 		const struct rule *r = rs->rules[i];
 
-		fprintf(out, "%zu. %s  priority %ld  %s", i + 1, r->name, r->priority,
+		fputs("  - name: ", out);
+		rc |= print_quoted(out, r->name);
+		fputc('\n', out);
+		if (r->description != NULL) {
+			fputs("    description: ", out);
+			rc |= print_quoted(out, r->description);
+			fputc('\n', out);
+		}
+		fprintf(out, "    priority: %ld\n    action: %s\n", r->priority,
 			dpp_rule_action_names[r->action]);
 		switch (r->action) {
-		case ACTION_DENY:
-			fprintf(out, " %d", r->status);
-			break;
 		case ACTION_REQUIRE_ROLE:
-			fprintf(out, " %s", r->role);
+			fputs("    role: ", out);
+			rc |= print_quoted(out, r->role);
+			fputc('\n', out);
 			break;
 		case ACTION_RATE_LIMIT:
-			fprintf(out, " %u per ", r->requests);
-			print_duration(out, r->period_ms);
-			if (r->penalty_ms > 0) {
-				fputs(" penalty ", out);
-				print_duration(out, r->penalty_ms);
-			}
+			fprintf(out, "    rate_limit: {requests: %u, period: ", r->requests);
+			print_seconds(out, r->period_ms);
+			fputs(", penalty: ", out);
+			print_seconds(out, r->penalty_ms);
+			fputs("}\n", out);
 			break;
 		case ACTION_RESPONSE_FILTER:
+			fputs("    response_filter:\n", out);
 			for (j = 0; j < r->n_filters; j++) {
-				fprintf(out, "%s %s %s", j == 0 ? "" : ",", r->filters[j].field,
+				fputs("      - field: ", out);
+				rc |= print_quoted(out, r->filters[j].field);
+				fprintf(out, "\n        action: %s\n",
 					dpp_filter_action_name(r->filters[j].action));
 				if (r->filters[j].value != NULL) {
-					fputc(' ', out);
-					if (print_quoted(out, r->filters[j].value) < 0)
-						rc = -1;
+					fputs("        replacement: ", out);
+					rc |= print_quoted(out, r->filters[j].value);
+					fputc('\n', out);
 				}
 			}
 			break;
+		case ACTION_DENY:
 		case ACTION_ALLOW:
 			break;
 		}
-		if (r->dry_run)
-			fputs("  dry-run", out);
-		fputc('\n', out);
 		if (r->action == ACTION_DENY || r->action == ACTION_REQUIRE_ROLE ||
 		    r->action == ACTION_RATE_LIMIT) {
-			fputs("   message: ", out);
-			if (print_quoted(out, r->message) < 0)
-				rc = -1;
-			fputc('\n', out);
+			fprintf(out, "    status: %d\n    message: ", r->status);
+			rc |= print_quoted(out, r->message);
+			fprintf(out, "\n    dry_run: %s\n", r->dry_run ? "true" : "false");
 		}
-		fputs("   when: ", out);
-		if (r->match == NULL)
-			fputs("always", out);
-		else if (print_cond(out, r->match, false) < 0)
-			rc = -1;
-		fputc('\n', out);
+		if (r->match == NULL) {
+			fputs("    conditions: []\n", out);
+		} else {
+			fputs("    conditions:\n", out);
+			rc |= print_items(out, r->match, 6);
+		}
 	}
 	if (rc == 0 && ferror(out))
 		rc = -1;
-	return rc;
+	return rc != 0 ? -1 : 0;
 }

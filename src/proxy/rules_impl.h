@@ -56,7 +56,7 @@ enum rule_test {
 enum cond_kind {
 	COND_AND = 0,
 	COND_OR,
-	COND_NOT, /* exactly one kid */
+	COND_NOT, /* exactly one kid, a COND_AND (`not: [...]` is NOT of the AND) */
 	COND_LEAF,
 };
 
@@ -88,6 +88,7 @@ enum rule_action {
 
 struct rule {
 	char *name;
+	char *description; /* NULL when none */
 	long priority;
 	size_t index; /* position in the file, for the stable sort */
 	enum rule_action action;
@@ -100,7 +101,7 @@ struct rule {
 	bool dry_run;
 	struct dpp_response_filter *filters;
 	size_t n_filters;
-	struct rule_cond *match; /* NULL: always */
+	struct rule_cond *match; /* AND of the conditions list; NULL: always */
 };
 
 struct dpp_ruleset {
@@ -110,6 +111,7 @@ struct dpp_ruleset {
 	size_t n_rules;
 	size_t n_filters_total;
 	pcre2_match_context *mctx; /* match limits; read-only after compile */
+	char *warnings;            /* compile warnings, one per line; NULL when none */
 };
 
 extern const char *const dpp_rule_action_names[];

@@ -17,7 +17,7 @@
  * call. `file` names the configuration in messages.
  *
  * All errors are collected, one per line,
- *   "FILE:LINE:COL: rules[3].match.body.HostConfig.Privileged: message"
+ *   "FILE:LINE:COL: rules[3].conditions[1].value: message"
  * (LINE and COL 1-based, from the node's start mark; rule indexes 0-based),
  * into *errors (malloc'd, caller frees; NULL when there are none; at most
  * DPP_RULES_ERRORS_MAX lines plus a last line saying more were dropped).

@@ -163,6 +163,9 @@ int dpp_runtime_build(const struct dpp_config *cfg, const struct dpp_settings *e
 	if (e != NULL && append_text(errors, e) != 0)
 		failed = 1;
 	free(e);
+	if (rt->rules != NULL && dpp_ruleset_warnings(rt->rules) != NULL &&
+	    append_text(warnings, dpp_ruleset_warnings(rt->rules)) != 0)
+		failed = 1;
 	if (rt->rules != NULL)
 		dpp_ruleset_set_default(rt->rules, effective->default_action ? DPP_POLICY_DENY
 									     : DPP_POLICY_ALLOW);

@@ -122,7 +122,9 @@ sc_block_exec() {
   - name: block-exec
     action: deny
     message: "exec is disabled on this host"
-    match: {method: POST, path: {matches: "^/containers/[^/]+/exec$"}}' || return 1
+    conditions:
+      - {field: method, operator: equals, value: POST}
+      - {field: path, operator: matches, value: "^/containers/[^/]+/exec$"}' || return 1
 	c=$(cname exec)
 	as admin run -d "${LBL[@]}" --name "$c" "$IMG" sleep 300 >/dev/null || { why "run -d refused"; return 1; }
 	denied_with "exec is disabled on this host" as admin exec "$c" true || return 1
@@ -136,9 +138,9 @@ sc_readonly_volumes() {
   - name: read-only-volumes
     action: deny
     message: "volumes must be mounted read-only (:ro)"
-    match:
-      path: /containers/create
-      body.HostConfig.Binds: {matches: "\"[^\"]*(?<!:ro)\"[],]"}' || return 1
+    conditions:
+      - {field: path, operator: equals, value: /containers/create}
+      - {field: body.HostConfig.Binds, operator: matches, value: "\"[^\"]*(?<!:ro)\"[],]"}' || return 1
 	denied_with "volumes must be mounted read-only" as user run --rm "${LBL[@]}" -v /tmp:/h "$IMG" true || return 1
 	as user run --rm "${LBL[@]}" -v /tmp:/h:ro "$IMG" true || { why "a :ro bind was refused"; return 1; }
 	as user run --rm "${LBL[@]}" "$IMG" true || { why "a run without volumes was refused"; return 1; }
@@ -150,7 +152,9 @@ sc_block_privileged() {
   - name: block-privileged
     action: deny
     message: "privileged containers are not allowed"
-    match: {path: /containers/create, body.HostConfig.Privileged: true}' || return 1
+    conditions:
+      - {field: path, operator: equals, value: /containers/create}
+      - {field: body.HostConfig.Privileged, operator: equals, value: true}' || return 1
 	denied_with "privileged containers are not allowed" as admin run --rm "${LBL[@]}" --privileged "$IMG" true || return 1
 	as admin run --rm "${LBL[@]}" "$IMG" true || { why "a plain run was refused"; return 1; }
 	# Case variants reach the same Go field: the rule still sees them.
@@ -181,11 +185,11 @@ sc_block_binds() {
   - name: block-bind-mounts
     action: deny
     message: "bind mounts are not allowed"
-    match:
-      path: /containers/create
-      or:
-        - body.HostConfig.Binds: {matches: "\"/"}
-        - body.HostConfig.Mounts: {matches: "\"Type\":\"bind\""}' || return 1
+    conditions:
+      - {field: path, operator: equals, value: /containers/create}
+      - or:
+          - {field: body.HostConfig.Binds, operator: matches, value: "\"/"}
+          - {field: body.HostConfig.Mounts, operator: matches, value: "\"Type\":\"bind\""}' || return 1
 	denied_with "bind mounts are not allowed" as user run --rm "${LBL[@]}" -v /etc:/h "$IMG" true || return 1
 	denied_with "bind mounts are not allowed" as user run --rm "${LBL[@]}" --mount type=bind,src=/etc,dst=/h "$IMG" true || return 1
 	as user run --rm "${LBL[@]}" -v "dpp-pol-$RUN_ID-vol:/data" "$IMG" true || { why "a named volume was refused"; return 1; }
@@ -199,7 +203,9 @@ sc_admin_create() {
     action: require_role
     role: admin
     message: "only admins may create containers"
-    match: {method: POST, path: /containers/create}' || return 1
+    conditions:
+      - {field: method, operator: equals, value: POST}
+      - {field: path, operator: equals, value: /containers/create}' || return 1
 	denied_with "only admins may create containers" as user run --rm "${LBL[@]}" "$IMG" true || return 1
 	as user ps >/dev/null || { why "user could not list containers"; return 1; }
 	expect_eq "admin run" ok "$(as admin run --rm "${LBL[@]}" "$IMG" echo ok)"
@@ -211,7 +217,10 @@ sc_internal_network() {
   - name: internal-network-only
     action: deny
     message: "only internal networks may be created"
-    match: {method: POST, path: /networks/create, body.Internal: {not_equals: true}}' || return 1
+    conditions:
+      - {field: method, operator: equals, value: POST}
+      - {field: path, operator: equals, value: /networks/create}
+      - {field: body.Internal, operator: not_equals, value: true}' || return 1
 	denied_with "only internal networks may be created" as admin network create "${LBL[@]}" "$n-ext" || return 1
 	as admin network create "${LBL[@]}" --internal "$n" >/dev/null || { why "internal network refused"; return 1; }
 	as admin network rm "$n" >/dev/null
@@ -222,8 +231,11 @@ sc_redact_env() {
 	policy_proxy 'rules:
   - name: redact-env
     action: response_filter
-    match: {method: GET, path: {matches: "^/containers/[^/]+/json$"}}
-    filters: [{field: Config.Env, action: redact}]' || return 1
+    conditions:
+      - {field: method, operator: equals, value: GET}
+      - {field: path, operator: matches, value: "^/containers/[^/]+/json$"}
+    response_filter:
+      - {field: Config.Env, action: redact}' || return 1
 	c=$(cname env)
 	as admin run -d "${LBL[@]}" --name "$c" -e SECRET=hunter2 "$IMG" sleep 300 >/dev/null || { why "run refused"; return 1; }
 	out=$(as admin inspect "$c") || { why "docker inspect failed with redaction on"; return 1; }
@@ -240,10 +252,11 @@ sc_rate_limit() {
 	policy_proxy 'rules:
   - name: limit-list
     action: rate_limit
-    requests: 3
-    period: 60s
+    rate_limit: {requests: 3, period: 60s, penalty: 0}
     message: "slow down: at most 3 listings a minute"
-    match: {method: GET, path: /containers/json}' || return 1
+    conditions:
+      - {field: method, operator: equals, value: GET}
+      - {field: path, operator: equals, value: /containers/json}' || return 1
 	for i in 1 2 3; do as user ps >/dev/null || { why "request $i was limited"; return 1; }; done
 	denied_with "slow down" as user ps || return 1
 	out=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $USER_TOKEN" "http://127.0.0.1:$PROXY_PORT/containers/json")
@@ -259,7 +272,9 @@ sc_dry_run_pulls() {
     action: deny
     dry_run: true
     message: "image pulls are being watched"
-    match: {method: POST, path: /images/create}' || return 1
+    conditions:
+      - {field: method, operator: equals, value: POST}
+      - {field: path, operator: equals, value: /images/create}' || return 1
 	tar -C "$RUN_DIR/rootfs" -c . | as admin import - "$img" >/dev/null ||
 		{ why "image import (POST /images/create) was blocked by a dry-run rule"; return 1; }
 	admin_docker rmi "$img" >/dev/null
@@ -273,7 +288,8 @@ sc_healthcheck_deny_all() {
   - name: healthcheck
     priority: 100
     action: allow
-    match: {path: /_ping}
+    conditions:
+      - {field: path, operator: equals, value: /_ping}
   - name: deny-all
     action: deny
     message: "this proxy only answers health checks"' || return 1
@@ -288,7 +304,8 @@ sc_canonical_paths() {
   - name: no-container-list
     action: deny
     message: "listing containers is off"
-    match: {path: /containers/json}' || return 1
+    conditions:
+      - {field: path, operator: equals, value: /containers/json}' || return 1
 	for t in /containers/json /v1.41/containers/json /%63ontainers/json /v1.41/%63ontainers/json '/containers/json?all=1'; do
 		code=$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" "http://127.0.0.1:$PROXY_PORT$t")
 		expect_eq "$t" 403 "$code" || return 1
@@ -314,13 +331,22 @@ sc_reload() {
 	policy_proxy 'rules: []' || return 1
 	as user ps >/dev/null || { why "ps refused before reload"; return 1; }
 	write_cfg 'rules:
-  - {name: no-ps, action: deny, message: "listing is off now", match: {path: /containers/json}}'
+  - name: no-ps
+    action: deny
+    message: "listing is off now"
+    conditions:
+      - {field: path, operator: equals, value: /containers/json}'
 	kill -HUP "$PROXY_PID"
 	wait_for 5 eval '! as user ps >/dev/null 2>&1' || { why "new rule not in force after SIGHUP"; return 1; }
 	denied_with "listing is off now" as user ps || return 1
 	write_cfg 'rules:
-  - {name: no-ps, action: deny, message: "listing is off now", match: {path: /containers/json}}
-  - {name: broken, action: nonsense}'
+  - name: no-ps
+    action: deny
+    message: "listing is off now"
+    conditions:
+      - {field: path, operator: equals, value: /containers/json}
+  - name: broken
+    action: nonsense'
 	kill -HUP "$PROXY_PID"
 	wait_for 5 grep -q "reload refused" "$PROXY_LOG" || { why "bad config not reported"; return 1; }
 	denied_with "listing is off now" as user ps || { why "old rules lost after a bad reload"; return 1; }

@@ -60,7 +60,12 @@ auth:
     - {uid: 0, role: admin}
     - {uid: 65534, role: viewer}
 rules:
-  - {name: viewers-read-only, action: deny, message: \"viewers may only read\", match: {role: viewer, method: {not_in: [GET, HEAD]}}}" || return 1
+  - name: viewers-read-only
+    action: deny
+    message: \"viewers may only read\"
+    conditions:
+      - {field: role, operator: equals, value: viewer}
+      - {field: method, operator: not_in, value: [GET, HEAD]}" || return 1
 	[ -S "$sock" ] || { why "no socket at $sock"; stop_cfg; return 1; }
 	expect_eq "socket mode" 666 "$(stat -c %a "$sock")" || { stop_cfg; return 1; }
 	expect_eq "socket group" nogroup "$(stat -c %G "$sock")" || { stop_cfg; return 1; }
@@ -110,7 +115,13 @@ auth:
       - {cn: \"*.build.example.com\", role: builder}
       - {cn: alice, role: admin}
 rules:
-  - {name: builders-no-exec, action: deny, message: \"builders may not exec\", match: {role: builder, method: POST, path: {matches: \"^/containers/[^/]+/exec$\"}}}"
+  - name: builders-no-exec
+    action: deny
+    message: \"builders may not exec\"
+    conditions:
+      - {field: role, operator: equals, value: builder}
+      - {field: method, operator: equals, value: POST}
+      - {field: path, operator: matches, value: \"^/containers/[^/]+/exec$\"}"
 }
 
 # tdk WHO ARGS...: docker CLI with --tlsverify and WHO's certificate.

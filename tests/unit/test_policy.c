@@ -27,225 +27,235 @@ static const struct dpp_header base_headers[] = {
 static const char *const base_query[] = {"force", "1", "name", "web", "name", "db", NULL};
 
 struct matrix_row {
-	const char *cond; /* flow mapping content of `match` */
+	const char *cond; /* flow list content of `conditions` */
 	int match;
 };
 
 static const struct matrix_row matrix[] = {
 	/* path */
-	{"path: {equals: /containers/abc/exec}", 1},
-	{"path: {equals: /containers/abc}", 0},
-	{"path: {not_equals: /containers/abc}", 1},
-	{"path: {not_equals: /containers/abc/exec}", 0},
-	{"path: {contains: /abc/}", 1},
-	{"path: {contains: /xyz/}", 0},
-	{"path: {not_contains: /abc/}", 0},
-	{"path: {not_contains: /xyz/}", 1},
-	{"path: {starts_with: /containers/}", 1},
-	{"path: {starts_with: /images/}", 0},
-	{"path: {ends_with: /exec}", 1},
-	{"path: {ends_with: /start}", 0},
-	{"path: {matches: '^/containers/[^/]+/exec$'}", 1},
-	{"path: {matches: '^/containers$'}", 0},
-	{"path: {matches: 'EXEC$'}", 0},
-	{"path: {matches: '(?i)EXEC$'}", 1},
-	{"path: {not_matches: '^/images'}", 1},
-	{"path: {not_matches: '/exec$'}", 0},
-	{"path: {in: [/a, /containers/abc/exec]}", 1},
-	{"path: {in: [/a, /b]}", 0},
-	{"path: {not_in: [/a, /containers/abc/exec]}", 0},
-	{"path: {not_in: [/a, /b]}", 1},
-	{"path: {exists: true}", 1},
-	{"path: {exists: false}", 0},
-	{"path: {not_exists: true}", 0},
-	{"path: /containers/abc/exec", 1},
-	{"path: /containers/abc/exec/", 0},
-	{"path: [/x, /containers/abc/exec]", 1},
-	{"path: {starts_with: /containers, ends_with: exec}", 1},
-	{"path: {starts_with: /containers, ends_with: start}", 0},
+	{"{field: path, operator: equals, value: /containers/abc/exec}", 1},
+	{"{field: path, operator: equals, value: /containers/abc}", 0},
+	{"{field: path, operator: not_equals, value: /containers/abc}", 1},
+	{"{field: path, operator: not_equals, value: /containers/abc/exec}", 0},
+	{"{field: path, operator: contains, value: /abc/}", 1},
+	{"{field: path, operator: contains, value: /xyz/}", 0},
+	{"{field: path, operator: not_contains, value: /abc/}", 0},
+	{"{field: path, operator: not_contains, value: /xyz/}", 1},
+	{"{field: path, operator: starts_with, value: /containers/}", 1},
+	{"{field: path, operator: starts_with, value: /images/}", 0},
+	{"{field: path, operator: ends_with, value: /exec}", 1},
+	{"{field: path, operator: ends_with, value: /start}", 0},
+	{"{field: path, operator: matches, value: '^/containers/[^/]+/exec$'}", 1},
+	{"{field: path, operator: matches, value: '^/containers$'}", 0},
+	{"{field: path, operator: matches, value: 'EXEC$'}", 0},
+	{"{field: path, operator: matches, value: '(?i)EXEC$'}", 1},
+	{"{field: path, operator: not_matches, value: '^/images'}", 1},
+	{"{field: path, operator: not_matches, value: '/exec$'}", 0},
+	{"{field: path, operator: in, value: [/a, /containers/abc/exec]}", 1},
+	{"{field: path, operator: in, value: [/a, /b]}", 0},
+	{"{field: path, operator: not_in, value: [/a, /containers/abc/exec]}", 0},
+	{"{field: path, operator: not_in, value: [/a, /b]}", 1},
+	{"{field: path, operator: exists}", 1},
+	{"{field: path, operator: not_exists}", 0},
+	{"{field: path, operator: not_exists}", 0},
+	{"{field: path, operator: equals, value: /containers/abc/exec}", 1},
+	{"{field: path, operator: equals, value: /containers/abc/exec/}", 0},
+	{"{field: path, operator: in, value: [/x, /containers/abc/exec]}", 1},
+	{"{field: path, operator: starts_with, value: /containers}, {field: path, "
+	 "operator: ends_with, value: exec}", 1},
+	{"{field: path, operator: starts_with, value: /containers}, {field: path, "
+	 "operator: ends_with, value: start}", 0},
 	/* method */
-	{"method: POST", 1},
-	{"method: post", 0},
-	{"method: {not_equals: POST}", 0},
-	{"method: {in: [GET, HEAD]}", 0},
-	{"method: {not_in: [GET, HEAD]}", 1},
-	{"method: {contains: OS}", 1},
-	{"method: {not_contains: OS}", 0},
-	{"method: {starts_with: P}", 1},
-	{"method: {ends_with: T}", 1},
-	{"method: {ends_with: X}", 0},
-	{"method: {matches: '^P(OST|UT)$'}", 1},
-	{"method: {not_matches: '^P'}", 0},
-	{"method: {exists: true}", 1},
-	{"method: {not_exists: true}", 0},
+	{"{field: method, operator: equals, value: POST}", 1},
+	{"{field: method, operator: equals, value: post}", 0},
+	{"{field: method, operator: not_equals, value: POST}", 0},
+	{"{field: method, operator: in, value: [GET, HEAD]}", 0},
+	{"{field: method, operator: not_in, value: [GET, HEAD]}", 1},
+	{"{field: method, operator: contains, value: OS}", 1},
+	{"{field: method, operator: not_contains, value: OS}", 0},
+	{"{field: method, operator: starts_with, value: P}", 1},
+	{"{field: method, operator: ends_with, value: T}", 1},
+	{"{field: method, operator: ends_with, value: X}", 0},
+	{"{field: method, operator: matches, value: '^P(OST|UT)$'}", 1},
+	{"{field: method, operator: not_matches, value: '^P'}", 0},
+	{"{field: method, operator: exists}", 1},
+	{"{field: method, operator: not_exists}", 0},
 	/* header */
-	{"header.User-Agent: {equals: curl/8.1}", 1},
-	{"header.User-Agent: {not_equals: curl/8.1}", 0},
-	{"header.user-agent: {starts_with: curl/}", 1},
-	{"header.USER-AGENT: {contains: curl}", 1},
-	{"header.User-Agent: {not_contains: docker}", 1},
-	{"header.User-Agent: {ends_with: '8.1'}", 1},
-	{"header.User-Agent: {matches: '^curl/[0-9.]+$'}", 1},
-	{"header.User-Agent: {not_matches: '^curl'}", 0},
-	{"header.User-Agent: {in: [docker, curl/8.1]}", 1},
-	{"header.User-Agent: {not_in: [docker, curl/8.1]}", 0},
-	{"header.X-Multi: {equals: 'a, b'}", 1},
-	{"header.X-Multi: {in: [a, b]}", 0},
-	{"header.X-Multi: {not_in: [a, b]}", 1},
-	{"header.Host: {exists: true}", 1},
-	{"header.X-Registry-Auth: {exists: true}", 0},
-	{"header.X-Registry-Auth: {not_exists: true}", 1},
-	{"header.X-Registry-Auth: {not_equals: x}", 1},
-	{"header.X-Registry-Auth: {contains: x}", 0},
-	{"header.X-Registry-Auth: {not_matches: x}", 1},
+	{"{field: header.User-Agent, operator: equals, value: curl/8.1}", 1},
+	{"{field: header.User-Agent, operator: not_equals, value: curl/8.1}", 0},
+	{"{field: header.user-agent, operator: starts_with, value: curl/}", 1},
+	{"{field: header.USER-AGENT, operator: contains, value: curl}", 1},
+	{"{field: header.User-Agent, operator: not_contains, value: docker}", 1},
+	{"{field: header.User-Agent, operator: ends_with, value: '8.1'}", 1},
+	{"{field: header.User-Agent, operator: matches, value: '^curl/[0-9.]+$'}", 1},
+	{"{field: header.User-Agent, operator: not_matches, value: '^curl'}", 0},
+	{"{field: header.User-Agent, operator: in, value: [docker, curl/8.1]}", 1},
+	{"{field: header.User-Agent, operator: not_in, value: [docker, curl/8.1]}", 0},
+	{"{field: header.X-Multi, operator: equals, value: 'a, b'}", 1},
+	{"{field: header.X-Multi, operator: in, value: [a, b]}", 0},
+	{"{field: header.X-Multi, operator: not_in, value: [a, b]}", 1},
+	{"{field: header.Host, operator: exists}", 1},
+	{"{field: header.X-Registry-Auth, operator: exists}", 0},
+	{"{field: header.X-Registry-Auth, operator: not_exists}", 1},
+	{"{field: header.X-Registry-Auth, operator: not_equals, value: x}", 1},
+	{"{field: header.X-Registry-Auth, operator: contains, value: x}", 0},
+	{"{field: header.X-Registry-Auth, operator: not_matches, value: x}", 1},
 	/* query */
-	{"query.force: {equals: '1'}", 1},
-	{"query.force: '1'", 1},
-	{"query.force: {not_equals: '1'}", 0},
-	{"query.name: {equals: db}", 0},
-	{"query.name: {in: [web, db]}", 1},
-	{"query.name: {not_in: [web, db]}", 0},
-	{"query.name: {contains: e}", 1},
-	{"query.name: {not_contains: e}", 0},
-	{"query.name: {starts_with: w}", 1},
-	{"query.name: {ends_with: b}", 1},
-	{"query.name: {matches: '^w.b$'}", 1},
-	{"query.name: {not_matches: '^w.b$'}", 0},
-	{"query.force: {exists: true}", 1},
-	{"query.all: {exists: true}", 0},
-	{"query.all: {not_exists: true}", 1},
+	{"{field: query.force, operator: equals, value: '1'}", 1},
+	{"{field: query.force, operator: equals, value: '1'}", 1},
+	{"{field: query.force, operator: not_equals, value: '1'}", 0},
+	{"{field: query.name, operator: equals, value: db}", 0},
+	{"{field: query.name, operator: in, value: [web, db]}", 1},
+	{"{field: query.name, operator: not_in, value: [web, db]}", 0},
+	{"{field: query.name, operator: contains, value: e}", 1},
+	{"{field: query.name, operator: not_contains, value: e}", 0},
+	{"{field: query.name, operator: starts_with, value: w}", 1},
+	{"{field: query.name, operator: ends_with, value: b}", 1},
+	{"{field: query.name, operator: matches, value: '^w.b$'}", 1},
+	{"{field: query.name, operator: not_matches, value: '^w.b$'}", 0},
+	{"{field: query.force, operator: exists}", 1},
+	{"{field: query.all, operator: exists}", 0},
+	{"{field: query.all, operator: not_exists}", 1},
 	/* client_ip */
-	{"client_ip: {equals: 10.1.2.3}", 1},
-	{"client_ip: {equals: 10.1.2.4}", 0},
-	{"client_ip: {equals: 10.1.2.2/31}", 1},
-	{"client_ip: {equals: 10.1.2.0/31}", 0},
-	{"client_ip: {not_equals: 10.1.2.0/24}", 0},
-	{"client_ip: {in: [10.0.0.0/8]}", 1},
-	{"client_ip: {in: [192.168.0.0/16, '::1']}", 0},
-	{"client_ip: {in: ['::/0']}", 0},
-	{"client_ip: {in: [0.0.0.0/0]}", 1},
-	{"client_ip: {not_in: [10.0.0.0/8]}", 0},
-	{"client_ip: {not_in: [172.16.0.0/12]}", 1},
-	{"client_ip: {starts_with: '10.'}", 1},
-	{"client_ip: {ends_with: '.3'}", 1},
-	{"client_ip: {contains: '.2.'}", 1},
-	{"client_ip: {not_contains: '.2.'}", 0},
-	{"client_ip: {matches: '^10\\.'}", 1},
-	{"client_ip: {not_matches: '^10\\.'}", 0},
-	{"client_ip: {exists: true}", 1},
-	{"client_ip: {not_exists: true}", 0},
+	{"{field: client_ip, operator: equals, value: 10.1.2.3}", 1},
+	{"{field: client_ip, operator: equals, value: 10.1.2.4}", 0},
+	{"{field: client_ip, operator: equals, value: 10.1.2.2/31}", 1},
+	{"{field: client_ip, operator: equals, value: 10.1.2.0/31}", 0},
+	{"{field: client_ip, operator: not_equals, value: 10.1.2.0/24}", 0},
+	{"{field: client_ip, operator: in, value: [10.0.0.0/8]}", 1},
+	{"{field: client_ip, operator: in, value: [192.168.0.0/16, '::1']}", 0},
+	{"{field: client_ip, operator: in, value: ['::/0']}", 0},
+	{"{field: client_ip, operator: in, value: [0.0.0.0/0]}", 1},
+	{"{field: client_ip, operator: not_in, value: [10.0.0.0/8]}", 0},
+	{"{field: client_ip, operator: not_in, value: [172.16.0.0/12]}", 1},
+	{"{field: client_ip, operator: starts_with, value: '10.'}", 1},
+	{"{field: client_ip, operator: ends_with, value: '.3'}", 1},
+	{"{field: client_ip, operator: contains, value: '.2.'}", 1},
+	{"{field: client_ip, operator: not_contains, value: '.2.'}", 0},
+	{"{field: client_ip, operator: matches, value: '^10\\.'}", 1},
+	{"{field: client_ip, operator: not_matches, value: '^10\\.'}", 0},
+	{"{field: client_ip, operator: exists}", 1},
+	{"{field: client_ip, operator: not_exists}", 0},
 	/* role */
-	{"role: user", 1},
-	{"role: {not_equals: admin}", 1},
-	{"role: {in: [admin, ops]}", 0},
-	{"role: {not_in: [admin, ops]}", 1},
-	{"role: {contains: se}", 1},
-	{"role: {not_contains: se}", 0},
-	{"role: {starts_with: u}", 1},
-	{"role: {ends_with: r}", 1},
-	{"role: {matches: '^u'}", 1},
-	{"role: {not_matches: '^u'}", 0},
-	{"role: {exists: true}", 1},
-	{"role: {not_exists: true}", 0},
+	{"{field: role, operator: equals, value: user}", 1},
+	{"{field: role, operator: not_equals, value: admin}", 1},
+	{"{field: role, operator: in, value: [admin, ops]}", 0},
+	{"{field: role, operator: not_in, value: [admin, ops]}", 1},
+	{"{field: role, operator: contains, value: se}", 1},
+	{"{field: role, operator: not_contains, value: se}", 0},
+	{"{field: role, operator: starts_with, value: u}", 1},
+	{"{field: role, operator: ends_with, value: r}", 1},
+	{"{field: role, operator: matches, value: '^u'}", 1},
+	{"{field: role, operator: not_matches, value: '^u'}", 0},
+	{"{field: role, operator: exists}", 1},
+	{"{field: role, operator: not_exists}", 0},
 	/* identity */
-	{"identity: alice", 1},
-	{"identity: {not_equals: alice}", 0},
-	{"identity: {in: [bob]}", 0},
-	{"identity: {not_in: [bob]}", 1},
-	{"identity: {contains: lic}", 1},
-	{"identity: {not_contains: lic}", 0},
-	{"identity: {starts_with: al}", 1},
-	{"identity: {ends_with: ce}", 1},
-	{"identity: {matches: '^a.*e$'}", 1},
-	{"identity: {not_matches: '^a.*e$'}", 0},
-	{"identity: {exists: true}", 1},
-	{"identity: {not_exists: true}", 0},
+	{"{field: identity, operator: equals, value: alice}", 1},
+	{"{field: identity, operator: not_equals, value: alice}", 0},
+	{"{field: identity, operator: in, value: [bob]}", 0},
+	{"{field: identity, operator: not_in, value: [bob]}", 1},
+	{"{field: identity, operator: contains, value: lic}", 1},
+	{"{field: identity, operator: not_contains, value: lic}", 0},
+	{"{field: identity, operator: starts_with, value: al}", 1},
+	{"{field: identity, operator: ends_with, value: ce}", 1},
+	{"{field: identity, operator: matches, value: '^a.*e$'}", 1},
+	{"{field: identity, operator: not_matches, value: '^a.*e$'}", 0},
+	{"{field: identity, operator: exists}", 1},
+	{"{field: identity, operator: not_exists}", 0},
 	/* body: typing */
-	{"body.HostConfig.Privileged: {equals: true}", 1},
-	{"body.HostConfig.Privileged: true", 1},
-	{"body.HostConfig.Privileged: {equals: 'true'}", 0},
-	{"body.HostConfig.Privileged: {equals: 1}", 0},
-	{"body.HostConfig.Privileged: {not_equals: true}", 0},
-	{"body.HostConfig.Privileged: {not_equals: 'true'}", 1},
-	{"body.HostConfig.Memory: {equals: 1024}", 1},
-	{"body.HostConfig.Memory: {equals: '1024'}", 0},
-	{"body.HostConfig.Memory: {equals: 1024.0}", 1},
-	{"body.HostConfig.Memory: {equals: 0x400}", 1},
-	{"body.HostConfig.Memory: {equals: 1.024e3}", 1},
-	{"body.HostConfig.Memory: {in: [512, 1024]}", 1},
-	{"body.HostConfig.Memory: {not_in: [512, 1024]}", 0},
-	{"body.HostConfig.Memory: {matches: '^1024$'}", 1},
-	{"body.HostConfig.Memory: {contains: 1024}", 0},
-	{"body.Count: {equals: '1'}", 1},
-	{"body.Count: {equals: 1}", 0},
-	{"body.Count: \"1\"", 1},
-	{"body.Tty: {equals: false}", 1},
-	{"body.Tty: {equals: False}", 1},
-	{"body.Tty: {equals: 'false'}", 0},
-	{"body.Tty: {equals: null}", 0},
-	{"body.Tty: {contains: false}", 0},
+	{"{field: body.HostConfig.Privileged, operator: equals, value: true}", 1},
+	{"{field: body.HostConfig.Privileged, operator: equals, value: true}", 1},
+	{"{field: body.HostConfig.Privileged, operator: equals, value: 'true'}", 0},
+	{"{field: body.HostConfig.Privileged, operator: equals, value: 1}", 0},
+	{"{field: body.HostConfig.Privileged, operator: not_equals, value: true}", 0},
+	{"{field: body.HostConfig.Privileged, operator: not_equals, value: 'true'}", 1},
+	{"{field: body.HostConfig.Memory, operator: equals, value: 1024}", 1},
+	{"{field: body.HostConfig.Memory, operator: equals, value: '1024'}", 0},
+	{"{field: body.HostConfig.Memory, operator: equals, value: 1024.0}", 1},
+	{"{field: body.HostConfig.Memory, operator: equals, value: 0x400}", 1},
+	{"{field: body.HostConfig.Memory, operator: equals, value: 1.024e3}", 1},
+	{"{field: body.HostConfig.Memory, operator: in, value: [512, 1024]}", 1},
+	{"{field: body.HostConfig.Memory, operator: not_in, value: [512, 1024]}", 0},
+	{"{field: body.HostConfig.Memory, operator: matches, value: '^1024$'}", 1},
+	{"{field: body.HostConfig.Memory, operator: contains, value: 1024}", 0},
+	{"{field: body.Count, operator: equals, value: '1'}", 1},
+	{"{field: body.Count, operator: equals, value: 1}", 0},
+	{"{field: body.Count, operator: equals, value: \"1\"}", 1},
+	{"{field: body.Tty, operator: equals, value: false}", 1},
+	{"{field: body.Tty, operator: equals, value: False}", 1},
+	{"{field: body.Tty, operator: equals, value: 'false'}", 0},
+	{"{field: body.Tty, operator: equals, value: null}", 0},
+	{"{field: body.Tty, operator: contains, value: false}", 0},
 	/* body: null, absent, exists */
-	{"body.HostConfig.CapAdd: {equals: null}", 1},
-	{"body.HostConfig.CapAdd: {equals: ~}", 1},
-	{"body.HostConfig.CapAdd: {exists: true}", 0},
-	{"body.HostConfig.CapAdd: {not_exists: true}", 1},
-	{"body.HostConfig.Missing: {not_exists: true}", 1},
-	{"body.HostConfig.Missing: {equals: null}", 0},
-	{"body.HostConfig.Missing: {not_equals: x}", 1},
-	{"body.HostConfig: {exists: true}", 1},
-	{"body: {exists: true}", 1},
-	{"body.Image.x: {exists: true}", 0},
+	{"{field: body.HostConfig.CapAdd, operator: equals, value: null}", 1},
+	{"{field: body.HostConfig.CapAdd, operator: equals, value: ~}", 1},
+	{"{field: body.HostConfig.CapAdd, operator: exists}", 0},
+	{"{field: body.HostConfig.CapAdd, operator: not_exists}", 1},
+	{"{field: body.HostConfig.Missing, operator: not_exists}", 1},
+	{"{field: body.HostConfig.Missing, operator: equals, value: null}", 0},
+	{"{field: body.HostConfig.Missing, operator: not_equals, value: x}", 1},
+	{"{field: body.HostConfig, operator: exists}", 1},
+	{"{field: body, operator: exists}", 1},
+	{"{field: body.Image.x, operator: exists}", 0},
 	/* body: strings */
-	{"body.Image: {starts_with: busybox}", 1},
-	{"body.Image: {ends_with: ':latest'}", 1},
-	{"body.Image: {ends_with: ':1.36'}", 0},
-	{"body.Image: {contains: box}", 1},
-	{"body.Image: {not_contains: box}", 0},
-	{"body.Image: {matches: '^busy'}", 1},
-	{"body.Image: {not_matches: '^busy'}", 0},
-	{"body.Image: {in: [alpine, 'busybox:latest']}", 1},
+	{"{field: body.Image, operator: starts_with, value: busybox}", 1},
+	{"{field: body.Image, operator: ends_with, value: ':latest'}", 1},
+	{"{field: body.Image, operator: ends_with, value: ':1.36'}", 0},
+	{"{field: body.Image, operator: contains, value: box}", 1},
+	{"{field: body.Image, operator: not_contains, value: box}", 0},
+	{"{field: body.Image, operator: matches, value: '^busy'}", 1},
+	{"{field: body.Image, operator: not_matches, value: '^busy'}", 0},
+	{"{field: body.Image, operator: in, value: [alpine, 'busybox:latest']}", 1},
 	/* body: arrays */
-	{"body.HostConfig.Binds: {contains: /var/run/docker.sock}", 1},
-	{"body.HostConfig.Binds: {contains: '/tmp:/tmp'}", 1},
-	{"body.HostConfig.Binds: {not_contains: /etc}", 1},
-	{"body.HostConfig.Binds: {not_contains: docker.sock}", 0},
-	{"body.HostConfig.Binds: {starts_with: /var/run}", 1},
-	{"body.HostConfig.Binds: {starts_with: /etc}", 0},
-	{"body.HostConfig.Binds: {ends_with: ':/tmp'}", 1},
-	{"body.HostConfig.Binds: {matches: 'docker\\.sock'}", 1},
-	{"body.HostConfig.Binds: {matches: '^\\[\"/var'}", 1},
-	{"body.HostConfig.Binds.1: {equals: '/tmp:/tmp'}", 1},
-	{"body.HostConfig.Binds.5: {exists: true}", 0},
-	{"body.Cmd: {equals: [sh, -c, 'true']}", 1},
-	{"body.Cmd: {equals: [sh, -c, true]}", 0},
-	{"body.Cmd: {equals: [sh, -c]}", 0},
-	{"body.Cmd: {contains: -c}", 1},
-	{"body.Ports: {contains: 80}", 1},
-	{"body.Ports: {contains: '80'}", 0},
-	{"body.Ports: {in: [[80, 443]]}", 1},
+	{"{field: body.HostConfig.Binds, operator: contains, value: /var/run/docker.sock}", 1},
+	{"{field: body.HostConfig.Binds, operator: contains, value: '/tmp:/tmp'}", 1},
+	{"{field: body.HostConfig.Binds, operator: not_contains, value: /etc}", 1},
+	{"{field: body.HostConfig.Binds, operator: not_contains, value: docker.sock}", 0},
+	{"{field: body.HostConfig.Binds, operator: starts_with, value: /var/run}", 1},
+	{"{field: body.HostConfig.Binds, operator: starts_with, value: /etc}", 0},
+	{"{field: body.HostConfig.Binds, operator: ends_with, value: ':/tmp'}", 1},
+	{"{field: body.HostConfig.Binds, operator: matches, value: 'docker\\.sock'}", 1},
+	{"{field: body.HostConfig.Binds, operator: matches, value: '^\\[\"/var'}", 1},
+	{"{field: body.HostConfig.Binds.1, operator: equals, value: '/tmp:/tmp'}", 1},
+	{"{field: body.HostConfig.Binds.5, operator: exists}", 0},
+	{"{field: body.Cmd, operator: equals, value: [sh, -c, 'true']}", 1},
+	{"{field: body.Cmd, operator: equals, value: [sh, -c, true]}", 0},
+	{"{field: body.Cmd, operator: equals, value: [sh, -c]}", 0},
+	{"{field: body.Cmd, operator: contains, value: -c}", 1},
+	{"{field: body.Ports, operator: contains, value: 80}", 1},
+	{"{field: body.Ports, operator: contains, value: '80'}", 0},
+	{"{field: body.Ports, operator: in, value: [[80, 443]]}", 1},
 	/* body: objects */
-	{"body.Labels: {contains: com.example.team}", 1},
-	{"body.Labels: {contains: com.example}", 0},
-	{"body.Labels: {equals: {com.example.team: a}}", 1},
-	{"body.Labels: {equals: {com.example.team: b}}", 0},
-	{"body.Labels: {matches: '\"com\\.example\\.team\":\"a\"'}", 1},
+	{"{field: body.Labels, operator: contains, value: com.example.team}", 1},
+	{"{field: body.Labels, operator: contains, value: com.example}", 0},
+	{"{field: body.Labels, operator: equals, value: {com.example.team: a}}", 1},
+	{"{field: body.Labels, operator: equals, value: {com.example.team: b}}", 0},
+	{"{field: body.Labels, operator: matches, value: '\"com\\.example\\.team\":\"a\"'}", 1},
 	/* groups */
-	{"or: [{path: /x}, {method: POST}]", 1},
-	{"or: [{path: /x}, {method: GET}]", 0},
-	{"and: [{path: {starts_with: /containers}}, {method: POST}]", 1},
-	{"and: [{path: {starts_with: /containers}}, {method: GET}]", 0},
-	{"not: {method: GET}", 1},
-	{"not: {method: POST}", 0},
-	{"not: {method: POST, path: /x}", 1},
-	{"not: {method: POST, path: {starts_with: /}}", 0},
-	{"path: {starts_with: /containers}, method: GET", 0},
-	{"or: [{and: [{not: {role: admin}}, {or: [{path: /x}, "
-	 "{body.HostConfig.Privileged: true}]}]}]",
-	 1},
-	{"or: [{and: [{not: {role: user}}, {or: [{path: /x}, "
-	 "{body.HostConfig.Privileged: true}]}]}]",
-	 0},
-	{"not: {not: {not: {or: [{method: GET}, {not: {path: {contains: exec}}}]}}}", 1},
+	{"{or: [{field: path, operator: equals, value: /x}, {field: method, "
+	 "operator: equals, value: POST}]}", 1},
+	{"{or: [{field: path, operator: equals, value: /x}, {field: method, "
+	 "operator: equals, value: GET}]}", 0},
+	{"{and: [{field: path, operator: starts_with, value: /containers}, "
+	 "{field: method, operator: equals, value: POST}]}", 1},
+	{"{and: [{field: path, operator: starts_with, value: /containers}, "
+	 "{field: method, operator: equals, value: GET}]}", 0},
+	{"{not: [{field: method, operator: equals, value: GET}]}", 1},
+	{"{not: [{field: method, operator: equals, value: POST}]}", 0},
+	{"{not: [{field: method, operator: equals, value: POST}, {field: path, "
+	 "operator: equals, value: /x}]}", 1},
+	{"{not: [{field: method, operator: equals, value: POST}, {field: path, "
+	 "operator: starts_with, value: /}]}", 0},
+	{"{field: path, operator: starts_with, value: /containers}, {field: method, "
+	 "operator: equals, value: GET}", 0},
+	{"{or: [{and: [{not: [{field: role, operator: equals, value: admin}]}, "
+	 "{or: [{field: path, operator: equals, value: /x}, "
+	 "{field: body.HostConfig.Privileged, operator: equals, value: true}]}]}]}", 1},
+	{"{or: [{and: [{not: [{field: role, operator: equals, value: user}]}, "
+	 "{or: [{field: path, operator: equals, value: /x}, "
+	 "{field: body.HostConfig.Privileged, operator: equals, value: true}]}]}]}", 0},
+	{"{not: [{not: [{not: [{or: [{field: method, operator: equals, value: GET}, "
+	 "{not: [{field: path, operator: contains, value: exec}]}]}]}]}]}", 1},
 };
 
 static void base_request(struct dpp_request_view *req, cJSON *body)
@@ -277,12 +287,12 @@ static struct dpp_ruleset *compile_text(const char *yaml)
 	return rs;
 }
 
-/* One rule "r" (deny unless head says otherwise) with `match: {cond}`. */
+/* One rule "r" (deny unless head says otherwise) with `conditions: [cond]`. */
 static struct dpp_ruleset *compile_match(const char *head, const char *cond)
 {
 	char yaml[2048];
 
-	snprintf(yaml, sizeof(yaml), "rules:\n  - name: r\n    action: %s\n    match: {%s}\n",
+	snprintf(yaml, sizeof(yaml), "rules:\n  - name: r\n    action: %s\n    conditions: [%s]\n",
 		 head, cond);
 	return compile_text(yaml);
 }
@@ -327,13 +337,13 @@ static void test_operator_matrix(void **state)
 static void test_absent_fields(void **state)
 {
 	static const struct matrix_row rows[] = {
-		{"body.Image: {exists: true}", 0},   {"body.Image: {not_exists: true}", 1},
-		{"body.Image: {equals: null}", 0},   {"body.Image: {not_equals: x}", 1},
-		{"body: {not_exists: true}", 1},     {"role: {not_equals: admin}", 1},
-		{"role: {equals: admin}", 0},	     {"identity: {not_exists: true}", 1},
-		{"client_ip: {in: [0.0.0.0/0]}", 0}, {"client_ip: {not_in: [0.0.0.0/0]}", 1},
-		{"query.force: {not_exists: true}", 1}, {"header.Host: {matches: '.*'}", 0},
-		{"header.Host: {not_matches: '.*'}", 1}, {"path: {exists: true}", 0},
+		{"{field: body.Image, operator: exists}", 0},   {"{field: body.Image, operator: not_exists}", 1},
+		{"{field: body.Image, operator: equals, value: null}", 0},   {"{field: body.Image, operator: not_equals, value: x}", 1},
+		{"{field: body, operator: not_exists}", 1},     {"{field: role, operator: not_equals, value: admin}", 1},
+		{"{field: role, operator: equals, value: admin}", 0},	     {"{field: identity, operator: not_exists}", 1},
+		{"{field: client_ip, operator: in, value: [0.0.0.0/0]}", 0}, {"{field: client_ip, operator: not_in, value: [0.0.0.0/0]}", 1},
+		{"{field: query.force, operator: not_exists}", 1}, {"{field: header.Host, operator: matches, value: '.*'}", 0},
+		{"{field: header.Host, operator: not_matches, value: '.*'}", 1}, {"{field: path, operator: exists}", 0},
 	};
 	struct dpp_request_view req;
 	size_t i, failures = 0;
@@ -362,7 +372,7 @@ static void test_absent_fields(void **state)
 
 static void test_regex_limit_fails_closed(void **state)
 {
-	struct dpp_ruleset *rs = compile_match("allow", "header.X: {matches: '^(a+)+$'}");
+	struct dpp_ruleset *rs = compile_match("allow", "{field: header.X, operator: matches, value: '^(a+)+$'}");
 	struct dpp_header h = {"X", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!"};
 	struct dpp_request_view req = {.method = "GET", .path = "/x", .headers = &h, .n_headers = 1};
 	struct dpp_policy_decision d;
@@ -381,7 +391,7 @@ static void test_regex_limit_fails_closed(void **state)
 static void test_missing_limiter_fails_closed(void **state)
 {
 	struct dpp_ruleset *rs = compile_text("rules:\n  - name: rl\n    action: rate_limit\n"
-						"    requests: 1\n    period: 1s\n");
+						"    rate_limit: {requests: 1, period: 1s}\n");
 	struct dpp_request_view req = {.method = "GET", .path = "/x"};
 	struct dpp_policy_decision d;
 
@@ -398,7 +408,7 @@ static void test_missing_limiter_fails_closed(void **state)
 
 static void test_header_join_limit(void **state)
 {
-	struct dpp_ruleset *rs = compile_match("allow", "header.X: {exists: true}");
+	struct dpp_ruleset *rs = compile_match("allow", "{field: header.X, operator: exists}");
 	struct dpp_header h[40];
 	char *big = malloc(4000);
 	struct dpp_request_view req = {.method = "GET", .path = "/x", .headers = h, .n_headers = 40};
@@ -428,11 +438,12 @@ static void test_header_join_limit(void **state)
 static void test_limiter_survives_swap(void **state)
 {
 	static const char v1[] = "rules:\n"
-				 "  - {name: rl, action: rate_limit, requests: 1, period: 1h}\n"
-				 "  - {name: old, action: rate_limit, requests: 5, period: 1h}\n";
+				 "  - {name: rl, action: rate_limit, rate_limit: {requests: 1, period: 1h, penalty: 0}}\n"
+				 "  - {name: old, action: rate_limit, rate_limit: {requests: 5, period: 1h, penalty: 0}}\n";
 	static const char v2[] = "rules:\n"
-				 "  - {name: other, action: allow, match: {path: /never}}\n"
-				 "  - {name: rl, action: rate_limit, requests: 1, period: 1h}\n";
+				 "  - {name: other, action: allow,\n"
+				 "     conditions: [{field: path, operator: equals, value: /never}]}\n"
+				 "  - {name: rl, action: rate_limit, rate_limit: {requests: 1, period: 1h, penalty: 0}}\n";
 	struct dpp_ratelimit *rl = dpp_ratelimit_create(16);
 	struct dpp_request_view req = {.method = "GET", .path = "/x", .client_ip = "10.0.0.9"};
 	struct dpp_ruleset *a, *b;
@@ -678,6 +689,128 @@ static void test_policy_cases(void **state)
 	assert_int_equal(failures, 0);
 }
 
+/* ---- the seed's defaults and loose spots ---- */
+
+/* rate_limit: {requests: 5, period: 1}: the penalty defaults to the seed's
+ * 30 s, so the 6th rapid request is refused and so is one 2 s later (a
+ * refilled bucket alone would have let it through), until the penalty ends. */
+static void test_rate_limit_default_penalty(void **state)
+{
+	struct dpp_ruleset *rs = compile_text(
+		"rules:\n  - name: burst\n    action: rate_limit\n"
+		"    rate_limit: {requests: 5, period: 1}\n    message: slow down\n");
+	struct dpp_ratelimit *rl = dpp_ratelimit_create(16);
+	struct dpp_request_view req = {.method = "GET", .path = "/x", .client_ip = "10.0.0.7"};
+	struct dpp_policy_decision d;
+	int i;
+
+	(void)state;
+	assert_non_null(rs);
+	assert_non_null(rl);
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(dpp_policy_evaluate(rs, &req, rl, 1000 + (uint64_t)i, &d), 0);
+		assert_int_equal(d.verdict, DPP_POLICY_ALLOW);
+		dpp_policy_decision_done(&d);
+	}
+	assert_int_equal(dpp_policy_evaluate(rs, &req, rl, 1005, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_DENY);
+	assert_int_equal(d.status, 429);
+	assert_string_equal(d.message, "slow down");
+	assert_string_equal(d.rule, "burst");
+	assert_int_equal(d.retry_after, 30);
+	dpp_policy_decision_done(&d);
+	assert_int_equal(dpp_policy_evaluate(rs, &req, rl, 3005, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_DENY);
+	assert_int_equal(d.status, 429);
+	assert_int_equal(d.retry_after, 28);
+	dpp_policy_decision_done(&d);
+	assert_int_equal(dpp_policy_evaluate(rs, &req, rl, 31006, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_ALLOW);
+	dpp_policy_decision_done(&d);
+	dpp_ratelimit_free(rl);
+	dpp_ruleset_unref(rs);
+}
+
+/* require_role without role (or role: null) requires admin; status and
+ * message apply to it; a rate_limit rule's status replaces 429. */
+static void test_require_role_default_admin(void **state)
+{
+	struct dpp_ruleset *rs = compile_text(
+		"rules:\n"
+		"  - {name: admins, action: require_role, role: null, status: 401,\n"
+		"     conditions: [{field: path, operator: starts_with, value: /swarm}]}\n"
+		"  - {name: ops, action: require_role, message: ops only,\n"
+		"     conditions: [{field: path, operator: starts_with, value: /nodes}]}\n"
+		"  - {name: rl, action: rate_limit, status: 503, rate_limit: {requests: 1},\n"
+		"     conditions: [{field: path, operator: equals, value: /rl}]}\n");
+	struct dpp_ratelimit *rl = dpp_ratelimit_create(16);
+	struct dpp_request_view req = {.method = "GET", .path = "/swarm", .role = "ops"};
+	struct dpp_policy_decision d;
+
+	(void)state;
+	assert_non_null(rs);
+	assert_int_equal(dpp_policy_evaluate(rs, &req, rl, 0, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_DENY);
+	assert_int_equal(d.status, 401);
+	assert_string_equal(d.message, "role admin required");
+	dpp_policy_decision_done(&d);
+	req.role = "admin";
+	assert_int_equal(dpp_policy_evaluate(rs, &req, rl, 0, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_ALLOW);
+	dpp_policy_decision_done(&d);
+	req.role = "ops";
+	req.path = "/nodes";
+	assert_int_equal(dpp_policy_evaluate(rs, &req, rl, 0, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_DENY);
+	assert_int_equal(d.status, 403);
+	assert_string_equal(d.message, "ops only");
+	dpp_policy_decision_done(&d);
+	req.path = "/rl";
+	assert_int_equal(dpp_policy_evaluate(rs, &req, rl, 0, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_ALLOW);
+	dpp_policy_decision_done(&d);
+	assert_int_equal(dpp_policy_evaluate(rs, &req, rl, 1, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_DENY);
+	assert_int_equal(d.status, 503);
+	assert_string_equal(d.message, "rate limit exceeded");
+	assert_int_equal(d.retry_after, 30);
+	dpp_policy_decision_done(&d);
+	dpp_ratelimit_free(rl);
+	dpp_ruleset_unref(rs);
+}
+
+/* exists/not_exists ignore a value, whatever it says (the seed's wizard
+ * writes value: null); methods: has no effect on matching. */
+static void test_exists_value_and_methods_ignored(void **state)
+{
+	static const char *const values[] = {"null", "false", "true", "[a]", "x"};
+	struct dpp_header h = {"X-Probe", "1"};
+	struct dpp_request_view req = {.method = "POST", .path = "/x", .headers = &h,
+				       .n_headers = 1};
+	struct dpp_policy_decision d;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		char yaml[512];
+		struct dpp_ruleset *rs;
+
+		snprintf(yaml, sizeof(yaml),
+			 "rules:\n  - name: r\n    action: deny\n    methods: [GET]\n"
+			 "    conditions:\n"
+			 "      - {field: header.X-Probe, operator: exists, value: %s}\n"
+			 "      - {field: header.X-Other, operator: not_exists, value: %s}\n",
+			 values[i], values[i]);
+		rs = compile_text(yaml);
+		assert_non_null(rs);
+		assert_int_equal(dpp_policy_evaluate(rs, &req, NULL, 0, &d), 0);
+		if (d.verdict != DPP_POLICY_DENY)
+			fail_msg("value %s changed exists/not_exists (or methods matched)", values[i]);
+		dpp_policy_decision_done(&d);
+		dpp_ruleset_unref(rs);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -687,6 +820,9 @@ int main(void)
 		cmocka_unit_test(test_missing_limiter_fails_closed),
 		cmocka_unit_test(test_header_join_limit),
 		cmocka_unit_test(test_limiter_survives_swap),
+		cmocka_unit_test(test_rate_limit_default_penalty),
+		cmocka_unit_test(test_require_role_default_admin),
+		cmocka_unit_test(test_exists_value_and_methods_ignored),
 		cmocka_unit_test(test_policy_cases),
 	};
 

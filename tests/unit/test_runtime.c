@@ -141,6 +141,35 @@ static void test_example_compiles(void **state)
 	dpp_config_free(cfg);
 }
 
+/* A rule warning (the seed's ignored methods: list) reaches the runtime's
+ * warnings, which the proxy logs at load and --check-config prints. */
+static void test_rule_warnings(void **state)
+{
+	static const char yaml[] = "auth:\n  type: none\nrules:\n"
+				   "  - name: r\n    action: deny\n    methods: [POST]\n";
+	char path[] = "/tmp/dpp-test-runtime-XXXXXX";
+	int fd = mkstemp(path);
+	struct dpp_config_flags flags = {0};
+	struct dpp_config *cfg = NULL;
+	struct dpp_runtime *rt = NULL;
+	char *errors = NULL, *warnings = NULL;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
+	close(fd);
+	flags.config_path = path;
+	assert_int_equal(dpp_config_load(&flags, &cfg, &errors), 0);
+	assert_int_equal(dpp_runtime_build(cfg, dpp_config_settings(cfg), &rt, &errors, &warnings),
+			 0);
+	assert_non_null(warnings);
+	assert_non_null(strstr(warnings, ":6:14: rules[0].methods: has no effect and is ignored"));
+	free(warnings);
+	dpp_runtime_unref(rt);
+	dpp_config_free(cfg);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -148,6 +177,7 @@ int main(void)
 		cmocka_unit_test(test_errors_collected),
 		cmocka_unit_test(test_exposure_and_tls_consistency),
 		cmocka_unit_test(test_example_compiles),
+		cmocka_unit_test(test_rule_warnings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
