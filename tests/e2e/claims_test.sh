@@ -92,7 +92,7 @@ auth:
 rules:
   - name: filter-everything
     action: response_filter
-    filters: [{field: Name, action: replace, value: filtered-by-dpp}]" || return 1
+    response_filter: [{field: Name, action: replace, replacement: filtered-by-dpp}]" || return 1
 	echo "raw /info is $(curl -s --unix-socket "$DOCKER_SOCK" http://d/info | wc -c) bytes"
 	out=$(pcurl /info)
 	expect_match "/info above 1024 bytes" '^\{"message":"response larger than 1024 bytes cannot be filtered \(global.max_filter_bytes\); refused rather than passed on unfiltered"\} 502$' "$(echo "$out" | tr -d '\n')" || { stop_private; return 1; }
@@ -112,7 +112,7 @@ sc_filter_streams() {
 rules:
   - name: filter-everything
     action: response_filter
-    filters: [{field: name, action: replace, value: filtered-by-dpp}, {field: Name, action: replace, value: filtered-by-dpp}]" || return 1
+    response_filter: [{field: name, action: replace, replacement: filtered-by-dpp}, {field: Name, action: replace, replacement: filtered-by-dpp}]" || return 1
 	for p in /events "/containers/$c/logs?follow=1&stdout=1" "/containers/$c/stats"; do
 		out=$(pcurl "$p" --max-time 10)
 		expect_match "filter on the stream $p" '^\{"message":"response filters cannot apply to a streamed response \(rule filter-everything\)"\} 502$' "$(echo "$out" | tr -d '\n')" || { stop_private; return 1; }
