@@ -77,8 +77,13 @@ rules:
 	# nobody (uid 65534) is a viewer: may read, may not create.
 	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups curl -s -o /dev/null -w '%{http_code}' --unix-socket "$sock" http://d/containers/json)
 	expect_eq "viewer lists" 200 "$out" || { stop_cfg; return 1; }
-	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups curl -s --unix-socket "$sock" -H 'Content-Type: application/json' -d "{\"Image\":\"$IMG\"}" http://d/containers/create)
-	expect_match "viewer may not create" "viewers may only read" "$out" || { stop_cfg; return 1; }
+	local before name="dpp-tls-$RUN_ID-viewer"
+	before=$(admin_docker ps -aq --filter "label=$LABEL" | wc -l)
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups curl -s -w ' %{http_code}' --unix-socket "$sock" -H 'Content-Type: application/json' \
+		-d "{\"Image\":\"$IMG\",\"Labels\":{\"${LABEL%%=*}\":\"${LABEL#*=}\"}}" "http://d/containers/create?name=$name")
+	expect_eq "viewer may not create" '{"message":"viewers may only read"} 403' "$(echo "$out" | tr -d '\n')" || { stop_cfg; return 1; }
+	admin_docker inspect "$name" >/dev/null 2>&1 && { why "the viewer's denied create made $name"; stop_cfg; return 1; }
+	expect_eq "ps -a unchanged after the denial" "$before" "$(admin_docker ps -aq --filter "label=$LABEL" | wc -l)" || { stop_cfg; return 1; }
 	stop_cfg || return 1
 	[ ! -e "$sock" ] || { why "socket file left behind after stop"; return 1; }
 	rmdir "$sockdir"
@@ -198,6 +203,10 @@ sc_tls_roles() {
 	# node1.build.example.com matches *.build.example.com (one label): builder.
 	out=$(tdk node1 exec "$c" true 2>&1) && { why "builder could exec"; stop_cfg; return 1; }
 	expect_match "wildcard role denied exec with the rule's message" "builders may not exec" "$out" || { stop_cfg; return 1; }
+	out=$(curl -s -w ' %{http_code}' --cacert "$PKI/ca.pem" --cert "$PKI/node1.pem" --key "$PKI/node1.key" \
+		-H 'Content-Type: application/json' -d '{"Cmd":["true"]}' "https://127.0.0.1:$P_PORT/v1.41/containers/$c/exec")
+	expect_eq "builder's exec create: status and message" '{"message":"builders may not exec"} 403' "$(echo "$out" | tr -d '\n')" || { stop_cfg; return 1; }
+	expect_eq "exec instances on Docker's side after the denials" 0 "$(admin_docker inspect -f '{{len .ExecIDs}}' "$c")" || { stop_cfg; return 1; }
 	tdk node1 ps >/dev/null || { why "builder could not list"; stop_cfg; return 1; }
 	tdk alice exec "$c" true || { why "admin could not exec"; stop_cfg; return 1; }
 	grep -q '"identity":"cert:node1.build.example.com","role":"builder"' "$RUN_DIR/audit-$SCEN_NO.jsonl" ||
@@ -206,11 +215,15 @@ sc_tls_roles() {
 }
 
 sc_tls_reject() {
-	local audit="$RUN_DIR/audit-$SCEN_NO.jsonl"
+	local audit="$RUN_DIR/audit-$SCEN_NO.jsonl" out
 	start_cfg "$(tls_config '    require_client_cert: true')" || return 1
-	curl -s -o /dev/null --cacert "$PKI/ca.pem" "https://127.0.0.1:$P_PORT/_ping" && { why "bare client accepted with require_client_cert"; stop_cfg; return 1; }
-	curl -s -o /dev/null --cacert "$PKI/ca.pem" --cert "$PKI/expired.pem" --key "$PKI/expired.key" "https://127.0.0.1:$P_PORT/_ping" && { why "expired certificate accepted"; stop_cfg; return 1; }
-	curl -s -o /dev/null --cacert "$PKI/ca.pem" --cert "$PKI/foreign.pem" --key "$PKI/foreign.key" "https://127.0.0.1:$P_PORT/_ping" && { why "foreign-CA certificate accepted"; stop_cfg; return 1; }
+	# Each is refused by the server's alert in the handshake (curl reports it as received, IN).
+	out=$(curl -sv -o /dev/null --cacert "$PKI/ca.pem" "https://127.0.0.1:$P_PORT/_ping" 2>&1) && { why "bare client accepted with require_client_cert"; stop_cfg; return 1; }
+	expect_match "no certificate: certificate_required alert" 'alert certificate required' "$out" || { stop_cfg; return 1; }
+	out=$(curl -sv -o /dev/null --cacert "$PKI/ca.pem" --cert "$PKI/expired.pem" --key "$PKI/expired.key" "https://127.0.0.1:$P_PORT/_ping" 2>&1) && { why "expired certificate accepted"; stop_cfg; return 1; }
+	expect_match "expired certificate: bad_certificate alert" '\(IN\), TLS alert, bad certificate' "$out" || { stop_cfg; return 1; }
+	out=$(curl -sv -o /dev/null --cacert "$PKI/ca.pem" --cert "$PKI/foreign.pem" --key "$PKI/foreign.key" "https://127.0.0.1:$P_PORT/_ping" 2>&1) && { why "foreign-CA certificate accepted"; stop_cfg; return 1; }
+	expect_match "foreign-CA certificate: bad_certificate alert" '\(IN\), TLS alert, bad certificate' "$out" || { stop_cfg; return 1; }
 	tdk alice version >/dev/null || { why "a valid client failed"; stop_cfg; return 1; }
 	wait_for 5 grep -q 'expired' "$audit" || { why "expired certificate not audited"; stop_cfg; return 1; }
 	grep -q '"event":"auth_failure"' "$audit" || { why "no auth_failure records"; stop_cfg; return 1; }
