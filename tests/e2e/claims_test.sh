@@ -149,6 +149,17 @@ sc_bodies_refused() {
 	out=$(pcurl "/containers/$c?force=1" -X DELETE)
 	expect_eq "DELETE without a body (contrast)" " 204" "$out" || { stop_private; return 1; }
 	admin_docker inspect "$c" >/dev/null 2>&1 && { why "the container survived the allowed DELETE"; stop_private; return 1; }
+	# A body on container start (old API versions read it as host configuration).
+	out=$(pcurl "/v1.24/containers/$c-start/start" -X POST -H 'Content-Type: application/json' -d '{"Privileged":true}')
+	expect_eq "body on container start (no such container yet: refused before Docker)" '{"message":"a request body on container start is refused (old API versions read it as host configuration)"} 400' "$(echo "$out" | tr -d '\n')" || { stop_private; return 1; }
+	admin_docker create "${LBL[@]}" --name "$c-start" "$IMG" sleep 60 >/dev/null || { why "create failed"; stop_private; return 1; }
+	out=$(pcurl "/v1.24/containers/$c-start/start" -X POST -H 'Content-Type: application/json' -d '{"Binds":["/:/host"]}')
+	expect_eq "body on container start" '{"message":"a request body on container start is refused (old API versions read it as host configuration)"} 400' "$(echo "$out" | tr -d '\n')" || { stop_private; return 1; }
+	expect_eq "the container was not started" false "$(admin_docker inspect -f '{{.State.Running}}' "$c-start")" || { stop_private; return 1; }
+	expect_eq "start without a body (contrast)" " 204" "$(pcurl "/containers/$c-start/start" -X POST)" || { stop_private; return 1; }
+	expect_eq "started" true "$(admin_docker inspect -f '{{.State.Running}}' "$c-start")" || { stop_private; return 1; }
+	expect_eq "no host bind from the refused body" "[]" "$(admin_docker inspect -f '{{json .Mounts}}' "$c-start")" || { stop_private; return 1; }
+	admin_docker rm -f "$c-start" >/dev/null
 	# Urlencoded bodies (Go would merge them into the query parameters).
 	before=$(ps_count)
 	for ct in application/x-www-form-urlencoded 'Application/X-WWW-Form-Urlencoded; charset=utf-8'; do
@@ -248,7 +259,7 @@ sc_hidden_headers() {
 			-H 'X-HTTP-Method-Override: DELETE' -H 'X-HTTP-Method: PUT' -H 'X-Method-Override: PATCH' \
 			-H 'Proxy-Authorization: Basic Zm9vOmJhcg==' -H 'Keep-Alive: timeout=5' \
 			-H 'Connection: keep-alive, X-Dpp-Hop' -H 'X-Dpp-Hop: named-in-connection' \
-			-H 'X-Dpp-Probe: passes')
+			-H 'Expect: 100-continue' -H 'X-Dpp-Probe: passes')
 		expect_match "$m with the token" ' 200$' "$out" || { stop_private; fake_stop; return 1; }
 		"$PY" - "$FAKE_REC" "hdr-$m" "$m" "$TOKEN" <<'PYEOF' || { why "a header that must stay at the proxy reached the upstream ($m)"; stop_private; fake_stop; return 1; }
 import json, sys
@@ -261,7 +272,7 @@ print("upstream head:\n" + e["head"])
 fields = [l.split(":", 1)[0].strip().lower() for l in e["head"].split("\r\n")[1:]]
 assert e["method"] == method, "method changed to " + e["method"]
 for f in ("authorization", "x-http-method-override", "x-http-method", "x-method-override",
-          "proxy-authorization", "keep-alive", "x-dpp-hop"):
+          "proxy-authorization", "keep-alive", "x-dpp-hop", "expect"):
     assert f not in fields, f + " reached the upstream"
 assert token not in e["head"], "the token reached the upstream"
 assert "x-dpp-probe" in fields, "an ordinary header was dropped (the check would prove nothing)"
@@ -270,6 +281,54 @@ if method == "POST":
 print("ok: hidden headers stayed at the proxy")
 PYEOF
 	done
+	stop_private || { fake_stop; return 1; }
+	fake_stop
+}
+
+# --- framing refused before anything is forwarded -------------------------------------
+
+sc_framing() {
+	local out
+	fake_start && open_cfg || return 1
+	start_private --socket "$FAKE_SOCK" --config "$OPEN_CFG" || { fake_stop; return 1; }
+	out=$("$PY" - "$P_PORT" <<'PYEOF'
+import socket, sys
+port = int(sys.argv[1])
+def send(name, fields, body):
+    head = ("POST /v1.41/containers/create?name=%s HTTP/1.1\r\nHost: x\r\n"
+            "Content-Type: application/json\r\n%s\r\n" % (name, "".join(f + "\r\n" for f in fields)))
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(head.encode() + body)
+    s.settimeout(10)
+    buf = b""
+    try:
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            buf += chunk
+            if b"\r\n\r\n" in buf and buf.endswith(b"}\n"):
+                break
+    except socket.timeout:
+        pass
+    s.close()
+    status = buf.split(b" ", 2)[1].decode() if buf.startswith(b"HTTP/1.1 ") else "none"
+    body = buf.split(b"\r\n\r\n", 1)[1].decode().strip() if b"\r\n\r\n" in buf else ""
+    print("%s %s %s" % (name, status, body))
+send("framing-two-cl", ["Content-Length: 2", "Content-Length: 2"], b"{}")
+send("framing-cl-te", ["Content-Length: 5", "Transfer-Encoding: chunked"], b"0\r\n\r\n")
+send("framing-te-gzip", ["Transfer-Encoding: gzip, chunked"], b"0\r\n\r\n")
+send("framing-two-te", ["Transfer-Encoding: chunked", "Transfer-Encoding: chunked"], b"0\r\n\r\n")
+send("framing-ok", ["Content-Length: 2"], b"{}")
+PYEOF
+)
+	echo "$out"
+	expect_eq "answers" 'framing-two-cl 400 {"message":"bad request framing: more than one Content-Length header field"}
+framing-cl-te 400 {"message":"bad request framing: both Content-Length and Transfer-Encoding present"}
+framing-te-gzip 400 {"message":"bad request framing: unsupported Transfer-Encoding (only a single \"chunked\" is accepted)"}
+framing-two-te 400 {"message":"bad request framing: unsupported Transfer-Encoding (only a single \"chunked\" is accepted)"}
+framing-ok 200 {"method": "POST", "target": "/v1.41/containers/create?name=framing-ok"}' "$out" || { stop_private; fake_stop; return 1; }
+	expect_eq "what reached the upstream" "1 POST /v1.41/containers/create?name=framing-ok answered" "$(fake_seen framing- | cut -d' ' -f2-)" || { stop_private; fake_stop; return 1; }
 	stop_private || { fake_stop; return 1; }
 	fake_stop
 }
@@ -391,6 +450,7 @@ run_scenario claims/bodies-refused sc_bodies_refused
 run_scenario claims/error-audit sc_error_audit
 run_scenario claims/upstream-retry-once sc_retry_once
 run_scenario claims/hidden-headers sc_hidden_headers
+run_scenario claims/framing-refused sc_framing
 run_scenario claims/shutdown-grace-inflight sc_grace_inflight
 run_scenario claims/shutdown-grace-cut sc_grace_cut
 run_scenario claims/hijack-cut-at-stop sc_hijack_cut
