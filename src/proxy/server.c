@@ -403,6 +403,8 @@ static int open_upstream(struct request *r, int fresh, const char **err)
 			note_docker_down(srv, *err);
 			return -1;
 		}
+		/* Plain requests keep the shutdown grace; streams end at once. */
+		dpp_uconn_set_stream(r->uc, r->streaming);
 		if (dpp_uconn_write(r->uc, r->head, r->head_len) == 0) {
 			note_docker_up(srv);
 			return 0;
