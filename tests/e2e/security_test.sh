@@ -219,6 +219,10 @@ form_tag() {
 	req "$(P)" POST "/v1.41/images/$IMG/tag?repo=$ok&tag=$tag"
 	expect_eq "proxy: allowed tag" 201 "$R_CODE" || return 1
 	admin_docker image inspect "$ok:$tag" >/dev/null || { why "docker: the allowed tag is missing"; return 1; }
+	# An image name with '/' and ':' is still the tag endpoint for the rule.
+	req "$(P)" POST "/v1.41/images/$ok:$tag/tag?repo=$evil&tag=$tag-slash"
+	refused 403 "Tagging into the protected repository is not permitted" || return 1
+	! admin_docker image inspect "$evil:$tag-slash" >/dev/null 2>&1 || { why "docker: the protected tag was created"; return 1; }
 }
 
 sc_form_nbsp() { form_tag $'\xc2\xa0application/x-www-form-urlencoded' nbsp; }
@@ -255,6 +259,10 @@ sc_multipart_build() {
 		! admin_docker image inspect "dpp-mp-$RUN_ID:proxy" >/dev/null 2>&1 &&
 		! admin_docker image inspect "dpp-mp-$RUN_ID:body2" >/dev/null 2>&1 &&
 		audit_has error 400 /build &&
+		req "$(P)" GET /v1.41/_ping -H 'Content-Type: Multipart/Form-Data; boundary=x' &&
+		refused 400 "multipart/form-data request bodies are refused (Docker would read form fields from them instead of the query parameters)" &&
+		req "$(P)" GET /v1.41/_ping -H 'Content-Type: text/plain' &&
+		expect_eq "proxy: ping" 200 "$R_CODE" &&
 		req "$(P)" POST "/v1.41/build?remote=$remote&t=dpp-mp-$RUN_ID:allowed" &&
 		expect_eq "proxy: build without a form body" 200 "$R_CODE" &&
 		admin_docker image inspect "dpp-mp-$RUN_ID:allowed" >/dev/null
