@@ -300,6 +300,31 @@ sc_413() {
 	admin_docker rm -f "$c-raw" "$c-small" >/dev/null
 }
 
+# A chunked body that never ends is read and dropped for at most 256 MiB past
+# the limit; then the connection is closed, and the audit still has a 413.
+sc_413_endless() {
+	local rc t0 el
+	t0=$(now_ms)
+	head -c $((300 * 1024 * 1024)) /dev/zero |
+		curl -sS -o "$RUN_DIR/endless.out" --max-time 120 -H 'Content-Type: application/json' \
+			-H 'Transfer-Encoding: chunked' --data-binary @- "http://127.0.0.1:$PROXY_PORT/v1.41/containers/create?name=$(cn endless)"
+	rc=$?
+	el=$(( $(now_ms) - t0 ))
+	log "curl exited $rc after $el ms"
+	[ "$rc" != 0 ] && [ "$rc" != 28 ] || { why "expected the connection to be closed (curl $rc)"; return 1; }
+	! admin_docker inspect "$(cn endless)" >/dev/null 2>&1 || { why "docker: created"; return 1; }
+	"$PY" - "$AUDIT" <<'PYEOF' || { why "no 413 audit record for the endless body"; return 1; }
+import json, sys
+for line in open(sys.argv[1]).read().splitlines():
+    rec = json.loads(line)
+    if rec.get("status") == 413 and "connection closed after" in rec.get("message", ""):
+        sys.exit(0)
+sys.exit(1)
+PYEOF
+	grep -q 'connection closed after 268435456 more bytes' "$PROXY_LOG" || { why "not logged"; return 1; }
+	ping_ok "$PROXY_PORT" || { why "proxy not answering afterwards"; return 1; }
+}
+
 sc_stop() { stop_proxy 15; }
 
 # ---------------------------------------------------------------------------
@@ -320,6 +345,7 @@ run_scenario security/form-idot-tag sc_form_idot
 run_scenario security/content-type-non-ascii sc_ctype_nonascii
 run_scenario security/multipart-build sc_multipart_build
 run_scenario security/413-both-framings sc_413
+run_scenario security/413-endless-chunked sc_413_endless
 if [ -n "$PROXY_PID" ]; then
 	run_scenario security/stop sc_stop
 fi
