@@ -285,6 +285,26 @@ PYEOF
 	fake_stop
 }
 
+# --- the metrics path is the proxy's own --------------------------------------------
+
+sc_metrics_not_forwarded() {
+	local out
+	fake_start || return 1
+	printf 'auth:\n  secret: "${TOKEN}"\n' >"$RUN_DIR/metrics.yaml"
+	start_private --socket "$FAKE_SOCK" --config "$RUN_DIR/metrics.yaml" || { fake_stop; return 1; }
+	# Answered here, before authentication, never forwarded.
+	out=$(pcurl /metrics)
+	expect_match "GET /metrics without a token" '^# (HELP|TYPE) docker_proxy_.* 200$' "$(printf '%s' "$out" | tr '\n' ' ')" || { stop_private; fake_stop; return 1; }
+	expect_eq "HEAD /metrics" 200 "$(curl -s -o /dev/null -w '%{http_code}' -I "http://127.0.0.1:$P_PORT/metrics")" || { stop_private; fake_stop; return 1; }
+	out=$(curl -s -D - -X POST -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$P_PORT/metrics" | tr -d '\r')
+	expect_match "POST /metrics: 405 with Allow and the message" '^HTTP/1.1 405 .*Allow: GET, HEAD.*\{"message":"only GET and HEAD are allowed on the metrics path"\}' "$(echo "$out" | tr '\n' ' ')" || { stop_private; fake_stop; return 1; }
+	# Contrast: a version-prefixed /metrics is Docker's path and is forwarded (with a token).
+	expect_match "GET /v1.41/metrics" '"target": "/v1.41/metrics".* 200$' "$(pcurl /v1.41/metrics -H "Authorization: Bearer $TOKEN")" || { stop_private; fake_stop; return 1; }
+	expect_eq "what reached the upstream" "GET /v1.41/metrics answered" "$(fake_seen metrics | cut -d' ' -f3-)" || { stop_private; fake_stop; return 1; }
+	stop_private || { fake_stop; return 1; }
+	fake_stop
+}
+
 # --- framing refused before anything is forwarded -------------------------------------
 
 sc_framing() {
@@ -451,6 +471,7 @@ run_scenario claims/error-audit sc_error_audit
 run_scenario claims/upstream-retry-once sc_retry_once
 run_scenario claims/hidden-headers sc_hidden_headers
 run_scenario claims/framing-refused sc_framing
+run_scenario claims/metrics-never-forwarded sc_metrics_not_forwarded
 run_scenario claims/shutdown-grace-inflight sc_grace_inflight
 run_scenario claims/shutdown-grace-cut sc_grace_cut
 run_scenario claims/hijack-cut-at-stop sc_hijack_cut
