@@ -378,6 +378,9 @@ sc_dry_run_pulls() {
 		{ why "image import (POST /images/create) was blocked by a dry-run rule"; return 1; }
 	admin_docker rmi "$img" >/dev/null
 	audit_has dry_run watch-image-pulls || { why "no dry_run record"; return 1; }
+	# README: a dry_run record has status 0 (nothing was refused).
+	"$PY" -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1]) if l.strip()]; d=[x for x in r if x.get("event")=="dry_run"]; print(d); sys.exit(not d or any(x.get("status")!=0 for x in d))' "$AUDIT" ||
+		{ why "a dry_run record has a status other than 0"; return 1; }
 	expect_eq "dry-run metric" 1 "$(metric_value 'docker_proxy_dry_run_total{rule="watch-image-pulls"}')"
 }
 
