@@ -396,29 +396,42 @@ sc_grace_cut() {
 	fake_stop
 }
 
-# Hijacked sessions end at once on SIGTERM (README), an idle proxy too on SIGINT.
+# Hijacked sessions (exec -i and attach with stdin) end at once on SIGTERM (README).
 sc_hijack_cut() {
-	local c fifo="$RUN_DIR/exec-in" out="$RUN_DIR/exec-out" dpid t0 el
+	local c a fifo="$RUN_DIR/exec-in" afifo="$RUN_DIR/attach-in" out="$RUN_DIR/exec-out" aout="$RUN_DIR/attach-out" dpid apid t0 el
 	c=$(admin_docker run -d "${LBL[@]}" --name "dpp-claims-$RUN_ID-hj" "$IMG" sleep 600) || { why "run -d failed"; return 1; }
+	a=$(admin_docker run -di "${LBL[@]}" --name "dpp-claims-$RUN_ID-hja" "$IMG" cat) || { why "run -di failed"; return 1; }
 	start_cfg "auth:
   type: none" || return 1
-	mkfifo "$fifo" || return 1
+	mkfifo "$fifo" "$afifo" || return 1
 	timeout 60 "$DOCKER" -H "tcp://127.0.0.1:$P_PORT" exec -i "$c" cat <"$fifo" >"$out" 2>&1 &
 	dpid=$!
 	exec 7>"$fifo"
+	timeout 60 "$DOCKER" -H "tcp://127.0.0.1:$P_PORT" attach --sig-proxy=false "$a" <"$afifo" >"$aout" 2>&1 &
+	apid=$!
+	exec 8>"$afifo"
 	echo hello-through-exec >&7
-	wait_for 10 grep -q hello-through-exec "$out" || { exec 7>&-; kill_bg "$dpid"; why "the exec -i session did not echo"; stop_private; return 1; }
+	echo hello-through-attach >&8
+	if ! wait_for 10 grep -q hello-through-exec "$out" || ! wait_for 10 grep -q hello-through-attach "$aout"; then
+		exec 7>&- 8>&-
+		kill_bg "$dpid" "$apid"
+		why "the sessions did not echo (exec: $(cat "$out"), attach: $(cat "$aout"))"
+		stop_private
+		return 1
+	fi
 	t0=$(now_ms)
-	stop_private TERM 5 || { exec 7>&-; kill_bg "$dpid"; return 1; }
-	wait_for 5 eval '! proc_alive "$dpid"' || { exec 7>&-; kill_bg "$dpid"; why "docker exec -i still running 5 s after the proxy was stopped"; return 1; }
+	stop_private TERM 5 || { exec 7>&- 8>&-; kill_bg "$dpid" "$apid"; return 1; }
+	wait_for 5 eval '! proc_alive "$dpid" && ! proc_alive "$apid"' ||
+		{ exec 7>&- 8>&-; kill_bg "$dpid" "$apid"; why "docker exec -i / attach still running 5 s after the proxy was stopped"; return 1; }
 	el=$(( $(now_ms) - t0 ))
-	exec 7>&-
-	wait "$dpid" 2>/dev/null
-	echo "proxy exited $STOP_MS ms after SIGTERM, the exec client $el ms after it"
-	[ "$STOP_MS" -le 2000 ] || { why "proxy took $STOP_MS ms to exit with a hijacked session open (want at once, <= 2 s)"; return 1; }
-	[ "$el" -le 3000 ] || { why "the exec client ended $el ms after SIGTERM (want <= 3 s)"; return 1; }
-	expect_eq "container still running (the session ended, not the container)" true "$(admin_docker inspect -f '{{.State.Running}}' "$c")" || return 1
-	admin_docker rm -f "$c" >/dev/null
+	exec 7>&- 8>&-
+	wait "$dpid" "$apid" 2>/dev/null
+	echo "proxy exited $STOP_MS ms after SIGTERM, both clients within $el ms"
+	[ "$STOP_MS" -le 2000 ] || { why "proxy took $STOP_MS ms to exit with hijacked sessions open (want at once, <= 2 s)"; return 1; }
+	[ "$el" -le 3000 ] || { why "the session clients ended $el ms after SIGTERM (want <= 3 s)"; return 1; }
+	expect_eq "containers still running (the sessions ended, not the containers)" "true true" \
+		"$(admin_docker inspect -f '{{.State.Running}}' "$c") $(admin_docker inspect -f '{{.State.Running}}' "$a")" || return 1
+	admin_docker rm -f "$c" "$a" >/dev/null
 }
 
 sc_sigint() {
