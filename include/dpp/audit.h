@@ -1,15 +1,24 @@
 /* Audit log writer: a thread that subscribes to the event bus and appends one
  * JSON object per line (JSON Lines) to the file named by `global.audit_log`.
  *
- * Record (interface; every key always present, empty strings kept as ""):
- *   {"time":"2026-11-30T10:00:00.123Z","event":"deny","request_id":42,
- *    "client_ip":"...","identity":"...","role":"...","method":"POST",
- *    "path":"/containers/create","rule":"...","status":403,"message":"...",
- *    "duration_ms":3}
- * time is RFC 3339 (section 5.6) in UTC with milliseconds, from the event's
- * wall-clock time; event is dpp_event_kind_name(); request_id, status and
- * duration_ms are JSON integers. Bytes that are not valid UTF-8 in the event's
- * strings are replaced by U+FFFD so each line stays valid JSON (RFC 8259 8.1).
+ * Record (interface: the seed's docker-proxy audit record, its thirteen
+ * fields always present and in this order, then this project's extras):
+ *   {"timestamp":"2026-11-30T10:00:00.123Z","event":"deny","peer_ip":"10.0.0.5",
+ *    "method":"POST","path":"/containers/create","user_agent":"docker/24.0",
+ *    "user_role":"readonly","identity":"token:1a2b3c4d","rule_name":"admin-only-create",
+ *    "rule_action":"require_role","status":403,"dry_run":false,
+ *    "message":"Admin role required to create containers",
+ *    "request_id":42,"client_ip":"10.9.8.7","duration_ms":3}
+ * timestamp: RFC 3339 (section 5.6) UTC with milliseconds, from the event's
+ * wall-clock time. event: dpp_event_kind_name(). peer_ip: the direct TCP
+ * peer (null for a Unix-socket peer). user_agent: "-" when the request had
+ * none. user_role, identity, rule_name, rule_action, message: null when
+ * none. status: the HTTP status answered, 0 for dry_run. dry_run: boolean.
+ * Extras: request_id (omitted for events outside a request, such as a
+ * refused TLS handshake), client_ip (only when global.trusted_proxies made
+ * it differ from peer_ip), duration_ms. Numbers are JSON integers. Bytes
+ * that are not valid UTF-8 in the event's strings are replaced by U+FFFD so
+ * each line stays valid JSON (RFC 8259 8.1).
  *
  * Back-pressure: the writer's bus ring is bounded; when it is full the bus
  * drops events for the writer and counts them (dpp_audit_dropped, exported as

@@ -4,7 +4,8 @@
  *
  * Precedence: flag > environment > YAML > default.
  * Environment: DOCKER_PROXY_CONFIG (file), DOCKER_PROXY_PORT, DOCKER_SOCKET,
- * DOCKER_PROXY_LOG (log level). */
+ * DOCKER_PROXY_LOG (log level), and the seed's RUST_LOG (log level, below
+ * DOCKER_PROXY_LOG: see dpp_config_rust_log_level). */
 #ifndef DPP_CONFIG_H
 #define DPP_CONFIG_H
 
@@ -121,6 +122,18 @@ const char *dpp_config_pick_path(const struct dpp_config_flags *flags, int *requ
 int dpp_config_load(const struct dpp_config_flags *flags, struct dpp_config **out,
 		    char **errors);
 
+/* Reads a log level from a RUST_LOG value (the seed's tracing filter), for
+ * global.log_level: comma-separated directives; a bare level ("info")
+ * applies; "docker_proxy=LEVEL" (or "docker_policy_proxy=LEVEL") wins over
+ * it; a bare "docker_proxy" means trace, as in env_logger. Levels trace,
+ * debug, info, warn, error, case-insensitive; "off" reads as error (the
+ * least this proxy logs). Directives for other targets or modules
+ * ("hyper=debug", "docker_proxy::auth=trace") and span filters are ignored:
+ * this program has no per-module levels. Returns 1 with *out set, 0 when
+ * nothing applies (value NULL, empty, only other targets), -1 with *why
+ * (static) when the docker_proxy= directive names no level. Pure. */
+int dpp_config_rust_log_level(const char *value, enum dpp_log_level *out, const char **why);
+
 /* Frees cfg and its kept YAML; NULL is a no-op. */
 void dpp_config_free(struct dpp_config *cfg);
 
@@ -145,6 +158,24 @@ void dpp_config_print(const struct dpp_config *cfg, FILE *out);
  * frees. */
 char *dpp_config_restart_needed(const struct dpp_config *old_cfg,
 				const struct dpp_config *new_cfg);
+
+/* The same list, judged against the settings that actually run (the record
+ * of what took effect, not an earlier file's values), plus the line
+ * "global.tls (switching TLS on or off)" when next turns TLS (cert and key)
+ * on or off: the listener's TLS layer is made at start-up. NULL when nothing
+ * needs a restart, or on allocation failure. Caller frees. */
+char *dpp_config_restart_needed_vs(const struct dpp_settings *running,
+				   const struct dpp_config *next);
+
+/* Makes eff (next's settings, about to be used on reload) hold what will
+ * really run: every restart-only key (and its source) takes running's value,
+ * and when next switches TLS on or off, the four global.tls values take
+ * running's (same TLS state: next's files are re-read; a TLS section that is
+ * inconsistent by itself stays as written, so the build refuses it). So the
+ * exposure check judges the listener that exists, and the record stored
+ * afterwards holds only values that took effect. Pure. */
+void dpp_config_keep_restart_only(const struct dpp_config *next,
+				  const struct dpp_settings *running, struct dpp_settings *eff);
 
 /* Resolves the upstream socket when none was configured: the first existing
  * path of the platform's list (Linux: /var/run/docker.sock, /run/docker.sock;

@@ -16,19 +16,28 @@ enum dpp_event_kind {
 	DPP_EVENT_ERROR,       /* refused for a protocol/internal reason (400/413/500/502) */
 };
 
-/* Strings are NUL-terminated and truncated to fit. */
+/* One event, holding every field of the seed's audit record (and a few
+ * more), so the audit writer, the store and the console read the same
+ * thing. Strings are NUL-terminated, truncated to fit; "" means "none" (the
+ * audit record writes null for an empty user_role, identity, rule_name,
+ * rule_action and message, and "-" for an empty user_agent). */
 struct dpp_event {
-	uint64_t id;             /* request number, unique per process */
+	uint64_t id;             /* request number, unique per process; 0: no request */
 	int64_t time_ms;         /* wall clock, ms since the Unix epoch */
 	enum dpp_event_kind kind;
-	int status;              /* HTTP status answered (or would-be, for dry-run) */
+	int status;              /* HTTP status answered; 0 for dry_run (nothing refused) */
+	int dry_run;             /* 1 for a dry-run match (kind DPP_EVENT_DRY_RUN), else 0 */
 	uint32_t duration_ms;
 	char method[16];
 	char path[256];          /* canonical path (no version prefix) */
-	char client_ip[46];
-	char identity[64];       /* "token:1a2b3c4d", "cert:CN", "anonymous" */
-	char role[32];
-	char rule[64];           /* deciding rule name, "" for none/default */
+	char peer_ip[46];        /* the direct TCP peer; "" for a Unix-socket peer */
+	char client_ip[46];      /* the client after global.trusted_proxies (= peer_ip
+				  * unless X-Forwarded-For from a trusted peer changed it) */
+	char user_agent[256];    /* the request's User-Agent field */
+	char identity[64];       /* "token:1a2b3c4d", "cert:CN", "unix:uid=N", "anonymous" */
+	char user_role[32];
+	char rule_name[64];      /* deciding rule; "" for none (default action) */
+	char rule_action[16];    /* its action: "deny", "require_role", "rate_limit", ... */
 	char message[192];
 };
 

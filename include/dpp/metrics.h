@@ -2,17 +2,28 @@
  * histogram, rendered in the text exposition format 0.0.4
  * (https://prometheus.io/docs/instrumenting/exposition_formats/).
  *
- * Series (names and labels are interface):
- *   docker_proxy_requests_total{method,status}        counter
- *   docker_proxy_requests_allowed_total               counter
- *   docker_proxy_requests_denied_total{rule}          counter
- *   docker_proxy_dry_run_total{rule}                  counter
- *   docker_proxy_rate_limited_total{rule}             counter
- *   docker_proxy_auth_failures_total                  counter
- *   docker_proxy_lockouts_total                       counter
+ * Series (names and labels are interface). The seed's (docker-proxy) series
+ * keep the seed's names; where one has labels here, summing over them gives
+ * the seed's unlabelled count (one increment per request):
+ *   docker_proxy_requests_total{method,status}        counter (seed)
+ *   docker_proxy_requests_allowed_total               counter (seed)
+ *   docker_proxy_requests_denied_total{rule}          counter (seed)
+ *   docker_proxy_requests_dry_run_total               counter (seed), per request
+ *   docker_proxy_auth_failures_total                  counter (seed)
+ *   docker_proxy_auth_lockouts_total                  counter (seed)
+ *   docker_proxy_rate_limited_total{rule}             counter (seed)
+ *   docker_proxy_upstream_errors_total                counter (seed)
+ *   docker_proxy_upstream_timeouts_total              counter (seed; always 0: no deadline
+ *                                                     is put on Docker)
+ *   docker_proxy_body_too_large_total                 counter (seed), 413s
+ *   docker_proxy_bad_request_total                    counter (seed), 400s
+ *   docker_proxy_request_timeouts_total               counter (seed), client too slow
+ *   docker_proxy_upgrade_total                        counter (seed), 101s relayed
+ *   docker_proxy_rule_decisions_total{rule,mode}      counter (seed), mode
+ *                                                     "enforced"|"dry_run"
+ *   docker_proxy_upstream_latency_ms                  histogram (seed), le 5 .. 10000
  *   docker_proxy_audit_dropped_total                  counter (fed by a setter)
  *   docker_proxy_bus_dropped_total{subscriber}        counter (fed by a setter)
- *   docker_proxy_upstream_errors_total                counter
  *   docker_proxy_config_reloads_total{result}         counter, result "success"|"failure"
  *   docker_proxy_request_duration_seconds             histogram, le 0.005 .. 30
  *   docker_proxy_active_streams                       gauge (hijacked + streaming)
@@ -60,15 +71,37 @@ void dpp_metrics_request_done(struct dpp_metrics *m, const char *method, int sta
 /* requests_allowed_total += 1 (a request forwarded to Docker). */
 void dpp_metrics_allowed(struct dpp_metrics *m);
 
-/* requests_denied_total / dry_run_total / rate_limited_total {rule} += 1.
- * `rule` may be NULL or "" (the default action: label "default"). */
+/* requests_denied_total / rate_limited_total {rule} += 1 (once per refused
+ * request). `rule` may be NULL or "" (the default action: label "default"). */
 void dpp_metrics_denied(struct dpp_metrics *m, const char *rule);
-void dpp_metrics_dry_run(struct dpp_metrics *m, const char *rule);
 void dpp_metrics_rate_limited(struct dpp_metrics *m, const char *rule);
 
-void dpp_metrics_auth_failure(struct dpp_metrics *m); /* auth_failures_total += 1 */
-void dpp_metrics_lockout(struct dpp_metrics *m);      /* lockouts_total += 1 */
-void dpp_metrics_upstream_error(struct dpp_metrics *m); /* upstream_errors_total += 1 */
+/* requests_dry_run_total += 1: once per request that at least one dry-run
+ * rule would have refused (per rule: dpp_metrics_rule_decision). */
+void dpp_metrics_dry_run(struct dpp_metrics *m);
+
+/* rule_decisions_total{rule, mode} += 1: mode "dry_run" when dry_run != 0
+ * (a dry-run rule would have refused), else "enforced" (the rule decided:
+ * allow, deny, require_role or rate_limit refused). `rule` as for denied. */
+void dpp_metrics_rule_decision(struct dpp_metrics *m, const char *rule, int dry_run);
+
+/* upstream_latency_ms observes `latency` milliseconds (request forwarded to
+ * Docker's response head). */
+void dpp_metrics_upstream_latency(struct dpp_metrics *m, uint32_t latency);
+
+void dpp_metrics_auth_failure(struct dpp_metrics *m);    /* auth_failures_total += 1 */
+void dpp_metrics_lockout(struct dpp_metrics *m);         /* auth_lockouts_total += 1 */
+void dpp_metrics_upstream_error(struct dpp_metrics *m);  /* upstream_errors_total += 1 */
+void dpp_metrics_upstream_timeout(struct dpp_metrics *m); /* upstream_timeouts_total += 1 */
+void dpp_metrics_body_too_large(struct dpp_metrics *m);  /* body_too_large_total += 1 */
+void dpp_metrics_bad_request(struct dpp_metrics *m);     /* bad_request_total += 1 */
+void dpp_metrics_upgrade(struct dpp_metrics *m);         /* upgrade_total += 1 */
+
+/* request_timeouts_total is the sum of both: request_timeout counts one
+ * client the HTTP layer timed out mid-request; set_head_timeouts stores the
+ * request-head deadline's running total (dpp_watch_cut_total), as given. */
+void dpp_metrics_request_timeout(struct dpp_metrics *m);
+void dpp_metrics_set_head_timeouts(struct dpp_metrics *m, uint64_t n);
 
 /* config_reloads_total{result="success"} when ok != 0, else "failure". */
 void dpp_metrics_config_reload(struct dpp_metrics *m, int ok);

@@ -46,6 +46,9 @@ struct dpp_response_filter {
 struct dpp_request_view {
 	const char *method;    /* "GET", as received (methods are case-sensitive) */
 	const char *path;      /* canonical path, version prefix removed */
+	/* dockerd's route template for method + path ("/containers/{name}/start",
+	 * dpp/route.h), or NULL when no route matches (dockerd answers 404). */
+	const char *endpoint;
 	/* Header fields in arrival order. Names compare case-insensitively; the
 	 * values of repeated names are joined with ", " (RFC 9110 5.3). */
 	const struct dpp_header *headers;
@@ -60,6 +63,14 @@ struct dpp_request_view {
 	 * Docker's decoder would see it, or NULL when absent / no JSON body. The
 	 * result is borrowed until evaluation returns. */
 	const struct cJSON *(*body_get)(void *ctx, const char *const *segments, size_t n);
+	/* Optional, same ctx: calls fn for every value the path names, a "*"
+	 * segment standing for every element or member (dpp_body_each's
+	 * contract: never NULL or JSON null; stop at fn's first non-zero return
+	 * and return it). The proxy sets it: cost linear in the body. Without
+	 * it, "*" is expanded through body_get, one lookup from the root per
+	 * element (quadratic; for simple views such as tests). */
+	int (*body_each)(void *ctx, const char *const *segments, size_t n,
+			 int (*fn)(void *arg, const struct cJSON *value), void *arg);
 	void *body_ctx;
 };
 
@@ -71,9 +82,17 @@ struct dpp_policy_decision {
 	int status;           /* HTTP status of a deny (403, 429, 500, ...); 0 on allow */
 	const char *message;  /* deny message; NULL on allow */
 	const char *rule;     /* deciding rule; NULL when the default action decided */
+	/* The deciding rule's action ("allow", "deny", "require_role",
+	 * "rate_limit"; static), NULL when the default action decided. For an
+	 * internal error, the action of the rule being evaluated. */
+	const char *rule_action;
 	uint32_t retry_after; /* seconds, for 429 (Retry-After); else 0 */
 	const char *error;    /* internal error behind a 500 (static text), else NULL */
 	const char **dry_run; /* names of dry-run rules that would have denied */
+	/* Parallel to dry_run: each rule's action (static) and message (NULL
+	 * when the rule has none). Part of the dry_run allocation. */
+	const char **dry_run_actions;
+	const char **dry_run_messages;
 	size_t n_dry_run;
 	struct dpp_response_filter *filters; /* to apply to the response, rule order */
 	size_t n_filters;

@@ -149,17 +149,26 @@ static void utf8_clean(const char *src, size_t srcsz, char *out)
 	out[o] = '\0';
 }
 
-static int add_field(cJSON *obj, const char *key, const char *field, size_t fieldsz)
+/* A string member, cleaned to valid UTF-8. An empty value is written as
+ * `none`: NULL means JSON null, otherwise that string ("-"). */
+static int add_field(cJSON *obj, const char *key, const char *field, size_t fieldsz,
+		     const char *none)
 {
-	char clean[3 * 256 + 1]; /* largest field: path[256] */
+	char clean[3 * 256 + 1]; /* largest field: path[256], user_agent[256] */
 
 	if (fieldsz > 256)
 		fieldsz = 256;
+	if (strnlen(field, fieldsz) == 0) {
+		if (none == NULL)
+			return cJSON_AddNullToObject(obj, key) != NULL ? 0 : -1;
+		return cJSON_AddStringToObject(obj, key, none) != NULL ? 0 : -1;
+	}
 	utf8_clean(field, fieldsz, clean);
 	return cJSON_AddStringToObject(obj, key, clean) != NULL ? 0 : -1;
 }
 
-#define ADD_FIELD(obj, key, ev, member) add_field(obj, key, (ev)->member, sizeof((ev)->member))
+#define ADD_FIELD(obj, key, ev, member, none)                                                \
+	add_field(obj, key, (ev)->member, sizeof((ev)->member), none)
 
 char *dpp_audit_format_record(const struct dpp_event *ev)
 {
@@ -167,24 +176,37 @@ char *dpp_audit_format_record(const struct dpp_event *ev)
 	char *text = NULL;
 	char stamp[40];
 	char id[24];
+	int extra_client;
 
 	if (ev == NULL)
 		return NULL;
 	format_time(ev->time_ms, stamp, sizeof(stamp));
 	snprintf(id, sizeof(id), "%" PRIu64, ev->id);
+	extra_client = strncmp(ev->client_ip, ev->peer_ip, sizeof(ev->client_ip)) != 0;
 	obj = cJSON_CreateObject();
 	if (obj == NULL)
 		goto cleanup;
-	/* Key order is part of the interface (stable diffs, greppable lines). */
-	if (cJSON_AddStringToObject(obj, "time", stamp) == NULL ||
+	/* The seed's thirteen fields, in the seed's order (log pipelines and
+	 * the store read them by name; the order keeps lines diffable), then
+	 * this project's extras. */
+	if (cJSON_AddStringToObject(obj, "timestamp", stamp) == NULL ||
 	    cJSON_AddStringToObject(obj, "event", dpp_event_kind_name(ev->kind)) == NULL ||
-	    cJSON_AddRawToObject(obj, "request_id", id) == NULL || /* exact beyond 2^53 */
-	    ADD_FIELD(obj, "client_ip", ev, client_ip) != 0 ||
-	    ADD_FIELD(obj, "identity", ev, identity) != 0 || ADD_FIELD(obj, "role", ev, role) != 0 ||
-	    ADD_FIELD(obj, "method", ev, method) != 0 || ADD_FIELD(obj, "path", ev, path) != 0 ||
-	    ADD_FIELD(obj, "rule", ev, rule) != 0 ||
-	    cJSON_AddNumberToObject(obj, "status", ev->status) == NULL ||
-	    ADD_FIELD(obj, "message", ev, message) != 0 ||
+	    ADD_FIELD(obj, "peer_ip", ev, peer_ip, NULL) != 0 ||
+	    ADD_FIELD(obj, "method", ev, method, NULL) != 0 ||
+	    ADD_FIELD(obj, "path", ev, path, NULL) != 0 ||
+	    ADD_FIELD(obj, "user_agent", ev, user_agent, "-") != 0 ||
+	    ADD_FIELD(obj, "user_role", ev, user_role, NULL) != 0 ||
+	    ADD_FIELD(obj, "identity", ev, identity, NULL) != 0 ||
+	    ADD_FIELD(obj, "rule_name", ev, rule_name, NULL) != 0 ||
+	    ADD_FIELD(obj, "rule_action", ev, rule_action, NULL) != 0 ||
+	    cJSON_AddNumberToObject(obj, "status", ev->kind == DPP_EVENT_DRY_RUN ? 0 : ev->status) ==
+		    NULL ||
+	    cJSON_AddBoolToObject(obj, "dry_run",
+				  ev->dry_run != 0 || ev->kind == DPP_EVENT_DRY_RUN) == NULL ||
+	    ADD_FIELD(obj, "message", ev, message, NULL) != 0)
+		goto cleanup;
+	if ((ev->id != 0 && cJSON_AddRawToObject(obj, "request_id", id) == NULL) || /* exact beyond 2^53 */
+	    (extra_client && ADD_FIELD(obj, "client_ip", ev, client_ip, NULL) != 0) ||
 	    cJSON_AddNumberToObject(obj, "duration_ms", ev->duration_ms) == NULL)
 		goto cleanup;
 	text = cJSON_PrintUnformatted(obj);

@@ -790,6 +790,16 @@ static int read_mapping(struct compiler *c, const yaml_node_t *map, const char *
 	return bad;
 }
 
+/* A null value means "not set": the slot then reads as absent (its key is
+ * kept for duplicate messages). */
+static void drop_nulls(struct key_slot *slots, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (slots[i].val != NULL && is_null(slots[i].val))
+			slots[i].val = NULL;
+	}
+}
+
 static void path_of(char *out, const char *base, const char *key)
 {
 	snprintf(out, MAX_PATH_TEXT, "%s.%s", base, key);
@@ -871,7 +881,7 @@ static void compile_tokens(struct compiler *c, struct dpp_auth *a, const yaml_no
 		}
 		bad = read_mapping(c, item, p, s, 2, "token, role");
 		snprintf(cr->role, sizeof(cr->role), "%s", DPP_AUTH_ROLE_DEFAULT);
-		if (s[1].val != NULL) {
+		if (s[1].val != NULL && !is_null(s[1].val)) { /* null: not set, default role */
 			path_index(kp, path, i, "role");
 			if (want_role(c, s[1].val, kp, cr->role) != 0)
 				bad++;
@@ -971,6 +981,7 @@ static void compile_cert_map(struct compiler *c, struct dpp_auth *a, const yaml_
 			continue;
 		}
 		bad = read_mapping(c, item, p, s, 2, "cn, role");
+		drop_nulls(s, 2);
 		path_index(kp, path, i, "cn");
 		if (s[0].val == NULL) {
 			diag(c, DIAG_ERROR, item, p, "missing key \"cn\"");
@@ -1077,6 +1088,7 @@ static void compile_unix_map(struct compiler *c, struct dpp_auth *a, const yaml_
 			continue;
 		}
 		bad = read_mapping(c, item, p, s, 3, "uid or gid, role");
+		drop_nulls(s, 3);
 		if (s[0].val != NULL && s[1].val != NULL) {
 			diag(c, DIAG_ERROR, s[1].key, p, "give either uid or gid, not both");
 			bad++;

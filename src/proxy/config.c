@@ -12,7 +12,8 @@
  * together; any error refuses the whole configuration.
  *
  * Interpolation: "${NAME}" (NAME = [A-Za-z_][A-Za-z0-9_]*) is replaced by the
- * environment value, unset = empty string. "$${" is an escape for a literal
+ * environment value, unset = empty string (a string, not a null: see
+ * interpolate_node). "$${" is an escape for a literal
  * "${". Any other "$" is literal. An unterminated "${" or an invalid name
  * (including shell forms like ${A:-b}) is an error. Applies to every scalar,
  * mapping keys included, after parsing, so marks stay those of the file.
@@ -56,10 +57,17 @@ static const char *const level_choices[] = {"trace", "debug", "info", "warn", "e
 static const char *const format_choices[] = {"text", "json", NULL};
 static const char *const action_choices[] = {"allow", "deny", NULL};
 
-static int check_url_path(const char *value, size_t len, const char **why)
+/* The metrics path is answered by the proxy instead of Docker, so it must
+ * not shadow the API: "/" and anything starting with "/v" (the version
+ * prefix, /version, /volumes) are refused, as the seed refuses them. */
+static int check_metrics_path(const char *value, size_t len, const char **why)
 {
 	if (len == 0 || value[0] != '/' || strpbrk(value, "?# \t") != NULL) {
 		*why = "must be a URL path starting with / (no query, no spaces)";
+		return -1;
+	}
+	if (len == 1 || value[1] == 'v') {
+		*why = "must not be / or start with /v (it would hide Docker API paths)";
 		return -1;
 	}
 	return 0;
@@ -157,13 +165,14 @@ static const struct dpp_config_row builtin_rows[] = {
 	{{.key = "global.metrics", .type = DPP_CONFIG_MAPPING, .reloadable = 1,
 	  .help = "Prometheus metrics on the proxy port."},
 	 NULL, NO, 0, NO},
-	{{.key = "global.metrics.enabled", .type = DPP_CONFIG_BOOL, .def = "true", .reloadable = 1,
-	  .help = "Serve metrics (true/false)."},
+	{{.key = "global.metrics.enabled", .type = DPP_CONFIG_BOOL, .def = "false", .reloadable = 1,
+	  .help = "Serve Prometheus metrics at global.metrics.path, without authentication "
+		  "(true/false). Off: that path is forwarded to Docker like any other."},
 	 NULL, FIELD(metrics_enabled), sizeof(int), NO},
 	{{.key = "global.metrics.path", .type = DPP_CONFIG_STRING, .def = "/metrics",
 	  .reloadable = 1,
 	  .help = "URL path of the metrics; answered by the proxy, never forwarded to Docker."},
-	 check_url_path, FIELD(metrics_path), sizeof(((struct dpp_settings *)0)->metrics_path),
+	 check_metrics_path, FIELD(metrics_path), sizeof(((struct dpp_settings *)0)->metrics_path),
 	 NO},
 	{{.key = "global.trusted_proxies", .type = DPP_CONFIG_LIST, .elem_type = DPP_CONFIG_STRING,
 	  .reloadable = 1,
@@ -257,6 +266,7 @@ struct dpp_config {
 	size_t nrows;
 	enum dpp_source *sources;          /* one per row */
 	char *path;                        /* file read, or NULL */
+	int log_level_from_rust_log;       /* global.log_level came from RUST_LOG */
 	int have_doc;
 	yaml_document_t doc;
 };
@@ -683,6 +693,12 @@ static void interpolate_node(struct loader *L, yaml_node_t *n, const char *path)
 		free(n->data.scalar.value);
 		n->data.scalar.value = (yaml_char_t *)nv;
 		n->data.scalar.length = nlen;
+		/* An unset variable gives the empty string, never a null ("not
+		 * set"): `port: ${PORT}` with PORT unset is an error, not the
+		 * default port. Only the empty result is re-styled, so typed
+		 * values (`value: ${FLAG}` = true) keep their plain reading. */
+		if (nlen == 0 && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+			n->data.scalar.style = YAML_SINGLE_QUOTED_SCALAR_STYLE;
 	}
 }
 
@@ -863,12 +879,15 @@ static void apply_row(struct loader *L, const struct dpp_config_row *r, yaml_nod
 	size_t ri = (size_t)(r - cfg->rows);
 	char why[256];
 
+	/* A null (`key:`, `~`, `null`) means "not set" at every level, as the
+	 * seed's wizard writes every unset key: the default stays, and so does
+	 * its source. */
+	if (is_null(val))
+		return;
 	switch (r->k.type) {
 	case DPP_CONFIG_OPAQUE:
 		break;
 	case DPP_CONFIG_MAPPING:
-		if (is_null(val))
-			break;
 		if (val->type != YAML_MAPPING_NODE) {
 			describe(r, r->k.type, why, sizeof(why));
 			add_error(L, 1, &val->start_mark, path, "%s", why);
@@ -877,8 +896,6 @@ static void apply_row(struct loader *L, const struct dpp_config_row *r, yaml_nod
 		check_mapping(L, val, path);
 		break;
 	case DPP_CONFIG_LIST:
-		if (is_null(val))
-			break;
 		if (val->type != YAML_SEQUENCE_NODE) {
 			describe(r, r->k.type, why, sizeof(why));
 			add_error(L, 1, &val->start_mark, path, "%s", why);
@@ -910,9 +927,8 @@ static void apply_row(struct loader *L, const struct dpp_config_row *r, yaml_nod
 			add_error(L, 1, &val->start_mark, path, "%s", why);
 			return;
 		}
-		/* A null (`key:`, `~`) reads as the empty string. */
-		v = is_null(val) ? "" : (const char *)val->data.scalar.value;
-		len = is_null(val) ? 0 : val->data.scalar.length;
+		v = (const char *)val->data.scalar.value;
+		len = val->data.scalar.length;
 		if (parse_value(r, r->k.type, v, len, &cfg->settings, why, sizeof(why)) != 0) {
 			add_error(L, 1, &val->start_mark, path, "%s", why);
 			return;
@@ -1034,6 +1050,81 @@ static const char *flag_text(const struct dpp_config_flags *flags, const char *k
 	return NULL;
 }
 
+/* A level word of the Rust `tracing`/`env_logger` syntax, case-insensitive;
+ * "off" becomes error, the least this proxy logs. Returns 0, or -1. */
+static int rust_level(const char *s, size_t n, enum dpp_log_level *out)
+{
+	static const struct {
+		const char *name;
+		enum dpp_log_level level;
+	} levels[] = {{"trace", DPP_LOG_TRACE}, {"debug", DPP_LOG_DEBUG}, {"info", DPP_LOG_INFO},
+		      {"warn", DPP_LOG_WARN},   {"error", DPP_LOG_ERROR}, {"off", DPP_LOG_ERROR}};
+
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		if (strlen(levels[i].name) == n && strncasecmp(s, levels[i].name, n) == 0) {
+			*out = levels[i].level;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* This program's names as a RUST_LOG target: the seed's crate name and ours. */
+static int our_target(const char *s, size_t n)
+{
+	return (n == 12 && strncmp(s, "docker_proxy", 12) == 0) ||
+	       (n == 19 && strncmp(s, "docker_policy_proxy", 19) == 0);
+}
+
+int dpp_config_rust_log_level(const char *value, enum dpp_log_level *out, const char **why)
+{
+	enum dpp_log_level bare = DPP_LOG_INFO, targeted = DPP_LOG_INFO;
+	int have_bare = 0, have_targeted = 0;
+	const char *p = value;
+
+	if (value == NULL)
+		return 0;
+	while (*p != '\0') {
+		size_t n = strcspn(p, ",");
+		const char *d = p, *eq;
+		size_t dn = n;
+
+		p += n + (p[n] == ',');
+		while (dn > 0 && isspace((unsigned char)*d)) {
+			d++;
+			dn--;
+		}
+		while (dn > 0 && isspace((unsigned char)d[dn - 1]))
+			dn--;
+		if (dn == 0 || memchr(d, '[', dn) != NULL)
+			continue; /* empty, or a span filter: not about our level */
+		eq = memchr(d, '=', dn);
+		if (eq == NULL) {
+			/* A bare level applies to everything; a bare target name
+			 * means "trace" for that target (env_logger, tracing). */
+			if (rust_level(d, dn, &bare) == 0)
+				have_bare = 1;
+			else if (our_target(d, dn)) {
+				targeted = DPP_LOG_TRACE;
+				have_targeted = 1;
+			}
+			continue;
+		}
+		if (!our_target(d, (size_t)(eq - d)))
+			continue; /* another program's or module's directive */
+		if (rust_level(eq + 1, dn - (size_t)(eq - d) - 1, &targeted) != 0) {
+			*why = "the docker_proxy= directive must name a level: trace, debug, info, "
+			       "warn, error or off";
+			return -1;
+		}
+		have_targeted = 1;
+	}
+	if (!have_bare && !have_targeted)
+		return 0;
+	*out = have_targeted ? targeted : bare;
+	return 1;
+}
+
 static void apply_overrides(struct loader *L, const struct dpp_config_flags *flags)
 {
 	struct dpp_config *cfg = L->cfg;
@@ -1046,13 +1137,30 @@ static void apply_overrides(struct loader *L, const struct dpp_config_flags *fla
 
 		if (!is_scalar_type(r->k.type))
 			continue;
+		/* The seed's RUST_LOG, below our own DOCKER_PROXY_LOG. */
+		if (strcmp(r->k.key, "global.log_level") == 0 && r->off != DPP_CONFIG_NO_FIELD) {
+			enum dpp_log_level level;
+			const char *rwhy = NULL;
+			int rc = dpp_config_rust_log_level(getenv("RUST_LOG"), &level, &rwhy);
+
+			if (rc < 0) {
+				add_error(L, 2, NULL, "RUST_LOG", "%s", rwhy);
+			} else if (rc > 0) {
+				memcpy((char *)&cfg->settings + r->off, &level, sizeof(int));
+				cfg->sources[i] = DPP_SOURCE_ENV;
+				cfg->log_level_from_rust_log = 1;
+			}
+		}
 		v = r->k.env != NULL ? getenv(r->k.env) : NULL;
 		if (v != NULL && v[0] != '\0') {
 			if (parse_value(r, r->k.type, v, strlen(v), &cfg->settings, why,
-					sizeof(why)) != 0)
+					sizeof(why)) != 0) {
 				add_error(L, 2, NULL, r->k.env, "%s", why);
-			else
+			} else {
 				cfg->sources[i] = DPP_SOURCE_ENV;
+				if (strcmp(r->k.key, "global.log_level") == 0)
+					cfg->log_level_from_rust_log = 0;
+			}
 		}
 		v = flag_text(flags, r->k.key, num, sizeof(num));
 		if (v != NULL) {
@@ -1238,9 +1346,12 @@ yaml_node_t *dpp_config_node(const struct dpp_config *cfg, const char *dotted)
 
 yaml_node_t *dpp_config_section(const struct dpp_config *cfg, const char *name)
 {
+	yaml_node_t *n;
+
 	if (strchr(name, '.') != NULL)
 		return NULL;
-	return dpp_config_node(cfg, name);
+	n = dpp_config_node(cfg, name);
+	return is_null(n) ? NULL : n; /* `auth: null` is no auth section */
 }
 
 /* ---- printing and reload ----------------------------------------------- */
@@ -1343,36 +1454,105 @@ void dpp_config_print(const struct dpp_config *cfg, FILE *out)
 				fprintf(out, "%d", iv);
 			break;
 		}
-		print_source(out, r, cfg->sources[i]);
+		if (cfg->sources[i] == DPP_SOURCE_ENV && cfg->log_level_from_rust_log &&
+		    strcmp(r->k.key, "global.log_level") == 0)
+			fputs("  # env RUST_LOG\n", out);
+		else
+			print_source(out, r, cfg->sources[i]);
 	}
+}
+
+/* 1 when TLS is on in s (cert and key set: dpp_runtime_build refuses one
+ * without the other). */
+static int tls_on(const struct dpp_settings *s)
+{
+	return s->tls_cert[0] != '\0' && s->tls_key[0] != '\0';
+}
+
+/* The TLS values make sense on their own (the same rules as
+ * dpp_runtime_build's consistency checks). */
+static int tls_coherent(const struct dpp_settings *s)
+{
+	if ((s->tls_cert[0] == '\0') != (s->tls_key[0] == '\0'))
+		return 0;
+	if (s->tls_require_client_cert && s->tls_client_ca[0] == '\0')
+		return 0;
+	return s->tls_client_ca[0] == '\0' || s->tls_cert[0] != '\0';
+}
+
+static int row_differs(const struct dpp_config_row *r, const struct dpp_settings *x,
+		       const struct dpp_settings *y)
+{
+	const char *a = (const char *)x + r->off, *c = (const char *)y + r->off;
+
+	if (r->k.type == DPP_CONFIG_STRING)
+		return strncmp(a, c, r->size) != 0;
+	return memcmp(a, c, sizeof(int)) != 0;
+}
+
+static int restart_only(const struct dpp_config_row *r)
+{
+	return !r->k.reloadable && r->off != DPP_CONFIG_NO_FIELD && is_scalar_type(r->k.type);
+}
+
+char *dpp_config_restart_needed_vs(const struct dpp_settings *running,
+				   const struct dpp_config *next)
+{
+	const struct dpp_settings *n = &next->settings;
+	struct sbuf b = {NULL, 0, 0};
+	static const char tls_line[] = "global.tls (switching TLS on or off)";
+
+	for (size_t i = 0; i < next->nrows; i++) {
+		const struct dpp_config_row *r = &next->rows[i];
+
+		if (!restart_only(r) || !row_differs(r, running, n))
+			continue;
+		if ((b.len > 0 && sbuf_add(&b, "\n", 1) != 0) ||
+		    sbuf_add(&b, r->k.key, strlen(r->k.key)) != 0)
+			goto oom;
+	}
+	if (tls_on(running) != tls_on(n) &&
+	    ((b.len > 0 && sbuf_add(&b, "\n", 1) != 0) ||
+	     sbuf_add(&b, tls_line, sizeof(tls_line) - 1) != 0))
+		goto oom;
+	return b.p;
+oom:
+	free(b.p);
+	return NULL;
 }
 
 char *dpp_config_restart_needed(const struct dpp_config *old_cfg,
 				const struct dpp_config *new_cfg)
 {
-	struct sbuf b = {NULL, 0, 0};
+	return dpp_config_restart_needed_vs(&old_cfg->settings, new_cfg);
+}
 
-	for (size_t i = 0; i < new_cfg->nrows; i++) {
-		const struct dpp_config_row *r = &new_cfg->rows[i];
-		const char *a = (const char *)&old_cfg->settings + r->off;
-		const char *c = (const char *)&new_cfg->settings + r->off;
-		int differ;
+void dpp_config_keep_restart_only(const struct dpp_config *next,
+				  const struct dpp_settings *running, struct dpp_settings *eff)
+{
+	for (size_t i = 0; i < next->nrows; i++) {
+		const struct dpp_config_row *r = &next->rows[i];
 
-		if (r->k.reloadable || r->off == DPP_CONFIG_NO_FIELD || !is_scalar_type(r->k.type))
+		if (!restart_only(r))
 			continue;
-		if (r->k.type == DPP_CONFIG_STRING)
-			differ = strncmp(a, c, r->size) != 0;
-		else
-			differ = memcmp(a, c, sizeof(int)) != 0;
-		if (!differ)
-			continue;
-		if ((b.len > 0 && sbuf_add(&b, "\n", 1) != 0) ||
-		    sbuf_add(&b, r->k.key, strlen(r->k.key)) != 0) {
-			free(b.p);
-			return NULL;
-		}
+		memcpy((char *)eff + r->off, (const char *)running + r->off,
+		       r->k.type == DPP_CONFIG_STRING ? r->size : sizeof(int));
+		if (r->src_off != DPP_CONFIG_NO_FIELD)
+			memcpy((char *)eff + r->src_off, (const char *)running + r->src_off,
+			       sizeof(enum dpp_source));
 	}
-	return b.p;
+	/* The listener's TLS layer exists or not from start-up on; with the same
+	 * state the files are re-read (reloadable), across states the running
+	 * ones stay. A TLS section that start-up would refuse by itself (cert
+	 * without key, client_ca without cert, require_client_cert without
+	 * client_ca: dpp_runtime_build's checks) is left as written, so the
+	 * reload is refused for it too. */
+	if (tls_on(running) != tls_on(eff) && tls_coherent(eff)) {
+		memcpy(eff->tls_cert, running->tls_cert, sizeof(eff->tls_cert));
+		memcpy(eff->tls_key, running->tls_key, sizeof(eff->tls_key));
+		memcpy(eff->tls_client_ca, running->tls_client_ca, sizeof(eff->tls_client_ca));
+		eff->tls_require_client_cert = running->tls_require_client_cert;
+	}
 }
 
 /* ---- Docker socket ----------------------------------------------------- */

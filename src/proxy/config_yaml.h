@@ -26,7 +26,8 @@ const yaml_document_t *dpp_config_yaml(const struct dpp_config *cfg);
 yaml_node_t *dpp_config_yaml_node(const struct dpp_config *cfg, int id);
 
 /* A top-level section ("auth", "rules", "global") as written, whatever its
- * shape (an empty `auth:` is a plain null scalar); NULL if absent or no file. */
+ * shape; NULL if absent, null (`auth:`, `auth: null`: "not set", the same as
+ * no section) or no file. */
 yaml_node_t *dpp_config_section(const struct dpp_config *cfg, const char *name);
 
 /* The value node at a dotted path of mapping keys ("global.trusted_proxies"),

@@ -1,7 +1,7 @@
 /* Prometheus registry and text exposition format 0.0.4.
  *
  * Lock order: each label table has its own mutex (rule tables for denied,
- * dry_run and rate_limited; the subscriber table). They are leaves: never
+ * rate_limited and the two rule_decisions modes; the subscriber table). They are leaves: never
  * nested, never held while calling out. The collector callback runs before
  * any of them is taken, so it may call the setters. Everything else is
  * C11 atomics (relaxed: counters need no ordering with each other).
@@ -34,6 +34,10 @@ static const char *const bucket_le[] = {"0.005", "0.01", "0.025", "0.05", "0.1",
 					"0.5",   "1",    "2.5",   "5",    "10",  "30"};
 #define N_BUCKETS (sizeof(bucket_ms) / sizeof(bucket_ms[0]))
 
+/* docker_proxy_upstream_latency_ms: the seed's buckets, in milliseconds. */
+static const uint32_t latency_ms[] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+#define N_LATENCY (sizeof(latency_ms) / sizeof(latency_ms[0]))
+
 struct label_entry {
 	char value[DPP_METRICS_LABEL_MAX + 1];
 	atomic_uint_least64_t count;
@@ -52,17 +56,27 @@ struct dpp_metrics {
 	atomic_uint_least64_t requests[N_METHODS][N_STATUS];
 	atomic_uint_least64_t duration_buckets[N_BUCKETS + 1]; /* not cumulative; last: +Inf */
 	atomic_uint_least64_t duration_sum_ms;
+	atomic_uint_least64_t latency_buckets[N_LATENCY + 1]; /* not cumulative; last: +Inf */
+	atomic_uint_least64_t latency_sum_ms;
 	atomic_uint_least64_t allowed;
+	atomic_uint_least64_t dry_run_requests;
 	atomic_uint_least64_t auth_failures;
 	atomic_uint_least64_t lockouts;
 	atomic_uint_least64_t audit_dropped;
 	atomic_uint_least64_t upstream_errors;
+	atomic_uint_least64_t upstream_timeouts;
+	atomic_uint_least64_t body_too_large;
+	atomic_uint_least64_t bad_request;
+	atomic_uint_least64_t request_timeouts; /* counted here */
+	atomic_uint_least64_t head_timeouts;    /* fed by a setter (request-head deadline) */
+	atomic_uint_least64_t upgrades;
 	atomic_uint_least64_t reloads_ok;
 	atomic_uint_least64_t reloads_failed;
 	atomic_int_least64_t active_streams;
 	atomic_int up;
 	struct label_table denied;
-	struct label_table dry_run;
+	struct label_table decisions_enforced; /* rule_decisions_total{mode="enforced"} */
+	struct label_table decisions_dry_run;  /* rule_decisions_total{mode="dry_run"} */
 	struct label_table rate_limited;
 	struct label_table bus_dropped;
 	dpp_metrics_collect_fn collect;
@@ -161,7 +175,8 @@ struct dpp_metrics *dpp_metrics_create(const char **err)
 	/* calloc'd zero bytes are valid initial values for these lock-free
 	 * atomics on every platform we build for (gcc, glibc). */
 	if (table_init(&m->denied, DPP_METRICS_RULES_MAX, "default") != 0 ||
-	    table_init(&m->dry_run, DPP_METRICS_RULES_MAX, "default") != 0 ||
+	    table_init(&m->decisions_enforced, DPP_METRICS_RULES_MAX, "default") != 0 ||
+	    table_init(&m->decisions_dry_run, DPP_METRICS_RULES_MAX, "default") != 0 ||
 	    table_init(&m->rate_limited, DPP_METRICS_RULES_MAX, "default") != 0 ||
 	    table_init(&m->bus_dropped, DPP_METRICS_SUBSCRIBERS_MAX, "unknown") != 0)
 		goto fail;
@@ -177,7 +192,8 @@ void dpp_metrics_free(struct dpp_metrics *m)
 	if (m == NULL)
 		return;
 	table_done(&m->denied);
-	table_done(&m->dry_run);
+	table_done(&m->decisions_enforced);
+	table_done(&m->decisions_dry_run);
 	table_done(&m->rate_limited);
 	table_done(&m->bus_dropped);
 	free(m);
@@ -217,10 +233,28 @@ void dpp_metrics_denied(struct dpp_metrics *m, const char *rule)
 		inc(table_counter(&m->denied, rule));
 }
 
-void dpp_metrics_dry_run(struct dpp_metrics *m, const char *rule)
+void dpp_metrics_dry_run(struct dpp_metrics *m)
 {
 	if (m != NULL)
-		inc(table_counter(&m->dry_run, rule));
+		inc(&m->dry_run_requests);
+}
+
+void dpp_metrics_rule_decision(struct dpp_metrics *m, const char *rule, int dry_run)
+{
+	if (m != NULL)
+		inc(table_counter(dry_run ? &m->decisions_dry_run : &m->decisions_enforced, rule));
+}
+
+void dpp_metrics_upstream_latency(struct dpp_metrics *m, uint32_t latency)
+{
+	size_t b = 0;
+
+	if (m == NULL)
+		return;
+	while (b < N_LATENCY && latency > latency_ms[b])
+		b++;
+	inc(&m->latency_buckets[b]);
+	atomic_fetch_add_explicit(&m->latency_sum_ms, latency, memory_order_relaxed);
 }
 
 void dpp_metrics_rate_limited(struct dpp_metrics *m, const char *rule)
@@ -245,6 +279,42 @@ void dpp_metrics_upstream_error(struct dpp_metrics *m)
 {
 	if (m != NULL)
 		inc(&m->upstream_errors);
+}
+
+void dpp_metrics_upstream_timeout(struct dpp_metrics *m)
+{
+	if (m != NULL)
+		inc(&m->upstream_timeouts);
+}
+
+void dpp_metrics_body_too_large(struct dpp_metrics *m)
+{
+	if (m != NULL)
+		inc(&m->body_too_large);
+}
+
+void dpp_metrics_bad_request(struct dpp_metrics *m)
+{
+	if (m != NULL)
+		inc(&m->bad_request);
+}
+
+void dpp_metrics_request_timeout(struct dpp_metrics *m)
+{
+	if (m != NULL)
+		inc(&m->request_timeouts);
+}
+
+void dpp_metrics_set_head_timeouts(struct dpp_metrics *m, uint64_t n)
+{
+	if (m != NULL)
+		atomic_store_explicit(&m->head_timeouts, n, memory_order_relaxed);
+}
+
+void dpp_metrics_upgrade(struct dpp_metrics *m)
+{
+	if (m != NULL)
+		inc(&m->upgrades);
 }
 
 void dpp_metrics_config_reload(struct dpp_metrics *m, int ok)
@@ -407,6 +477,54 @@ static void labelled_table(struct sbuf *sb, const char *name, const char *help,
 	}
 }
 
+static void table_samples(struct sbuf *sb, const char *name, const char *label,
+			  const char *extra, struct label_table *t)
+{
+	size_t n = atomic_load_explicit(&t->n, memory_order_acquire);
+	uint64_t other = get(&t->other);
+
+	for (size_t i = 0; i <= n; i++) {
+		const char *v = i < n ? t->e[i].value : "other";
+		uint64_t c = i < n ? get(&t->e[i].count) : other;
+
+		if (i == n && other == 0)
+			break;
+		sb_printf(sb, "%s{%s=\"", name, label);
+		sb_label_value(sb, v);
+		sb_printf(sb, "\",%s} %" PRIu64 "\n", extra, c);
+	}
+}
+
+static void render_decisions(struct sbuf *sb, struct dpp_metrics *m)
+{
+	const char *name = "docker_proxy_rule_decisions_total";
+
+	family(sb, name, "counter",
+	       "Decisions made by a rule, by rule and mode (enforced: the rule decided the "
+	       "request; dry_run: a dry-run rule would have refused it).");
+	table_samples(sb, name, "rule", "mode=\"enforced\"", &m->decisions_enforced);
+	table_samples(sb, name, "rule", "mode=\"dry_run\"", &m->decisions_dry_run);
+}
+
+static void render_latency(struct sbuf *sb, struct dpp_metrics *m)
+{
+	const char *name = "docker_proxy_upstream_latency_ms";
+	uint64_t cum = 0;
+
+	family(sb, name, "histogram",
+	       "Milliseconds from forwarding a request to Docker until its response head arrived.");
+	for (size_t b = 0; b <= N_LATENCY; b++) {
+		cum += get(&m->latency_buckets[b]);
+		if (b < N_LATENCY)
+			sb_printf(sb, "%s_bucket{le=\"%" PRIu32 "\"} %" PRIu64 "\n", name, latency_ms[b],
+				  cum);
+		else
+			sb_printf(sb, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+	}
+	sb_printf(sb, "%s_sum %" PRIu64 "\n", name, get(&m->latency_sum_ms));
+	sb_printf(sb, "%s_count %" PRIu64 "\n", name, cum);
+}
+
 static void render_requests(struct sbuf *sb, struct dpp_metrics *m)
 {
 	family(sb, "docker_proxy_requests_total", "counter",
@@ -466,13 +584,15 @@ int dpp_metrics_render(struct dpp_metrics *m, char **out, size_t *len, const cha
 	labelled_table(&sb, "docker_proxy_requests_denied_total",
 		       "Requests denied, by deciding rule (\"default\": the default action).", "rule",
 		       &m->denied);
-	labelled_table(&sb, "docker_proxy_dry_run_total",
-		       "Requests a dry-run rule would have denied, by rule.", "rule", &m->dry_run);
+	simple(&sb, "docker_proxy_requests_dry_run_total", "counter",
+	       "Requests that one or more dry-run rules would have refused (they went on).",
+	       get(&m->dry_run_requests));
 	labelled_table(&sb, "docker_proxy_rate_limited_total", "Requests refused by a rate limit, by rule.",
 		       "rule", &m->rate_limited);
 	simple(&sb, "docker_proxy_auth_failures_total", "counter",
-	       "Requests with missing or invalid credentials.", get(&m->auth_failures));
-	simple(&sb, "docker_proxy_lockouts_total", "counter",
+	       "Requests (and TLS handshakes) refused for missing or invalid credentials.",
+	       get(&m->auth_failures));
+	simple(&sb, "docker_proxy_auth_lockouts_total", "counter",
 	       "Client addresses locked out after repeated authentication failures.",
 	       get(&m->lockouts));
 	simple(&sb, "docker_proxy_audit_dropped_total", "counter",
@@ -482,7 +602,26 @@ int dpp_metrics_render(struct dpp_metrics *m, char **out, size_t *len, const cha
 		       "Events dropped because a bus subscriber's queue was full, by subscriber.",
 		       "subscriber", &m->bus_dropped);
 	simple(&sb, "docker_proxy_upstream_errors_total", "counter",
-	       "Failures talking to the Docker socket.", get(&m->upstream_errors));
+	       "Requests that failed talking to the Docker socket (502).", get(&m->upstream_errors));
+	simple(&sb, "docker_proxy_upstream_timeouts_total", "counter",
+	       "Requests given up because Docker did not answer in time (the proxy sets no "
+	       "deadline on Docker, so this stays 0).",
+	       get(&m->upstream_timeouts));
+	simple(&sb, "docker_proxy_body_too_large_total", "counter",
+	       "Requests refused with 413 (JSON body above global.max_body_bytes).",
+	       get(&m->body_too_large));
+	simple(&sb, "docker_proxy_bad_request_total", "counter",
+	       "Requests refused with 400 before the rules (framing, target, header fields, body).",
+	       get(&m->bad_request));
+	simple(&sb, "docker_proxy_request_timeouts_total", "counter",
+	       "Client connections closed because a request did not arrive completely within "
+	       "global.client_timeout.",
+	       get(&m->request_timeouts) + get(&m->head_timeouts));
+	simple(&sb, "docker_proxy_upgrade_total", "counter",
+	       "Connections upgraded (101) and relayed: attach, exec, BuildKit sessions.",
+	       get(&m->upgrades));
+	render_decisions(&sb, m);
+	render_latency(&sb, m);
 	render_histogram(&sb, m);
 	family(&sb, "docker_proxy_active_streams", "gauge",
 	       "Hijacked and streaming responses open now.");

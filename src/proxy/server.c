@@ -29,11 +29,13 @@
 #include "dpp/hijack.h"
 #include "dpp/listen.h"
 #include "dpp/log.h"
+#include "dpp/mediatype.h"
 #include "dpp/metrics.h"
 #include "dpp/peer.h"
 #include "dpp/policy.h"
 #include "dpp/ratelimit.h"
 #include "dpp/redact.h"
+#include "dpp/route.h"
 #include "dpp/runtime.h"
 #include "dpp/tls.h"
 #include "dpp/upstream.h"
@@ -47,6 +49,10 @@
 #define RATELIMIT_BUCKETS 65536
 #define PENDING_PEERS_MAX 1024
 #define DEFAULT_CONNECTION_LIMIT 4096
+/* An over-long buffered body is read to its end and dropped, so the 413 can
+ * be sent: libmicrohttpd accepts a response only before the body or after
+ * all of it. Past this many dropped bytes the connection is closed instead. */
+#define DISCARD_MAX (256ULL * 1024 * 1024)
 
 struct dpp_server {
 	struct MHD_Daemon *mhd;
@@ -86,7 +92,16 @@ enum req_mode {
 	MODE_FORWARD = 0, /* body streamed to Docker as it arrives */
 	MODE_BUFFER,      /* JSON body read completely for the rules first */
 	MODE_DONE,        /* a response was queued early (error) */
+	MODE_DRAIN,       /* a denial waits until the client's upload is read */
 };
+
+/* A denial of a streamed upload (build context, archive, image load) waits
+ * for the end of the body, read and discarded, so that clients which write
+ * the whole body before reading (the docker CLI's build) see the rule's
+ * message instead of a broken pipe; MHD closes the connection when a response
+ * is queued before the upload is complete. Past this many bytes the denial
+ * goes out at once. */
+#define DRAIN_MAX_BYTES (64LL * 1024 * 1024)
 
 struct field_list {
 	struct dpp_header f[MAX_REQ_FIELDS];
@@ -102,14 +117,18 @@ struct request {
 	char *target; /* raw request-target as sent */
 	struct dpp_runtime *rt;  /* the policy this request is judged by (a reference) */
 	struct dpp_target *canon;
+	struct dpp_route_match route; /* dockerd's route for the canonical path */
+	const char *endpoint;         /* its template, or NULL: no route (404) */
 	struct field_list *fields;
-	char client_ip[46];
+	char peer_ip[46];   /* the direct TCP peer ("" for a Unix-socket peer) */
+	char client_ip[46]; /* after global.trusted_proxies */
 	const struct dpp_peer *peer; /* connection identity (TLS, Unix socket) or NULL */
 	struct dpp_auth_result auth;
 	struct dpp_policy_decision dec;
 	enum dpp_event_kind ev_kind;
 	char ev_message[192];
 	const char *ev_rule;
+	const char *ev_action; /* the deciding rule's action (static), or NULL */
 	int is_exec_start_plain; /* POST /exec/{id}/start without Upgrade */
 	int streaming;           /* a long-lived response (events, logs -f, hijack) */
 	int stream_counted;      /* counted in docker_proxy_active_streams */
@@ -125,6 +144,8 @@ struct request {
 	long long content_length;
 	int chunked;
 	int has_body;
+	int too_large;             /* buffered body went over max_body_bytes */
+	unsigned long long discarded; /* bytes of it read and dropped since */
 	char *head; /* request head as written upstream (for one retry) */
 	size_t head_len;
 	int body_sent;
@@ -136,6 +157,11 @@ struct request {
 	size_t buf_len;
 	int status;
 	long long t_start;
+	int defer_denial;               /* a denial now waits for the upload (MODE_DRAIN) */
+	struct MHD_Response *deferred;  /* that denial, queued when the body has ended */
+	unsigned deferred_status;
+	long long drained;              /* upload bytes discarded meanwhile */
+	long long t_forwarded; /* the head went to Docker (upstream_latency_ms) */
 };
 
 static long long now_ms(void)
@@ -184,6 +210,14 @@ static enum MHD_Result queue_json_error(struct MHD_Connection *c, struct request
 		goto cleanup;
 	if (hname != NULL && MHD_add_response_header(resp, hname, hvalue) != MHD_YES)
 		goto cleanup;
+	if (r != NULL && r->defer_denial && r->deferred == NULL) {
+		r->mode = MODE_DRAIN;
+		r->deferred = resp;
+		r->deferred_status = status;
+		resp = NULL;
+		ret = MHD_YES;
+		goto cleanup;
+	}
 	ret = MHD_queue_response(c, status, resp);
 cleanup:
 	if (resp != NULL)
@@ -197,6 +231,14 @@ cleanup:
 static enum MHD_Result queue_error(struct MHD_Connection *c, struct request *r, unsigned status,
 				   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Counts a failure talking to Docker (docker_proxy_upstream_errors_total);
+ * returns r for use inside a queue_error call. */
+static struct request *upstream_failed(struct request *r)
+{
+	dpp_metrics_upstream_error(r->srv->metrics);
+	return r;
+}
+
 static enum MHD_Result queue_error(struct MHD_Connection *c, struct request *r, unsigned status,
 				   const char *fmt, ...)
 {
@@ -206,41 +248,24 @@ static enum MHD_Result queue_error(struct MHD_Connection *c, struct request *r, 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* The proxy's own refusals (a rule's status never comes this way). */
+	if (r != NULL && status == 400)
+		dpp_metrics_bad_request(r->srv->metrics);
+	else if (r != NULL && status == 413)
+		dpp_metrics_body_too_large(r->srv->metrics);
 	return queue_json_error(c, r, status, NULL, NULL, msg);
 }
 
 /* --- request classification ------------------------------------------- */
 
-/* POST /containers/{id}/attach or /exec/{id}/start (canonical path): Docker
- * hijacks these connections. */
-static int is_hijack_endpoint(const char *method, const char *p, int *is_exec)
+static unsigned route_flags(const struct request *r)
 {
-	const char *slash;
-
-	if (strcmp(method, "POST") != 0)
-		return 0;
-	if (strncmp(p, "/containers/", 12) == 0) {
-		slash = strchr(p + 12, '/');
-		*is_exec = 0;
-		return slash != NULL && slash > p + 12 && strcmp(slash, "/attach") == 0;
-	}
-	if (strncmp(p, "/exec/", 6) == 0) {
-		slash = strchr(p + 6, '/');
-		*is_exec = 1;
-		return slash != NULL && slash > p + 6 && strcmp(slash, "/start") == 0;
-	}
-	return 0;
+	return r->route.route != NULL ? r->route.route->flags : 0;
 }
 
-/* /containers/{id}/<leaf> */
-static int is_container_op(const char *p, const char *leaf)
+static int is_endpoint(const struct request *r, const char *endpoint)
 {
-	const char *slash;
-
-	if (strncmp(p, "/containers/", 12) != 0)
-		return 0;
-	slash = strchr(p + 12, '/');
-	return slash != NULL && slash > p + 12 && strcmp(slash + 1, leaf) == 0;
+	return r->endpoint != NULL && strcmp(r->endpoint, endpoint) == 0;
 }
 
 static int query_true(const struct dpp_target *t, const char *name)
@@ -251,16 +276,17 @@ static int query_true(const struct dpp_target *t, const char *name)
 }
 
 /* Responses that never end by themselves: no response filter can apply. */
-static int is_stream_endpoint(const struct dpp_target *t)
+static int is_stream_endpoint(const struct request *r)
 {
-	const char *p = dpp_target_path(t);
+	const struct dpp_target *t = r->canon;
 	const char *stream = dpp_target_query_get(t, "stream");
 
-	if (strcmp(p, "/events") == 0)
+	if (route_flags(r) & DPP_ROUTE_STREAM)
 		return 1;
-	if (is_container_op(p, "logs") && query_true(t, "follow"))
+	if ((is_endpoint(r, DPP_EP_CONTAINER_LOGS) || is_endpoint(r, DPP_EP_SERVICE_LOGS) ||
+	     is_endpoint(r, DPP_EP_TASK_LOGS)) && query_true(t, "follow"))
 		return 1;
-	if (is_container_op(p, "stats"))
+	if (is_endpoint(r, DPP_EP_CONTAINER_STATS))
 		return stream == NULL || !(strcmp(stream, "0") == 0 || strcasecmp(stream, "false") == 0);
 	return 0;
 }
@@ -420,8 +446,10 @@ static ssize_t read_body_cb(void *cls, uint64_t pos, char *buf, size_t max)
 		return n;
 	if (n == 0)
 		return MHD_CONTENT_READER_END_OF_STREAM;
-	if (n == DPP_UWAIT_ERROR)
+	if (n == DPP_UWAIT_ERROR) {
+		dpp_metrics_upstream_error(r->srv->metrics);
 		dpp_log_warn("%s %s: Docker's response stream broke off", r->method, r->target);
+	}
 	return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
@@ -498,6 +526,7 @@ static void on_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, cons
 	}
 	free(u->extra);
 	u->extra = NULL;
+	dpp_metrics_upgrade(u->srv->metrics);
 }
 
 static enum MHD_Result queue_upgrade(struct MHD_Connection *c, struct request *r)
@@ -577,7 +606,7 @@ static enum MHD_Result queue_filtered(struct MHD_Connection *c, struct request *
 		if (got < 0) {
 			free(buf);
 			return got == DPP_UWAIT_CLIENT_GONE ? MHD_NO
-							    : queue_error(c, r, 502, "Docker's response broke off");
+							    : queue_error(c, upstream_failed(r), 502, "Docker's response broke off");
 		}
 		len += (size_t)got;
 	}
@@ -691,11 +720,14 @@ static enum MHD_Result finish_request(struct MHD_Connection *c, struct request *
 	int w;
 
 	if (r->chunked && dpp_uconn_write(r->uc, "0\r\n\r\n", 5) != 0)
-		return queue_error(c, r, 502, "the connection to Docker broke while sending the request body");
+		return queue_error(c, upstream_failed(r), 502, "the connection to Docker broke while sending the request body");
 	for (int attempt = 0;; attempt++) {
 		w = dpp_uconn_read_head(r->uc, r->head_request, r->client_fd, &r->resp);
-		if (w == DPP_UWAIT_OK)
+		if (w == DPP_UWAIT_OK) {
+			dpp_metrics_upstream_latency(r->srv->metrics,
+						     (uint32_t)(now_ms() - r->t_forwarded));
 			break;
+		}
 		if (w == DPP_UWAIT_CLIENT_GONE) {
 			r->status = 499; /* closed by the client before Docker answered */
 			return MHD_NO;
@@ -708,11 +740,11 @@ static enum MHD_Result finish_request(struct MHD_Connection *c, struct request *
 			dpp_upstream_release(r->srv->up, r->uc, 0);
 			r->uc = NULL;
 			if (open_upstream(r, 1, &err) != 0)
-				return queue_error(c, r, 502, "cannot reach Docker at %s: %s",
+				return queue_error(c, upstream_failed(r), 502, "cannot reach Docker at %s: %s",
 						   dpp_upstream_socket(r->srv->up), err);
 			continue;
 		}
-		return queue_error(c, r, 502, "the connection to Docker broke before it answered");
+		return queue_error(c, upstream_failed(r), 502, "the connection to Docker broke before it answered");
 	}
 	if (!r->head_request && (r->resp.status == 204 || r->resp.status == 304)) {
 		char scratch[16];
@@ -729,8 +761,11 @@ static void copy_str(char *dst, size_t len, const char *src)
 	snprintf(dst, len, "%s", src != NULL ? src : "");
 }
 
+static const char *field_get(const struct field_list *l, const char *name);
+
 static void fill_event(const struct request *r, enum dpp_event_kind kind, int status,
-		       const char *rule, const char *message, struct dpp_event *ev)
+		       const char *rule, const char *action, const char *message,
+		       struct dpp_event *ev)
 {
 	struct timespec ts;
 
@@ -743,20 +778,31 @@ static void fill_event(const struct request *r, enum dpp_event_kind kind, int st
 	ev->duration_ms = (uint32_t)(now_ms() - r->t_start);
 	copy_str(ev->method, sizeof(ev->method), r->method);
 	copy_str(ev->path, sizeof(ev->path), r->canon != NULL ? dpp_target_path(r->canon) : r->target);
+	copy_str(ev->peer_ip, sizeof(ev->peer_ip), r->peer_ip);
 	copy_str(ev->client_ip, sizeof(ev->client_ip), r->client_ip);
-	copy_str(ev->identity, sizeof(ev->identity), r->auth.identity);
-	copy_str(ev->role, sizeof(ev->role), r->auth.role);
-	copy_str(ev->rule, sizeof(ev->rule), rule);
+	copy_str(ev->user_agent, sizeof(ev->user_agent),
+		 r->fields != NULL ? field_get(r->fields, "User-Agent") : NULL);
+	/* "anonymous" on a failed authentication is no identity (null in the
+	 * audit record); a wrong token keeps its token:<hash> for forensics. */
+	copy_str(ev->identity, sizeof(ev->identity),
+		 r->auth.status != DPP_AUTH_OK &&
+				 strcmp(r->auth.identity, DPP_AUTH_IDENTITY_ANONYMOUS) == 0
+			 ? NULL
+			 : r->auth.identity);
+	copy_str(ev->user_role, sizeof(ev->user_role), r->auth.role);
+	copy_str(ev->rule_name, sizeof(ev->rule_name), rule);
+	copy_str(ev->rule_action, sizeof(ev->rule_action), rule != NULL ? action : NULL);
 	copy_str(ev->message, sizeof(ev->message), message);
+	ev->dry_run = kind == DPP_EVENT_DRY_RUN;
 }
 
 /* Publishes an event now (dry-run, lockout: several per request). */
 static void emit(struct request *r, enum dpp_event_kind kind, int status, const char *rule,
-		 const char *message)
+		 const char *action, const char *message)
 {
 	struct dpp_event ev;
 
-	fill_event(r, kind, status, rule, message, &ev);
+	fill_event(r, kind, status, rule, action, message, &ev);
 	dpp_bus_publish(r->srv->bus, &ev);
 }
 
@@ -800,6 +846,12 @@ static const cJSON *view_body(void *ctx, const char *const *segments, size_t n)
 	return ctx != NULL ? dpp_body_lookup(ctx, segments, n) : NULL;
 }
 
+static int view_body_each(void *ctx, const char *const *segments, size_t n,
+			  int (*fn)(void *arg, const cJSON *value), void *arg)
+{
+	return dpp_body_each(ctx, segments, n, fn, arg);
+}
+
 /* Evaluates the rules. Returns 1 when the request may go on; 0 when a denial
  * was queued (*ret holds MHD's answer). */
 static int judge(struct MHD_Connection *c, struct request *r, struct dpp_body_doc *body,
@@ -808,6 +860,7 @@ static int judge(struct MHD_Connection *c, struct request *r, struct dpp_body_do
 	struct dpp_request_view view = {
 		.method = r->method,
 		.path = dpp_target_path(r->canon),
+		.endpoint = r->endpoint,
 		.headers = r->fields->f,
 		.n_headers = r->fields->n,
 		.query_get = view_query,
@@ -816,6 +869,7 @@ static int judge(struct MHD_Connection *c, struct request *r, struct dpp_body_do
 		.role = r->auth.role,
 		.identity = r->auth.identity,
 		.body_get = view_body,
+		.body_each = view_body_each,
 		.body_ctx = body,
 	};
 	struct dpp_policy_decision *d = &r->dec;
@@ -826,22 +880,31 @@ static int judge(struct MHD_Connection *c, struct request *r, struct dpp_body_do
 		dpp_log_error("%s %s: rule evaluation failed (%s): denied", r->method, r->target,
 			      d->error != NULL ? d->error : "internal error");
 	for (size_t i = 0; i < d->n_dry_run; i++) {
-		emit(r, DPP_EVENT_DRY_RUN, 0, d->dry_run[i], "would have been denied (dry run)");
-		dpp_metrics_dry_run(r->srv->metrics, d->dry_run[i]);
+		emit(r, DPP_EVENT_DRY_RUN, 0, d->dry_run[i], d->dry_run_actions[i],
+		     d->dry_run_messages[i] != NULL ? d->dry_run_messages[i]
+						    : "would have been denied (dry run)");
+		dpp_metrics_rule_decision(r->srv->metrics, d->dry_run[i], 1);
 	}
+	if (d->n_dry_run > 0)
+		dpp_metrics_dry_run(r->srv->metrics);
+	if (d->rule != NULL)
+		dpp_metrics_rule_decision(r->srv->metrics, d->rule, 0);
 	if (d->verdict == DPP_POLICY_ALLOW)
 		return 1;
 	r->ev_rule = d->rule;
-	if (d->status == 429) {
+	r->ev_action = d->rule_action;
+	if (d->rule_action != NULL && strcmp(d->rule_action, "rate_limit") == 0) {
 		r->ev_kind = DPP_EVENT_RATE_LIMITED;
 		dpp_metrics_rate_limited(r->srv->metrics, d->rule != NULL ? d->rule : "");
 		snprintf(retry, sizeof(retry), "%u", d->retry_after > 0 ? d->retry_after : 1);
-		*ret = queue_json_error(c, r, 429, "Retry-After", retry,
+		/* The rule's status (default 429), with Retry-After either way. */
+		*ret = queue_json_error(c, r, (unsigned)(d->status > 0 ? d->status : 429),
+					"Retry-After", retry,
 					d->message != NULL ? d->message : "rate limit exceeded");
 		return 0;
 	}
 	r->ev_kind = DPP_EVENT_DENY;
-	dpp_metrics_denied(r->srv->metrics, d->rule != NULL ? d->rule : "(default)");
+	dpp_metrics_denied(r->srv->metrics, d->rule); /* NULL: the default action, "default" */
 	*ret = queue_json_error(c, r, (unsigned)(d->status > 0 ? d->status : 403), NULL, NULL,
 				d->message != NULL ? d->message : "denied by policy");
 	return 0;
@@ -860,7 +923,7 @@ static int authenticate(struct MHD_Connection *c, struct request *r, enum MHD_Re
 	dpp_auth_authenticate_request(dpp_runtime_auth(r->rt), r->srv->lockout, authz,
 				      r->client_ip, dpp_lockout_now_ms(), r->peer, &r->auth);
 	if (r->auth.lockout_started) {
-		emit(r, DPP_EVENT_LOCKOUT, 429, "",
+		emit(r, DPP_EVENT_LOCKOUT, 429, NULL, NULL,
 		     "client address locked out after repeated authentication failures");
 		dpp_metrics_lockout(r->srv->metrics);
 		dpp_log_warn("client %s locked out for %d s after %d failed authentications",
@@ -921,8 +984,9 @@ static enum MHD_Result forward(struct MHD_Connection *c, struct request *r, long
 		return queue_error(c, r, 502, "cannot reach Docker at %s: %s",
 				   dpp_upstream_socket(r->srv->up), err);
 	}
+	r->t_forwarded = now_ms();
 	if (r->buf_len > 0 && send_body_piece(r, r->buf, r->buf_len) != 0)
-		return queue_error(c, r, 502, "the connection to Docker broke while sending the request body");
+		return queue_error(c, upstream_failed(r), 502, "the connection to Docker broke while sending the request body");
 	return complete ? finish_request(c, r) : MHD_YES;
 }
 
@@ -937,8 +1001,6 @@ static enum MHD_Result finish_buffered(struct MHD_Connection *c, struct request 
 	char *err = NULL;
 	enum MHD_Result ret = MHD_NO;
 	enum dpp_body_status st;
-	const char *path = dpp_target_path(r->canon);
-
 	st = dpp_body_parse(r->buf != NULL ? r->buf : "", r->buf_len, DPP_BODY_DEFAULT_MAX_DEPTH,
 			    &doc, &err);
 	if (st == DPP_BODY_NOMEM) {
@@ -950,8 +1012,7 @@ static enum MHD_Result finish_buffered(struct MHD_Connection *c, struct request 
 				  err != NULL ? err : "cannot parse");
 		goto cleanup;
 	}
-	if (st == DPP_BODY_OK && strcmp(r->method, "POST") == 0 &&
-	    strcmp(path, "/containers/create") == 0) {
+	if (st == DPP_BODY_OK && is_endpoint(r, DPP_EP_CONTAINER_CREATE)) {
 		free(err);
 		err = NULL;
 		if (dpp_body_check_create(doc, &err) != 0) {
@@ -1013,11 +1074,12 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 {
 	const union MHD_ConnectionInfo *ci;
 	const struct dpp_settings *set;
-	const char *reason = NULL, *connection, *upgrade, *ctype, *path;
+	const char *reason = NULL, *connection, *upgrade, *ctype, *path, *ref;
 	char peer[64];
 	enum MHD_Result ret = MHD_NO;
 	enum dpp_body_kind kind;
-	int is_exec = 0;
+	enum dpp_form_kind form;
+	size_t ref_len;
 
 	r->started = 1;
 	r->method = method;
@@ -1033,6 +1095,7 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 	r->rt = current_runtime(r->srv);
 	set = dpp_runtime_settings(r->rt);
 	peer_address(c, peer, sizeof(peer));
+	copy_str(r->peer_ip, sizeof(r->peer_ip), peer);
 	r->fields = calloc(1, sizeof(*r->fields));
 	if (r->fields == NULL)
 		return queue_error(c, r, 500, "out of memory");
@@ -1053,6 +1116,8 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 		return queue_error(c, r, 400, "refused request target: %s",
 				   reason != NULL ? reason : "invalid");
 	path = dpp_target_path(r->canon);
+	dpp_route_match(method, path, dpp_target_version_prefix(r->canon)[0] != '\0', &r->route);
+	r->endpoint = r->route.route != NULL ? r->route.route->endpoint : NULL;
 	/* The metrics path is the proxy's own: never forwarded, whatever the method. */
 	if (set->metrics_enabled && dpp_target_version(r->canon)[0] == '\0' &&
 	    strcmp(path, set->metrics_path) == 0) {
@@ -1064,28 +1129,46 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 	if (!authenticate(c, r, &ret))
 		return ret;
 
+	/* dockerd's {name:.*} is greedy: "/containers/PARENT/alias/start" starts
+	 * the container a legacy link alias names. No current client sends such
+	 * a path, and rules written as "^/containers/[^/]+/start$" would miss it. */
+	if (dpp_route_bad_reference(&r->route, path, &ref, &ref_len))
+		return queue_error(c, r, 400,
+				   "refused container reference \"%.*s\": it contains '/' (a legacy link alias); address the container by its name or ID",
+				   (int)(ref_len > 256 ? 256 : ref_len), ref);
 	connection = field_get(r->fields, "Connection");
 	upgrade = field_get(r->fields, "Upgrade");
-	if (upgrade != NULL && dpp_headers_list_has(connection, "upgrade")) {
+	/* Only routes that switch protocols get the Upgrade request; elsewhere
+	 * it is ignored (RFC 9110 7.8) and not forwarded. */
+	if (upgrade != NULL && dpp_headers_list_has(connection, "upgrade") &&
+	    (route_flags(r) & DPP_ROUTE_UPGRADE)) {
 		if (strcmp(version, MHD_HTTP_VERSION_1_1) != 0)
 			return queue_error(c, r, 400, "protocol upgrade needs HTTP/1.1");
 		r->upgrade = upgrade;
 		r->streaming = 1;
 	}
-	if (is_hijack_endpoint(method, path, &is_exec) && r->upgrade == NULL) {
-		if (!is_exec || !r->has_body)
+	if ((route_flags(r) & DPP_ROUTE_HIJACK) && r->upgrade == NULL) {
+		if (!is_endpoint(r, DPP_EP_EXEC_START) || !r->has_body)
 			return queue_error(c, r, 400, "%s", hijack_refusal);
 		r->is_exec_start_plain = 1; /* allowed only with "Detach": true */
 	}
 	/* Go's ParseForm merges a urlencoded body into the form Docker reads
-	 * query parameters from: the rules would not see those values. */
+	 * query parameters from, and r.FormValue reads multipart fields: the
+	 * rules would not see those values. The media type is read as Go's
+	 * mime.ParseMediaType reads it (Unicode spaces and case). */
 	ctype = field_get(r->fields, "Content-Type");
-	if (r->has_body && ctype != NULL &&
-	    strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0)
-		return queue_error(c, r, 400, "urlencoded request bodies are refused (Docker would merge them into the query parameters)");
-	if (strcmp(method, "POST") == 0 && is_container_op(path, "start") && r->has_body)
+	form = dpp_media_form_kind(ctype);
+	if (form == DPP_FORM_MULTIPART)
+		return queue_error(c, r, 400, "multipart/form-data request bodies are refused (Docker would read form fields from them instead of the query parameters)");
+	if (r->endpoint == NULL || (route_flags(r) & DPP_ROUTE_FORM)) {
+		if (form == DPP_FORM_URLENCODED)
+			return queue_error(c, r, 400, "urlencoded request bodies are refused (Docker would merge them into the query parameters)");
+		if (!dpp_media_printable(ctype))
+			return queue_error(c, r, 400, "refused Content-Type: only printable ASCII is accepted (Docker reads it with Unicode rules)");
+	}
+	if (is_endpoint(r, DPP_EP_CONTAINER_START) && r->has_body)
 		return queue_error(c, r, 400, "a request body on container start is refused (old API versions read it as host configuration)");
-	kind = dpp_body_kind(method, path);
+	kind = dpp_body_kind_endpoint(method, r->endpoint);
 	if (kind == DPP_BODY_NONE && r->has_body)
 		return queue_error(c, r, 400, "a request body is not allowed on %s", method);
 	if (kind == DPP_BODY_JSON && r->has_body) {
@@ -1095,9 +1178,11 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 		r->mode = MODE_BUFFER; /* judged once the whole body is here */
 		return MHD_YES;
 	}
+	r->defer_denial = r->has_body;
 	if (!judge(c, r, NULL, &ret))
 		return ret;
-	r->streaming |= is_stream_endpoint(r->canon);
+	r->defer_denial = 0;
+	r->streaming |= is_stream_endpoint(r);
 	/* Streamed bodies (build context, archive, image load) keep their
 	 * framing: a length, or chunked. */
 	/* Docker's answer is queued in a later call even without a body: MHD
@@ -1121,6 +1206,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_data_size = 0; /* a response is queued; MHD discards the rest */
 		return MHD_YES;
 	}
+	if (r->mode == MODE_DRAIN) {
+		struct MHD_Response *resp = r->deferred;
+		enum MHD_Result ret;
+
+		r->drained += (long long)*upload_data_size;
+		if (*upload_data_size > 0 && r->drained <= DRAIN_MAX_BYTES) {
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		*upload_data_size = 0;
+		r->deferred = NULL;
+		r->mode = MODE_DONE;
+		ret = MHD_queue_response(c, r->deferred_status, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 
@@ -1129,8 +1230,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			size_t max = (size_t)dpp_runtime_settings(r->rt)->max_body_bytes;
 			char *nb;
 
-			if (r->buf_len + n > max)
-				return queue_error(c, r, 413, "request body larger than %zu bytes (global.max_body_bytes)", max);
+			if (r->too_large || r->buf_len + n > max) {
+				/* A chunked body: its length was not known up front. */
+				r->too_large = 1;
+				r->discarded += n;
+				free(r->buf);
+				r->buf = NULL;
+				r->buf_len = 0;
+				if (r->discarded > DISCARD_MAX) {
+					r->status = 413;
+					r->ev_kind = DPP_EVENT_ERROR;
+					snprintf(r->ev_message, sizeof(r->ev_message),
+						 "request body larger than %zu bytes (global.max_body_bytes); connection closed after %llu more bytes",
+						 max, DISCARD_MAX);
+					dpp_log_warn("%s %s: %s", r->method, r->target, r->ev_message);
+					return MHD_NO;
+				}
+				return MHD_YES;
+			}
 			nb = realloc(r->buf, r->buf_len + n);
 			if (nb == NULL)
 				return queue_error(c, r, 500, "out of memory");
@@ -1140,10 +1257,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_YES;
 		}
 		if (send_body_piece(r, upload_data, n) != 0)
-			return queue_error(c, r, 502,
+			return queue_error(c, upstream_failed(r), 502,
 					   "the connection to Docker broke while sending the request body");
 		return MHD_YES;
 	}
+	if (r->mode == MODE_BUFFER && r->too_large)
+		return queue_error(c, r, 413, "request body larger than %d bytes (global.max_body_bytes)",
+				   dpp_runtime_settings(r->rt)->max_body_bytes);
 	if (r->mode == MODE_BUFFER)
 		return finish_buffered(c, r);
 	return finish_request(c, r);
@@ -1176,6 +1296,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 
 	if (r == NULL)
 		return;
+	if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+		dpp_metrics_request_timeout(srv->metrics); /* silent mid-request (client_timeout) */
 	if (r->timeout_off && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, srv->client_timeout_s);
 	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && r->client_fd >= 0 && !r->upgrade_taken)
@@ -1184,7 +1306,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 		struct dpp_event ev;
 
 		atomic_fetch_sub(&srv->inflight, 1);
-		fill_event(r, r->ev_kind, r->status, r->ev_rule, r->ev_message, &ev);
+		fill_event(r, r->ev_kind, r->status, r->ev_rule, r->ev_action, r->ev_message, &ev);
 		dpp_bus_publish(srv->bus, &ev);
 		dpp_metrics_request_done(srv->metrics, r->method, r->status, ev.duration_ms);
 		if (r->ev_kind == DPP_EVENT_REQUEST)
@@ -1210,6 +1332,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	free(r->head);
 	free(r->buf);
 	free(r->target);
+	if (r->deferred != NULL)
+		MHD_destroy_response(r->deferred); /* the client left during the drain */
 	free(r);
 	*req_cls = NULL;
 }
@@ -1318,8 +1442,8 @@ static void tls_rejected(void *ctx, const struct sockaddr *addr, socklen_t len, 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ev.time_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	ev.kind = DPP_EVENT_AUTH_FAILURE;
+	copy_str(ev.peer_ip, sizeof(ev.peer_ip), ip);
 	copy_str(ev.client_ip, sizeof(ev.client_ip), ip);
-	copy_str(ev.identity, sizeof(ev.identity), "tls");
 	snprintf(ev.message, sizeof(ev.message), "TLS connection refused: %s", reason);
 	dpp_bus_publish(srv->bus, &ev);
 	dpp_metrics_auth_failure(srv->metrics);
@@ -1438,6 +1562,7 @@ static void collect_metrics(struct dpp_metrics *m, void *arg)
 	struct dpp_server *srv = arg;
 
 	dpp_bus_foreach_sub(srv->bus, collect_sub, m);
+	dpp_metrics_set_head_timeouts(m, dpp_watch_cut_total(srv->watch));
 }
 
 static void free_parts(struct dpp_server *srv)

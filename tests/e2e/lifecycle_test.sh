@@ -112,7 +112,7 @@ sc_sighup() {
 
 sc_client_timeout() {
 	local cfg="$RUN_DIR/timeout.yaml" ev="$RUN_DIR/events.out" epid c out
-	printf 'global:\n  client_timeout: 2\nauth:\n  type: none\n' >"$cfg"
+	printf 'global:\n  client_timeout: 2\n  metrics: {enabled: true}\nauth:\n  type: none\n' >"$cfg"
 	start_private --socket "$DOCKER_SOCK" --config "$cfg" || return 1
 	# A client that never finishes its headers is cut after 2 s.
 	out=$("$PY" - "$P_PORT" <<'PYEOF'
@@ -143,6 +143,9 @@ except OSError:
 PYEOF
 )
 	expect_eq "slow-drip client" cut "$out" || { stop_private; return 1; }
+	# Both cuts are counted (the seed's docker_proxy_request_timeouts_total).
+	out=$(curl -s "http://127.0.0.1:$P_PORT/metrics" | awk '$1 == "docker_proxy_request_timeouts_total" { print $2 }')
+	[ "${out:-0}" -ge 2 ] || { why "request_timeouts_total is '${out}' after two cut clients"; stop_private; return 1; }
 	# A quiet events stream outlives the timeout and still delivers.
 	timeout 20 "$DOCKER" -H "tcp://127.0.0.1:$P_PORT" events >"$ev" 2>&1 &
 	epid=$!
@@ -210,6 +213,51 @@ PY2
 	stop_private
 }
 
+# Issue 7 defect 5: a reload is judged against the listener that runs. The
+# loopback-safe case of "start-up would refuse it": a file asking for TLS and
+# auth mtls reloaded into a listener without TLS (TLS on/off is restart-only).
+# Then the kept record: a restart-only key changed by one reload is reported
+# again by the next, because the record holds the value that took effect.
+sc_reload_judged_running() {
+	local cfg="$RUN_DIR/reload-running.yaml" pki="$RUN_DIR/pki-reload"
+	local tok="tok-$RUN_ID" code n
+	command -v certtool >/dev/null || { why "certtool (gnutls-bin) is needed"; return 1; }
+	bash "$E2E_REPO/tests/unit/make_certs.sh" "$pki" >"$RUN_DIR/pki-reload.log" 2>&1 ||
+		{ why "certificate generation failed"; return 1; }
+	printf 'auth:\n  type: bearer\n  secret: %s\n' "$tok" >"$cfg"
+	start_private --socket "$DOCKER_SOCK" --config "$cfg" || return 1
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" "http://127.0.0.1:$P_PORT/version")
+	expect_eq "token before reload" 200 "$code" || { stop_private; return 1; }
+	# The same file would start (TLS + mtls); the running listener has no TLS.
+	printf 'global:\n  tls:\n    cert: %s\n    key: %s\n    client_ca: %s\nauth:\n  type: mtls\n' \
+		"$pki/server.pem" "$pki/server.key" "$pki/ca.pem" >"$cfg"
+	kill -HUP "$P_PID"
+	wait_for 5 grep -q 'reload refused: the running configuration stays in effect' "$P_LOG" ||
+		{ why "the reload was not refused"; stop_private; return 1; }
+	grep -q 'reload refused: .*auth.type mtls needs global.tls' "$P_LOG" ||
+		{ why "the refusal does not say why"; stop_private; return 1; }
+	if grep -q 'configuration reloaded' "$P_LOG"; then
+		why "the configuration was reloaded"; stop_private; return 1
+	fi
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" "http://127.0.0.1:$P_PORT/version")
+	expect_eq "token after the refused reload" 200 "$code" || { stop_private; return 1; }
+	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_PORT/version")
+	expect_eq "no token after the refused reload" 401 "$code" || { stop_private; return 1; }
+	# A restart-only change, reloaded twice: reported both times.
+	printf 'global:\n  max_connections: 64\nauth:\n  type: bearer\n  secret: %s\n' "$tok" >"$cfg"
+	for n in 1 2; do
+		kill -HUP "$P_PID"
+		wait_for 5 eval '[ "$(grep -c "configuration reloaded" "$P_LOG")" -ge '"$n"' ]' ||
+			{ why "reload $n not applied"; stop_private; return 1; }
+		expect_eq "max_connections reported as needing a restart after reload $n" "$n" \
+			"$(grep -c 'needs a restart to take effect (old value stays): global.max_connections' "$P_LOG")" ||
+			{ stop_private; return 1; }
+	done
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" "http://127.0.0.1:$P_PORT/version")
+	expect_eq "token after two reloads" 200 "$code" || { stop_private; return 1; }
+	stop_private
+}
+
 # SIGTERM ends open events and logs -f streams at once (README), and the
 # clients see their streams end.
 sc_sigterm_streams() {
@@ -248,5 +296,6 @@ run_scenario lifecycle/docker-down-and-back sc_docker_down_and_back
 run_scenario lifecycle/sighup sc_sighup
 run_scenario lifecycle/client-timeout sc_client_timeout
 run_scenario lifecycle/per-ip-limit sc_per_ip_limit
+run_scenario lifecycle/reload-judged-against-running sc_reload_judged_running
 run_scenario lifecycle/sigterm-open-streams sc_sigterm_streams
 e2e_finish

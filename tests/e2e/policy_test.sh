@@ -38,10 +38,10 @@ policy_proxy() {
 	start_proxy || { why "proxy did not start with $CFG"; return 1; }
 }
 
-# write_cfg RULES_YAML: (re)writes $CFG.
+# write_cfg RULES_YAML: (re)writes $CFG. Metrics are on unless CFG_METRICS=false.
 write_cfg() {
 	{
-		printf 'global:\n  audit_log: %s\n' "$AUDIT"
+		printf 'global:\n  audit_log: %s\n  metrics: {enabled: %s}\n' "$AUDIT" "${CFG_METRICS:-true}"
 		printf 'auth:\n  tokens:\n'
 		printf '    - {token: "${ADMIN_TOKEN}", role: admin}\n'
 		printf '    - {token: "${USER_TOKEN}", role: user}\n'
@@ -49,27 +49,76 @@ write_cfg() {
 	} >"$CFG"
 }
 
-# audit_has EVENT RULE: a record with that event and rule is in the audit file.
+# audit_has EVENT RULE: a record with that event and rule_name ("" = none) is
+# in the audit file, and every record carries the seed's thirteen fields in
+# the seed's order with values of the right kind for its event.
 audit_has() {
 	wait_for 5 "$PY" - "$AUDIT" "$1" "$2" <<'PYEOF'
-import json, sys
+import json, re, sys
 path, event, rule = sys.argv[1:4]
+SEED = ["timestamp", "event", "peer_ip", "method", "path", "user_agent", "user_role",
+        "identity", "rule_name", "rule_action", "status", "dry_run", "message"]
+ACTIONS = {"deny": {"deny", "require_role"}, "dry_run": {"deny", "require_role", "rate_limit"},
+           "rate_limited": {"rate_limit"}}
 try:
     lines = open(path).read().splitlines()
 except OSError:
     sys.exit(1)
+def bad(why, line):
+    print("bad audit record (%s): %s" % (why, line))
+    sys.exit(2)
+found = False
 for line in lines:
     rec = json.loads(line)
-    need = ["time", "event", "request_id", "client_ip", "identity", "role", "method",
-            "path", "rule", "status", "message", "duration_ms"]
-    if any(k not in rec for k in need):
-        print("record misses fields:", line)
-        sys.exit(2)
-    if rec["event"] == event and rec["rule"] == rule:
-        sys.exit(0)
+    if list(rec)[:13] != SEED:
+        bad("not the seed's fields in order", line)
+    if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z", rec["timestamp"]):
+        bad("timestamp", line)
+    if rec["peer_ip"] != "127.0.0.1" or not rec["user_agent"] or rec["user_agent"] == "-":
+        bad("peer_ip / user_agent", line)
+    if not isinstance(rec["dry_run"], bool) or rec["dry_run"] != (rec["event"] == "dry_run"):
+        bad("dry_run", line)
+    if rec["event"] == "dry_run" and rec["status"] != 0:
+        bad("dry_run status", line)
+    if rec["event"] in ACTIONS and rec["rule_name"] is not None and rec["rule_action"] not in ACTIONS[rec["event"]]:
+        bad("rule_action", line)
+    if rec["event"] in ("auth_failure", "lockout") and ((rec["rule_name"], rec["rule_action"], rec["user_role"]) != (None, None, None) or not (rec["identity"] is None or rec["identity"].startswith("token:"))):
+        bad("auth failure with a rule, a role or an identity other than the wrong token's", line)
+    if rec["event"] == event and rec["rule_name"] == (rule or None):
+        found = True
+sys.exit(0 if found else 1)
+PYEOF
+}
+
+# audit_values EVENT RULE EXPECTED_JSON: some record with that event and
+# rule_name ("" = none) has exactly the expected values; a string value
+# starting with "~" is a regular expression the field must match.
+audit_values() {
+	wait_for 5 "$PY" - "$AUDIT" "$1" "$2" "$3" <<'PYEOF'
+import json, re, sys
+path, event, rule, want = sys.argv[1], sys.argv[2], sys.argv[3] or None, json.loads(sys.argv[4])
+def ok(rec):
+    for k, v in want.items():
+        if isinstance(v, str) and v.startswith("~"):
+            if not isinstance(rec.get(k), str) or not re.search(v[1:], rec[k]):
+                return False
+        elif k not in rec or rec[k] != v or type(rec[k]) is not type(v):
+            return False
+    return True
+try:
+    recs = [json.loads(l) for l in open(path).read().splitlines()]
+except OSError:
+    sys.exit(1)
+cands = [r for r in recs if r["event"] == event and r["rule_name"] == rule]
+if any(ok(r) for r in cands):
+    sys.exit(0)
+print("no %s record for %s with %s among: %s" % (event, rule, want, cands))
 sys.exit(1)
 PYEOF
 }
+
+# token_identity TOKEN: the audit identity of a bearer token.
+token_identity() { printf 'token:%s' "$(printf %s "$1" | sha256sum | cut -c1-8)"; }
 
 # metric_value NAME_WITH_LABELS: the sample's value from /metrics (0 if absent).
 metric_value() {
@@ -151,6 +200,10 @@ sc_auth() {
 	as user ps >/dev/null || { why "user token refused"; return 1; }
 	as admin ps >/dev/null || { why "admin token refused"; return 1; }
 	audit_has auth_failure "" || { why "no auth_failure record in the audit"; return 1; }
+	audit_values auth_failure "" '{"peer_ip": "127.0.0.1", "method": "GET", "path": "/containers/json",
+		"user_agent": "~^curl/", "user_role": null, "identity": null, "rule_action": null,
+		"status": 401, "dry_run": false, "message": "~authentication required"}' ||
+		{ why "auth_failure record without the seed's values"; return 1; }
 	grep -q "$ADMIN_TOKEN\|$USER_TOKEN" "$AUDIT" "$PROXY_LOG" && { why "a token leaked into the audit or log"; return 1; }
 	# Requests without any token are not failures: twelve of them lock nothing.
 	local i
@@ -287,7 +340,13 @@ sc_admin_create() {
 		-d "$(create_body x)" "/v1.41/containers/create?name=$(cname uc)" || return 1
 	nothing_created "$(cname uc)" "$before" || return 1
 	as user ps >/dev/null || { why "user could not list containers"; return 1; }
-	expect_eq "admin run" ok "$(as admin run --rm "${LBL[@]}" "$IMG" echo ok)"
+	expect_eq "admin run" ok "$(as admin run --rm "${LBL[@]}" "$IMG" echo ok)" || return 1
+	audit_has deny admin-only-create || { why "no deny record for admin-only-create"; return 1; }
+	audit_values deny admin-only-create "{\"peer_ip\": \"127.0.0.1\", \"method\": \"POST\",
+		\"path\": \"/containers/create\", \"user_agent\": \"~^Docker-Client/\", \"user_role\": \"user\",
+		\"identity\": \"$(token_identity "$USER_TOKEN")\", \"rule_action\": \"require_role\",
+		\"status\": 403, \"dry_run\": false, \"message\": \"only admins may create containers\"}" ||
+		{ why "deny record without the seed's values"; return 1; }
 }
 
 sc_internal_network() {
@@ -378,10 +437,12 @@ sc_dry_run_pulls() {
 		{ why "image import (POST /images/create) was blocked by a dry-run rule"; return 1; }
 	admin_docker rmi "$img" >/dev/null
 	audit_has dry_run watch-image-pulls || { why "no dry_run record"; return 1; }
-	# README: a dry_run record has status 0 (nothing was refused).
-	"$PY" -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1]) if l.strip()]; d=[x for x in r if x.get("event")=="dry_run"]; print(d); sys.exit(not d or any(x.get("status")!=0 for x in d))' "$AUDIT" ||
-		{ why "a dry_run record has a status other than 0"; return 1; }
-	expect_eq "dry-run metric" 1 "$(metric_value 'docker_proxy_dry_run_total{rule="watch-image-pulls"}')"
+	audit_values dry_run watch-image-pulls '{"peer_ip": "127.0.0.1", "method": "POST",
+		"path": "/images/create", "user_agent": "~^Docker-Client/", "user_role": "admin",
+		"identity": "~^token:[0-9a-f]{8}$", "rule_action": "deny", "status": 0, "dry_run": true,
+		"message": "image pulls are being watched"}' || { why "dry_run record without the seed's values"; return 1; }
+	expect_eq "dry-run metric" 1 "$(metric_value 'docker_proxy_rule_decisions_total{rule="watch-image-pulls",mode="dry_run"}')" || return 1
+	expect_eq "dry-run requests" 1 "$(metric_value 'docker_proxy_requests_dry_run_total')"
 }
 
 sc_healthcheck_deny_all() {
@@ -437,6 +498,50 @@ sc_metrics_format() {
 	grep -q '^docker_proxy_requests_total{' "$RUN_DIR/metrics.txt" || { why "no docker_proxy_requests_total"; return 1; }
 }
 
+# Every series of the seed appears, and the proxy's own refusals and relays
+# are counted where they happen.
+sc_metrics_counters() {
+	local name big auth=(-H "Authorization: Bearer $ADMIN_TOKEN") c before
+	policy_proxy 'rules: []' || return 1
+	for name in requests_total requests_allowed_total requests_denied_total requests_dry_run_total \
+		auth_failures_total auth_lockouts_total rate_limited_total upstream_errors_total \
+		upstream_timeouts_total body_too_large_total bad_request_total request_timeouts_total \
+		upgrade_total rule_decisions_total upstream_latency_ms; do
+		curl -s "http://127.0.0.1:$PROXY_PORT/metrics" | grep -q "^# TYPE docker_proxy_$name " ||
+			{ why "no docker_proxy_$name family"; return 1; }
+	done
+	curl -s --path-as-is -o /dev/null "${auth[@]}" "http://127.0.0.1:$PROXY_PORT/containers/./json"
+	expect_eq "bad_request after a 400" 1 "$(metric_value docker_proxy_bad_request_total)" || return 1
+	big=$(head -c 1100000 /dev/zero | tr '\0' a)
+	printf '{"Image":"%s"}' "$big" >"$RUN_DIR/big.json"
+	curl -s -o /dev/null "${auth[@]}" -H 'Content-Type: application/json' --data-binary "@$RUN_DIR/big.json" \
+		"http://127.0.0.1:$PROXY_PORT/containers/create"
+	expect_eq "body_too_large after a 413" 1 "$(metric_value docker_proxy_body_too_large_total)" || return 1
+	before=$(metric_value docker_proxy_upstream_latency_ms_count)
+	as admin ps >/dev/null || { why "ps refused"; return 1; }
+	[ "$(metric_value docker_proxy_upstream_latency_ms_count)" -gt "$before" ] || { why "upstream latency not observed"; return 1; }
+	c=$(cname metrics)
+	as admin run -d "${LBL[@]}" --name "$c" "$IMG" sleep 300 >/dev/null || { why "run -d refused"; return 1; }
+	as admin exec "$c" true || { why "exec failed"; return 1; }
+	[ "$(metric_value docker_proxy_upgrade_total)" -ge 1 ] || { why "exec did not count an upgrade"; return 1; }
+	admin_docker rm -f "$c" >/dev/null
+}
+
+# Metrics off (the default): /metrics is an ordinary path, authenticated and
+# forwarded; Docker answers 404 with its own JSON message.
+sc_metrics_off() {
+	local code
+	CFG_METRICS=false policy_proxy 'rules: []' || return 1
+	code=$(curl -s -o "$RUN_DIR/body" -w '%{http_code}' "http://127.0.0.1:$PROXY_PORT/metrics")
+	expect_eq "/metrics without a token" 401 "$code" || return 1
+	code=$(curl -s -o "$RUN_DIR/body" -w '%{http_code}' -H "Authorization: Bearer $ADMIN_TOKEN" "http://127.0.0.1:$PROXY_PORT/metrics")
+	expect_eq "/metrics forwarded to Docker" 404 "$code" || return 1
+	"$PY" -c 'import json,sys; m=json.load(open(sys.argv[1]))["message"]; sys.exit(0 if "page not found" in m else 1)' "$RUN_DIR/body" ||
+		{ why "not Docker's 404 message: $(short "$(cat "$RUN_DIR/body")")"; return 1; }
+	grep -q docker_proxy_ "$RUN_DIR/body" && { why "metrics served while disabled"; return 1; }
+	return 0
+}
+
 sc_reload() {
 	policy_proxy 'rules: []' || return 1
 	as user ps >/dev/null || { why "ps refused before reload"; return 1; }
@@ -467,8 +572,8 @@ sc_reload() {
 	wait_for 5 eval '[ "$(grep -c "SIGHUP: reloading" "$PROXY_LOG")" -ge 3 ]' || { why "third reload not seen"; return 1; }
 	sleep 0.5
 	as user ps >/dev/null 2>&1
-	wait_for 5 grep -q '"rule":"no-ps"' "$AUDIT" || { why "audit not re-opened at its path after SIGHUP"; return 1; }
-	grep -q '"rule":"no-ps"' "$AUDIT.1" || { why "earlier records not in the rotated file"; return 1; }
+	wait_for 5 grep -q '"rule_name":"no-ps"' "$AUDIT" || { why "audit not re-opened at its path after SIGHUP"; return 1; }
+	grep -q '"rule_name":"no-ps"' "$AUDIT.1" || { why "earlier records not in the rotated file"; return 1; }
 }
 
 sc_stop() { stop_proxy 15; }
@@ -498,6 +603,8 @@ run_scenario policy/dry-run-pulls sc_dry_run_pulls
 run_scenario policy/healthcheck-then-deny-all sc_healthcheck_deny_all
 run_scenario policy/canonical-paths sc_canonical_paths
 run_scenario policy/metrics-format sc_metrics_format
+run_scenario policy/metrics-counters sc_metrics_counters
+run_scenario policy/metrics-off sc_metrics_off
 run_scenario policy/reload sc_reload
 # The denial message reaches every docker CLI.
 for cli in "${CLIS[@]}"; do

@@ -209,7 +209,7 @@ sc_tls_roles() {
 	expect_eq "exec instances on Docker's side after the denials" 0 "$(admin_docker inspect -f '{{len .ExecIDs}}' "$c")" || { stop_cfg; return 1; }
 	tdk node1 ps >/dev/null || { why "builder could not list"; stop_cfg; return 1; }
 	tdk alice exec "$c" true || { why "admin could not exec"; stop_cfg; return 1; }
-	grep -q '"identity":"cert:node1.build.example.com","role":"builder"' "$RUN_DIR/audit-$SCEN_NO.jsonl" ||
+	grep -q '"user_role":"builder","identity":"cert:node1.build.example.com"' "$RUN_DIR/audit-$SCEN_NO.jsonl" ||
 		{ why "audit lacks the certificate identity and role"; stop_cfg; return 1; }
 	stop_cfg
 }

@@ -138,11 +138,14 @@ static struct dpp_event make_event(uint64_t id, enum dpp_event_kind kind)
 	ev.duration_ms = 7;
 	snprintf(ev.method, sizeof(ev.method), "POST");
 	snprintf(ev.path, sizeof(ev.path), "/containers/create");
+	snprintf(ev.peer_ip, sizeof(ev.peer_ip), "192.0.2.7");
 	snprintf(ev.client_ip, sizeof(ev.client_ip), "192.0.2.7");
+	snprintf(ev.user_agent, sizeof(ev.user_agent), "Docker-Client/20.10.24+dfsg1 (linux)");
 	snprintf(ev.identity, sizeof(ev.identity), "token:1a2b3c4d");
-	snprintf(ev.rule, sizeof(ev.rule), "no-privileged");
+	snprintf(ev.rule_name, sizeof(ev.rule_name), "no-privileged");
+	snprintf(ev.rule_action, sizeof(ev.rule_action), "deny");
 	snprintf(ev.message, sizeof(ev.message), "privileged \"containers\" are not allowed\n");
-	return ev; /* role stays "" */
+	return ev; /* user_role stays "" (none) */
 }
 
 static struct dpp_audit *start(struct fixture *f, size_t cap, uint32_t kinds, int paused)
@@ -166,6 +169,38 @@ static void check_string(const cJSON *obj, const char *key, const char *want)
 	assert_string_equal(v->valuestring, want);
 }
 
+static void check_null(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	if (!cJSON_IsNull(v))
+		fail_msg("key %s missing or not null", key);
+}
+
+static void check_bool(const cJSON *obj, const char *key, int want)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	if (!cJSON_IsBool(v))
+		fail_msg("key %s missing or not a boolean", key);
+	assert_int_equal(cJSON_IsTrue(v) ? 1 : 0, want);
+}
+
+/* The record's keys are exactly keys[0..n), in that order. */
+static void check_keys(const cJSON *obj, const char *const *keys, size_t n)
+{
+	const cJSON *item;
+	size_t k = 0;
+
+	cJSON_ArrayForEach(item, obj) {
+		if (k >= n)
+			fail_msg("unexpected key %s after the expected ones", item->string);
+		assert_string_equal(item->string, keys[k]);
+		k++;
+	}
+	assert_int_equal(k, n);
+}
+
 static void check_number(const cJSON *obj, const char *key, double want)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -175,11 +210,14 @@ static void check_number(const cJSON *obj, const char *key, double want)
 	assert_true(v->valuedouble == want);
 }
 
+/* The seed's thirteen fields, in the seed's order; then our extras. */
+#define SEED_KEYS                                                                            \
+	"timestamp", "event", "peer_ip", "method", "path", "user_agent", "user_role", "identity", \
+		"rule_name", "rule_action", "status", "dry_run", "message"
+
 static void test_record_shape(void **state)
 {
-	static const char *const keys[] = {"time",   "event",  "request_id", "client_ip",
-					   "identity", "role", "method",     "path",
-					   "rule",   "status", "message",    "duration_ms"};
+	static const char *const keys[] = {SEED_KEYS, "request_id", "duration_ms"};
 	struct fixture *f = *state;
 	struct dpp_audit *a = start(f, 16, 0, 0);
 	struct dpp_event deny = make_event(42, DPP_EVENT_DENY);
@@ -189,12 +227,16 @@ static void test_record_shape(void **state)
 	char *text, *line2;
 	cJSON *obj;
 	const cJSON *item;
-	size_t k = 0;
 
 	deny.path[sizeof(deny.path) - 1] = 'x'; /* not NUL-terminated: must stay bounded */
 	memset(deny.path, 'p', sizeof(deny.path));
 	memcpy(deny.path, "/a\xff", 3);          /* invalid UTF-8 */
-	lock.rule[0] = '\0';
+	memset(deny.user_agent, 'u', sizeof(deny.user_agent)); /* unterminated too */
+	lock.rule_name[0] = '\0';
+	lock.rule_action[0] = '\0';
+	lock.user_agent[0] = '\0';
+	lock.identity[0] = '\0';
+	lock.message[0] = '\0';
 	lock.status = 429;
 	assert_int_equal(dpp_bus_publish(f->bus, &deny), 1);
 	assert_int_equal(dpp_bus_publish(f->bus, &req), 0); /* filtered at the bus */
@@ -212,38 +254,104 @@ static void test_record_shape(void **state)
 
 	obj = cJSON_Parse(text);
 	assert_non_null(obj);
-	/* Exactly these keys, in this order. */
-	cJSON_ArrayForEach(item, obj) {
-		assert_true(k < sizeof(keys) / sizeof(keys[0]));
-		assert_string_equal(item->string, keys[k]);
-		k++;
-	}
-	assert_int_equal(k, sizeof(keys) / sizeof(keys[0]));
-	check_string(obj, "time", "2026-11-30T10:00:00.123Z");
+	/* Exactly these keys, in this order (client_ip only when it differs). */
+	check_keys(obj, keys, sizeof(keys) / sizeof(keys[0]));
+	check_string(obj, "timestamp", "2026-11-30T10:00:00.123Z");
 	check_string(obj, "event", "deny");
-	check_number(obj, "request_id", 42);
-	check_string(obj, "client_ip", "192.0.2.7");
-	check_string(obj, "identity", "token:1a2b3c4d");
-	check_string(obj, "role", "");
+	check_string(obj, "peer_ip", "192.0.2.7");
 	check_string(obj, "method", "POST");
-	check_string(obj, "rule", "no-privileged");
+	check_null(obj, "user_role");
+	check_string(obj, "identity", "token:1a2b3c4d");
+	check_string(obj, "rule_name", "no-privileged");
+	check_string(obj, "rule_action", "deny");
 	check_number(obj, "status", 403);
+	check_bool(obj, "dry_run", 0);
 	check_string(obj, "message", "privileged \"containers\" are not allowed\n");
+	check_number(obj, "request_id", 42);
 	check_number(obj, "duration_ms", 7);
 	item = cJSON_GetObjectItemCaseSensitive(obj, "path");
 	assert_true(cJSON_IsString(item));
 	assert_int_equal(strncmp(item->valuestring, "/a\xef\xbf\xbdppp", 8), 0);
 	assert_int_equal(strlen(item->valuestring), 2 + 3 + 253); /* 256 bytes, one replaced */
+	item = cJSON_GetObjectItemCaseSensitive(obj, "user_agent");
+	assert_true(cJSON_IsString(item));
+	assert_int_equal(strlen(item->valuestring), 256);
 	cJSON_Delete(obj);
 
 	obj = cJSON_Parse(line2);
 	assert_non_null(obj);
+	check_keys(obj, keys, sizeof(keys) / sizeof(keys[0]));
 	check_string(obj, "event", "lockout");
-	check_number(obj, "request_id", 44);
-	check_string(obj, "rule", "");
+	check_string(obj, "user_agent", "-"); /* none: "-", as the seed writes it */
+	check_null(obj, "identity");
+	check_null(obj, "rule_name");
+	check_null(obj, "rule_action");
+	check_null(obj, "message");
 	check_number(obj, "status", 429);
+	check_bool(obj, "dry_run", 0);
+	check_number(obj, "request_id", 44);
 	cJSON_Delete(obj);
 	free(text);
+}
+
+/* A dry_run record says status 0 and dry_run true; client_ip follows as an
+ * extra only when trusted proxies changed it; an event outside a request (a
+ * refused TLS handshake) has no request_id and null request fields. */
+static void test_record_variants(void **state)
+{
+	static const char *const with_client[] = {SEED_KEYS, "request_id", "client_ip",
+						  "duration_ms"};
+	static const char *const no_request[] = {SEED_KEYS, "duration_ms"};
+	struct dpp_event dry = make_event(7, DPP_EVENT_DRY_RUN);
+	struct dpp_event tls;
+	char *line;
+	cJSON *obj;
+
+	(void)state;
+	dry.status = 403; /* what the rule would have answered: the record says 0 */
+	dry.dry_run = 1;
+	snprintf(dry.user_role, sizeof(dry.user_role), "readonly");
+	snprintf(dry.rule_action, sizeof(dry.rule_action), "require_role");
+	snprintf(dry.client_ip, sizeof(dry.client_ip), "10.9.8.7");
+	line = dpp_audit_format_record(&dry);
+	assert_non_null(line);
+	obj = cJSON_Parse(line);
+	assert_non_null(obj);
+	check_keys(obj, with_client, sizeof(with_client) / sizeof(with_client[0]));
+	check_string(obj, "event", "dry_run");
+	check_number(obj, "status", 0);
+	check_bool(obj, "dry_run", 1);
+	check_string(obj, "user_role", "readonly");
+	check_string(obj, "rule_action", "require_role");
+	check_string(obj, "peer_ip", "192.0.2.7");
+	check_string(obj, "client_ip", "10.9.8.7");
+	check_string(obj, "user_agent", "Docker-Client/20.10.24+dfsg1 (linux)");
+	cJSON_Delete(obj);
+	free(line);
+
+	memset(&tls, 0, sizeof(tls));
+	tls.kind = DPP_EVENT_AUTH_FAILURE;
+	tls.time_ms = 1796032800000LL;
+	snprintf(tls.peer_ip, sizeof(tls.peer_ip), "2001:db8::1");
+	snprintf(tls.client_ip, sizeof(tls.client_ip), "2001:db8::1");
+	snprintf(tls.message, sizeof(tls.message), "TLS connection refused: client certificate expired");
+	line = dpp_audit_format_record(&tls);
+	assert_non_null(line);
+	obj = cJSON_Parse(line);
+	assert_non_null(obj);
+	check_keys(obj, no_request, sizeof(no_request) / sizeof(no_request[0]));
+	check_string(obj, "timestamp", "2026-11-30T10:00:00.000Z");
+	check_string(obj, "event", "auth_failure");
+	check_string(obj, "peer_ip", "2001:db8::1");
+	check_null(obj, "method");
+	check_null(obj, "path");
+	check_string(obj, "user_agent", "-");
+	check_null(obj, "user_role");
+	check_null(obj, "identity");
+	check_number(obj, "status", 0);
+	check_bool(obj, "dry_run", 0);
+	cJSON_Delete(obj);
+	free(line);
 }
 
 static void test_format_edge_cases(void **state)
@@ -254,9 +362,9 @@ static void test_format_edge_cases(void **state)
 		const char *want_time;
 		const char *want_id;
 	} cases[] = {
-		{0, 0, "\"time\":\"1970-01-01T00:00:00.000Z\"", "\"request_id\":0,"},
-		{-1, 1, "\"time\":\"1969-12-31T23:59:59.999Z\"", "\"request_id\":1,"},
-		{951782400999LL, UINT64_MAX, "\"time\":\"2000-02-29T00:00:00.999Z\"",
+		{0, 0, "\"timestamp\":\"1970-01-01T00:00:00.000Z\"", "\"status\":403,"},
+		{-1, 1, "\"timestamp\":\"1969-12-31T23:59:59.999Z\"", "\"request_id\":1,"},
+		{951782400999LL, UINT64_MAX, "\"timestamp\":\"2000-02-29T00:00:00.999Z\"",
 		 "\"request_id\":18446744073709551615,"},
 	};
 
@@ -342,7 +450,7 @@ static void test_drops_counted_and_warned(void **state)
 	char *log, *text;
 
 	for (uint64_t i = 0; i < 10; i++) {
-		struct dpp_event ev = make_event(i, DPP_EVENT_DENY);
+		struct dpp_event ev = make_event(i + 100, DPP_EVENT_DENY);
 
 		dpp_bus_publish(f->bus, &ev);
 	}
@@ -354,7 +462,7 @@ static void test_drops_counted_and_warned(void **state)
 	/* A second burst inside the 10 s window: counted, not logged again. */
 	dpp_audit_pause(a);
 	for (uint64_t i = 10; i < 20; i++) {
-		struct dpp_event ev = make_event(i, DPP_EVENT_AUTH_FAILURE);
+		struct dpp_event ev = make_event(i + 100, DPP_EVENT_AUTH_FAILURE);
 
 		dpp_bus_publish(f->bus, &ev);
 	}
@@ -379,7 +487,7 @@ static void test_drops_counted_and_warned(void **state)
 	for (int i = 0; i < 20; i++) {
 		char want[40];
 
-		snprintf(want, sizeof(want), "\"request_id\":%d,", i);
+		snprintf(want, sizeof(want), "\"request_id\":%d,", i + 100);
 		assert_int_equal(strstr(text, want) != NULL, (i < 4) || (i >= 10 && i < 14));
 	}
 	free(text);
@@ -435,6 +543,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_record_shape, setup, teardown),
+		cmocka_unit_test(test_record_variants),
 		cmocka_unit_test(test_format_edge_cases),
 		cmocka_unit_test_setup_teardown(test_kinds_parameter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_after_rename, setup, teardown),

@@ -407,6 +407,74 @@ static void test_no_config_file(void **state)
 	done(&c);
 }
 
+/* The seed's wizard writes every unset key as null: a null means "not set"
+ * (the default), also inside entries; `auth: null` is no auth section. */
+static void test_nulls_mean_not_set(void **state)
+{
+	static const char WIZARD[] = "auth:\n"
+				     "  type: bearer\n"
+				     "  secret: null\n"
+				     "  tokens:\n"
+				     "    - token: " GOOD_TOKEN "\n"
+				     "      role: null\n"
+				     "    - token: ops-token-0123456789\n"
+				     "      role: ops\n"
+				     "  mtls: null\n"
+				     "  unix_role_map: ~\n";
+	static const char MAPS[] = "auth:\n"
+				   "  type: null\n"
+				   "  mtls:\n"
+				   "    cert_role_map:\n"
+				   "      - {cn: a.example.com, role: ci}\n"
+				   "    default_role: null\n"
+				   "  unix_role_map:\n"
+				   "    - {uid: null, gid: 5, role: docker}\n";
+	struct compiled c;
+	struct dpp_auth_result r;
+	const struct dpp_auth_unix_role *ur = NULL;
+
+	(void)state;
+	compile(&c, WIZARD, "127.0.0.1");
+	assert_int_equal(c.rc, 0);
+	assert_null(c.errors);
+	assert_null(c.warnings);
+	assert_int_equal(dpp_auth_get_type(c.auth), DPP_AUTH_BEARER);
+	r = auth_header(c.auth, "Bearer " GOOD_TOKEN);
+	assert_int_equal(r.status, DPP_AUTH_OK);
+	assert_string_equal(r.role, "user"); /* role: null is the default role */
+	assert_int_equal(auth_header(c.auth, "Bearer null").status, DPP_AUTH_INVALID);
+	done(&c);
+
+	compile(&c, MAPS, "127.0.0.1");
+	assert_int_equal(c.rc, 0);
+	assert_null(c.errors);
+	assert_int_equal(dpp_auth_get_type(c.auth), DPP_AUTH_BEARER); /* type: null = default */
+	assert_null(dpp_auth_mtls_default_role(c.auth));
+	assert_int_equal(dpp_auth_unix_roles(c.auth, &ur), 1);
+	assert_true(ur[0].is_gid);
+	assert_int_equal(ur[0].id, 5);
+	done(&c);
+
+	/* auth: null is the same as no auth section: everything refused. */
+	compile(&c, "global:\n  port: 1\nauth: null\n", "127.0.0.1");
+	assert_int_equal(c.rc, 0);
+	assert_non_null(strstr(c.warnings, "every request is refused"));
+	assert_int_equal(auth_header(c.auth, NULL).status, DPP_AUTH_MISSING);
+	assert_int_equal(auth_header(c.auth, "Bearer null").status, DPP_AUTH_INVALID);
+	done(&c);
+
+	/* A null required key is a missing key; a null unknown key is still unknown. */
+	compile(&c, "auth:\n  mtls:\n    cert_role_map:\n      - {cn: a.example.com, role: null}\n",
+		"127.0.0.1");
+	assert_int_equal(c.rc, -1);
+	assert_non_null(strstr(c.errors, FILE_NAME ":4:9: auth.mtls.cert_role_map[0]: missing key \"role\""));
+	done(&c);
+	compile(&c, "auth:\n  type: bearer\n  password: null\n", "127.0.0.1");
+	assert_int_equal(c.rc, -1);
+	assert_non_null(strstr(c.errors, FILE_NAME ":3:3: auth: unknown key \"password\""));
+	done(&c);
+}
+
 static void test_fail_closed(void **state)
 {
 	static const char *const yamls[] = {
@@ -824,6 +892,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_parse_all_keys, setup),
+		cmocka_unit_test_setup(test_nulls_mean_not_set, setup),
 		cmocka_unit_test_setup(test_type_and_describe, setup),
 		cmocka_unit_test_setup(test_errors, setup),
 		cmocka_unit_test_setup(test_errors_collected, setup),

@@ -90,6 +90,59 @@ static void test_full_ring_drops_without_blocking(void **state)
 	dpp_bus_free(bus);
 }
 
+/* The record the bus carries holds every field of the seed's audit record
+ * (the store and the console read the same record): each survives the ring
+ * unchanged, at full length. */
+static void test_event_carries_every_audit_field(void **state)
+{
+	struct dpp_bus *bus = new_bus();
+	struct dpp_bus_sub *sub = new_sub(bus, "store", 2);
+	struct dpp_event in, out;
+
+	(void)state;
+	memset(&in, 0, sizeof(in));
+	in.id = UINT64_MAX;
+	in.time_ms = 1796032800123LL;
+	in.kind = DPP_EVENT_DRY_RUN;
+	in.status = 0;
+	in.dry_run = 1;
+	in.duration_ms = 12345;
+	snprintf(in.method, sizeof(in.method), "POST");
+	memset(in.path, 'p', sizeof(in.path) - 1);
+	snprintf(in.peer_ip, sizeof(in.peer_ip), "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255");
+	snprintf(in.client_ip, sizeof(in.client_ip), "10.9.8.7");
+	memset(in.user_agent, 'u', sizeof(in.user_agent) - 1);
+	snprintf(in.identity, sizeof(in.identity), "token:1a2b3c4d");
+	snprintf(in.user_role, sizeof(in.user_role), "readonly");
+	snprintf(in.rule_name, sizeof(in.rule_name), "watch-image-pulls");
+	snprintf(in.rule_action, sizeof(in.rule_action), "require_role");
+	memset(in.message, 'm', sizeof(in.message) - 1);
+	assert_true(sizeof(in.rule_action) > strlen("require_role"));
+	assert_true(sizeof(in.peer_ip) > strlen(in.peer_ip)); /* longest inet_ntop text fits */
+	assert_int_equal(dpp_bus_publish(bus, &in), 1);
+	memset(&out, 0xa5, sizeof(out));
+	assert_int_equal(dpp_bus_pop(sub, &out, 0), 1);
+	assert_int_equal(out.id, UINT64_MAX);
+	assert_int_equal(out.time_ms, 1796032800123LL);
+	assert_int_equal(out.kind, DPP_EVENT_DRY_RUN);
+	assert_int_equal(out.status, 0);
+	assert_int_equal(out.dry_run, 1);
+	assert_int_equal(out.duration_ms, 12345);
+	assert_string_equal(out.method, "POST");
+	assert_string_equal(out.path, in.path);
+	assert_int_equal(strlen(out.path), sizeof(out.path) - 1);
+	assert_string_equal(out.peer_ip, in.peer_ip);
+	assert_string_equal(out.client_ip, "10.9.8.7");
+	assert_string_equal(out.user_agent, in.user_agent);
+	assert_int_equal(strlen(out.user_agent), sizeof(out.user_agent) - 1);
+	assert_string_equal(out.identity, "token:1a2b3c4d");
+	assert_string_equal(out.user_role, "readonly");
+	assert_string_equal(out.rule_name, "watch-image-pulls");
+	assert_string_equal(out.rule_action, "require_role");
+	assert_string_equal(out.message, in.message);
+	dpp_bus_free(bus);
+}
+
 static void test_fifo_across_wraps(void **state)
 {
 	struct dpp_bus *bus = new_bus();
@@ -490,6 +543,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_ring_drops_without_blocking),
+		cmocka_unit_test(test_event_carries_every_audit_field),
 		cmocka_unit_test(test_fifo_across_wraps),
 		cmocka_unit_test(test_two_subscribers_get_every_event),
 		cmocka_unit_test(test_kind_filter),

@@ -30,7 +30,7 @@ struct fixture {
 };
 
 static const char *const env_vars[] = {
-	"DOCKER_PROXY_CONFIG", "DOCKER_PROXY_PORT", "DOCKER_SOCKET", "DOCKER_PROXY_LOG",
+	"DOCKER_PROXY_CONFIG", "DOCKER_PROXY_PORT", "DOCKER_SOCKET", "DOCKER_PROXY_LOG", "RUST_LOG",
 	"DPP_T_A", "DPP_T_B", "DPP_T_UNSET", "DPP_T_PORT", "DPP_T_TOKEN",
 };
 
@@ -247,6 +247,89 @@ static void test_empty_and_comment_files(void **state)
 	}
 }
 
+/* ---- nulls ----------------------------------------------------------------- */
+
+/* The global section the seed's wizard writes (tests/fixtures/seed/
+ * 09-wizard-output-with-nulls.yaml): every unset key spelled null. A null
+ * means "not set": the default stays, with its source. */
+static void test_nulls_mean_not_set(void **state)
+{
+	struct fixture *fx = *state;
+	const struct dpp_settings *s;
+	static const char *const null_spellings[] = {"null", "~", "Null", "NULL", ""};
+
+	expect_ok(fx,
+		  "global:\n"
+		  "  port: 2376\n"
+		  "  socket: /var/run/docker.sock\n"
+		  "  log_level: null\n"
+		  "  log_format: null\n"
+		  "  audit_log: null\n"
+		  "  bind: null\n"
+		  "  tls: null\n"
+		  "  metrics: null\n"
+		  "  trusted_proxies: null\n"
+		  "auth: null\n"
+		  "rules: null\n",
+		  NULL);
+	s = dpp_config_settings(fx->cfg);
+	assert_int_equal(s->port, 2376);
+	assert_int_equal(s->port_source, DPP_SOURCE_FILE);
+	assert_string_equal(s->bind, DPP_DEFAULT_BIND);
+	assert_int_equal(s->log_level, DPP_LOG_INFO);
+	assert_int_equal(s->log_format, DPP_LOG_FORMAT_TEXT);
+	assert_string_equal(s->audit_log, "");
+	assert_int_equal(s->metrics_enabled, 0);
+	assert_string_equal(s->metrics_path, "/metrics");
+	assert_string_equal(s->tls_cert, "");
+	assert_null(dpp_config_section(fx->cfg, "auth")); /* auth: null is no auth section */
+	assert_null(dpp_config_section(fx->cfg, "rules"));
+
+	for (size_t i = 0; i < sizeof(null_spellings) / sizeof(null_spellings[0]); i++) {
+		char yaml[512];
+
+		snprintf(yaml, sizeof(yaml),
+			 "global:\n  port: %s\n  socket: %s\n  metrics:\n    enabled: %s\n"
+			 "    path: %s\n  tls:\n    cert: %s\n    require_client_cert: %s\n"
+			 "  max_body_bytes: %s\n  default_action: %s\n",
+			 null_spellings[i], null_spellings[i], null_spellings[i], null_spellings[i],
+			 null_spellings[i], null_spellings[i], null_spellings[i], null_spellings[i]);
+		expect_ok(fx, yaml, NULL);
+		s = dpp_config_settings(fx->cfg);
+		assert_int_equal(s->port, DPP_DEFAULT_PORT);
+		assert_int_equal(s->port_source, DPP_SOURCE_DEFAULT);
+		assert_string_equal(s->socket, "");
+		assert_int_equal(s->socket_source, DPP_SOURCE_DEFAULT);
+		assert_int_equal(s->metrics_enabled, 0);
+		assert_string_equal(s->metrics_path, "/metrics");
+		assert_string_equal(s->tls_cert, "");
+		assert_int_equal(s->tls_require_client_cert, 0);
+		assert_int_equal(s->max_body_bytes, 1048576);
+		assert_int_equal(s->default_action, 0);
+	}
+
+	/* A quoted "null" is a string, not a null. */
+	expect_errors(fx, "global:\n  log_level: \"null\"\n",
+		      "2:14: global.log_level: must be one of trace, debug, info, warn, error");
+	/* Children of a null mapping are not looked at; a non-null value still
+	 * has to be right. */
+	expect_errors(fx, "global:\n  tls: null\n  bind: null\n  port: nope\n",
+		      "4:9: global.port: must be an integer between 1 and 65535");
+}
+
+static void test_metrics_off_by_default(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_int_equal(dpp_config_load(NULL, &fx->cfg, &fx->errors), 0);
+	assert_int_equal(dpp_config_settings(fx->cfg)->metrics_enabled, 0);
+	expect_ok(fx, "global:\n  metrics:\n    path: /prom/metrics\n", NULL);
+	assert_int_equal(dpp_config_settings(fx->cfg)->metrics_enabled, 0);
+	expect_ok(fx, "global:\n  metrics:\n    enabled: true\n    path: /_metrics\n", NULL);
+	assert_int_equal(dpp_config_settings(fx->cfg)->metrics_enabled, 1);
+	assert_string_equal(dpp_config_settings(fx->cfg)->metrics_path, "/_metrics");
+}
+
 /* ---- each key ------------------------------------------------------------ */
 
 static void test_each_key(void **state)
@@ -461,6 +544,84 @@ static void test_precedence(void **state)
 	run_precedence(fx, "socket", "DOCKER_SOCKET", sock, sizeof(sock) / sizeof(sock[0]));
 	run_precedence(fx, "log_level", "DOCKER_PROXY_LOG", level,
 		       sizeof(level) / sizeof(level[0]));
+	/* The seed's RUST_LOG overrides the file as its README says ... */
+	run_precedence(fx, "log_level", "RUST_LOG", level, sizeof(level) / sizeof(level[0]));
+}
+
+/* RUST_LOG: a plain level, or this program's docker_proxy= directive; other
+ * programs' directives are left alone; our DOCKER_PROXY_LOG wins over it. */
+static void test_rust_log(void **state)
+{
+	struct fixture *fx = *state;
+	static const struct {
+		const char *value;
+		int rc;
+		enum dpp_log_level level;
+	} cases[] = {
+		{"info", 1, DPP_LOG_INFO},
+		{"DEBUG", 1, DPP_LOG_DEBUG},
+		{"docker_proxy=debug", 1, DPP_LOG_DEBUG},
+		{"docker_proxy=info", 1, DPP_LOG_INFO}, /* the seed's documented default */
+		{"docker_policy_proxy=warn", 1, DPP_LOG_WARN},
+		{"warn,docker_proxy=trace", 1, DPP_LOG_TRACE}, /* the target wins */
+		{"docker_proxy=trace, warn", 1, DPP_LOG_TRACE},
+		{"hyper=debug,error", 1, DPP_LOG_ERROR},
+		{"docker_proxy", 1, DPP_LOG_TRACE},
+		{"off", 1, DPP_LOG_ERROR},
+		{"hyper=debug", 0, DPP_LOG_INFO},
+		{"docker_proxy::auth=trace", 0, DPP_LOG_INFO}, /* no per-module levels here */
+		{"[request]=trace", 0, DPP_LOG_INFO},
+		{"tokio", 0, DPP_LOG_INFO},
+		{"", 0, DPP_LOG_INFO},
+		{" , ", 0, DPP_LOG_INFO},
+		{"docker_proxy=verbose", -1, DPP_LOG_INFO},
+		{"docker_proxy=", -1, DPP_LOG_INFO},
+	};
+	const char *path;
+	char want[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum dpp_log_level level = DPP_LOG_INFO;
+		const char *why = NULL;
+		int rc = dpp_config_rust_log_level(cases[i].value, &level, &why);
+
+		if (rc != cases[i].rc || (rc == 1 && level != cases[i].level))
+			fail_msg("RUST_LOG=%s: rc %d level %d", cases[i].value, rc, (int)level);
+		if (rc < 0)
+			assert_non_null(why);
+	}
+	assert_int_equal(dpp_config_rust_log_level(NULL, NULL, NULL), 0);
+
+	assert_int_equal(setenv("RUST_LOG", "warn,docker_proxy=debug", 1), 0);
+	expect_ok(fx, "global:\n  log_level: error\n", NULL);
+	assert_int_equal(dpp_config_settings(fx->cfg)->log_level, DPP_LOG_DEBUG);
+	{
+		char *out = NULL;
+		size_t len = 0;
+		FILE *mem = open_memstream(&out, &len);
+
+		assert_non_null(mem);
+		dpp_config_print(fx->cfg, mem);
+		assert_int_equal(fclose(mem), 0);
+		assert_non_null(strstr(out, "global.log_level: debug  # env RUST_LOG\n"));
+		free(out);
+	}
+	assert_int_equal(setenv("DOCKER_PROXY_LOG", "warn", 1), 0);
+	expect_ok(fx, "global:\n  log_level: error\n", NULL);
+	assert_int_equal(dpp_config_settings(fx->cfg)->log_level, DPP_LOG_WARN);
+	assert_int_equal(unsetenv("DOCKER_PROXY_LOG"), 0);
+	/* Only other programs' directives: the file's level stays. */
+	assert_int_equal(setenv("RUST_LOG", "hyper=trace", 1), 0);
+	expect_ok(fx, "global:\n  log_level: error\n", NULL);
+	assert_int_equal(dpp_config_settings(fx->cfg)->log_level, DPP_LOG_ERROR);
+	/* Our directive with a bad level is an error, like a bad DOCKER_PROXY_LOG. */
+	assert_int_equal(setenv("RUST_LOG", "docker_proxy=loud", 1), 0);
+	assert_int_equal(load_yaml(fx, "global:\n  port: 1\n", NULL, &path), -1);
+	snprintf(want, sizeof(want),
+		 "RUST_LOG: the docker_proxy= directive must name a level: trace, debug, info, warn, "
+		 "error or off\n");
+	assert_string_equal(fx->errors, want);
+	assert_int_equal(unsetenv("RUST_LOG"), 0);
 }
 
 /* ---- errors -------------------------------------------------------------- */
@@ -483,7 +644,6 @@ static void test_error_classes(void **state)
 		{"global:\n  port: 0x50\n", "2:9: global.port: must be an integer between 1 and 65535"},
 		{"global:\n  port: ' 80'\n",
 		 "2:9: global.port: must be an integer between 1 and 65535"},
-		{"global:\n  port:\n", "2:8: global.port: must be an integer between 1 and 65535"},
 		{"global:\n  log_format: [json]\n",
 		 "2:15: global.log_format: must be one of text, json"},
 		{"global: 5\n", "1:9: global: must be a mapping"},
@@ -508,8 +668,22 @@ static void test_error_classes(void **state)
 		{"global:\n  log_level: verbose\n",
 		 "2:14: global.log_level: must be one of trace, debug, info, warn, error"},
 		{"global:\n  log_format: xml\n", "2:15: global.log_format: must be one of text, json"},
+		/* the metrics path must not hide Docker's API */
+		{"global:\n  metrics:\n    path: /\n",
+		 "3:11: global.metrics.path: must not be / or start with /v (it would hide Docker API "
+		 "paths)"},
+		{"global:\n  metrics:\n    path: /v1.41/metrics\n",
+		 "3:11: global.metrics.path: must not be / or start with /v (it would hide Docker API "
+		 "paths)"},
+		{"global:\n  metrics:\n    path: /version\n",
+		 "3:11: global.metrics.path: must not be / or start with /v (it would hide Docker API "
+		 "paths)"},
+		{"global:\n  metrics:\n    path: metrics\n",
+		 "3:11: global.metrics.path: must be a URL path starting with / (no query, no spaces)"},
 		/* unknown keys */
 		{"global:\n  prot: 1\n", "2:3: global.prot: unknown key"},
+		{"global:\n  prot: null\n", "2:3: global.prot: unknown key"},
+		{"global:\n  tls:\n    certificate: ~\n", "3:5: global.tls.certificate: unknown key"},
 		{"globl:\n  port: 1\n", "1:1: globl: unknown key"},
 		{"\"global.port\": 1\n", "1:1: \"global.port\": unknown key"},
 		{"global:\n  port:\n    value: 1\n",
@@ -986,7 +1160,7 @@ static char *print_to_string(const struct dpp_config *cfg)
 	"global.max_filter_bytes: 16777216  # default\n" \
 	"global.default_action: allow  # default\n" \
 	"global.audit_log: \"\"  # default\n" \
-	"global.metrics.enabled: true  # default\n" \
+	"global.metrics.enabled: false  # default\n" \
 	"global.metrics.path: /metrics  # default\n" \
 	"global.trusted_proxies: (not set)  # default\n" \
 	"global.tls.cert: \"\"  # default\n" \
@@ -1153,10 +1327,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_implicit_file_is_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pick_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_and_comment_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nulls_mean_not_set, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_off_by_default, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_each_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interpolation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interpolation_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rust_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_error_classes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_too_long, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multiple_errors_all_reported, setup, teardown),

@@ -71,13 +71,26 @@ static void test_empty_registry(void **state)
 		"# TYPE docker_proxy_requests_allowed_total counter",
 		"docker_proxy_requests_allowed_total 0",
 		"# TYPE docker_proxy_requests_denied_total counter",
-		"# TYPE docker_proxy_dry_run_total counter",
+		"# TYPE docker_proxy_requests_dry_run_total counter",
+		"docker_proxy_requests_dry_run_total 0",
 		"# TYPE docker_proxy_rate_limited_total counter",
 		"docker_proxy_auth_failures_total 0",
-		"docker_proxy_lockouts_total 0",
+		"docker_proxy_auth_lockouts_total 0",
 		"docker_proxy_audit_dropped_total 0",
 		"# TYPE docker_proxy_bus_dropped_total counter",
 		"docker_proxy_upstream_errors_total 0",
+		"docker_proxy_upstream_timeouts_total 0",
+		"docker_proxy_body_too_large_total 0",
+		"docker_proxy_bad_request_total 0",
+		"docker_proxy_request_timeouts_total 0",
+		"docker_proxy_upgrade_total 0",
+		"# TYPE docker_proxy_rule_decisions_total counter",
+		"# TYPE docker_proxy_upstream_latency_ms histogram",
+		"docker_proxy_upstream_latency_ms_bucket{le=\"5\"} 0",
+		"docker_proxy_upstream_latency_ms_bucket{le=\"10000\"} 0",
+		"docker_proxy_upstream_latency_ms_bucket{le=\"+Inf\"} 0",
+		"docker_proxy_upstream_latency_ms_sum 0",
+		"docker_proxy_upstream_latency_ms_count 0",
 		"# TYPE docker_proxy_request_duration_seconds histogram",
 		"docker_proxy_request_duration_seconds_bucket{le=\"+Inf\"} 0",
 		"docker_proxy_request_duration_seconds_sum 0.000",
@@ -98,6 +111,10 @@ static void test_empty_registry(void **state)
 		assert_line(text, lines[i]);
 	assert_no_line_prefix(text, "docker_proxy_requests_total{");
 	assert_no_line_prefix(text, "docker_proxy_requests_denied_total{");
+	assert_no_line_prefix(text, "docker_proxy_rule_decisions_total{");
+	/* Renamed to the seed's names: the old ones must be gone. */
+	assert_null(strstr(text, "docker_proxy_dry_run_total"));
+	assert_null(strstr(text, "docker_proxy_lockouts_total"));
 	free(text);
 	dpp_metrics_free(m);
 }
@@ -120,13 +137,29 @@ static void test_counters_and_labels(void **state)
 	dpp_metrics_denied(m, "no-privileged");
 	dpp_metrics_denied(m, "");
 	dpp_metrics_denied(m, NULL);
-	dpp_metrics_dry_run(m, "try-bind-mounts");
+	dpp_metrics_dry_run(m);
+	dpp_metrics_rule_decision(m, "try-bind-mounts", 1);
+	dpp_metrics_rule_decision(m, "try-bind-mounts", 1);
+	dpp_metrics_rule_decision(m, "no-privileged", 0);
+	dpp_metrics_rule_decision(m, "try-bind-mounts", 0);
 	dpp_metrics_rate_limited(m, "per-client");
 	dpp_metrics_auth_failure(m);
 	dpp_metrics_lockout(m);
 	dpp_metrics_upstream_error(m);
 	dpp_metrics_upstream_error(m);
 	dpp_metrics_upstream_error(m);
+	dpp_metrics_upstream_timeout(m);
+	dpp_metrics_body_too_large(m);
+	dpp_metrics_body_too_large(m);
+	dpp_metrics_bad_request(m);
+	dpp_metrics_bad_request(m);
+	dpp_metrics_bad_request(m);
+	dpp_metrics_bad_request(m);
+	dpp_metrics_request_timeout(m);
+	dpp_metrics_set_head_timeouts(m, 5);
+	dpp_metrics_set_head_timeouts(m, 6); /* a setter: latest running total wins */
+	dpp_metrics_upgrade(m);
+	dpp_metrics_upgrade(m);
 	dpp_metrics_config_reload(m, 1);
 	dpp_metrics_config_reload(m, 0);
 	dpp_metrics_config_reload(m, 0);
@@ -148,11 +181,24 @@ static void test_counters_and_labels(void **state)
 	assert_line(text, "docker_proxy_requests_allowed_total 2");
 	assert_line(text, "docker_proxy_requests_denied_total{rule=\"no-privileged\"} 2");
 	assert_line(text, "docker_proxy_requests_denied_total{rule=\"default\"} 2");
-	assert_line(text, "docker_proxy_dry_run_total{rule=\"try-bind-mounts\"} 1");
+	assert_line(text, "docker_proxy_requests_dry_run_total 1");
+	assert_line(text,
+		    "docker_proxy_rule_decisions_total{rule=\"try-bind-mounts\",mode=\"dry_run\"} 2");
+	assert_line(text,
+		    "docker_proxy_rule_decisions_total{rule=\"try-bind-mounts\",mode=\"enforced\"} 1");
+	assert_line(text,
+		    "docker_proxy_rule_decisions_total{rule=\"no-privileged\",mode=\"enforced\"} 1");
+	assert_no_line_prefix(text,
+			      "docker_proxy_rule_decisions_total{rule=\"no-privileged\",mode=\"dry_run\"}");
 	assert_line(text, "docker_proxy_rate_limited_total{rule=\"per-client\"} 1");
 	assert_line(text, "docker_proxy_auth_failures_total 1");
-	assert_line(text, "docker_proxy_lockouts_total 1");
+	assert_line(text, "docker_proxy_auth_lockouts_total 1");
 	assert_line(text, "docker_proxy_upstream_errors_total 3");
+	assert_line(text, "docker_proxy_upstream_timeouts_total 1");
+	assert_line(text, "docker_proxy_body_too_large_total 2");
+	assert_line(text, "docker_proxy_bad_request_total 4");
+	assert_line(text, "docker_proxy_request_timeouts_total 7"); /* 1 counted + 6 set */
+	assert_line(text, "docker_proxy_upgrade_total 2");
 	assert_line(text, "docker_proxy_config_reloads_total{result=\"success\"} 1");
 	assert_line(text, "docker_proxy_config_reloads_total{result=\"failure\"} 2");
 	assert_line(text, "docker_proxy_active_streams 2");
@@ -205,6 +251,46 @@ static void test_histogram(void **state)
 		assert_int_equal(strncmp(p, lines[i], strlen(lines[i])), 0);
 		p = strchr(p, '\n') + 1;
 	}
+	free(text);
+	dpp_metrics_free(m);
+}
+
+/* The seed's histogram: milliseconds, its eleven buckets, le inclusive. */
+static void test_upstream_latency_histogram(void **state)
+{
+	static const uint32_t obs[] = {0, 5, 6, 10, 99, 100, 2500, 10000, 10001, 600000};
+	static const char *const lines[] = {
+		"docker_proxy_upstream_latency_ms_bucket{le=\"5\"} 2",
+		"docker_proxy_upstream_latency_ms_bucket{le=\"10\"} 4",
+		"docker_proxy_upstream_latency_ms_bucket{le=\"25\"} 4",
+		"docker_proxy_upstream_latency_ms_bucket{le=\"50\"} 4",
+		"docker_proxy_upstream_latency_ms_bucket{le=\"100\"} 6",
+		"docker_proxy_upstream_latency_ms_bucket{le=\"250\"} 6",
+		"docker_proxy_upstream_latency_ms_bucket{le=\"500\"} 6",
+		"docker_proxy_upstream_latency_ms_bucket{le=\"1000\"} 6",
+		"docker_proxy_upstream_latency_ms_bucket{le=\"2500\"} 7",
+		"docker_proxy_upstream_latency_ms_bucket{le=\"5000\"} 7",
+		"docker_proxy_upstream_latency_ms_bucket{le=\"10000\"} 8",
+		"docker_proxy_upstream_latency_ms_bucket{le=\"+Inf\"} 10",
+		"docker_proxy_upstream_latency_ms_sum 622721",
+		"docker_proxy_upstream_latency_ms_count 10",
+	};
+	struct dpp_metrics *m = new_metrics();
+	char *text, *p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(obs) / sizeof(obs[0]); i++)
+		dpp_metrics_upstream_latency(m, obs[i]);
+	text = render(m);
+	p = strstr(text, "# TYPE docker_proxy_upstream_latency_ms histogram\n");
+	assert_non_null(p);
+	p = strchr(p, '\n') + 1;
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		assert_int_equal(strncmp(p, lines[i], strlen(lines[i])), 0);
+		p = strchr(p, '\n') + 1;
+	}
+	/* Request durations are a separate histogram. */
+	assert_line(text, "docker_proxy_request_duration_seconds_count 0");
 	free(text);
 	dpp_metrics_free(m);
 }
@@ -381,11 +467,19 @@ static void test_prometheus_client_parses_output(void **state)
 	dpp_metrics_allowed(m);
 	dpp_metrics_denied(m, "a\"b\\c\nd");
 	dpp_metrics_denied(m, NULL);
-	dpp_metrics_dry_run(m, "dry");
+	dpp_metrics_dry_run(m);
+	dpp_metrics_rule_decision(m, "dry", 1);
+	dpp_metrics_rule_decision(m, "a\"b\\c\nd", 0);
 	dpp_metrics_rate_limited(m, "caf\xc3\xa9");
 	dpp_metrics_auth_failure(m);
 	dpp_metrics_lockout(m);
 	dpp_metrics_upstream_error(m);
+	dpp_metrics_upstream_timeout(m);
+	dpp_metrics_body_too_large(m);
+	dpp_metrics_bad_request(m);
+	dpp_metrics_request_timeout(m);
+	dpp_metrics_upgrade(m);
+	dpp_metrics_upstream_latency(m, 42);
 	dpp_metrics_config_reload(m, 1);
 	dpp_metrics_stream_begin(m);
 	dpp_metrics_set_up(m, 1);
@@ -434,6 +528,57 @@ static void test_prometheus_client_parses_output(void **state)
 	s = find_sample(samples, "docker_proxy_request_duration_seconds_bucket", "le", "+Inf");
 	assert_non_null(s);
 	assert_true(cJSON_GetObjectItemCaseSensitive(s, "value")->valuedouble == 2);
+	s = find_sample(samples, "docker_proxy_rule_decisions_total", "mode", "dry_run");
+	assert_non_null(s);
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(
+				    cJSON_GetObjectItemCaseSensitive(s, "labels"), "rule")
+				    ->valuestring,
+			    "dry");
+	s = find_sample(samples, "docker_proxy_upstream_latency_ms_bucket", "le", "50");
+	assert_non_null(s);
+	assert_true(cJSON_GetObjectItemCaseSensitive(s, "value")->valuedouble == 1);
+	/* Every series of the seed, by the name its samples carry, each of the
+	 * right type, as the reference parser read them. */
+	{
+		static const struct {
+			const char *sample, *type;
+		} seed[] = {
+			{"docker_proxy_requests_total", "counter"},
+			{"docker_proxy_requests_allowed_total", "counter"},
+			{"docker_proxy_requests_denied_total", "counter"},
+			{"docker_proxy_requests_dry_run_total", "counter"},
+			{"docker_proxy_auth_failures_total", "counter"},
+			{"docker_proxy_auth_lockouts_total", "counter"},
+			{"docker_proxy_rate_limited_total", "counter"},
+			{"docker_proxy_upstream_errors_total", "counter"},
+			{"docker_proxy_upstream_timeouts_total", "counter"},
+			{"docker_proxy_body_too_large_total", "counter"},
+			{"docker_proxy_bad_request_total", "counter"},
+			{"docker_proxy_request_timeouts_total", "counter"},
+			{"docker_proxy_upgrade_total", "counter"},
+			{"docker_proxy_rule_decisions_total", "counter"},
+			{"docker_proxy_upstream_latency_ms_bucket", "histogram"},
+			{"docker_proxy_upstream_latency_ms_sum", "histogram"},
+			{"docker_proxy_upstream_latency_ms_count", "histogram"},
+		};
+
+		for (size_t i = 0; i < sizeof(seed) / sizeof(seed[0]); i++) {
+			const cJSON *found = NULL;
+
+			cJSON_ArrayForEach(s, samples) {
+				const cJSON *n = cJSON_GetObjectItemCaseSensitive(s, "name");
+
+				if (cJSON_IsString(n) && strcmp(n->valuestring, seed[i].sample) == 0)
+					found = s;
+			}
+			if (found == NULL)
+				fail_msg("the parser saw no sample named %s", seed[i].sample);
+			assert_string_equal(
+				cJSON_GetObjectItemCaseSensitive(found, "type")->valuestring,
+				seed[i].type);
+			assert_true(cJSON_GetObjectItemCaseSensitive(found, "value")->valuedouble >= 1);
+		}
+	}
 	cJSON_Delete(samples);
 	free(jtext);
 	unlink(prom);
@@ -494,6 +639,7 @@ int main(void)
 		cmocka_unit_test(test_empty_registry),
 		cmocka_unit_test(test_counters_and_labels),
 		cmocka_unit_test(test_histogram),
+		cmocka_unit_test(test_upstream_latency_histogram),
 		cmocka_unit_test(test_label_escaping),
 		cmocka_unit_test(test_label_limits),
 		cmocka_unit_test(test_collector),

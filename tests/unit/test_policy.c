@@ -652,6 +652,72 @@ out:
 	return ok;
 }
 
+/* The decision names the deciding rule's action, and each dry-run match its
+ * rule's action and message (the audit record's rule_action, message). The
+ * rules have no conditions (they match every request), so this holds in any
+ * condition dialect. */
+static void test_decision_names_actions(void **state)
+{
+	struct dpp_request_view req;
+	struct dpp_policy_decision d;
+	struct dpp_ruleset *rs;
+
+	(void)state;
+	base_request(&req, NULL); /* role "user" */
+	rs = compile_text("rules:\n"
+			  "  - name: watch\n    action: deny\n    dry_run: true\n"
+			  "    message: would be denied\n"
+			  "  - name: admins\n    action: require_role\n    role: ops\n"
+			  "    dry_run: true\n"
+			  "  - name: users-ok\n    action: require_role\n    role: user\n"
+			  "  - name: gate\n    action: require_role\n    role: ops\n"
+			  "    message: ops only\n");
+	assert_non_null(rs);
+	assert_int_equal(dpp_policy_evaluate(rs, &req, NULL, 0, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_DENY);
+	assert_string_equal(d.rule, "gate"); /* a satisfied require_role goes on */
+	assert_string_equal(d.rule_action, "require_role");
+	assert_int_equal(d.status, 403);
+	assert_int_equal(d.n_dry_run, 2);
+	assert_string_equal(d.dry_run[0], "watch");
+	assert_string_equal(d.dry_run_actions[0], "deny");
+	assert_string_equal(d.dry_run_messages[0], "would be denied");
+	assert_string_equal(d.dry_run[1], "admins");
+	assert_string_equal(d.dry_run_actions[1], "require_role");
+	assert_non_null(d.dry_run_messages[1]); /* the compiled default message */
+	dpp_policy_decision_done(&d);
+	dpp_ruleset_unref(rs);
+
+	rs = compile_text("rules:\n  - name: stop\n    action: deny\n    message: no\n");
+	assert_non_null(rs);
+	assert_int_equal(dpp_policy_evaluate(rs, &req, NULL, 0, &d), 0);
+	assert_string_equal(d.rule_action, "deny");
+	assert_int_equal(d.n_dry_run, 0);
+	dpp_policy_decision_done(&d);
+	dpp_ruleset_unref(rs);
+
+	rs = compile_text("rules:\n  - name: ok\n    action: allow\n"
+			  "  - name: stop\n    action: deny\n");
+	assert_non_null(rs);
+	assert_int_equal(dpp_policy_evaluate(rs, &req, NULL, 0, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_ALLOW);
+	assert_string_equal(d.rule, "ok");
+	assert_string_equal(d.rule_action, "allow");
+	dpp_policy_decision_done(&d);
+	dpp_ruleset_unref(rs);
+
+	/* The default action decides: no rule, no action. */
+	rs = compile_text("rules: []\n");
+	assert_non_null(rs);
+	dpp_ruleset_set_default(rs, DPP_POLICY_DENY);
+	assert_int_equal(dpp_policy_evaluate(rs, &req, NULL, 0, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_DENY);
+	assert_null(d.rule);
+	assert_null(d.rule_action);
+	dpp_policy_decision_done(&d);
+	dpp_ruleset_unref(rs);
+}
+
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -820,6 +886,7 @@ int main(void)
 		cmocka_unit_test(test_missing_limiter_fails_closed),
 		cmocka_unit_test(test_header_join_limit),
 		cmocka_unit_test(test_limiter_survives_swap),
+		cmocka_unit_test(test_decision_names_actions),
 		cmocka_unit_test(test_rate_limit_default_penalty),
 		cmocka_unit_test(test_require_role_default_admin),
 		cmocka_unit_test(test_exists_value_and_methods_ignored),
