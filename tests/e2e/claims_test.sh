@@ -285,14 +285,14 @@ PYEOF
 	fake_stop
 }
 
-# --- the metrics path is the proxy's own --------------------------------------------
+# --- the metrics path is the proxy's own when enabled --------------------------------------------
 
 sc_metrics_not_forwarded() {
 	local out
 	fake_start || return 1
-	printf 'auth:\n  secret: "${TOKEN}"\n' >"$RUN_DIR/metrics.yaml"
+	printf 'global:\n  metrics: {enabled: true}\nauth:\n  secret: "${TOKEN}"\n' >"$RUN_DIR/metrics.yaml"
 	start_private --socket "$FAKE_SOCK" --config "$RUN_DIR/metrics.yaml" || { fake_stop; return 1; }
-	# Answered here, before authentication, never forwarded.
+	# Enabled: answered here, before authentication, never forwarded.
 	out=$(pcurl /metrics)
 	expect_match "GET /metrics without a token" '^# (HELP|TYPE) docker_proxy_.* 200$' "$(printf '%s' "$out" | tr '\n' ' ')" || { stop_private; fake_stop; return 1; }
 	expect_eq "HEAD /metrics" 200 "$(curl -s -o /dev/null -w '%{http_code}' -I "http://127.0.0.1:$P_PORT/metrics")" || { stop_private; fake_stop; return 1; }
@@ -301,6 +301,14 @@ sc_metrics_not_forwarded() {
 	# Contrast: a version-prefixed /metrics is Docker's path and is forwarded (with a token).
 	expect_match "GET /v1.41/metrics" '"target": "/v1.41/metrics".* 200$' "$(pcurl /v1.41/metrics -H "Authorization: Bearer $TOKEN")" || { stop_private; fake_stop; return 1; }
 	expect_eq "what reached the upstream" "GET /v1.41/metrics answered" "$(fake_seen metrics | cut -d' ' -f3-)" || { stop_private; fake_stop; return 1; }
+	stop_private || { fake_stop; return 1; }
+	# Off (the default): the path is Docker's like any other, behind authentication.
+	printf 'auth:\n  secret: "${TOKEN}"\n' >"$RUN_DIR/metrics-off.yaml"
+	start_private --socket "$FAKE_SOCK" --config "$RUN_DIR/metrics-off.yaml" || { fake_stop; return 1; }
+	expect_match "metrics off, no token" ' 401$' "$(pcurl /metrics)" || { stop_private; fake_stop; return 1; }
+	expect_match "metrics off, with the token: forwarded" '"target": "/metrics".* 200$' "$(pcurl /metrics -H "Authorization: Bearer $TOKEN")" || { stop_private; fake_stop; return 1; }
+	expect_eq "what reached the upstream" "GET /v1.41/metrics answered
+GET /metrics answered" "$(fake_seen metrics | cut -d' ' -f3-)" || { stop_private; fake_stop; return 1; }
 	stop_private || { fake_stop; return 1; }
 	fake_stop
 }
