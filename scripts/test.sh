@@ -37,14 +37,14 @@ cmake -S . -B build-san -DDPP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-suite "unit tests (release)" bash -c 'cd build && ctest --output-on-failure'
-suite "unit tests (ASan+UBSan)" bash -c 'cd build-san && ctest --output-on-failure'
+suite "unit tests (release)" bash -c 'cd build && ctest --no-tests=error --output-on-failure'
+suite "unit tests (ASan+UBSan)" bash -c 'cd build-san && ctest --no-tests=error --output-on-failure'
 
 # ThreadSanitizer for the modules that own threads or shared state.
 tsan_tests() {
 	cmake -S . -B build-tsan -DDPP_TSAN=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
 		cmake --build build-tsan -j"$(nproc)" >/dev/null || return 1
-	(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure \
+	(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --no-tests=error --output-on-failure \
 		-R '^(test_bus|test_ratelimit|test_audit|test_metrics|test_tls|test_auth|test_auth_peer)$')
 }
 suite "unit tests (ThreadSanitizer: bus, rate limiter, audit, metrics, TLS, auth)" tsan_tests
@@ -63,10 +63,18 @@ suite "end-to-end: transparent proxy (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/proxy bash tests/e2e/run_all.sh
 suite "end-to-end: policy (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/policy bash tests/e2e/policy_test.sh
+suite "end-to-end: security regressions (ASan+UBSan build)" \
+	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/security bash tests/e2e/security_test.sh
 suite "end-to-end: life cycle (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/lifecycle bash tests/e2e/lifecycle_test.sh
 suite "end-to-end: TLS, client certificates, Unix socket (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/tls bash tests/e2e/tls_test.sh
+suite "end-to-end: the seed's example configs (ASan+UBSan build)" \
+	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/seed bash tests/e2e/seed_test.sh
+suite "end-to-end: body JSON spelling and exact numbers (ASan+UBSan build)" \
+	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/bodyjson bash tests/e2e/bodyjson_test.sh
+suite "end-to-end: README claims on refusals, limits and shutdown (ASan+UBSan build)" \
+	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/claims bash tests/e2e/claims_test.sh
 suite "end-to-end: threads smoke (ThreadSanitizer build)" \
 	env DPP_BIN=build-tsan/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/tsan TSAN_OPTIONS=halt_on_error=0 \
 	DPP_E2E_ONLY='run-echo|exec-stdin|logs-follow|events|attach-stream|aborted-streams|sigterm' bash tests/e2e/run_all.sh

@@ -155,34 +155,13 @@ static int load_tls(const struct dpp_settings *s, struct dpp_tls_creds **out, ch
 	return dpp_tls_creds_load(&o, out, err);
 }
 
-/* SIGHUP: new handshakes use the re-read files; a bad file keeps the old. */
-static void reload_tls(struct proxy_state *st, const struct dpp_settings *s)
-{
-	struct dpp_tls_creds *creds = NULL;
-	char *err = NULL;
-	int want = s->tls_cert[0] != '\0';
-
-	if (want != dpp_server_has_tls(st->srv)) {
-		dpp_log_warn("global.tls: switching TLS %s takes effect only after a restart",
-			     want ? "on" : "off");
-		return;
-	}
-	if (!want)
-		return;
-	if (load_tls(s, &creds, &err) != 0) {
-		dpp_log_error("TLS reload refused, keeping the current certificate: %s",
-			      err != NULL ? err : "cannot load");
-		free(err);
-		return;
-	}
-	dpp_server_swap_tls(st->srv, creds);
-	dpp_tls_creds_unref(creds);
-	dpp_log_info("TLS certificate, key and CA re-read: new connections use them");
-}
-
-/* Builds the runtime for cfg with the socket already resolved. */
-static int build_runtime(struct proxy_state *st, struct dpp_config *cfg, struct dpp_runtime **rt,
-			 char **errors)
+/* Builds the runtime for cfg with the socket already resolved. running: the
+ * settings in effect (reload), or NULL at start-up. On reload the restart-only
+ * keys and the TLS on/off state keep their running values, so every check
+ * (exposure: bind and TLS) judges the listener that really serves, and the
+ * runtime's settings record what took effect. */
+static int build_runtime(struct proxy_state *st, struct dpp_config *cfg,
+			 const struct dpp_settings *running, struct dpp_runtime **rt, char **errors)
 {
 	struct dpp_settings eff = *dpp_config_settings(cfg);
 	char *warnings = NULL;
@@ -190,6 +169,8 @@ static int build_runtime(struct proxy_state *st, struct dpp_config *cfg, struct 
 
 	snprintf(eff.socket, sizeof(eff.socket), "%s", st->socket);
 	eff.socket_source = st->socket_source;
+	if (running != NULL)
+		dpp_config_keep_restart_only(cfg, running, &eff);
 	rc = dpp_runtime_build(cfg, &eff, rt, errors, &warnings);
 	if (warnings != NULL)
 		log_lines(DPP_LOG_WARN, "config: ", warnings);
@@ -231,32 +212,42 @@ static void audit_apply(struct proxy_state *st, const struct dpp_settings *s, in
 	dpp_log_info("audit: writing %s", s->audit_log);
 }
 
+/* SIGHUP. The new file is judged as it would run: against the running
+ * listener's bind and TLS state (restart-only). Anything start-up would
+ * refuse, TLS material that does not load included, refuses the whole
+ * reload; the running configuration stays. */
 static void reload(struct proxy_state *st)
 {
+	const struct dpp_settings *running = dpp_runtime_settings(st->rt);
 	struct dpp_config *next = NULL;
 	struct dpp_runtime *rt = NULL;
-	char *errors = NULL, *restart = NULL;
+	struct dpp_tls_creds *creds = NULL;
+	char *errors = NULL, *restart = NULL, *tls_err = NULL;
+	const struct dpp_settings *eff;
 
 	dpp_log_info("SIGHUP: reloading the configuration");
 	if (dpp_config_load(&st->flags, &next, &errors) != 0 ||
-	    build_runtime(st, next, &rt, &errors) != 0) {
+	    build_runtime(st, next, running, &rt, &errors) != 0) {
 		log_lines(DPP_LOG_ERROR, "reload refused: ", errors != NULL ? errors : "unknown error");
-		dpp_log_error("reload refused: the running configuration stays in effect");
-		/* logrotate's SIGHUP must re-open the audit file all the same. */
-		if (st->audit != NULL)
-			dpp_audit_reopen(st->audit);
-		dpp_metrics_config_reload(dpp_server_metrics(st->srv), 0);
-		free(errors);
-		dpp_config_free(next);
-		return;
+		goto refused;
 	}
-	restart = dpp_config_restart_needed(st->cfg, next);
+	eff = dpp_runtime_settings(rt);
+	if (dpp_server_has_tls(st->srv) && load_tls(eff, &creds, &tls_err) != 0) {
+		dpp_log_error("TLS reload refused, keeping the current certificate: %s",
+			      tls_err != NULL ? tls_err : "cannot load");
+		goto refused;
+	}
+	restart = dpp_config_restart_needed_vs(running, next);
 	if (restart != NULL)
 		log_lines(DPP_LOG_WARN, "needs a restart to take effect (old value stays): ", restart);
-	apply_logging(dpp_config_settings(next));
-	reload_tls(st, dpp_config_settings(next));
+	apply_logging(eff);
+	if (creds != NULL) {
+		dpp_server_swap_tls(st->srv, creds);
+		dpp_tls_creds_unref(creds);
+		dpp_log_info("TLS certificate, key and CA re-read: new connections use them");
+	}
 	dpp_server_swap_runtime(st->srv, rt);
-	audit_apply(st, dpp_config_settings(next), 1);
+	audit_apply(st, eff, 1);
 	dpp_runtime_unref(st->rt);
 	st->rt = rt;
 	free(restart);
@@ -265,6 +256,17 @@ static void reload(struct proxy_state *st)
 	dpp_metrics_config_reload(dpp_server_metrics(st->srv), 1);
 	dpp_log_info("configuration reloaded: auth %s, %zu rule(s)",
 		     dpp_auth_describe(dpp_runtime_auth(rt)), dpp_ruleset_count(dpp_runtime_rules(rt)));
+	return;
+refused:
+	dpp_log_error("reload refused: the running configuration stays in effect");
+	/* logrotate's SIGHUP must re-open the audit file all the same. */
+	if (st->audit != NULL)
+		dpp_audit_reopen(st->audit);
+	dpp_metrics_config_reload(dpp_server_metrics(st->srv), 0);
+	free(errors);
+	free(tls_err);
+	dpp_runtime_unref(rt);
+	dpp_config_free(next);
 }
 
 int main(int argc, char **argv)
@@ -366,7 +368,7 @@ int main(int argc, char **argv)
 	}
 	snprintf(st.socket, sizeof(st.socket), "%s", settings.socket);
 	st.socket_source = settings.socket_source;
-	if (build_runtime(&st, st.cfg, &st.rt, &errors) != 0) {
+	if (build_runtime(&st, st.cfg, NULL, &st.rt, &errors) != 0) {
 		fprintf(stderr, "%sdocker-policy-proxy: configuration refused\n",
 			errors != NULL ? errors : "");
 		free(errors);

@@ -29,6 +29,17 @@
  * all of Docker's Go field names are ASCII, so two keys that differ only in
  * other non-ASCII case cannot name a field and Go ignores both.
  *
+ * Docker's spelling: Go assigns "tYpe" to the field Type, so a rule that
+ * reads a body as JSON text (a regex on an object) must see "Type". After the
+ * checks, every key of an object decoded into a struct that names a field of
+ * Docker's types (a table in body.c, from moby's api/types and the Engine API
+ * reference: container create/update/start, exec, networks, volumes, swarm
+ * services, secrets, configs, nodes, swarm init/join, auth, plugin
+ * privileges) is stored in the tree with the field's spelling. Keys that name
+ * no field, keys below a type the table does not know, and map keys keep the
+ * client's spelling (Go keeps map keys as sent). Lookups are unaffected
+ * (EqualFold either way). Error messages quote keys as sent.
+ *
  * The proxy forwards the original bytes, never a re-print: cJSON stores
  * numbers as doubles, which are exact only up to 2^53. For every number this
  * module keeps the literal text as sent (dpp_body_number_text), and
@@ -124,6 +135,22 @@ const cJSON *dpp_body_root(const struct dpp_body_doc *doc);
 const cJSON *dpp_body_lookup(const struct dpp_body_doc *doc,
 			     const char *const *segments, size_t nseg);
 
+/* The path segment that stands for every element of an array and every
+ * member of an object in dpp_body_each. */
+#define DPP_BODY_ANY "*"
+
+/* Calls fn(arg, value) for every value that segments[0..nseg) names, looked
+ * up as dpp_body_lookup does, where a segment DPP_BODY_ANY ("*") stands for
+ * each element of an array and each member of an object (map or struct), in
+ * document order; several may appear. Absent and null values are skipped (so
+ * fn never sees NULL or a JSON null). Stops at the first non-zero return of
+ * fn and returns it; returns 0 when every value was visited (or there is
+ * none, or doc is NULL). Cost is linear in the nodes visited: elements are
+ * reached by walking, never by a fresh lookup from the root. A map key that
+ * is literally "*" cannot be addressed. Thread-safe for concurrent readers. */
+int dpp_body_each(const struct dpp_body_doc *doc, const char *const *segments, size_t nseg,
+		  int (*fn)(void *arg, const cJSON *value), void *arg);
+
 /* A field path compiled once (from rule configuration) and used for many
  * lookups; immutable, safe to share between threads. */
 struct dpp_body_path;
@@ -168,6 +195,32 @@ const char *dpp_body_number_text(const cJSON *item);
  * such a number (the caller cannot decide: deny). */
 int dpp_body_get_int64(const cJSON *item, int64_t *out);
 
+/* For tests: checks the table of Docker's field names behind
+ * dpp_body_parse's respelling (no empty name, no two names of one struct type
+ * equal under EqualFold: Go would then pick by exact match only and the table
+ * could not say which field a key names). Returns NULL when the table is
+ * sound, else a message (thread-local static buffer). */
+const char *dpp_body_spelling_selfcheck(void);
+
+/* Compact JSON text of item (a value borrowed from a document, or any cJSON
+ * value), for text operators on objects and arrays: numbers that came from
+ * dpp_body_parse appear as their literal text, never re-printed from cJSON's
+ * double (9007199254740993 stays exact); keys appear as stored (Docker's
+ * spelling, see dpp_body_parse). Returns a malloc'd string (caller frees with
+ * free()), or NULL when item is NULL or on allocation failure. Thread-safe. */
+char *dpp_body_text(const cJSON *item);
+
+/* Parses JSON text the way cJSON does (for dockerd's responses: no request
+ * body checks, keys untouched) and replaces every number with a cJSON_Raw
+ * node holding its literal text, so that printing the tree gives every number
+ * back exactly as sent (cJSON alone re-prints doubles: 9007199254740993
+ * becomes 9.00719925474099e+15, 1e400 becomes null). Bytes after the first
+ * value are ignored, as cJSON_ParseWithLength does. A number outside RFC 8259's
+ * grammar or longer than 63 bytes is refused. Returns the tree (caller frees
+ * with cJSON_Delete), or NULL with *err a static message (err may be NULL).
+ * Thread-safe (serialised with dpp_body_parse around cJSON's parser). */
+cJSON *dpp_json_parse_exact(const char *text, size_t len, const char **err);
+
 /* Extra check for POST /containers/create bodies. dockerd (up to v26; moby
  * runconfig ContainerConfigWrapper, removed by moby PR 48007) also embeds a
  * *container.HostConfig at the top level of the create body: when "HostConfig"
@@ -187,20 +240,25 @@ int dpp_body_get_int64(const cJSON *item, int64_t *out);
  * allocation failure; err may be NULL). Pure, thread-safe. */
 int dpp_body_check_create(const struct dpp_body_doc *doc, char **err);
 
-/* Whether dockerd decodes the body of `method canonical_path` as JSON.
- * canonical_path is dpp_target_path()'s form: percent-decoded, version prefix
- * removed, starting with '/'. Known binary bodies give DPP_BODY_STREAM:
- * POST /build, PUT /containers/{id}/archive, POST /images/load,
+/* Whether dockerd decodes the body of `method endpoint` as JSON. endpoint
+ * is the route template of dpp/route.h ("/containers/{name}/archive"), or
+ * NULL when no route matches. Known binary bodies give DPP_BODY_STREAM:
+ * POST /build, PUT /containers/{name}/archive, POST /images/load,
  * POST /images/create (tar for "import" with fromSrc=-; a pull sends no body
  * and the handler does not read one), POST /plugins/create. GET, HEAD,
- * DELETE and OPTIONS give DPP_BODY_NONE. Every other POST or PUT, and any
- * unknown method, gives DPP_BODY_JSON (fail closed: a body the daemon may
- * decode is parsed). Methods compare case-sensitively, as dockerd's router
- * does. Note POST /containers/{id}/start is JSON: dockerd 20.10 refuses a
- * body longer than 7 bytes for API >= 1.24 but, for older API versions in the
- * URL, reads it as a HostConfig (root-level "Privileged", "Binds", ...) and
- * applies it at start; rules must cover that body or refuse it.
+ * DELETE and OPTIONS give DPP_BODY_NONE. Every other POST or PUT, any unknown
+ * method and any path without a route give DPP_BODY_JSON (fail closed: a body
+ * the daemon may decode is parsed). Methods compare case-sensitively, as
+ * dockerd's router does. Note POST /containers/{name}/start is JSON: dockerd
+ * 20.10 refuses a body longer than 7 bytes for API >= 1.24 but, for older API
+ * versions in the URL, reads it as a HostConfig (root-level "Privileged",
+ * "Binds", ...) and applies it at start; the proxy refuses any body there.
  * Pure and thread-safe. Source: Docker Engine API reference (v1.41+). */
+enum dpp_body_kind dpp_body_kind_endpoint(const char *method, const char *endpoint);
+
+/* dpp_body_kind_endpoint for the route dockerd finds for `method
+ * canonical_path` (dpp_target_path()'s form: percent-decoded, version prefix
+ * removed). Pure and thread-safe. */
 enum dpp_body_kind dpp_body_kind(const char *method, const char *canonical_path);
 
 /* "none", "json", "stream"; for logs and audit records. Static string. */

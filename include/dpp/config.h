@@ -159,6 +159,24 @@ void dpp_config_print(const struct dpp_config *cfg, FILE *out);
 char *dpp_config_restart_needed(const struct dpp_config *old_cfg,
 				const struct dpp_config *new_cfg);
 
+/* The same list, judged against the settings that actually run (the record
+ * of what took effect, not an earlier file's values), plus the line
+ * "global.tls (switching TLS on or off)" when next turns TLS (cert and key)
+ * on or off: the listener's TLS layer is made at start-up. NULL when nothing
+ * needs a restart, or on allocation failure. Caller frees. */
+char *dpp_config_restart_needed_vs(const struct dpp_settings *running,
+				   const struct dpp_config *next);
+
+/* Makes eff (next's settings, about to be used on reload) hold what will
+ * really run: every restart-only key (and its source) takes running's value,
+ * and when next switches TLS on or off, the four global.tls values take
+ * running's (same TLS state: next's files are re-read; a TLS section that is
+ * inconsistent by itself stays as written, so the build refuses it). So the
+ * exposure check judges the listener that exists, and the record stored
+ * afterwards holds only values that took effect. Pure. */
+void dpp_config_keep_restart_only(const struct dpp_config *next,
+				  const struct dpp_settings *running, struct dpp_settings *eff);
+
 /* Resolves the upstream socket when none was configured: the first existing
  * path of the platform's list (Linux: /var/run/docker.sock, /run/docker.sock;
  * macOS: ~/.docker/run/docker.sock, /var/run/docker.sock,

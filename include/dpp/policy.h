@@ -46,6 +46,9 @@ struct dpp_response_filter {
 struct dpp_request_view {
 	const char *method;    /* "GET", as received (methods are case-sensitive) */
 	const char *path;      /* canonical path, version prefix removed */
+	/* dockerd's route template for method + path ("/containers/{name}/start",
+	 * dpp/route.h), or NULL when no route matches (dockerd answers 404). */
+	const char *endpoint;
 	/* Header fields in arrival order. Names compare case-insensitively; the
 	 * values of repeated names are joined with ", " (RFC 9110 5.3). */
 	const struct dpp_header *headers;
@@ -60,6 +63,14 @@ struct dpp_request_view {
 	 * Docker's decoder would see it, or NULL when absent / no JSON body. The
 	 * result is borrowed until evaluation returns. */
 	const struct cJSON *(*body_get)(void *ctx, const char *const *segments, size_t n);
+	/* Optional, same ctx: calls fn for every value the path names, a "*"
+	 * segment standing for every element or member (dpp_body_each's
+	 * contract: never NULL or JSON null; stop at fn's first non-zero return
+	 * and return it). The proxy sets it: cost linear in the body. Without
+	 * it, "*" is expanded through body_get, one lookup from the root per
+	 * element (quadratic; for simple views such as tests). */
+	int (*body_each)(void *ctx, const char *const *segments, size_t n,
+			 int (*fn)(void *arg, const struct cJSON *value), void *arg);
 	void *body_ctx;
 };
 

@@ -31,8 +31,11 @@ struct dpp_filter {
  * JSON types so Docker clients still decode the response: a string becomes
  * DPP_REDACTED, "KEY=value" strings inside arrays keep "KEY=", numbers become
  * 0, booleans false, arrays and objects are redacted element by element;
- * null stays null. Returns 0 with *out (malloc'd, caller frees with free())
- * and *out_len, or -1 with *err static (body not JSON, out of memory). */
+ * null stays null. Everything a filter does not name comes back as Docker
+ * sent it apart from whitespace and string escapes: key order and the literal
+ * text of every number are kept (dpp_json_parse_exact). Returns 0 with *out
+ * (malloc'd, caller frees with free()) and *out_len, or -1 with *err static
+ * (body not JSON, a number outside RFC 8259, out of memory). */
 int dpp_redact_apply(const char *body, size_t len, const struct dpp_filter *filters, size_t n,
 		     char **out, size_t *out_len, const char **err);
 

@@ -47,8 +47,9 @@ void dpp_upstream_free(struct dpp_upstream *up);
 /* The socket path (borrowed, valid until dpp_upstream_free). Thread-safe. */
 const char *dpp_upstream_socket(const struct dpp_upstream *up);
 
-/* Shutdown phases, read by every blocking call. draining: streams that have
- * been idle for 500 ms end, busy transfers go on; stopping: everything ends.
+/* Shutdown phases, read by every blocking call. draining: streams (connections
+ * marked with dpp_uconn_set_stream) end at their next wait, busy or not; plain
+ * requests and transfers go on (the shutdown grace); stopping: everything ends.
  * Thread-safe (atomics). */
 void dpp_upstream_set_draining(struct dpp_upstream *up);
 void dpp_upstream_set_stopping(struct dpp_upstream *up);
@@ -95,6 +96,13 @@ int dpp_uconn_complete(const struct dpp_uconn *c);
  * (*extra, caller frees; NULL when none). The connection object is freed.
  * Returns the fd, or -1 on allocation failure (everything closed). */
 int dpp_uconn_take_stream(struct dpp_uconn *c, char **extra, size_t *extra_len);
+
+/* Marks the connection as carrying a response that never ends by itself
+ * (`events`, `logs -f`, `stats`): once the upstream drains, its next wait ends
+ * it (within one 250 ms poll slice), instead of the shutdown grace that plain
+ * requests get (README: SIGTERM ends such streams at once). Reset by
+ * acquire/connect. Not thread-safe: call from the thread that owns c. */
+void dpp_uconn_set_stream(struct dpp_uconn *c, int stream);
 
 /* GETs `target` on a fresh connection and returns the body (malloc'd,
  * NUL-terminated, at most max bytes; caller frees) for start-up checks such

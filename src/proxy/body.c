@@ -13,6 +13,7 @@
  * Lock order: only parse_lock, held around the cJSON parse call and nothing
  * else. */
 #include "dpp/body.h"
+#include "dpp/route.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -438,6 +439,387 @@ static enum dpp_body_status attach_number(struct walk *w, cJSON *item)
 	return DPP_BODY_OK;
 }
 
+/* Pre-order walk turning every number into a cJSON_Raw node that holds its
+ * literal text (document order, as attach_number expects). */
+static enum dpp_body_status raw_numbers(struct walk *w, cJSON *node)
+{
+	enum dpp_body_status st;
+	cJSON *c;
+
+	if (cJSON_IsNumber(node)) {
+		st = attach_number(w, node);
+		if (st == DPP_BODY_OK)
+			node->type = (node->type & ~0xFF) | cJSON_Raw;
+		return st;
+	}
+	for (c = node->child; c != NULL; c = c->next) {
+		st = raw_numbers(w, c);
+		if (st != DPP_BODY_OK)
+			return st;
+	}
+	return DPP_BODY_OK;
+}
+
+/* ---- Docker's spelling of field names ---------------------------------- */
+
+/* The struct types of the request bodies dockerd decodes, with each JSON field
+ * name as Docker's Go types spell it (the json tag's name, else the Go field
+ * name; embedded structs are flattened, as encoding/json does). A field's
+ * `type` is the struct type of its value, of its elements (arrays) or of its
+ * entries' values (Go maps); NULL when there is none (strings, numbers, maps
+ * of strings) or when the type is not listed here (keys below it keep the
+ * client's spelling). Sources: moby/moby api/types (container/config.go
+ * Config and HealthConfig; container/hostconfig.go HostConfig, Resources,
+ * RestartPolicy, LogConfig, DeviceMapping, DeviceRequest, UpdateConfig;
+ * blkiodev; go-units Ulimit; go-connections nat.PortBinding; mount/mount.go;
+ * network/network.go, endpoint.go, ipam.go; types.go NetworkCreateRequest,
+ * NetworkConnect, NetworkDisconnect; configs.go ExecConfig, ExecStartCheck;
+ * volume CreateOptions; swarm/service.go, task.go, container.go, network.go,
+ * swarm.go, secret.go, config.go, node.go, common.go; registry AuthConfig;
+ * types.PluginPrivilege), checked against the Engine API reference
+ * (v1.41-v1.47 definitions). The root of a body is the union of the root
+ * types of every JSON endpoint (test_body checks that no two names in one
+ * type are equal under EqualFold). */
+struct ftype;
+struct ffield {
+	const char *name;
+	const struct ftype *type;
+};
+struct ftype {
+	const struct ffield *f;
+	size_t n;
+};
+
+#define FTYPE(arr) { arr, sizeof(arr) / sizeof(arr[0]) }
+
+static const struct ftype T_HEALTH, T_HOSTCONFIG, T_NETWORKING, T_ENDPOINT, T_EP_IPAM,
+	T_MOUNT, T_BIND_OPTS, T_VOLUME_OPTS, T_IMAGE_OPTS, T_TMPFS_OPTS, T_DRIVER, T_LOGCONFIG,
+	T_RESTART, T_DEVICE, T_DEVICE_REQ, T_ULIMIT, T_WEIGHT_DEV, T_THROTTLE_DEV, T_PORT_BINDING,
+	T_IPAM, T_IPAM_CONFIG, T_NET_CONFIG_REF, T_TASK_SPEC, T_SERVICE_MODE, T_REPLICATED,
+	T_REPLICATED_JOB, T_EMPTY, T_SVC_UPDATE, T_NET_ATTACH, T_ENDPOINT_SPEC, T_PORT_CONFIG,
+	T_CONTAINER_SPEC, T_PRIVILEGES, T_CRED_SPEC, T_SELINUX, T_SECCOMP, T_APPARMOR, T_DNS,
+	T_SECRET_REF, T_CONFIG_REF, T_FILE_TARGET, T_RES_REQ, T_LIMIT, T_SWARM_RES, T_GENERIC_RES,
+	T_NAMED_RES, T_DISCRETE_RES, T_SWARM_RESTART, T_PLACEMENT, T_PLACE_PREF, T_SPREAD,
+	T_PLATFORM, T_NET_ATTACH_SPEC, T_SWARM_SPEC, T_ORCH, T_RAFT, T_DISPATCHER, T_CA_CONFIG,
+	T_EXTERNAL_CA, T_TASK_DEFAULTS, T_ENCRYPTION, T_ROOT;
+
+/* container.Resources, embedded in HostConfig and UpdateConfig. */
+#define RESOURCES_FIELDS                                                                    \
+	{ "CpuShares", NULL }, { "Memory", NULL }, { "NanoCpus", NULL },                    \
+	{ "CgroupParent", NULL }, { "BlkioWeight", NULL },                                  \
+	{ "BlkioWeightDevice", &T_WEIGHT_DEV }, { "BlkioDeviceReadBps", &T_THROTTLE_DEV },  \
+	{ "BlkioDeviceWriteBps", &T_THROTTLE_DEV }, { "BlkioDeviceReadIOps", &T_THROTTLE_DEV }, \
+	{ "BlkioDeviceWriteIOps", &T_THROTTLE_DEV }, { "CpuPeriod", NULL },                 \
+	{ "CpuQuota", NULL }, { "CpuRealtimePeriod", NULL }, { "CpuRealtimeRuntime", NULL }, \
+	{ "CpusetCpus", NULL }, { "CpusetMems", NULL }, { "Devices", &T_DEVICE },           \
+	{ "DeviceCgroupRules", NULL }, { "DeviceRequests", &T_DEVICE_REQ },                 \
+	{ "KernelMemory", NULL }, { "KernelMemoryTCP", NULL }, { "MemoryReservation", NULL }, \
+	{ "MemorySwap", NULL }, { "MemorySwappiness", NULL }, { "OomKillDisable", NULL },   \
+	{ "PidsLimit", NULL }, { "Ulimits", &T_ULIMIT }, { "CpuCount", NULL },               \
+	{ "CpuPercent", NULL }, { "IOMaximumIOps", NULL }, { "IOMaximumBandwidth", NULL }
+
+/* container.HostConfig without the embedded Resources. */
+#define HOSTCONFIG_FIELDS                                                                   \
+	{ "Binds", NULL }, { "ContainerIDFile", NULL }, { "LogConfig", &T_LOGCONFIG },      \
+	{ "NetworkMode", NULL }, { "PortBindings", &T_PORT_BINDING },                       \
+	{ "RestartPolicy", &T_RESTART }, { "AutoRemove", NULL }, { "VolumeDriver", NULL },  \
+	{ "VolumesFrom", NULL }, { "ConsoleSize", NULL }, { "Annotations", NULL },          \
+	{ "CapAdd", NULL }, { "CapDrop", NULL }, { "CgroupnsMode", NULL }, { "Dns", NULL },  \
+	{ "DnsOptions", NULL }, { "DnsSearch", NULL }, { "ExtraHosts", NULL },              \
+	{ "GroupAdd", NULL }, { "IpcMode", NULL }, { "Cgroup", NULL }, { "Links", NULL },   \
+	{ "OomScoreAdj", NULL }, { "PidMode", NULL }, { "Privileged", NULL },               \
+	{ "PublishAllPorts", NULL }, { "ReadonlyRootfs", NULL }, { "SecurityOpt", NULL },   \
+	{ "StorageOpt", NULL }, { "Tmpfs", NULL }, { "UTSMode", NULL }, { "UsernsMode", NULL }, \
+	{ "ShmSize", NULL }, { "Sysctls", NULL }, { "Runtime", NULL }, { "Isolation", NULL }, \
+	{ "Mounts", &T_MOUNT }, { "MaskedPaths", NULL }, { "ReadonlyPaths", NULL },         \
+	{ "Init", NULL }
+
+static const struct ffield F_HEALTH[] = {
+	{ "Test", NULL }, { "Interval", NULL }, { "Timeout", NULL },
+	{ "StartPeriod", NULL }, { "StartInterval", NULL }, { "Retries", NULL },
+};
+static const struct ffield F_HOSTCONFIG[] = { HOSTCONFIG_FIELDS, RESOURCES_FIELDS };
+static const struct ffield F_NETWORKING[] = { { "EndpointsConfig", &T_ENDPOINT } };
+static const struct ffield F_ENDPOINT[] = {
+	{ "IPAMConfig", &T_EP_IPAM }, { "Links", NULL }, { "Aliases", NULL },
+	{ "MacAddress", NULL }, { "DriverOpts", NULL }, { "GwPriority", NULL },
+	{ "NetworkID", NULL }, { "EndpointID", NULL }, { "Gateway", NULL },
+	{ "IPAddress", NULL }, { "IPPrefixLen", NULL }, { "IPv6Gateway", NULL },
+	{ "GlobalIPv6Address", NULL }, { "GlobalIPv6PrefixLen", NULL }, { "DNSNames", NULL },
+};
+static const struct ffield F_EP_IPAM[] = {
+	{ "IPv4Address", NULL }, { "IPv6Address", NULL }, { "LinkLocalIPs", NULL },
+};
+static const struct ffield F_MOUNT[] = {
+	{ "Type", NULL }, { "Source", NULL }, { "Target", NULL }, { "ReadOnly", NULL },
+	{ "Consistency", NULL }, { "BindOptions", &T_BIND_OPTS },
+	{ "VolumeOptions", &T_VOLUME_OPTS }, { "ImageOptions", &T_IMAGE_OPTS },
+	{ "TmpfsOptions", &T_TMPFS_OPTS }, { "ClusterOptions", &T_EMPTY },
+};
+static const struct ffield F_BIND_OPTS[] = {
+	{ "Propagation", NULL }, { "NonRecursive", NULL }, { "CreateMountpoint", NULL },
+	{ "ReadOnlyNonRecursive", NULL }, { "ReadOnlyForceRecursive", NULL },
+};
+static const struct ffield F_VOLUME_OPTS[] = {
+	{ "NoCopy", NULL }, { "Labels", NULL }, { "Subpath", NULL }, { "DriverConfig", &T_DRIVER },
+};
+static const struct ffield F_IMAGE_OPTS[] = { { "Subpath", NULL } };
+static const struct ffield F_TMPFS_OPTS[] = {
+	{ "SizeBytes", NULL }, { "Mode", NULL }, { "Options", NULL },
+};
+static const struct ffield F_DRIVER[] = { { "Name", NULL }, { "Options", NULL } };
+static const struct ffield F_LOGCONFIG[] = { { "Type", NULL }, { "Config", NULL } };
+static const struct ffield F_RESTART[] = { { "Name", NULL }, { "MaximumRetryCount", NULL } };
+static const struct ffield F_DEVICE[] = {
+	{ "PathOnHost", NULL }, { "PathInContainer", NULL }, { "CgroupPermissions", NULL },
+};
+static const struct ffield F_DEVICE_REQ[] = {
+	{ "Driver", NULL }, { "Count", NULL }, { "DeviceIDs", NULL },
+	{ "Capabilities", NULL }, { "Options", NULL },
+};
+static const struct ffield F_ULIMIT[] = { { "Name", NULL }, { "Hard", NULL }, { "Soft", NULL } };
+static const struct ffield F_WEIGHT_DEV[] = { { "Path", NULL }, { "Weight", NULL } };
+static const struct ffield F_THROTTLE_DEV[] = { { "Path", NULL }, { "Rate", NULL } };
+static const struct ffield F_PORT_BINDING[] = { { "HostIp", NULL }, { "HostPort", NULL } };
+static const struct ffield F_IPAM[] = {
+	{ "Driver", NULL }, { "Options", NULL }, { "Config", &T_IPAM_CONFIG },
+};
+static const struct ffield F_IPAM_CONFIG[] = {
+	{ "Subnet", NULL }, { "IPRange", NULL }, { "Gateway", NULL }, { "AuxiliaryAddresses", NULL },
+};
+static const struct ffield F_NET_CONFIG_REF[] = { { "Network", NULL } };
+/* swarm */
+static const struct ffield F_TASK_SPEC[] = {
+	{ "ContainerSpec", &T_CONTAINER_SPEC }, { "PluginSpec", NULL },
+	{ "NetworkAttachmentSpec", &T_NET_ATTACH_SPEC }, { "Resources", &T_RES_REQ },
+	{ "RestartPolicy", &T_SWARM_RESTART }, { "Placement", &T_PLACEMENT },
+	{ "Networks", &T_NET_ATTACH }, { "LogDriver", &T_DRIVER }, { "ForceUpdate", NULL },
+	{ "Runtime", NULL },
+};
+static const struct ffield F_SERVICE_MODE[] = {
+	{ "Replicated", &T_REPLICATED }, { "Global", &T_EMPTY },
+	{ "ReplicatedJob", &T_REPLICATED_JOB }, { "GlobalJob", &T_EMPTY },
+};
+static const struct ffield F_REPLICATED[] = { { "Replicas", NULL } };
+static const struct ffield F_REPLICATED_JOB[] = {
+	{ "MaxConcurrent", NULL }, { "TotalCompletions", NULL },
+};
+static const struct ffield F_SVC_UPDATE[] = {
+	{ "Parallelism", NULL }, { "Delay", NULL }, { "FailureAction", NULL },
+	{ "Monitor", NULL }, { "MaxFailureRatio", NULL }, { "Order", NULL },
+};
+static const struct ffield F_NET_ATTACH[] = {
+	{ "Target", NULL }, { "Aliases", NULL }, { "DriverOpts", NULL },
+};
+static const struct ffield F_ENDPOINT_SPEC[] = { { "Mode", NULL }, { "Ports", &T_PORT_CONFIG } };
+static const struct ffield F_PORT_CONFIG[] = {
+	{ "Name", NULL }, { "Protocol", NULL }, { "TargetPort", NULL },
+	{ "PublishedPort", NULL }, { "PublishMode", NULL },
+};
+static const struct ffield F_CONTAINER_SPEC[] = {
+	{ "Image", NULL }, { "Labels", NULL }, { "Command", NULL }, { "Args", NULL },
+	{ "Hostname", NULL }, { "Env", NULL }, { "Dir", NULL }, { "User", NULL },
+	{ "Groups", NULL }, { "Privileges", &T_PRIVILEGES }, { "Init", NULL },
+	{ "StopSignal", NULL }, { "TTY", NULL }, { "OpenStdin", NULL }, { "ReadOnly", NULL },
+	{ "Mounts", &T_MOUNT }, { "StopGracePeriod", NULL }, { "Healthcheck", &T_HEALTH },
+	{ "Hosts", NULL }, { "DNSConfig", &T_DNS }, { "Secrets", &T_SECRET_REF },
+	{ "Configs", &T_CONFIG_REF }, { "Isolation", NULL }, { "Sysctls", NULL },
+	{ "CapabilityAdd", NULL }, { "CapabilityDrop", NULL }, { "Ulimits", &T_ULIMIT },
+	{ "OomScoreAdj", NULL },
+};
+static const struct ffield F_PRIVILEGES[] = {
+	{ "CredentialSpec", &T_CRED_SPEC }, { "SELinuxContext", &T_SELINUX },
+	{ "Seccomp", &T_SECCOMP }, { "AppArmor", &T_APPARMOR }, { "NoNewPrivileges", NULL },
+};
+static const struct ffield F_CRED_SPEC[] = { { "Config", NULL }, { "File", NULL }, { "Registry", NULL } };
+static const struct ffield F_SELINUX[] = {
+	{ "Disable", NULL }, { "User", NULL }, { "Role", NULL }, { "Type", NULL }, { "Level", NULL },
+};
+static const struct ffield F_SECCOMP[] = { { "Mode", NULL }, { "Profile", NULL } };
+static const struct ffield F_APPARMOR[] = { { "Mode", NULL } };
+static const struct ffield F_DNS[] = { { "Nameservers", NULL }, { "Search", NULL }, { "Options", NULL } };
+static const struct ffield F_SECRET_REF[] = {
+	{ "File", &T_FILE_TARGET }, { "SecretID", NULL }, { "SecretName", NULL },
+};
+static const struct ffield F_CONFIG_REF[] = {
+	{ "File", &T_FILE_TARGET }, { "Runtime", &T_EMPTY }, { "ConfigID", NULL }, { "ConfigName", NULL },
+};
+static const struct ffield F_FILE_TARGET[] = {
+	{ "Name", NULL }, { "UID", NULL }, { "GID", NULL }, { "Mode", NULL },
+};
+static const struct ffield F_RES_REQ[] = { { "Limits", &T_LIMIT }, { "Reservations", &T_SWARM_RES } };
+static const struct ffield F_LIMIT[] = { { "NanoCPUs", NULL }, { "MemoryBytes", NULL }, { "Pids", NULL } };
+static const struct ffield F_SWARM_RES[] = {
+	{ "NanoCPUs", NULL }, { "MemoryBytes", NULL }, { "GenericResources", &T_GENERIC_RES },
+};
+static const struct ffield F_GENERIC_RES[] = {
+	{ "NamedResourceSpec", &T_NAMED_RES }, { "DiscreteResourceSpec", &T_DISCRETE_RES },
+};
+static const struct ffield F_NAMED_RES[] = { { "Kind", NULL }, { "Value", NULL } };
+static const struct ffield F_SWARM_RESTART[] = {
+	{ "Condition", NULL }, { "Delay", NULL }, { "MaxAttempts", NULL }, { "Window", NULL },
+};
+static const struct ffield F_PLACEMENT[] = {
+	{ "Constraints", NULL }, { "Preferences", &T_PLACE_PREF }, { "MaxReplicas", NULL },
+	{ "Platforms", &T_PLATFORM },
+};
+static const struct ffield F_PLACE_PREF[] = { { "Spread", &T_SPREAD } };
+static const struct ffield F_SPREAD[] = { { "SpreadDescriptor", NULL } };
+static const struct ffield F_PLATFORM[] = { { "Architecture", NULL }, { "OS", NULL } };
+static const struct ffield F_NET_ATTACH_SPEC[] = { { "ContainerID", NULL } };
+static const struct ffield F_SWARM_SPEC[] = {
+	{ "Name", NULL }, { "Labels", NULL }, { "Orchestration", &T_ORCH }, { "Raft", &T_RAFT },
+	{ "Dispatcher", &T_DISPATCHER }, { "CAConfig", &T_CA_CONFIG },
+	{ "TaskDefaults", &T_TASK_DEFAULTS }, { "EncryptionConfig", &T_ENCRYPTION },
+};
+static const struct ffield F_ORCH[] = { { "TaskHistoryRetentionLimit", NULL } };
+static const struct ffield F_RAFT[] = {
+	{ "SnapshotInterval", NULL }, { "KeepOldSnapshots", NULL },
+	{ "LogEntriesForSlowFollowers", NULL }, { "ElectionTick", NULL }, { "HeartbeatTick", NULL },
+};
+static const struct ffield F_DISPATCHER[] = { { "HeartbeatPeriod", NULL } };
+static const struct ffield F_CA_CONFIG[] = {
+	{ "NodeCertExpiry", NULL }, { "ExternalCAs", &T_EXTERNAL_CA }, { "SigningCACert", NULL },
+	{ "SigningCAKey", NULL }, { "ForceRotate", NULL },
+};
+static const struct ffield F_EXTERNAL_CA[] = {
+	{ "Protocol", NULL }, { "URL", NULL }, { "Options", NULL }, { "CACert", NULL },
+};
+static const struct ffield F_TASK_DEFAULTS[] = { { "LogDriver", &T_DRIVER } };
+static const struct ffield F_ENCRYPTION[] = { { "AutoLockManagers", NULL } };
+
+/* The root: every JSON endpoint's body type, merged.
+ *   POST /containers/create, /commit: container.Config (+ HostConfig,
+ *     NetworkingConfig); /containers/{id}/start (old API): HostConfig;
+ *   POST /containers/{id}/update: UpdateConfig (Resources + RestartPolicy);
+ *   POST /containers/{id}/exec: ExecConfig; POST /exec/{id}/start: ExecStartCheck;
+ *   POST /networks/create: NetworkCreateRequest; /networks/{id}/connect,
+ *     /disconnect: NetworkConnect, NetworkDisconnect;
+ *   POST /volumes/create: volume.CreateOptions;
+ *   POST /services/create, /services/{id}/update: swarm.ServiceSpec;
+ *   POST /secrets/create, /configs/create and their updates: SecretSpec, ConfigSpec;
+ *   POST /nodes/{id}/update: NodeSpec; POST /swarm/update: swarm.Spec;
+ *   POST /swarm/init, /swarm/join, /swarm/unlock: InitRequest, JoinRequest,
+ *     UnlockRequest;
+ *   POST /auth: registry.AuthConfig (lower-case json tags);
+ *   POST /plugins/pull, /plugins/{name}/upgrade: []PluginPrivilege. */
+static const struct ffield F_ROOT[] = {
+	/* container.Config */
+	{ "Hostname", NULL }, { "Domainname", NULL }, { "User", NULL }, { "AttachStdin", NULL },
+	{ "AttachStdout", NULL }, { "AttachStderr", NULL }, { "ExposedPorts", &T_EMPTY },
+	{ "Tty", NULL }, { "OpenStdin", NULL }, { "StdinOnce", NULL }, { "Env", NULL },
+	{ "Cmd", NULL }, { "Healthcheck", &T_HEALTH }, { "ArgsEscaped", NULL }, { "Image", NULL },
+	{ "Volumes", &T_EMPTY }, { "WorkingDir", NULL }, { "Entrypoint", NULL },
+	{ "NetworkDisabled", NULL }, { "MacAddress", NULL }, { "OnBuild", NULL },
+	{ "Labels", NULL }, { "StopSignal", NULL }, { "StopTimeout", NULL }, { "Shell", NULL },
+	{ "HostConfig", &T_HOSTCONFIG }, { "NetworkingConfig", &T_NETWORKING },
+	/* HostConfig at the root (start on old API versions, update) */
+	HOSTCONFIG_FIELDS, RESOURCES_FIELDS,
+	/* ExecConfig, ExecStartCheck (User, Tty, Env, Cmd, WorkingDir, Privileged,
+	 * ConsoleSize and the Attach* fields are above) */
+	{ "Detach", NULL }, { "DetachKeys", NULL },
+	/* NetworkCreateRequest, NetworkConnect, NetworkDisconnect; volume
+	 * CreateOptions ("Driver" is a string there and a swarm.Driver object in
+	 * SecretSpec) */
+	{ "Name", NULL }, { "CheckDuplicate", NULL }, { "Driver", &T_DRIVER }, { "Scope", NULL },
+	{ "EnableIPv4", NULL }, { "EnableIPv6", NULL }, { "IPAM", &T_IPAM }, { "Internal", NULL },
+	{ "Attachable", NULL }, { "Ingress", NULL }, { "ConfigOnly", NULL },
+	{ "ConfigFrom", &T_NET_CONFIG_REF }, { "Options", NULL }, { "Container", NULL },
+	{ "EndpointConfig", &T_ENDPOINT }, { "Force", NULL }, { "DriverOpts", NULL },
+	{ "ClusterVolumeSpec", NULL },
+	/* swarm.ServiceSpec */
+	{ "TaskTemplate", &T_TASK_SPEC }, { "Mode", &T_SERVICE_MODE },
+	{ "UpdateConfig", &T_SVC_UPDATE }, { "RollbackConfig", &T_SVC_UPDATE },
+	{ "Networks", &T_NET_ATTACH }, { "EndpointSpec", &T_ENDPOINT_SPEC },
+	/* SecretSpec, ConfigSpec, NodeSpec */
+	{ "Data", NULL }, { "Templating", &T_DRIVER }, { "Role", NULL }, { "Availability", NULL },
+	/* swarm.Spec (Name, Labels above) */
+	{ "Orchestration", &T_ORCH }, { "Raft", &T_RAFT }, { "Dispatcher", &T_DISPATCHER },
+	{ "CAConfig", &T_CA_CONFIG }, { "TaskDefaults", &T_TASK_DEFAULTS },
+	{ "EncryptionConfig", &T_ENCRYPTION },
+	/* InitRequest, JoinRequest, UnlockRequest */
+	{ "ListenAddr", NULL }, { "AdvertiseAddr", NULL }, { "DataPathAddr", NULL },
+	{ "DataPathPort", NULL }, { "ForceNewCluster", NULL }, { "Spec", &T_SWARM_SPEC },
+	{ "AutoLockManagers", NULL }, { "DefaultAddrPool", NULL }, { "SubnetSize", NULL },
+	{ "RemoteAddrs", NULL }, { "JoinToken", NULL }, { "UnlockKey", NULL },
+	/* registry.AuthConfig */
+	{ "username", NULL }, { "password", NULL }, { "auth", NULL }, { "email", NULL },
+	{ "serveraddress", NULL }, { "identitytoken", NULL }, { "registrytoken", NULL },
+	/* PluginPrivilege (Name above) */
+	{ "Description", NULL }, { "Value", NULL },
+};
+
+static const struct ftype T_HEALTH = FTYPE(F_HEALTH), T_HOSTCONFIG = FTYPE(F_HOSTCONFIG),
+	T_NETWORKING = FTYPE(F_NETWORKING), T_ENDPOINT = FTYPE(F_ENDPOINT),
+	T_EP_IPAM = FTYPE(F_EP_IPAM), T_MOUNT = FTYPE(F_MOUNT), T_BIND_OPTS = FTYPE(F_BIND_OPTS),
+	T_VOLUME_OPTS = FTYPE(F_VOLUME_OPTS), T_IMAGE_OPTS = FTYPE(F_IMAGE_OPTS),
+	T_TMPFS_OPTS = FTYPE(F_TMPFS_OPTS), T_DRIVER = FTYPE(F_DRIVER),
+	T_LOGCONFIG = FTYPE(F_LOGCONFIG), T_RESTART = FTYPE(F_RESTART), T_DEVICE = FTYPE(F_DEVICE),
+	T_DEVICE_REQ = FTYPE(F_DEVICE_REQ), T_ULIMIT = FTYPE(F_ULIMIT),
+	T_WEIGHT_DEV = FTYPE(F_WEIGHT_DEV), T_THROTTLE_DEV = FTYPE(F_THROTTLE_DEV),
+	T_PORT_BINDING = FTYPE(F_PORT_BINDING), T_IPAM = FTYPE(F_IPAM),
+	T_IPAM_CONFIG = FTYPE(F_IPAM_CONFIG), T_NET_CONFIG_REF = FTYPE(F_NET_CONFIG_REF),
+	T_TASK_SPEC = FTYPE(F_TASK_SPEC), T_SERVICE_MODE = FTYPE(F_SERVICE_MODE),
+	T_REPLICATED = FTYPE(F_REPLICATED), T_REPLICATED_JOB = FTYPE(F_REPLICATED_JOB),
+	T_EMPTY = { NULL, 0 }, T_SVC_UPDATE = FTYPE(F_SVC_UPDATE),
+	T_NET_ATTACH = FTYPE(F_NET_ATTACH), T_ENDPOINT_SPEC = FTYPE(F_ENDPOINT_SPEC),
+	T_PORT_CONFIG = FTYPE(F_PORT_CONFIG), T_CONTAINER_SPEC = FTYPE(F_CONTAINER_SPEC),
+	T_PRIVILEGES = FTYPE(F_PRIVILEGES), T_CRED_SPEC = FTYPE(F_CRED_SPEC),
+	T_SELINUX = FTYPE(F_SELINUX), T_SECCOMP = FTYPE(F_SECCOMP), T_APPARMOR = FTYPE(F_APPARMOR),
+	T_DNS = FTYPE(F_DNS), T_SECRET_REF = FTYPE(F_SECRET_REF), T_CONFIG_REF = FTYPE(F_CONFIG_REF),
+	T_FILE_TARGET = FTYPE(F_FILE_TARGET), T_RES_REQ = FTYPE(F_RES_REQ), T_LIMIT = FTYPE(F_LIMIT),
+	T_SWARM_RES = FTYPE(F_SWARM_RES), T_GENERIC_RES = FTYPE(F_GENERIC_RES),
+	T_NAMED_RES = FTYPE(F_NAMED_RES), T_DISCRETE_RES = FTYPE(F_NAMED_RES),
+	T_SWARM_RESTART = FTYPE(F_SWARM_RESTART), T_PLACEMENT = FTYPE(F_PLACEMENT),
+	T_PLACE_PREF = FTYPE(F_PLACE_PREF), T_SPREAD = FTYPE(F_SPREAD), T_PLATFORM = FTYPE(F_PLATFORM),
+	T_NET_ATTACH_SPEC = FTYPE(F_NET_ATTACH_SPEC), T_SWARM_SPEC = FTYPE(F_SWARM_SPEC),
+	T_ORCH = FTYPE(F_ORCH), T_RAFT = FTYPE(F_RAFT), T_DISPATCHER = FTYPE(F_DISPATCHER),
+	T_CA_CONFIG = FTYPE(F_CA_CONFIG), T_EXTERNAL_CA = FTYPE(F_EXTERNAL_CA),
+	T_TASK_DEFAULTS = FTYPE(F_TASK_DEFAULTS), T_ENCRYPTION = FTYPE(F_ENCRYPTION),
+	T_ROOT = FTYPE(F_ROOT);
+
+/* The field of type t that key names for Go's decoder: the exact name first,
+ * then EqualFold (decode.go object()). NULL when it names none. */
+static const struct ffield *find_field(const struct ftype *t, const char *key)
+{
+	size_t i;
+
+	const struct ffield *folded = NULL;
+
+	if (t == NULL || key == NULL)
+		return NULL;
+	for (i = 0; i < t->n; i++) {
+		if (strcmp(t->f[i].name, key) == 0)
+			return &t->f[i];
+		if (folded == NULL && fold_eq(t->f[i].name, key))
+			folded = &t->f[i];
+	}
+	return folded;
+}
+
+/* Stores Docker's spelling in c->string (the key's bytes are only used by the
+ * rules from here on; the proxy forwards the original body). */
+static enum dpp_body_status respell(cJSON *c, const char *name, char **err)
+{
+	size_t n;
+	char *s;
+
+	if (strcmp(c->string, name) == 0)
+		return DPP_BODY_OK;
+	n = strlen(name) + 1;
+	s = cJSON_malloc(n);
+	if (s == NULL) {
+		set_err(err, "out of memory");
+		return DPP_BODY_NOMEM;
+	}
+	memcpy(s, name, n);
+	if (!(c->type & cJSON_StringIsConst))
+		cJSON_free(c->string);
+	c->string = s;
+	c->type &= ~cJSON_StringIsConst;
+	return DPP_BODY_OK;
+}
+
 /* ---- pass 3: duplicate keys -------------------------------------------- */
 
 static bool is_map_field(const char *parent, const char *name)
@@ -540,10 +922,13 @@ cleanup:
 	return st;
 }
 
-/* Pre-order walk (document order): duplicate keys and number texts.
- * Recursion depth is bounded by max_depth (prescan). */
+/* Pre-order walk (document order): duplicate keys, number texts and
+ * Docker's spelling of struct keys. `type` is the struct type of node (an
+ * object decoded into a struct), the value type of its entries (a map) or of
+ * its elements (an array); NULL when unknown. Recursion depth is bounded by
+ * max_depth (prescan). */
 static enum dpp_body_status walk_value(struct walk *w, cJSON *node, enum obj_kind kind,
-				       const char *field)
+				       const char *field, const struct ftype *type)
 {
 	enum dpp_body_status st;
 	cJSON *c;
@@ -555,6 +940,7 @@ static enum dpp_body_status walk_value(struct walk *w, cJSON *node, enum obj_kin
 		if (st != DPP_BODY_OK)
 			return st;
 		for (c = node->child; c != NULL; c = c->next) {
+			const struct ftype *ct = type; /* a map entry's value */
 			enum obj_kind ck;
 			const char *cf;
 
@@ -562,14 +948,23 @@ static enum dpp_body_status walk_value(struct walk *w, cJSON *node, enum obj_kin
 				set_err(w->err, "invalid JSON body: object member without key");
 				return DPP_BODY_INVALID;
 			}
+			if (kind == OBJ_STRUCT) {
+				/* after check_dups, so its messages quote the keys as sent;
+				 * before child_context, which keeps a pointer to the key */
+				const struct ffield *f = find_field(type, c->string);
+
+				ct = f != NULL ? f->type : NULL;
+				if (f != NULL && (st = respell(c, f->name, w->err)) != DPP_BODY_OK)
+					return st;
+			}
 			child_context(kind, field, c->string, &ck, &cf);
-			st = walk_value(w, c, ck, cf);
+			st = walk_value(w, c, ck, cf, ct);
 			if (st != DPP_BODY_OK)
 				return st;
 		}
 	} else if (cJSON_IsArray(node)) {
 		for (c = node->child; c != NULL; c = c->next) {
-			st = walk_value(w, c, OBJ_STRUCT, field);
+			st = walk_value(w, c, OBJ_STRUCT, field, type);
 			if (st != DPP_BODY_OK)
 				return st;
 		}
@@ -648,7 +1043,7 @@ enum dpp_body_status dpp_body_parse(const char *body, size_t len, int max_depth,
 	w.lim = (size_t)(end - body);
 	w.pos = 0;
 	w.err = err;
-	st = walk_value(&w, root, OBJ_STRUCT, NULL);
+	st = walk_value(&w, root, OBJ_STRUCT, NULL, &T_ROOT);
 	if (st != DPP_BODY_OK)
 		goto cleanup;
 	{
@@ -707,10 +1102,93 @@ static int parse_index(const char *s, size_t *out)
 	return 0;
 }
 
+/* One step of dpp_body_lookup from node (of kind `kind`, value of field
+ * `field`); NULL when absent or null. Updates *kind and *field. */
+static const cJSON *step(const cJSON *node, const char *seg, enum obj_kind *kind,
+			 const char **field)
+{
+	const cJSON *c;
+
+	if (cJSON_IsObject(node)) {
+		for (c = node->child; c != NULL; c = c->next) {
+			if (c->string == NULL)
+				continue;
+			if (*kind == OBJ_MAP ? strcmp(c->string, seg) == 0 : fold_eq(c->string, seg))
+				break;
+		}
+		if (c == NULL)
+			return NULL;
+		child_context(*kind, *field, c->string, kind, field);
+	} else if (cJSON_IsArray(node)) {
+		size_t idx, k = 0;
+
+		if (parse_index(seg, &idx) < 0)
+			return NULL;
+		for (c = node->child; c != NULL && k < idx; c = c->next)
+			k++;
+		if (c == NULL)
+			return NULL;
+		*kind = OBJ_STRUCT;
+	} else {
+		return NULL;
+	}
+	return cJSON_IsNull(c) ? NULL : c;
+}
+
+/* Plain segments are walked in a loop; recursion happens only at "*", so its
+ * depth is at most the number of "*" segments. */
+static int each_at(const cJSON *node, enum obj_kind kind, const char *field,
+		   const char *const *segs, size_t nseg, int (*fn)(void *, const cJSON *),
+		   void *arg)
+{
+	const cJSON *c;
+	int r;
+
+	for (; nseg > 0 && strcmp(segs[0], DPP_BODY_ANY) != 0; segs++, nseg--) {
+		node = step(node, segs[0], &kind, &field);
+		if (node == NULL)
+			return 0;
+	}
+	if (nseg == 0)
+		return fn(arg, node);
+	if (!cJSON_IsObject(node) && !cJSON_IsArray(node))
+		return 0;
+	for (c = node->child; c != NULL; c = c->next) {
+		enum obj_kind ck = OBJ_STRUCT;
+		const char *cf = field;
+
+		if (cJSON_IsNull(c))
+			continue;
+		if (cJSON_IsObject(node)) {
+			if (c->string == NULL)
+				continue;
+			child_context(kind, field, c->string, &ck, &cf);
+		}
+		r = each_at(c, ck, cf, segs + 1, nseg - 1, fn, arg);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+int dpp_body_each(const struct dpp_body_doc *doc, const char *const *segments, size_t nseg,
+		  int (*fn)(void *arg, const cJSON *value), void *arg)
+{
+	size_t i;
+
+	if (doc == NULL || fn == NULL || (nseg > 0 && segments == NULL) || doc->root == NULL ||
+	    cJSON_IsNull(doc->root))
+		return 0;
+	for (i = 0; i < nseg; i++)
+		if (segments[i] == NULL)
+			return 0;
+	return each_at(doc->root, OBJ_STRUCT, NULL, segments, nseg, fn, arg);
+}
+
 const cJSON *dpp_body_lookup(const struct dpp_body_doc *doc,
 			     const char *const *segments, size_t nseg)
 {
-	const cJSON *node, *c;
+	const cJSON *node;
 	enum obj_kind kind = OBJ_STRUCT;
 	const char *field = NULL;
 	size_t i;
@@ -720,39 +1198,8 @@ const cJSON *dpp_body_lookup(const struct dpp_body_doc *doc,
 	node = doc->root;
 	if (node == NULL || cJSON_IsNull(node))
 		return NULL;
-	for (i = 0; i < nseg; i++) {
-		const char *seg = segments[i];
-
-		if (seg == NULL)
-			return NULL;
-		if (cJSON_IsObject(node)) {
-			for (c = node->child; c != NULL; c = c->next) {
-				if (c->string == NULL)
-					continue;
-				if (kind == OBJ_MAP ? strcmp(c->string, seg) == 0
-						    : fold_eq(c->string, seg))
-					break;
-			}
-			if (c == NULL)
-				return NULL;
-			child_context(kind, field, c->string, &kind, &field);
-		} else if (cJSON_IsArray(node)) {
-			size_t idx, k = 0;
-
-			if (parse_index(seg, &idx) < 0)
-				return NULL;
-			for (c = node->child; c != NULL && k < idx; c = c->next)
-				k++;
-			if (c == NULL)
-				return NULL;
-			kind = OBJ_STRUCT; /* elements keep the array's field name */
-		} else {
-			return NULL;
-		}
-		node = c;
-		if (cJSON_IsNull(node))
-			return NULL;
-	}
+	for (i = 0; i < nseg && node != NULL; i++)
+		node = segments[i] != NULL ? step(node, segments[i], &kind, &field) : NULL;
 	return node;
 }
 
@@ -980,54 +1427,37 @@ int dpp_body_check_create(const struct dpp_body_doc *doc, char **err)
 
 /* ---- body kind ---------------------------------------------------------- */
 
-/* Routes whose body dockerd streams (tar or binary). '*' matches one path
- * segment (a container ID or name, which cannot contain '/'). Docker Engine
- * API: ImageBuild (application/octet-stream tar), PutContainerArchive
+/* Routes whose body dockerd streams (tar or binary) carry
+ * DPP_ROUTE_BODY_STREAM in the route table (dpp/route.h). Docker Engine API:
+ * ImageBuild (application/octet-stream tar), PutContainerArchive
  * (application/x-tar), ImageLoad (application/x-tar), ImageCreate (import
  * with fromSrc=-: application/octet-stream), PluginCreate (application/x-tar). */
-static const struct {
-	const char *method;
-	const char *pattern;
-} stream_routes[] = {
-	{ "POST", "/build" },
-	{ "PUT", "/containers/*/archive" },
-	{ "POST", "/images/load" },
-	{ "POST", "/images/create" },
-	{ "POST", "/plugins/create" },
-};
-
-static bool route_match(const char *pattern, const char *path)
+enum dpp_body_kind dpp_body_kind_endpoint(const char *method, const char *endpoint)
 {
-	while (*pattern != '\0') {
-		if (*pattern == '*') {
-			const char *seg = path;
+	size_t n;
+	const struct dpp_route *t;
 
-			while (*path != '\0' && *path != '/')
-				path++;
-			if (path == seg)
-				return false;
-			pattern++;
-		} else if (*pattern++ != *path++) {
-			return false;
-		}
-	}
-	return *path == '\0';
-}
-
-enum dpp_body_kind dpp_body_kind(const char *method, const char *canonical_path)
-{
-	size_t i;
-
-	if (method == NULL || canonical_path == NULL)
+	if (method == NULL)
 		return DPP_BODY_JSON;
 	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
 	    strcmp(method, "DELETE") == 0 || strcmp(method, "OPTIONS") == 0)
 		return DPP_BODY_NONE;
-	for (i = 0; i < sizeof(stream_routes) / sizeof(stream_routes[0]); i++)
-		if (strcmp(method, stream_routes[i].method) == 0 &&
-		    route_match(stream_routes[i].pattern, canonical_path))
-			return DPP_BODY_STREAM;
+	if (endpoint == NULL)
+		return DPP_BODY_JSON;
+	t = dpp_route_table(&n);
+	for (size_t i = 0; i < n; i++) {
+		if (t[i].method != NULL && strcmp(t[i].method, method) == 0 &&
+		    strcmp(t[i].endpoint, endpoint) == 0)
+			return (t[i].flags & DPP_ROUTE_BODY_STREAM) ? DPP_BODY_STREAM : DPP_BODY_JSON;
+	}
 	return DPP_BODY_JSON;
+}
+
+enum dpp_body_kind dpp_body_kind(const char *method, const char *canonical_path)
+{
+	/* A version prefix changes no stream route; the debug routes (the only
+	 * unversioned ones) have no body. */
+	return dpp_body_kind_endpoint(method, dpp_route_endpoint(method, canonical_path, 1));
 }
 
 const char *dpp_body_kind_name(enum dpp_body_kind kind)
@@ -1041,4 +1471,125 @@ const char *dpp_body_kind_name(enum dpp_body_kind kind)
 		return "stream";
 	}
 	return "unknown";
+}
+
+/* ---- exact numbers outside request bodies ------------------------------- */
+
+cJSON *dpp_json_parse_exact(const char *text, size_t len, const char **err)
+{
+	const char *end = NULL;
+	cJSON *root = NULL;
+	char *msg = NULL;
+	struct walk w;
+	size_t start, tlen;
+
+	if (err != NULL)
+		*err = NULL;
+	if (text == NULL) {
+		if (err != NULL)
+			*err = "no JSON text";
+		return NULL;
+	}
+	if (pthread_mutex_lock(&parse_lock) != 0) {
+		if (err != NULL)
+			*err = "internal lock error";
+		return NULL;
+	}
+	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	(void)pthread_mutex_unlock(&parse_lock);
+	if (root == NULL || end == NULL || end < text || end > text + len) {
+		if (err != NULL)
+			*err = "not valid JSON";
+		goto fail;
+	}
+	w.body = (const unsigned char *)text;
+	w.lim = (size_t)(end - text);
+	w.pos = 0;
+	w.err = &msg;
+	if (raw_numbers(&w, root) != DPP_BODY_OK ||
+	    next_number_token(w.body, w.lim, &w.pos, &start, &tlen)) {
+		if (err != NULL)
+			*err = "a number is not valid JSON (RFC 8259) or cannot be kept exactly";
+		goto fail;
+	}
+	free(msg);
+	return root;
+fail:
+	free(msg);
+	cJSON_Delete(root);
+	return NULL;
+}
+
+/* Numbers that carry their literal text (dpp_body_parse) become cJSON_Raw
+ * nodes holding it, so printing gives the numbers as sent. Recursion depth is
+ * bounded by the document's (max_depth). cJSON_Duplicate copies valuestring
+ * for every type, so a copy keeps the texts. */
+static void raw_from_text(cJSON *n)
+{
+	if (cJSON_IsNumber(n) && n->valuestring != NULL)
+		n->type = (n->type & ~0xFF) | cJSON_Raw;
+	for (cJSON *c = n->child; c != NULL; c = c->next)
+		raw_from_text(c);
+}
+
+char *dpp_body_text(const cJSON *item)
+{
+	cJSON *copy;
+	char *text, *out;
+
+	if (item == NULL)
+		return NULL;
+	copy = cJSON_Duplicate(item, 1);
+	if (copy == NULL)
+		return NULL;
+	raw_from_text(copy);
+	text = cJSON_PrintUnformatted(copy);
+	cJSON_Delete(copy);
+	if (text == NULL)
+		return NULL;
+	out = strdup(text);
+	cJSON_free(text);
+	return out;
+}
+
+/* ---- self-check of the spelling table (for tests) ---------------------- */
+
+static const struct ftype *const all_types[] = {
+	&T_HEALTH, &T_HOSTCONFIG, &T_NETWORKING, &T_ENDPOINT, &T_EP_IPAM, &T_MOUNT,
+	&T_BIND_OPTS, &T_VOLUME_OPTS, &T_IMAGE_OPTS, &T_TMPFS_OPTS, &T_DRIVER, &T_LOGCONFIG,
+	&T_RESTART, &T_DEVICE, &T_DEVICE_REQ, &T_ULIMIT, &T_WEIGHT_DEV, &T_THROTTLE_DEV,
+	&T_PORT_BINDING, &T_IPAM, &T_IPAM_CONFIG, &T_NET_CONFIG_REF, &T_TASK_SPEC,
+	&T_SERVICE_MODE, &T_REPLICATED, &T_REPLICATED_JOB, &T_EMPTY, &T_SVC_UPDATE,
+	&T_NET_ATTACH, &T_ENDPOINT_SPEC, &T_PORT_CONFIG, &T_CONTAINER_SPEC, &T_PRIVILEGES,
+	&T_CRED_SPEC, &T_SELINUX, &T_SECCOMP, &T_APPARMOR, &T_DNS, &T_SECRET_REF,
+	&T_CONFIG_REF, &T_FILE_TARGET, &T_RES_REQ, &T_LIMIT, &T_SWARM_RES, &T_GENERIC_RES,
+	&T_NAMED_RES, &T_DISCRETE_RES, &T_SWARM_RESTART, &T_PLACEMENT, &T_PLACE_PREF,
+	&T_SPREAD, &T_PLATFORM, &T_NET_ATTACH_SPEC, &T_SWARM_SPEC, &T_ORCH, &T_RAFT,
+	&T_DISPATCHER, &T_CA_CONFIG, &T_EXTERNAL_CA, &T_TASK_DEFAULTS, &T_ENCRYPTION, &T_ROOT,
+};
+
+const char *dpp_body_spelling_selfcheck(void)
+{
+	static __thread char why[160];
+	size_t t, i, j;
+
+	for (t = 0; t < sizeof(all_types) / sizeof(all_types[0]); t++) {
+		const struct ftype *ty = all_types[t];
+
+		for (i = 0; i < ty->n; i++) {
+			if (ty->f[i].name == NULL || ty->f[i].name[0] == '\0') {
+				snprintf(why, sizeof(why), "type %zu: empty field name", t);
+				return why;
+			}
+			for (j = i + 1; j < ty->n; j++) {
+				if (fold_eq(ty->f[i].name, ty->f[j].name)) {
+					snprintf(why, sizeof(why), "type %zu: \"%s\" and \"%s\" are "
+						 "equal under EqualFold", t, ty->f[i].name,
+						 ty->f[j].name);
+					return why;
+				}
+			}
+		}
+	}
+	return NULL;
 }

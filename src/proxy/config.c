@@ -1462,32 +1462,97 @@ void dpp_config_print(const struct dpp_config *cfg, FILE *out)
 	}
 }
 
+/* 1 when TLS is on in s (cert and key set: dpp_runtime_build refuses one
+ * without the other). */
+static int tls_on(const struct dpp_settings *s)
+{
+	return s->tls_cert[0] != '\0' && s->tls_key[0] != '\0';
+}
+
+/* The TLS values make sense on their own (the same rules as
+ * dpp_runtime_build's consistency checks). */
+static int tls_coherent(const struct dpp_settings *s)
+{
+	if ((s->tls_cert[0] == '\0') != (s->tls_key[0] == '\0'))
+		return 0;
+	if (s->tls_require_client_cert && s->tls_client_ca[0] == '\0')
+		return 0;
+	return s->tls_client_ca[0] == '\0' || s->tls_cert[0] != '\0';
+}
+
+static int row_differs(const struct dpp_config_row *r, const struct dpp_settings *x,
+		       const struct dpp_settings *y)
+{
+	const char *a = (const char *)x + r->off, *c = (const char *)y + r->off;
+
+	if (r->k.type == DPP_CONFIG_STRING)
+		return strncmp(a, c, r->size) != 0;
+	return memcmp(a, c, sizeof(int)) != 0;
+}
+
+static int restart_only(const struct dpp_config_row *r)
+{
+	return !r->k.reloadable && r->off != DPP_CONFIG_NO_FIELD && is_scalar_type(r->k.type);
+}
+
+char *dpp_config_restart_needed_vs(const struct dpp_settings *running,
+				   const struct dpp_config *next)
+{
+	const struct dpp_settings *n = &next->settings;
+	struct sbuf b = {NULL, 0, 0};
+	static const char tls_line[] = "global.tls (switching TLS on or off)";
+
+	for (size_t i = 0; i < next->nrows; i++) {
+		const struct dpp_config_row *r = &next->rows[i];
+
+		if (!restart_only(r) || !row_differs(r, running, n))
+			continue;
+		if ((b.len > 0 && sbuf_add(&b, "\n", 1) != 0) ||
+		    sbuf_add(&b, r->k.key, strlen(r->k.key)) != 0)
+			goto oom;
+	}
+	if (tls_on(running) != tls_on(n) &&
+	    ((b.len > 0 && sbuf_add(&b, "\n", 1) != 0) ||
+	     sbuf_add(&b, tls_line, sizeof(tls_line) - 1) != 0))
+		goto oom;
+	return b.p;
+oom:
+	free(b.p);
+	return NULL;
+}
+
 char *dpp_config_restart_needed(const struct dpp_config *old_cfg,
 				const struct dpp_config *new_cfg)
 {
-	struct sbuf b = {NULL, 0, 0};
+	return dpp_config_restart_needed_vs(&old_cfg->settings, new_cfg);
+}
 
-	for (size_t i = 0; i < new_cfg->nrows; i++) {
-		const struct dpp_config_row *r = &new_cfg->rows[i];
-		const char *a = (const char *)&old_cfg->settings + r->off;
-		const char *c = (const char *)&new_cfg->settings + r->off;
-		int differ;
+void dpp_config_keep_restart_only(const struct dpp_config *next,
+				  const struct dpp_settings *running, struct dpp_settings *eff)
+{
+	for (size_t i = 0; i < next->nrows; i++) {
+		const struct dpp_config_row *r = &next->rows[i];
 
-		if (r->k.reloadable || r->off == DPP_CONFIG_NO_FIELD || !is_scalar_type(r->k.type))
+		if (!restart_only(r))
 			continue;
-		if (r->k.type == DPP_CONFIG_STRING)
-			differ = strncmp(a, c, r->size) != 0;
-		else
-			differ = memcmp(a, c, sizeof(int)) != 0;
-		if (!differ)
-			continue;
-		if ((b.len > 0 && sbuf_add(&b, "\n", 1) != 0) ||
-		    sbuf_add(&b, r->k.key, strlen(r->k.key)) != 0) {
-			free(b.p);
-			return NULL;
-		}
+		memcpy((char *)eff + r->off, (const char *)running + r->off,
+		       r->k.type == DPP_CONFIG_STRING ? r->size : sizeof(int));
+		if (r->src_off != DPP_CONFIG_NO_FIELD)
+			memcpy((char *)eff + r->src_off, (const char *)running + r->src_off,
+			       sizeof(enum dpp_source));
 	}
-	return b.p;
+	/* The listener's TLS layer exists or not from start-up on; with the same
+	 * state the files are re-read (reloadable), across states the running
+	 * ones stay. A TLS section that start-up would refuse by itself (cert
+	 * without key, client_ca without cert, require_client_cert without
+	 * client_ca: dpp_runtime_build's checks) is left as written, so the
+	 * reload is refused for it too. */
+	if (tls_on(running) != tls_on(eff) && tls_coherent(eff)) {
+		memcpy(eff->tls_cert, running->tls_cert, sizeof(eff->tls_cert));
+		memcpy(eff->tls_key, running->tls_key, sizeof(eff->tls_key));
+		memcpy(eff->tls_client_ca, running->tls_client_ca, sizeof(eff->tls_client_ca));
+		eff->tls_require_client_cert = running->tls_require_client_cert;
+	}
 }
 
 /* ---- Docker socket ----------------------------------------------------- */

@@ -3,9 +3,11 @@
  * shared state touched is the rate limiter (its own mutex). Any internal
  * error becomes a deny 500: fail closed. */
 #include "rules_impl.h"
+#include "dpp/body.h"
 
 #include <arpa/inet.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -91,6 +93,7 @@ static int field_string(struct ev *ev, const struct rule_cond *cd, const char **
 	switch (cd->field) {
 	case FIELD_PATH: *out = req->path; break;
 	case FIELD_METHOD: *out = req->method; break;
+	case FIELD_ENDPOINT: *out = req->endpoint; break;
 	case FIELD_HEADER: return header_get(ev, cd->name, out);
 	case FIELD_QUERY:
 		if (req->query_get != NULL)
@@ -171,15 +174,12 @@ static int test_string(struct ev *ev, const struct rule_cond *cd, const char *s)
 	return fail(ev, "bad test");
 }
 
-/* Positive test on a body field (JSON of any type). */
-static int test_body(struct ev *ev, const struct rule_cond *cd)
+/* Positive test on one body value j (JSON of any type; NULL = absent). */
+static int test_body_value(struct ev *ev, const struct rule_cond *cd, const cJSON *j)
 {
-	const struct dpp_request_view *req = ev->req;
-	const cJSON *j = NULL, *e, *v;
+	const cJSON *e, *v;
 	const char *want;
 
-	if (req->body_get != NULL)
-		j = req->body_get(req->body_ctx, (const char *const *)cd->segs, cd->n_segs);
 	if (cd->test == TEST_EXISTS)
 		return j != NULL && !cJSON_IsNull(j);
 	if (j == NULL)
@@ -226,18 +226,94 @@ static int test_body(struct ev *ev, const struct rule_cond *cd)
 		if (cJSON_IsString(j)) {
 			return re_match(ev, cd->re, j->valuestring, strlen(j->valuestring));
 		} else {
-			char *text = cJSON_PrintUnformatted(j);
+			/* keys in Docker's spelling, numbers as sent (body.h) */
+			char *text = dpp_body_text(j);
 			int rc;
 
 			if (text == NULL)
 				return fail(ev, "out of memory");
 			rc = re_match(ev, cd->re, text, strlen(text));
-			cJSON_free(text);
+			free(text);
 			return rc;
 		}
 	case TEST_EXISTS: break;
 	}
 	return fail(ev, "bad test");
+}
+
+/* Without body_each: the positive test over every concrete path that
+ * segs[0..n) names, through body_get: a "*"
+ * segment stands for each element of an array and each member of an object
+ * (lookups by a member's own key find that member: keys are unique under
+ * EqualFold in structs and exact in maps). Holds when any concrete path
+ * satisfies it, so `exists` holds when any element has the path; with no "*"
+ * this is the one lookup. from: first segment not yet expanded. */
+static int body_any(struct ev *ev, const struct rule_cond *cd, const char **segs, size_t n,
+		    size_t from, char (*idx)[12])
+{
+	const struct dpp_request_view *req = ev->req;
+	const cJSON *parent, *c;
+	size_t k, i = 0;
+	int r;
+
+	for (k = from; k < n && strcmp(cd->segs[k], "*") != 0; k++)
+		;
+	if (req->body_get == NULL)
+		return test_body_value(ev, cd, NULL);
+	if (k == n)
+		return test_body_value(ev, cd, req->body_get(req->body_ctx, segs, n));
+	parent = req->body_get(req->body_ctx, segs, k);
+	if (!cJSON_IsArray(parent) && !cJSON_IsObject(parent))
+		return 0; /* no element: no positive test holds */
+	for (c = parent->child; c != NULL; c = c->next, i++) {
+		if (cJSON_IsArray(parent)) {
+			snprintf(idx[k], sizeof(idx[k]), "%zu", i);
+			segs[k] = idx[k];
+		} else if (c->string != NULL) {
+			segs[k] = c->string;
+		} else {
+			continue;
+		}
+		r = body_any(ev, cd, segs, n, k + 1, idx);
+		if (r != 0)
+			return r; /* 1, or -1: an error is never read as "no match" */
+	}
+	return 0;
+}
+
+struct each_ctx {
+	struct ev *ev;
+	const struct rule_cond *cd;
+};
+
+/* body_each callback: 1 (holds: stop), 0 (go on) or -1 (error: stop). */
+static int each_test(void *arg, const cJSON *v)
+{
+	struct each_ctx *x = arg;
+
+	return test_body_value(x->ev, x->cd, v);
+}
+
+/* Positive test on a body field, "*" segments expanded: holds when the test
+ * holds for any value the path names; with none, as for an absent field. */
+static int test_body(struct ev *ev, const struct rule_cond *cd)
+{
+	const struct dpp_request_view *req = ev->req;
+	const char *segs[DPP_BODY_PATH_MAX_SEGMENTS];
+	char idx[DPP_BODY_PATH_MAX_SEGMENTS][12];
+
+	if (req->body_each != NULL) {
+		struct each_ctx x = {ev, cd};
+		int r = req->body_each(req->body_ctx, (const char *const *)cd->segs, cd->n_segs,
+				       each_test, &x);
+
+		return r != 0 ? r : test_body_value(ev, cd, NULL);
+	}
+	if (cd->n_segs > DPP_BODY_PATH_MAX_SEGMENTS)
+		return fail(ev, "body path too long");
+	for (size_t i = 0; i < cd->n_segs; i++)
+		segs[i] = cd->segs[i];
+	return body_any(ev, cd, segs, cd->n_segs, 0, idx);
 }
 
 /* 1 when the condition holds, 0 when not, -1 on internal error (which

@@ -1,4 +1,5 @@
 #include "dpp/redact.h"
+#include "dpp/body.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -36,8 +37,17 @@ static int redact_value(cJSON *v)
 
 	if (cJSON_IsString(v))
 		return redact_string(v, 0);
-	if (cJSON_IsNumber(v)) {
-		cJSON_SetNumberValue(v, 0);
+	if (cJSON_IsNumber(v) || cJSON_IsRaw(v)) {
+		/* numbers are cJSON_Raw literals (dpp_json_parse_exact) */
+		char *zero = cJSON_malloc(2);
+
+		if (zero == NULL)
+			return -1;
+		memcpy(zero, "0", 2);
+		if (!(v->type & cJSON_IsReference))
+			cJSON_free(v->valuestring);
+		v->valuestring = zero;
+		v->type = (v->type & ~(0xFF | cJSON_IsReference)) | cJSON_Raw;
 		return 0;
 	}
 	if (cJSON_IsBool(v)) {
@@ -166,7 +176,9 @@ int dpp_redact_apply(const char *body, size_t len, const struct dpp_filter *filt
 
 	*out = NULL;
 	*out_len = 0;
-	doc = cJSON_ParseWithLength(body, len);
+	/* Numbers stay as Docker wrote them (int64 sizes beyond 2^53, 1e400);
+	 * cJSON keeps key order. Only the fields a filter names change. */
+	doc = dpp_json_parse_exact(body, len, NULL);
 	if (doc == NULL) {
 		*err = "the response is not valid JSON";
 		goto cleanup;

@@ -625,6 +625,7 @@ static int parse_field(const char *name, struct rule_cond *leaf, const char **wh
 	} simple[] = {
 		{"path", FIELD_PATH}, {"method", FIELD_METHOD}, {"client_ip", FIELD_CLIENT_IP},
 		{"role", FIELD_ROLE}, {"identity", FIELD_IDENTITY},
+		{"endpoint", FIELD_ENDPOINT},
 	};
 	size_t i;
 

@@ -25,6 +25,7 @@ enum rule_field {
 	FIELD_ROLE,
 	FIELD_IDENTITY,
 	FIELD_BODY,     /* body.A.B.0 */
+	FIELD_ENDPOINT, /* dockerd's route template (dpp/route.h) */
 };
 
 /* Operators as written; each one is a base test plus an optional negation. */

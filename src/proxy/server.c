@@ -29,11 +29,13 @@
 #include "dpp/hijack.h"
 #include "dpp/listen.h"
 #include "dpp/log.h"
+#include "dpp/mediatype.h"
 #include "dpp/metrics.h"
 #include "dpp/peer.h"
 #include "dpp/policy.h"
 #include "dpp/ratelimit.h"
 #include "dpp/redact.h"
+#include "dpp/route.h"
 #include "dpp/runtime.h"
 #include "dpp/tls.h"
 #include "dpp/upstream.h"
@@ -47,6 +49,10 @@
 #define RATELIMIT_BUCKETS 65536
 #define PENDING_PEERS_MAX 1024
 #define DEFAULT_CONNECTION_LIMIT 4096
+/* An over-long buffered body is read to its end and dropped, so the 413 can
+ * be sent: libmicrohttpd accepts a response only before the body or after
+ * all of it. Past this many dropped bytes the connection is closed instead. */
+#define DISCARD_MAX (256ULL * 1024 * 1024)
 
 struct dpp_server {
 	struct MHD_Daemon *mhd;
@@ -86,7 +92,16 @@ enum req_mode {
 	MODE_FORWARD = 0, /* body streamed to Docker as it arrives */
 	MODE_BUFFER,      /* JSON body read completely for the rules first */
 	MODE_DONE,        /* a response was queued early (error) */
+	MODE_DRAIN,       /* a denial waits until the client's upload is read */
 };
+
+/* A denial of a streamed upload (build context, archive, image load) waits
+ * for the end of the body, read and discarded, so that clients which write
+ * the whole body before reading (the docker CLI's build) see the rule's
+ * message instead of a broken pipe; MHD closes the connection when a response
+ * is queued before the upload is complete. Past this many bytes the denial
+ * goes out at once. */
+#define DRAIN_MAX_BYTES (64LL * 1024 * 1024)
 
 struct field_list {
 	struct dpp_header f[MAX_REQ_FIELDS];
@@ -102,6 +117,8 @@ struct request {
 	char *target; /* raw request-target as sent */
 	struct dpp_runtime *rt;  /* the policy this request is judged by (a reference) */
 	struct dpp_target *canon;
+	struct dpp_route_match route; /* dockerd's route for the canonical path */
+	const char *endpoint;         /* its template, or NULL: no route (404) */
 	struct field_list *fields;
 	char peer_ip[46];   /* the direct TCP peer ("" for a Unix-socket peer) */
 	char client_ip[46]; /* after global.trusted_proxies */
@@ -127,6 +144,8 @@ struct request {
 	long long content_length;
 	int chunked;
 	int has_body;
+	int too_large;             /* buffered body went over max_body_bytes */
+	unsigned long long discarded; /* bytes of it read and dropped since */
 	char *head; /* request head as written upstream (for one retry) */
 	size_t head_len;
 	int body_sent;
@@ -138,6 +157,10 @@ struct request {
 	size_t buf_len;
 	int status;
 	long long t_start;
+	int defer_denial;               /* a denial now waits for the upload (MODE_DRAIN) */
+	struct MHD_Response *deferred;  /* that denial, queued when the body has ended */
+	unsigned deferred_status;
+	long long drained;              /* upload bytes discarded meanwhile */
 	long long t_forwarded; /* the head went to Docker (upstream_latency_ms) */
 };
 
@@ -187,6 +210,14 @@ static enum MHD_Result queue_json_error(struct MHD_Connection *c, struct request
 		goto cleanup;
 	if (hname != NULL && MHD_add_response_header(resp, hname, hvalue) != MHD_YES)
 		goto cleanup;
+	if (r != NULL && r->defer_denial && r->deferred == NULL) {
+		r->mode = MODE_DRAIN;
+		r->deferred = resp;
+		r->deferred_status = status;
+		resp = NULL;
+		ret = MHD_YES;
+		goto cleanup;
+	}
 	ret = MHD_queue_response(c, status, resp);
 cleanup:
 	if (resp != NULL)
@@ -227,36 +258,14 @@ static enum MHD_Result queue_error(struct MHD_Connection *c, struct request *r, 
 
 /* --- request classification ------------------------------------------- */
 
-/* POST /containers/{id}/attach or /exec/{id}/start (canonical path): Docker
- * hijacks these connections. */
-static int is_hijack_endpoint(const char *method, const char *p, int *is_exec)
+static unsigned route_flags(const struct request *r)
 {
-	const char *slash;
-
-	if (strcmp(method, "POST") != 0)
-		return 0;
-	if (strncmp(p, "/containers/", 12) == 0) {
-		slash = strchr(p + 12, '/');
-		*is_exec = 0;
-		return slash != NULL && slash > p + 12 && strcmp(slash, "/attach") == 0;
-	}
-	if (strncmp(p, "/exec/", 6) == 0) {
-		slash = strchr(p + 6, '/');
-		*is_exec = 1;
-		return slash != NULL && slash > p + 6 && strcmp(slash, "/start") == 0;
-	}
-	return 0;
+	return r->route.route != NULL ? r->route.route->flags : 0;
 }
 
-/* /containers/{id}/<leaf> */
-static int is_container_op(const char *p, const char *leaf)
+static int is_endpoint(const struct request *r, const char *endpoint)
 {
-	const char *slash;
-
-	if (strncmp(p, "/containers/", 12) != 0)
-		return 0;
-	slash = strchr(p + 12, '/');
-	return slash != NULL && slash > p + 12 && strcmp(slash + 1, leaf) == 0;
+	return r->endpoint != NULL && strcmp(r->endpoint, endpoint) == 0;
 }
 
 static int query_true(const struct dpp_target *t, const char *name)
@@ -267,16 +276,17 @@ static int query_true(const struct dpp_target *t, const char *name)
 }
 
 /* Responses that never end by themselves: no response filter can apply. */
-static int is_stream_endpoint(const struct dpp_target *t)
+static int is_stream_endpoint(const struct request *r)
 {
-	const char *p = dpp_target_path(t);
+	const struct dpp_target *t = r->canon;
 	const char *stream = dpp_target_query_get(t, "stream");
 
-	if (strcmp(p, "/events") == 0)
+	if (route_flags(r) & DPP_ROUTE_STREAM)
 		return 1;
-	if (is_container_op(p, "logs") && query_true(t, "follow"))
+	if ((is_endpoint(r, DPP_EP_CONTAINER_LOGS) || is_endpoint(r, DPP_EP_SERVICE_LOGS) ||
+	     is_endpoint(r, DPP_EP_TASK_LOGS)) && query_true(t, "follow"))
 		return 1;
-	if (is_container_op(p, "stats"))
+	if (is_endpoint(r, DPP_EP_CONTAINER_STATS))
 		return stream == NULL || !(strcmp(stream, "0") == 0 || strcasecmp(stream, "false") == 0);
 	return 0;
 }
@@ -393,6 +403,8 @@ static int open_upstream(struct request *r, int fresh, const char **err)
 			note_docker_down(srv, *err);
 			return -1;
 		}
+		/* Plain requests keep the shutdown grace; streams end at once. */
+		dpp_uconn_set_stream(r->uc, r->streaming);
 		if (dpp_uconn_write(r->uc, r->head, r->head_len) == 0) {
 			note_docker_up(srv);
 			return 0;
@@ -834,6 +846,12 @@ static const cJSON *view_body(void *ctx, const char *const *segments, size_t n)
 	return ctx != NULL ? dpp_body_lookup(ctx, segments, n) : NULL;
 }
 
+static int view_body_each(void *ctx, const char *const *segments, size_t n,
+			  int (*fn)(void *arg, const cJSON *value), void *arg)
+{
+	return dpp_body_each(ctx, segments, n, fn, arg);
+}
+
 /* Evaluates the rules. Returns 1 when the request may go on; 0 when a denial
  * was queued (*ret holds MHD's answer). */
 static int judge(struct MHD_Connection *c, struct request *r, struct dpp_body_doc *body,
@@ -842,6 +860,7 @@ static int judge(struct MHD_Connection *c, struct request *r, struct dpp_body_do
 	struct dpp_request_view view = {
 		.method = r->method,
 		.path = dpp_target_path(r->canon),
+		.endpoint = r->endpoint,
 		.headers = r->fields->f,
 		.n_headers = r->fields->n,
 		.query_get = view_query,
@@ -850,6 +869,7 @@ static int judge(struct MHD_Connection *c, struct request *r, struct dpp_body_do
 		.role = r->auth.role,
 		.identity = r->auth.identity,
 		.body_get = view_body,
+		.body_each = view_body_each,
 		.body_ctx = body,
 	};
 	struct dpp_policy_decision *d = &r->dec;
@@ -981,8 +1001,6 @@ static enum MHD_Result finish_buffered(struct MHD_Connection *c, struct request 
 	char *err = NULL;
 	enum MHD_Result ret = MHD_NO;
 	enum dpp_body_status st;
-	const char *path = dpp_target_path(r->canon);
-
 	st = dpp_body_parse(r->buf != NULL ? r->buf : "", r->buf_len, DPP_BODY_DEFAULT_MAX_DEPTH,
 			    &doc, &err);
 	if (st == DPP_BODY_NOMEM) {
@@ -994,8 +1012,7 @@ static enum MHD_Result finish_buffered(struct MHD_Connection *c, struct request 
 				  err != NULL ? err : "cannot parse");
 		goto cleanup;
 	}
-	if (st == DPP_BODY_OK && strcmp(r->method, "POST") == 0 &&
-	    strcmp(path, "/containers/create") == 0) {
+	if (st == DPP_BODY_OK && is_endpoint(r, DPP_EP_CONTAINER_CREATE)) {
 		free(err);
 		err = NULL;
 		if (dpp_body_check_create(doc, &err) != 0) {
@@ -1057,11 +1074,12 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 {
 	const union MHD_ConnectionInfo *ci;
 	const struct dpp_settings *set;
-	const char *reason = NULL, *connection, *upgrade, *ctype, *path;
+	const char *reason = NULL, *connection, *upgrade, *ctype, *path, *ref;
 	char peer[64];
 	enum MHD_Result ret = MHD_NO;
 	enum dpp_body_kind kind;
-	int is_exec = 0;
+	enum dpp_form_kind form;
+	size_t ref_len;
 
 	r->started = 1;
 	r->method = method;
@@ -1098,6 +1116,8 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 		return queue_error(c, r, 400, "refused request target: %s",
 				   reason != NULL ? reason : "invalid");
 	path = dpp_target_path(r->canon);
+	dpp_route_match(method, path, dpp_target_version_prefix(r->canon)[0] != '\0', &r->route);
+	r->endpoint = r->route.route != NULL ? r->route.route->endpoint : NULL;
 	/* The metrics path is the proxy's own: never forwarded, whatever the method. */
 	if (set->metrics_enabled && dpp_target_version(r->canon)[0] == '\0' &&
 	    strcmp(path, set->metrics_path) == 0) {
@@ -1109,28 +1129,46 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 	if (!authenticate(c, r, &ret))
 		return ret;
 
+	/* dockerd's {name:.*} is greedy: "/containers/PARENT/alias/start" starts
+	 * the container a legacy link alias names. No current client sends such
+	 * a path, and rules written as "^/containers/[^/]+/start$" would miss it. */
+	if (dpp_route_bad_reference(&r->route, path, &ref, &ref_len))
+		return queue_error(c, r, 400,
+				   "refused container reference \"%.*s\": it contains '/' (a legacy link alias); address the container by its name or ID",
+				   (int)(ref_len > 256 ? 256 : ref_len), ref);
 	connection = field_get(r->fields, "Connection");
 	upgrade = field_get(r->fields, "Upgrade");
-	if (upgrade != NULL && dpp_headers_list_has(connection, "upgrade")) {
+	/* Only routes that switch protocols get the Upgrade request; elsewhere
+	 * it is ignored (RFC 9110 7.8) and not forwarded. */
+	if (upgrade != NULL && dpp_headers_list_has(connection, "upgrade") &&
+	    (route_flags(r) & DPP_ROUTE_UPGRADE)) {
 		if (strcmp(version, MHD_HTTP_VERSION_1_1) != 0)
 			return queue_error(c, r, 400, "protocol upgrade needs HTTP/1.1");
 		r->upgrade = upgrade;
 		r->streaming = 1;
 	}
-	if (is_hijack_endpoint(method, path, &is_exec) && r->upgrade == NULL) {
-		if (!is_exec || !r->has_body)
+	if ((route_flags(r) & DPP_ROUTE_HIJACK) && r->upgrade == NULL) {
+		if (!is_endpoint(r, DPP_EP_EXEC_START) || !r->has_body)
 			return queue_error(c, r, 400, "%s", hijack_refusal);
 		r->is_exec_start_plain = 1; /* allowed only with "Detach": true */
 	}
 	/* Go's ParseForm merges a urlencoded body into the form Docker reads
-	 * query parameters from: the rules would not see those values. */
+	 * query parameters from, and r.FormValue reads multipart fields: the
+	 * rules would not see those values. The media type is read as Go's
+	 * mime.ParseMediaType reads it (Unicode spaces and case). */
 	ctype = field_get(r->fields, "Content-Type");
-	if (r->has_body && ctype != NULL &&
-	    strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0)
-		return queue_error(c, r, 400, "urlencoded request bodies are refused (Docker would merge them into the query parameters)");
-	if (strcmp(method, "POST") == 0 && is_container_op(path, "start") && r->has_body)
+	form = dpp_media_form_kind(ctype);
+	if (form == DPP_FORM_MULTIPART)
+		return queue_error(c, r, 400, "multipart/form-data request bodies are refused (Docker would read form fields from them instead of the query parameters)");
+	if (r->endpoint == NULL || (route_flags(r) & DPP_ROUTE_FORM)) {
+		if (form == DPP_FORM_URLENCODED)
+			return queue_error(c, r, 400, "urlencoded request bodies are refused (Docker would merge them into the query parameters)");
+		if (!dpp_media_printable(ctype))
+			return queue_error(c, r, 400, "refused Content-Type: only printable ASCII is accepted (Docker reads it with Unicode rules)");
+	}
+	if (is_endpoint(r, DPP_EP_CONTAINER_START) && r->has_body)
 		return queue_error(c, r, 400, "a request body on container start is refused (old API versions read it as host configuration)");
-	kind = dpp_body_kind(method, path);
+	kind = dpp_body_kind_endpoint(method, r->endpoint);
 	if (kind == DPP_BODY_NONE && r->has_body)
 		return queue_error(c, r, 400, "a request body is not allowed on %s", method);
 	if (kind == DPP_BODY_JSON && r->has_body) {
@@ -1140,9 +1178,11 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 		r->mode = MODE_BUFFER; /* judged once the whole body is here */
 		return MHD_YES;
 	}
+	r->defer_denial = r->has_body;
 	if (!judge(c, r, NULL, &ret))
 		return ret;
-	r->streaming |= is_stream_endpoint(r->canon);
+	r->defer_denial = 0;
+	r->streaming |= is_stream_endpoint(r);
 	/* Streamed bodies (build context, archive, image load) keep their
 	 * framing: a length, or chunked. */
 	/* Docker's answer is queued in a later call even without a body: MHD
@@ -1166,6 +1206,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_data_size = 0; /* a response is queued; MHD discards the rest */
 		return MHD_YES;
 	}
+	if (r->mode == MODE_DRAIN) {
+		struct MHD_Response *resp = r->deferred;
+		enum MHD_Result ret;
+
+		r->drained += (long long)*upload_data_size;
+		if (*upload_data_size > 0 && r->drained <= DRAIN_MAX_BYTES) {
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		*upload_data_size = 0;
+		r->deferred = NULL;
+		r->mode = MODE_DONE;
+		ret = MHD_queue_response(c, r->deferred_status, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 
@@ -1174,8 +1230,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			size_t max = (size_t)dpp_runtime_settings(r->rt)->max_body_bytes;
 			char *nb;
 
-			if (r->buf_len + n > max)
-				return queue_error(c, r, 413, "request body larger than %zu bytes (global.max_body_bytes)", max);
+			if (r->too_large || r->buf_len + n > max) {
+				/* A chunked body: its length was not known up front. */
+				r->too_large = 1;
+				r->discarded += n;
+				free(r->buf);
+				r->buf = NULL;
+				r->buf_len = 0;
+				if (r->discarded > DISCARD_MAX) {
+					r->status = 413;
+					r->ev_kind = DPP_EVENT_ERROR;
+					snprintf(r->ev_message, sizeof(r->ev_message),
+						 "request body larger than %zu bytes (global.max_body_bytes); connection closed after %llu more bytes",
+						 max, DISCARD_MAX);
+					dpp_log_warn("%s %s: %s", r->method, r->target, r->ev_message);
+					return MHD_NO;
+				}
+				return MHD_YES;
+			}
 			nb = realloc(r->buf, r->buf_len + n);
 			if (nb == NULL)
 				return queue_error(c, r, 500, "out of memory");
@@ -1189,6 +1261,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 					   "the connection to Docker broke while sending the request body");
 		return MHD_YES;
 	}
+	if (r->mode == MODE_BUFFER && r->too_large)
+		return queue_error(c, r, 413, "request body larger than %d bytes (global.max_body_bytes)",
+				   dpp_runtime_settings(r->rt)->max_body_bytes);
 	if (r->mode == MODE_BUFFER)
 		return finish_buffered(c, r);
 	return finish_request(c, r);
@@ -1257,6 +1332,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	free(r->head);
 	free(r->buf);
 	free(r->target);
+	if (r->deferred != NULL)
+		MHD_destroy_response(r->deferred); /* the client left during the drain */
 	free(r);
 	*req_cls = NULL;
 }

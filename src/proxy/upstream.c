@@ -19,7 +19,6 @@
 
 #define RBUF_SIZE (64 * 1024)
 #define POLL_SLICE_MS 250
-#define DRAIN_IDLE_MS 500
 
 struct dpp_upstream {
 	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -43,6 +42,7 @@ struct dpp_uconn {
 	enum field_state fstate;
 	struct dpp_uresponse *resp;
 	int headers_done, message_done, interim, head_request, broken;
+	int stream; /* ends as soon as the upstream drains */
 	long long deadline; /* ms (monotonic) after which waits fail; 0 = none */
 	char *out;
 	size_t out_len, out_max;
@@ -199,9 +199,12 @@ int dpp_upstream_acquire(struct dpp_upstream *up, struct dpp_uconn **out, int *r
 	c->rstart = c->rlen = 0;
 	c->head_len = 0;
 	c->headers_done = c->message_done = c->interim = c->broken = 0;
+	c->stream = 0;
 	*out = c;
 	return 0;
 }
+
+void dpp_uconn_set_stream(struct dpp_uconn *c, int stream) { c->stream = stream != 0; }
 
 int dpp_upstream_connect(struct dpp_upstream *up, struct dpp_uconn **out, const char **err)
 {
@@ -349,15 +352,17 @@ static const http_parser_settings parser_settings = {
  * (POLLRDHUP: like Go's net/http, a client that closed its side is gone). */
 static int wait_readable(struct dpp_uconn *c, int client_fd)
 {
-	long long idle_since = now_ms();
-
 	for (;;) {
 		struct pollfd p[2] = {
 			{.fd = c->fd, .events = POLLIN},
 			{.fd = client_fd, .events = POLLRDHUP},
 		};
-		int n = poll(p, client_fd >= 0 ? 2 : 1, POLL_SLICE_MS);
+		int n;
 
+		/* Checked before every read, so a busy stream ends too. */
+		if (c->stream && atomic_load(&c->up->draining))
+			return DPP_UWAIT_STOPPED;
+		n = poll(p, client_fd >= 0 ? 2 : 1, POLL_SLICE_MS);
 		if (n < 0 && errno != EINTR)
 			return DPP_UWAIT_ERROR;
 		if (n > 0 && p[0].revents != 0)
@@ -368,8 +373,6 @@ static int wait_readable(struct dpp_uconn *c, int client_fd)
 			return DPP_UWAIT_STOPPED;
 		if (c->deadline != 0 && now_ms() >= c->deadline)
 			return DPP_UWAIT_ERROR;
-		if (atomic_load(&c->up->draining) && now_ms() - idle_since >= DRAIN_IDLE_MS)
-			return DPP_UWAIT_STOPPED;
 	}
 }
 

@@ -50,6 +50,7 @@ E2E_FAILED=0
 E2E_SKIPPED=0
 E2E_FAILED_NAMES=()
 E2E_SKIPPED_NAMES=()
+E2E_RAN_NAMES=()
 SCEN_NO=0
 SETUP_BROKEN=""
 FAIL_REASON=""
@@ -161,6 +162,7 @@ run_scenario() {
 		return 0
 	fi
 	SCEN_NO=$((SCEN_NO + 1))
+	E2E_RAN_NAMES+=("$name")
 	log="$E2E_LOGDIR/$(printf '%03d' "$SCEN_NO")-${name//[^A-Za-z0-9._-]/_}.log"
 	CUR_LOG=$log
 	FAIL_REASON=""
@@ -262,9 +264,32 @@ e2e_cleanup() {
 	return 0
 }
 
+# check_only_filter: with DPP_E2E_ONLY set (a smoke run), every alternative of
+# the filter must have selected at least one scenario that ran, and with
+# DPP_E2E_EXPECT set exactly that many scenarios must have run: a renamed
+# scenario or a typo in the filter must not shrink the run unnoticed.
+check_only_filter() {
+	local alt n name alts=()
+	[ -n "${DPP_E2E_ONLY:-}" ] || return 0
+	IFS='|' read -r -a alts <<<"$DPP_E2E_ONLY"
+	for alt in "${alts[@]}"; do
+		n=0
+		for name in "${E2E_RAN_NAMES[@]}"; do
+			[[ $name =~ $alt ]] && n=$((n + 1))
+		done
+		log "e2e: filter alternative '$alt' selected $n scenario(s)"
+		[ "$n" -gt 0 ] || fail "filter/$alt" "DPP_E2E_ONLY alternative '$alt' matched no scenario"
+	done
+	if [ -n "${DPP_E2E_EXPECT:-}" ] && [ "$SCEN_NO" -ne "$DPP_E2E_EXPECT" ]; then
+		fail "filter/count" "DPP_E2E_ONLY='$DPP_E2E_ONLY' ran $SCEN_NO scenarios, DPP_E2E_EXPECT=$DPP_E2E_EXPECT"
+	fi
+	return 0
+}
+
 # Print the summary and exit: non-zero on any failure (or when nothing ran).
 e2e_finish() {
 	e2e_cleanup
+	check_only_filter
 	if [ "$E2E_SKIPPED" -gt 0 ]; then
 		log "e2e: skipped (not meaningful in $DPP_E2E_TARGET mode): ${E2E_SKIPPED_NAMES[*]}"
 	fi
@@ -408,6 +433,7 @@ stop_proxy() {
 	wait "$PROXY_PID"
 	rc=$?
 	el=$(( $(now_ms) - t0 ))
+	STOP_MS=$el
 	PROXY_PID=""
 	log "proxy exited with $rc after $el ms"
 	[ "$rc" -eq 0 ] || { why "proxy exited with status $rc after SIGTERM (want 0)"; return 1; }
@@ -497,12 +523,21 @@ start_private() {
 	wait_for 20 grep -q 'listening on' "$P_LOG" || { cat "$P_LOG"; why "proxy did not start"; return 1; }
 }
 
-# stop_private: SIGTERM; the private proxy must exit 0 within 15 s.
+# stop_private [SIGNAL [LIMIT_S]]: SIGTERM (or SIGNAL); the private proxy must
+# exit 0 within LIMIT_S (default 15) s. Sets STOP_MS (signal to exit, in ms).
 stop_private() {
-	local rc
-	kill -TERM "$P_PID" 2>/dev/null
-	wait_for 15 eval '! proc_alive "$P_PID"' || { kill -KILL "$P_PID"; why "no exit after SIGTERM"; return 1; }
+	local rc sig=${1:-TERM} limit=${2:-15} t0
+	t0=$(now_ms)
+	kill "-$sig" "$P_PID" 2>/dev/null
+	if ! wait_for "$limit" eval '! proc_alive "$P_PID"'; then
+		kill -KILL "$P_PID"
+		wait "$P_PID" 2>/dev/null
+		why "no exit within $limit s after SIG$sig (killed)"
+		return 1
+	fi
 	wait "$P_PID"
 	rc=$?
-	expect_eq "exit status after SIGTERM" 0 "$rc"
+	STOP_MS=$(( $(now_ms) - t0 ))
+	log "private proxy exited with $rc after $STOP_MS ms (SIG$sig)"
+	expect_eq "exit status after SIG$sig" 0 "$rc"
 }

@@ -150,14 +150,60 @@ denied_with() {
 
 cname() { echo "dpp-pol-$RUN_ID-$1"; }
 
+# api WHO CURL-ARGS... PATH: curl through the proxy with WHO's token (admin,
+# user, or none); prints the body, a newline, the status.
+api() {
+	local who=$1 auth=()
+	shift
+	case $who in
+	admin) auth=(-H "Authorization: Bearer $ADMIN_TOKEN") ;;
+	user) auth=(-H "Authorization: Bearer $USER_TOKEN") ;;
+	esac
+	local path=${*: -1}
+	curl -sS --max-time 30 -w '\n%{http_code}' "${auth[@]}" "${@:1:$#-1}" "http://127.0.0.1:$PROXY_PORT$path"
+}
+
+# refused STATUS MESSAGE WHO CURL-ARGS... PATH: exactly that status and Docker's
+# {"message": MESSAGE}. refused_like: MESSAGE is an extended regex (whole message).
+refused() { _refused exact "$@"; }
+refused_like() { _refused regex "$@"; }
+_refused() {
+	local how=$1 status=$2 msg=$3 out got body
+	shift 3
+	out=$(api "$@")
+	got=${out##*$'\n'}
+	body=${out%$'\n'*}
+	echo "$* -> $got $body"
+	expect_eq "status of $*" "$status" "$got" || return 1
+	body=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["message"])' "$body") ||
+		{ why "the $status answer has no Docker JSON error body: $(short "$out")"; return 1; }
+	if [ "$how" = exact ]; then
+		expect_eq "message" "$msg" "$body"
+	else
+		expect_match "message" "^($msg)\$" "$body"
+	fi
+}
+
+# ps_count: containers of this run on Docker's side (ps -a, by label).
+ps_count() { admin_docker ps -aq --filter "label=$LABEL" | wc -l; }
+
+# nothing_created NAME BEFORE: Docker has no container NAME and ps -a is as before.
+nothing_created() {
+	admin_docker inspect "$1" >/dev/null 2>&1 && { why "container $1 exists on Docker's side after the denial"; return 1; }
+	expect_eq "ps -a (this run's containers) unchanged" "$2" "$(ps_count)"
+}
+
+# create_body NAME [HOSTCONFIG_JSON]: a container create body with this run's label.
+create_body() {
+	printf '{"Image":"%s","Cmd":["true"],"Labels":{"%s":"%s"},"HostConfig":%s}' "$IMG" "${LABEL%%=*}" "${LABEL#*=}" "${2:-{\}}"
+}
+
 # ---------------------------------------------------------------------------
 
 sc_auth() {
 	local code
 	policy_proxy 'rules: []' || return 1
-	code=$(curl -s -o "$RUN_DIR/body" -w '%{http_code}' "http://127.0.0.1:$PROXY_PORT/containers/json")
-	expect_eq "no token: status" 401 "$code" || return 1
-	grep -q '"message"' "$RUN_DIR/body" || { why "401 without Docker's JSON body"; return 1; }
+	refused 401 "authentication required: send Authorization: Bearer <token>" none /containers/json || return 1
 	curl -s -D - -o /dev/null "http://127.0.0.1:$PROXY_PORT/_ping" | grep -qi '^WWW-Authenticate: Bearer' ||
 		{ why "401 without WWW-Authenticate: Bearer"; return 1; }
 	denied_with "authentication required" "$DOCKER" -H "$PROXY_HOST" ps || return 1
@@ -169,13 +215,22 @@ sc_auth() {
 		"status": 401, "dry_run": false, "message": "~authentication required"}' ||
 		{ why "auth_failure record without the seed's values"; return 1; }
 	grep -q "$ADMIN_TOKEN\|$USER_TOKEN" "$AUDIT" "$PROXY_LOG" && { why "a token leaked into the audit or log"; return 1; }
-	# Ten wrong tokens from one address lock it out (429 + Retry-After).
-	for _ in $(seq 1 10); do
-		curl -s -o /dev/null -H 'Authorization: Bearer wrong-token-value' "http://127.0.0.1:$PROXY_PORT/_ping"
+	# Requests without any token are not failures: twelve of them lock nothing.
+	local i
+	for i in $(seq 1 12); do
+		expect_eq "request $i without a token" 401 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PROXY_PORT/_ping")" || return 1
 	done
-	curl -s -D "$RUN_DIR/hdr" -o /dev/null -H "Authorization: Bearer $ADMIN_TOKEN" "http://127.0.0.1:$PROXY_PORT/_ping"
+	expect_eq "a valid token after 12 token-less requests" 200 "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN_TOKEN" "http://127.0.0.1:$PROXY_PORT/_ping")" || return 1
+	# Ten wrong tokens from one address lock it out (429 + Retry-After), each step checked.
+	for i in $(seq 1 10); do
+		refused 401 "invalid credentials" none -H 'Authorization: Bearer wrong-token-value' /_ping || return 1
+	done
+	curl -s -D "$RUN_DIR/hdr" -o "$RUN_DIR/body" -H "Authorization: Bearer $ADMIN_TOKEN" "http://127.0.0.1:$PROXY_PORT/_ping"
 	head -1 "$RUN_DIR/hdr" | grep -q ' 429' || { why "no lockout after 10 failures: $(head -1 "$RUN_DIR/hdr")"; return 1; }
-	grep -qi '^Retry-After: [0-9]' "$RUN_DIR/hdr" || { why "lockout without Retry-After"; return 1; }
+	grep -qi '^Retry-After: 300' "$RUN_DIR/hdr" || { why "lockout without Retry-After: 300 (5 minutes)"; return 1; }
+	expect_eq "lockout message" '{"message":"too many failed authentications from this address; try again later"}' "$(tr -d '\n' <"$RUN_DIR/body")" || return 1
+	# Another address is not locked (contrast).
+	expect_eq "a valid token from 127.0.0.2" 200 "$(curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.2 -H "Authorization: Bearer $ADMIN_TOKEN" "http://127.0.0.1:$PROXY_PORT/_ping")" || return 1
 	audit_has lockout "" || { why "no lockout record in the audit"; return 1; }
 }
 
@@ -191,9 +246,13 @@ sc_block_exec() {
 	c=$(cname exec)
 	as admin run -d "${LBL[@]}" --name "$c" "$IMG" sleep 300 >/dev/null || { why "run -d refused"; return 1; }
 	denied_with "exec is disabled on this host" as admin exec "$c" true || return 1
+	refused 403 "exec is disabled on this host" admin -H 'Content-Type: application/json' \
+		-d '{"Cmd":["touch","/tmp/pwned"]}' "/v1.41/containers/$c/exec" || return 1
+	# Docker never saw an exec create: the container has no exec instance.
+	expect_eq "exec instances on Docker's side" 0 "$(admin_docker inspect -f '{{len .ExecIDs}}' "$c")" || return 1
 	expect_eq "run still works" ok "$(as admin run --rm "${LBL[@]}" "$IMG" echo ok)" || return 1
 	audit_has deny block-exec || { why "no deny record for block-exec"; return 1; }
-	expect_eq "denied metric" 1 "$(metric_value 'docker_proxy_requests_denied_total{rule="block-exec"}')"
+	expect_eq "denied metric (the CLI's exec and the curl one)" 2 "$(metric_value 'docker_proxy_requests_denied_total{rule="block-exec"}')"
 }
 
 sc_readonly_volumes() {
@@ -204,7 +263,12 @@ sc_readonly_volumes() {
     conditions:
       - {field: path, operator: equals, value: /containers/create}
       - {field: body.HostConfig.Binds, operator: matches, value: "\"[^\"]*(?<!:ro)\"[],]"}' || return 1
-	denied_with "volumes must be mounted read-only" as user run --rm "${LBL[@]}" -v /tmp:/h "$IMG" true || return 1
+	local before
+	before=$(ps_count)
+	denied_with "volumes must be mounted read-only" as user run --rm "${LBL[@]}" --name "$(cname rw)" -v /tmp:/h "$IMG" true || return 1
+	refused 403 "volumes must be mounted read-only (:ro)" user -H 'Content-Type: application/json' \
+		-d "$(create_body x '{"Binds":["/tmp:/h"]}')" "/v1.41/containers/create?name=$(cname rw)" || return 1
+	nothing_created "$(cname rw)" "$before" || return 1
 	as user run --rm "${LBL[@]}" -v /tmp:/h:ro "$IMG" true || { why "a :ro bind was refused"; return 1; }
 	as user run --rm "${LBL[@]}" "$IMG" true || { why "a run without volumes was refused"; return 1; }
 }
@@ -218,29 +282,32 @@ sc_block_privileged() {
     conditions:
       - {field: path, operator: equals, value: /containers/create}
       - {field: body.HostConfig.Privileged, operator: equals, value: true}' || return 1
-	denied_with "privileged containers are not allowed" as admin run --rm "${LBL[@]}" --privileged "$IMG" true || return 1
+	local n before lbl
+	n=$(cname "priv-${DOCKER//[^A-Za-z0-9]/_}")
+	lbl="\"Labels\":{\"${LABEL%%=*}\":\"${LABEL#*=}\"}"
+	before=$(ps_count)
+	denied_with "privileged containers are not allowed" as admin run --rm "${LBL[@]}" --name "$n" --privileged "$IMG" true || return 1
+	nothing_created "$n" "$before" || return 1
 	as admin run --rm "${LBL[@]}" "$IMG" true || { why "a plain run was refused"; return 1; }
 	# Case variants reach the same Go field: the rule still sees them.
-	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN_TOKEN" \
-		-H 'Content-Type: application/json' -d "{\"Image\":\"$IMG\",\"hostconfig\":{\"privileged\":true}}" \
-		"http://127.0.0.1:$PROXY_PORT/v1.41/containers/create")
-	expect_eq "lower-case privileged" 403 "$code" || return 1
+	refused 403 "privileged containers are not allowed" admin -H 'Content-Type: application/json' \
+		-d "{\"Image\":\"$IMG\",$lbl,\"hostconfig\":{\"privileged\":true}}" "/v1.41/containers/create?name=$n" || return 1
 	# Two spellings of one field: refused, never guessed.
-	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN_TOKEN" \
-		-H 'Content-Type: application/json' -d "{\"Image\":\"$IMG\",\"HostConfig\":{\"Privileged\":false,\"privileged\":true}}" \
-		"http://127.0.0.1:$PROXY_PORT/v1.41/containers/create")
-	expect_eq "duplicate key" 400 "$code" || return 1
+	refused 400 'invalid JSON request body: invalid JSON body: keys "Privileged" and "privileged" name the same field for Docker (case-insensitive match)' \
+		admin -H 'Content-Type: application/json' \
+		-d "{\"Image\":\"$IMG\",$lbl,\"HostConfig\":{\"Privileged\":false,\"privileged\":true}}" "/v1.41/containers/create?name=$n" || return 1
 	# Host settings at the top level (legacy decoding in dockerd 20.10).
-	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN_TOKEN" \
-		-H 'Content-Type: application/json' -d "{\"Image\":\"$IMG\",\"Privileged\":true}" \
-		"http://127.0.0.1:$PROXY_PORT/v1.41/containers/create")
-	expect_eq "top-level Privileged" 400 "$code" || return 1
+	refused 400 'refused container create body: invalid container config: top-level field "Privileged" is not a container config field (host settings belong in HostConfig)' \
+		admin -H 'Content-Type: application/json' -d "{\"Image\":\"$IMG\",$lbl,\"Privileged\":true}" "/v1.41/containers/create?name=$n" || return 1
 	# Chunked body: read completely before the decision.
-	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN_TOKEN" \
-		-H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' \
-		-d "{\"Image\":\"$IMG\",\"HostConfig\":{\"Privileged\":true}}" \
-		"http://127.0.0.1:$PROXY_PORT/v1.41/containers/create")
-	expect_eq "chunked privileged create" 403 "$code"
+	refused 403 "privileged containers are not allowed" admin -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' \
+		-d "{\"Image\":\"$IMG\",$lbl,\"HostConfig\":{\"Privileged\":true}}" "/v1.41/containers/create?name=$n" || return 1
+	nothing_created "$n" "$before" || return 1
+	# Contrast under the same config: the same create without Privileged is executed.
+	expect_match "allowed create" '"Id":"[0-9a-f]{64}"' "$(api admin -H 'Content-Type: application/json' \
+		-d "{\"Image\":\"$IMG\",\"Cmd\":[\"true\"],$lbl,\"HostConfig\":{\"Privileged\":false}}" "/v1.41/containers/create?name=$n")" || return 1
+	admin_docker inspect "$n" >/dev/null 2>&1 || { why "the allowed create made no container"; return 1; }
+	admin_docker rm -f "$n" >/dev/null
 }
 
 sc_block_binds() {
@@ -253,8 +320,15 @@ sc_block_binds() {
       - or:
           - {field: body.HostConfig.Binds, operator: matches, value: "\"/"}
           - {field: body.HostConfig.Mounts, operator: matches, value: "\"Type\":\"bind\""}' || return 1
-	denied_with "bind mounts are not allowed" as user run --rm "${LBL[@]}" -v /etc:/h "$IMG" true || return 1
-	denied_with "bind mounts are not allowed" as user run --rm "${LBL[@]}" --mount type=bind,src=/etc,dst=/h "$IMG" true || return 1
+	local before
+	before=$(ps_count)
+	denied_with "bind mounts are not allowed" as user run --rm "${LBL[@]}" --name "$(cname bind1)" -v /etc:/h "$IMG" true || return 1
+	denied_with "bind mounts are not allowed" as user run --rm "${LBL[@]}" --name "$(cname bind2)" --mount type=bind,src=/etc,dst=/h "$IMG" true || return 1
+	refused 403 "bind mounts are not allowed" user -H 'Content-Type: application/json' \
+		-d "$(create_body x '{"Mounts":[{"Type":"bind","Source":"/etc","Target":"/h"}]}')" "/v1.41/containers/create?name=$(cname bind3)" || return 1
+	nothing_created "$(cname bind1)" "$before" || return 1
+	nothing_created "$(cname bind2)" "$before" || return 1
+	nothing_created "$(cname bind3)" "$before" || return 1
 	as user run --rm "${LBL[@]}" -v "dpp-pol-$RUN_ID-vol:/data" "$IMG" true || { why "a named volume was refused"; return 1; }
 	admin_docker volume rm -f "dpp-pol-$RUN_ID-vol" >/dev/null 2>&1
 	return 0
@@ -269,7 +343,12 @@ sc_admin_create() {
     conditions:
       - {field: method, operator: equals, value: POST}
       - {field: path, operator: equals, value: /containers/create}' || return 1
-	denied_with "only admins may create containers" as user run --rm "${LBL[@]}" "$IMG" true || return 1
+	local before
+	before=$(ps_count)
+	denied_with "only admins may create containers" as user run --rm "${LBL[@]}" --name "$(cname uc)" "$IMG" true || return 1
+	refused 403 "only admins may create containers" user -H 'Content-Type: application/json' \
+		-d "$(create_body x)" "/v1.41/containers/create?name=$(cname uc)" || return 1
+	nothing_created "$(cname uc)" "$before" || return 1
 	as user ps >/dev/null || { why "user could not list containers"; return 1; }
 	expect_eq "admin run" ok "$(as admin run --rm "${LBL[@]}" "$IMG" echo ok)" || return 1
 	audit_has deny admin-only-create || { why "no deny record for admin-only-create"; return 1; }
@@ -291,6 +370,9 @@ sc_internal_network() {
       - {field: path, operator: equals, value: /networks/create}
       - {field: body.Internal, operator: not_equals, value: true}' || return 1
 	denied_with "only internal networks may be created" as admin network create "${LBL[@]}" "$n-ext" || return 1
+	refused 403 "only internal networks may be created" admin -H 'Content-Type: application/json' \
+		-d "{\"Name\":\"$n-ext\",\"Internal\":false}" /v1.41/networks/create || return 1
+	admin_docker network inspect "$n-ext" >/dev/null 2>&1 && { why "network $n-ext exists on Docker's side after the denial"; return 1; }
 	as admin network create "${LBL[@]}" --internal "$n" >/dev/null || { why "internal network refused"; return 1; }
 	as admin network rm "$n" >/dev/null
 }
@@ -326,12 +408,29 @@ sc_rate_limit() {
     conditions:
       - {field: method, operator: equals, value: GET}
       - {field: path, operator: equals, value: /containers/json}' || return 1
-	for i in 1 2 3; do as user ps >/dev/null || { why "request $i was limited"; return 1; }; done
+	local i code from
+	# Buckets are per (rule, client address): 127.0.0.1 first, with the CLI.
+	for i in 1 2 3; do as user ps >/dev/null || { why "request $i from 127.0.0.1 was limited"; return 1; }; done
 	denied_with "slow down" as user ps || return 1
-	out=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $USER_TOKEN" "http://127.0.0.1:$PROXY_PORT/containers/json")
-	expect_match "429 with Retry-After" 'HTTP/1.1 429.*Retry-After: [0-9]+' "$(echo "$out" | tr -d '\r' | tr '\n' ' ')" || return 1
+	out=$(curl -s -D - -H "Authorization: Bearer $USER_TOKEN" "http://127.0.0.1:$PROXY_PORT/containers/json")
+	expect_match "fifth from 127.0.0.1: 429 with Retry-After and the message" 'HTTP/1.1 429.*Retry-After: [0-9]+.*\{"message":"slow down: at most 3 listings a minute"\}' "$(echo "$out" | tr -d '\r' | tr '\n' ' ')" || return 1
+	# Other endpoints are not limited by this rule (contrast).
+	expect_eq "GET /info from 127.0.0.1" 200 "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $USER_TOKEN" "http://127.0.0.1:$PROXY_PORT/info")" || return 1
+	# 127.0.0.2 has its own bucket: every step's verdict.
+	from=(--interface 127.0.0.2)
+	for i in 1 2 3 4 5; do
+		code=$(curl -s -o "$RUN_DIR/rl-body" -w '%{http_code}' "${from[@]}" -H "Authorization: Bearer $USER_TOKEN" "http://127.0.0.1:$PROXY_PORT/containers/json")
+		if [ "$i" -le 3 ]; then
+			expect_eq "request $i from 127.0.0.2" 200 "$code" || return 1
+		else
+			expect_eq "request $i from 127.0.0.2" 429 "$code" || return 1
+			expect_eq "message" '{"message":"slow down: at most 3 listings a minute"}' "$(tr -d '\n' <"$RUN_DIR/rl-body")" || return 1
+		fi
+	done
 	audit_has rate_limited limit-list || { why "no rate_limited record"; return 1; }
-	[ "$(metric_value 'docker_proxy_rate_limited_total{rule="limit-list"}')" -ge 2 ] || { why "rate-limit metric not counted"; return 1; }
+	grep '"event":"rate_limited"' "$AUDIT" | grep -q '127\.0\.0\.2' || { why "no rate_limited record for 127.0.0.2"; return 1; }
+	# 1 (CLI) + 1 (curl) from 127.0.0.1, 2 from 127.0.0.2.
+	expect_eq "rate-limited requests counted" 4 "$(metric_value 'docker_proxy_rate_limited_total{rule="limit-list"}')" || return 1
 }
 
 sc_dry_run_pulls() {
@@ -369,7 +468,13 @@ sc_healthcheck_deny_all() {
     message: "this proxy only answers health checks"' || return 1
 	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $USER_TOKEN" "http://127.0.0.1:$PROXY_PORT/_ping")
 	expect_eq "ping allowed" 200 "$code" || return 1
-	denied_with "this proxy only answers health checks" as admin ps
+	denied_with "this proxy only answers health checks" as admin ps || return 1
+	refused 403 "this proxy only answers health checks" admin /v1.41/containers/json || return 1
+	local before
+	before=$(ps_count)
+	refused 403 "this proxy only answers health checks" admin -H 'Content-Type: application/json' \
+		-d "$(create_body x)" "/v1.41/containers/create?name=$(cname hc)" || return 1
+	nothing_created "$(cname hc)" "$before"
 }
 
 sc_canonical_paths() {
@@ -381,16 +486,18 @@ sc_canonical_paths() {
     conditions:
       - {field: path, operator: equals, value: /containers/json}' || return 1
 	for t in /containers/json /v1.41/containers/json /%63ontainers/json /v1.41/%63ontainers/json '/containers/json?all=1'; do
-		code=$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" "http://127.0.0.1:$PROXY_PORT$t")
-		expect_eq "$t" 403 "$code" || return 1
+		refused 403 "listing containers is off" admin "$t" || return 1
 	done
-	for t in /containers%2Fjson /v1.41/containers/../containers/json //containers/json /containers/./json '/containers/json%00'; do
-		code=$(curl -s --path-as-is -o /dev/null -w '%{http_code}' "${auth[@]}" "http://127.0.0.1:$PROXY_PORT$t")
-		expect_eq "$t refused" 400 "$code" || return 1
-	done
-	code=$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" -H 'Content-Length: 2' -H 'Transfer-Encoding: chunked' \
-		--data-binary '{}' "http://127.0.0.1:$PROXY_PORT/containers/create")
-	expect_eq "Content-Length with Transfer-Encoding" 400 "$code"
+	refused_like 400 "refused request target: encoded '/' \\(%2F\\) in path" admin --path-as-is /containers%2Fjson || return 1
+	refused_like 400 "refused request target: dot segment \\('\\.' or '\\.\\.'\\) in path" admin --path-as-is /v1.41/containers/../containers/json || return 1
+	refused_like 400 "refused request target: empty path segment \\('//'\\) in path" admin --path-as-is //containers/json || return 1
+	refused_like 400 "refused request target: dot segment \\('\\.' or '\\.\\.'\\) in path" admin --path-as-is /containers/./json || return 1
+	refused_like 400 "refused request target: encoded NUL \\(%00\\) in path" admin --path-as-is '/containers/json%00' || return 1
+	refused 400 "refused request target: semicolon in query (use '&')" admin '/containers/json?all=1;x=2' || return 1
+	refused 400 "bad request framing: both Content-Length and Transfer-Encoding present" admin \
+		-H 'Content-Length: 2' -H 'Transfer-Encoding: chunked' --data-binary '{}' /containers/create || return 1
+	# Contrast under the same config: another listing passes.
+	expect_match "GET /images/json allowed" '200$' "$(api admin /v1.41/images/json)"
 }
 
 sc_metrics_format() {

@@ -77,8 +77,13 @@ rules:
 	# nobody (uid 65534) is a viewer: may read, may not create.
 	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups curl -s -o /dev/null -w '%{http_code}' --unix-socket "$sock" http://d/containers/json)
 	expect_eq "viewer lists" 200 "$out" || { stop_cfg; return 1; }
-	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups curl -s --unix-socket "$sock" -H 'Content-Type: application/json' -d "{\"Image\":\"$IMG\"}" http://d/containers/create)
-	expect_match "viewer may not create" "viewers may only read" "$out" || { stop_cfg; return 1; }
+	local before name="dpp-tls-$RUN_ID-viewer"
+	before=$(admin_docker ps -aq --filter "label=$LABEL" | wc -l)
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups curl -s -w ' %{http_code}' --unix-socket "$sock" -H 'Content-Type: application/json' \
+		-d "{\"Image\":\"$IMG\",\"Labels\":{\"${LABEL%%=*}\":\"${LABEL#*=}\"}}" "http://d/containers/create?name=$name")
+	expect_eq "viewer may not create" '{"message":"viewers may only read"} 403' "$(echo "$out" | tr -d '\n')" || { stop_cfg; return 1; }
+	admin_docker inspect "$name" >/dev/null 2>&1 && { why "the viewer's denied create made $name"; stop_cfg; return 1; }
+	expect_eq "ps -a unchanged after the denial" "$before" "$(admin_docker ps -aq --filter "label=$LABEL" | wc -l)" || { stop_cfg; return 1; }
 	stop_cfg || return 1
 	[ ! -e "$sock" ] || { why "socket file left behind after stop"; return 1; }
 	rmdir "$sockdir"
@@ -176,8 +181,18 @@ PYEOF
 	# No certificate (not required): no identity, so mtls answers 401.
 	code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$PKI/ca.pem" "https://127.0.0.1:$P_PORT/_ping")
 	expect_eq "no certificate under mtls" 401 "$code" || { stop_cfg; return 1; }
-	# TLS 1.1 is refused.
-	curl -s -o /dev/null --cacert "$PKI/ca.pem" --tls-max 1.1 "https://127.0.0.1:$P_PORT/_ping" && { why "TLS 1.1 accepted"; stop_cfg; return 1; }
+	# TLS 1.1 is refused by the server in the handshake: curl fails with 35
+	# (CURLE_SSL_CONNECT_ERROR) after receiving (IN) a protocol_version alert,
+	# and gnutls-cli reports alert 70; the same client with TLS 1.2 completes.
+	out=$(curl -sv -o /dev/null --cacert "$PKI/ca.pem" --tls-max 1.1 "https://127.0.0.1:$P_PORT/_ping" 2>&1)
+	code=$?
+	expect_eq "curl --tls-max 1.1 exit code" 35 "$code" || { echo "$out"; stop_cfg; return 1; }
+	expect_match "the server's alert, as curl reports it" 'TLSv1\.1 \(IN\), TLS alert, protocol version' "$out" || { stop_cfg; return 1; }
+	out=$(timeout 20 gnutls-cli --x509cafile "$PKI/ca.pem" --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.1' -p "$P_PORT" 127.0.0.1 </dev/null 2>&1)
+	echo "$out"
+	expect_match "gnutls-cli with TLS 1.1 only" 'Received alert \[70\]: Error in protocol version' "$out" || { stop_cfg; return 1; }
+	out=$(timeout 20 gnutls-cli --x509cafile "$PKI/ca.pem" --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.2' -p "$P_PORT" 127.0.0.1 </dev/null 2>&1)
+	expect_match "gnutls-cli with TLS 1.2 only (contrast)" 'Handshake was completed' "$out" || { echo "$out"; stop_cfg; return 1; }
 	stop_cfg
 }
 
@@ -188,6 +203,10 @@ sc_tls_roles() {
 	# node1.build.example.com matches *.build.example.com (one label): builder.
 	out=$(tdk node1 exec "$c" true 2>&1) && { why "builder could exec"; stop_cfg; return 1; }
 	expect_match "wildcard role denied exec with the rule's message" "builders may not exec" "$out" || { stop_cfg; return 1; }
+	out=$(curl -s -w ' %{http_code}' --cacert "$PKI/ca.pem" --cert "$PKI/node1.pem" --key "$PKI/node1.key" \
+		-H 'Content-Type: application/json' -d '{"Cmd":["true"]}' "https://127.0.0.1:$P_PORT/v1.41/containers/$c/exec")
+	expect_eq "builder's exec create: status and message" '{"message":"builders may not exec"} 403' "$(echo "$out" | tr -d '\n')" || { stop_cfg; return 1; }
+	expect_eq "exec instances on Docker's side after the denials" 0 "$(admin_docker inspect -f '{{len .ExecIDs}}' "$c")" || { stop_cfg; return 1; }
 	tdk node1 ps >/dev/null || { why "builder could not list"; stop_cfg; return 1; }
 	tdk alice exec "$c" true || { why "admin could not exec"; stop_cfg; return 1; }
 	grep -q '"user_role":"builder","identity":"cert:node1.build.example.com"' "$RUN_DIR/audit-$SCEN_NO.jsonl" ||
@@ -196,11 +215,15 @@ sc_tls_roles() {
 }
 
 sc_tls_reject() {
-	local audit="$RUN_DIR/audit-$SCEN_NO.jsonl"
+	local audit="$RUN_DIR/audit-$SCEN_NO.jsonl" out
 	start_cfg "$(tls_config '    require_client_cert: true')" || return 1
-	curl -s -o /dev/null --cacert "$PKI/ca.pem" "https://127.0.0.1:$P_PORT/_ping" && { why "bare client accepted with require_client_cert"; stop_cfg; return 1; }
-	curl -s -o /dev/null --cacert "$PKI/ca.pem" --cert "$PKI/expired.pem" --key "$PKI/expired.key" "https://127.0.0.1:$P_PORT/_ping" && { why "expired certificate accepted"; stop_cfg; return 1; }
-	curl -s -o /dev/null --cacert "$PKI/ca.pem" --cert "$PKI/foreign.pem" --key "$PKI/foreign.key" "https://127.0.0.1:$P_PORT/_ping" && { why "foreign-CA certificate accepted"; stop_cfg; return 1; }
+	# Each is refused by the server's alert in the handshake (curl reports it as received, IN).
+	out=$(curl -sv -o /dev/null --cacert "$PKI/ca.pem" "https://127.0.0.1:$P_PORT/_ping" 2>&1) && { why "bare client accepted with require_client_cert"; stop_cfg; return 1; }
+	expect_match "no certificate: certificate_required alert" 'alert certificate required' "$out" || { stop_cfg; return 1; }
+	out=$(curl -sv -o /dev/null --cacert "$PKI/ca.pem" --cert "$PKI/expired.pem" --key "$PKI/expired.key" "https://127.0.0.1:$P_PORT/_ping" 2>&1) && { why "expired certificate accepted"; stop_cfg; return 1; }
+	expect_match "expired certificate: bad_certificate alert" '\(IN\), TLS alert, bad certificate' "$out" || { stop_cfg; return 1; }
+	out=$(curl -sv -o /dev/null --cacert "$PKI/ca.pem" --cert "$PKI/foreign.pem" --key "$PKI/foreign.key" "https://127.0.0.1:$P_PORT/_ping" 2>&1) && { why "foreign-CA certificate accepted"; stop_cfg; return 1; }
+	expect_match "foreign-CA certificate: bad_certificate alert" '\(IN\), TLS alert, bad certificate' "$out" || { stop_cfg; return 1; }
 	tdk alice version >/dev/null || { why "a valid client failed"; stop_cfg; return 1; }
 	wait_for 5 grep -q 'expired' "$audit" || { why "expired certificate not audited"; stop_cfg; return 1; }
 	grep -q '"event":"auth_failure"' "$audit" || { why "no auth_failure records"; stop_cfg; return 1; }
@@ -242,6 +265,7 @@ ensure_packages
 [ -n "$SETUP_BROKEN" ] || build_image
 [ -x "$DPP_BIN" ] || setup_failed proxy "proxy binary $DPP_BIN not found"
 command -v certtool >/dev/null || setup_failed certtool "certtool (gnutls-bin) is needed to make test certificates"
+command -v gnutls-cli >/dev/null || setup_failed gnutls-cli "gnutls-cli (gnutls-bin) is needed to see the TLS 1.1 refusal"
 mapfile -t CLIS < <(list_clis)
 DOCKER=${CLIS[0]:-docker}
 

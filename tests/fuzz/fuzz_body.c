@@ -9,7 +9,10 @@
  *     right order);
  *   - every member of an accepted document is found again by dpp_body_lookup
  *     through its own path (so no undetected duplicate shadows another), and
- *     null members read as absent;
+ *     null members read as absent; dpp_body_each over the same concrete
+ *     path visits that member once (none when null);
+ *   - dpp_body_text of an accepted document, and the print of
+ *     dpp_json_parse_exact's tree, are valid JSON again;
  *   - dotted-path parsing and the body-kind table accept arbitrary strings. */
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +32,28 @@ struct ctx {
 	char idx[MAX_SEGS][24];
 	size_t n;
 };
+
+struct one {
+	const cJSON *seen;
+	int calls;
+};
+
+static int one_fn(void *arg, const cJSON *v)
+{
+	struct one *o = arg;
+
+	o->seen = v;
+	o->calls++;
+	return 0;
+}
+
+static int path_has_any(const char *const *segs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(segs[i], DPP_BODY_ANY) == 0)
+			return 1;
+	return 0;
+}
 
 static void check_node(struct ctx *c, const cJSON *node)
 {
@@ -61,6 +86,16 @@ static void check_node(struct ctx *c, const cJSON *node)
 		got = dpp_body_lookup(c->doc, c->segs, c->n + 1);
 		if (cJSON_IsNull(child) ? got != NULL : got != child)
 			__builtin_trap();
+		/* dpp_body_each over a concrete path: that value once, or none
+		 * (a literal "*" key is expanded instead: skip it) */
+		if (!path_has_any(c->segs, c->n + 1)) {
+			struct one o = {NULL, 0};
+
+			if (dpp_body_each(c->doc, c->segs, c->n + 1, one_fn, &o) != 0 ||
+			    o.calls != (cJSON_IsNull(child) ? 0 : 1) ||
+			    (o.calls == 1 && o.seen != child))
+				__builtin_trap();
+		}
 		c->n++;
 		check_node(c, child);
 		c->n--;
@@ -107,6 +142,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				__builtin_trap();
 			free(cerr);
 		}
+		{
+			/* the rules' JSON text: valid JSON with the same numbers */
+			char *text = dpp_body_text(dpp_body_root(doc));
+			cJSON *back;
+
+			if (text == NULL)
+				break; /* allocation failure */
+			back = cJSON_Parse(text);
+			if (back == NULL)
+				__builtin_trap();
+			cJSON_Delete(back);
+			free(text);
+		}
 		break;
 	}
 	case DPP_BODY_EMPTY:
@@ -126,6 +174,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	free(err);
 	dpp_body_free(doc);
+
+	/* response filters' parse: printing gives valid JSON back */
+	{
+		cJSON *exact = dpp_json_parse_exact((const char *)data, size, NULL);
+
+		if (exact != NULL) {
+			char *text = cJSON_PrintUnformatted(exact);
+
+			if (text != NULL) {
+				cJSON *back = cJSON_Parse(text);
+
+				if (back == NULL)
+					__builtin_trap();
+				cJSON_Delete(back);
+				cJSON_free(text);
+			}
+			cJSON_Delete(exact);
+		}
+	}
 
 	/* the same bytes as a dotted path and as a method/path pair */
 	str = malloc(size + 1);

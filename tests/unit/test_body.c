@@ -673,8 +673,11 @@ static void test_body_kind(void **state)
 		{ "POST", "/images/load", DPP_BODY_STREAM },
 		{ "POST", "/images/create", DPP_BODY_STREAM },
 		{ "POST", "/plugins/create", DPP_BODY_STREAM },
-		{ "PUT", "/containers//archive", DPP_BODY_JSON },
-		{ "PUT", "/containers/a/b/archive", DPP_BODY_JSON },
+		/* dockerd's {name:.*} matches '' and '/' (the proxy refuses the
+		 * path and the reference before asking, but the kind is dockerd's) */
+		{ "PUT", "/containers//archive", DPP_BODY_STREAM },
+		{ "PUT", "/containers/a/b/archive", DPP_BODY_STREAM },
+		{ "PUT", "/containers/archive", DPP_BODY_JSON },
 		{ "POST", "/build/prune", DPP_BODY_JSON },
 		{ "POST", "/containers/abc/archive", DPP_BODY_JSON },
 		{ "GET", "/containers/abc/archive", DPP_BODY_NONE },
@@ -700,6 +703,169 @@ static void test_body_kind(void **state)
 	assert_string_equal(dpp_body_kind_name(DPP_BODY_STREAM), "stream");
 }
 
+/* Issue 7 defect 4: text operators see keys as Docker's types spell them. */
+static void test_docker_spelling(void **state)
+{
+	static const struct {
+		const char *in, *text;
+	} cases[] = {
+		/* the seed's regex on Mounts: any spelling of Type is Type */
+		{"{\"HostConfig\":{\"Mounts\":[{\"tYpe\":\"bind\",\"source\":\"/tmp/x\","
+		 "\"TARGET\":\"/x\",\"bindoptions\":{\"propagation\":\"rshared\"}}],"
+		 "\"privileged\":true,\"annotations\":{\"tYpe\":\"v\"}}}",
+		 "{\"HostConfig\":{\"Mounts\":[{\"Type\":\"bind\",\"Source\":\"/tmp/x\","
+		 "\"Target\":\"/x\",\"BindOptions\":{\"Propagation\":\"rshared\"}}],"
+		 "\"Privileged\":true,\"Annotations\":{\"tYpe\":\"v\"}}}"},
+		/* json tags differ from Go names; context decides Tty vs TTY */
+		{"{\"tty\":true,\"hostconfig\":{\"dns\":[\"1.1.1.1\"],\"nanocpus\":1,"
+		 "\"cpushares\":2},\"TaskTemplate\":{\"containerspec\":{\"tty\":true,"
+		 "\"mounts\":[{\"TYPE\":\"bind\"}]},\"resources\":{\"limits\":"
+		 "{\"nanocpus\":1}}}}",
+		 "{\"Tty\":true,\"HostConfig\":{\"Dns\":[\"1.1.1.1\"],\"NanoCpus\":1,"
+		 "\"CpuShares\":2},\"TaskTemplate\":{\"ContainerSpec\":{\"TTY\":true,"
+		 "\"Mounts\":[{\"Type\":\"bind\"}]},\"Resources\":{\"Limits\":"
+		 "{\"NanoCPUs\":1}}}}"},
+		/* map keys stay; map values are structs again */
+		{"{\"NetworkingConfig\":{\"endpointsconfig\":{\"myNet\":{\"aliases\":[\"a\"],"
+		 "\"ipamconfig\":{\"ipv4address\":\"10.0.0.2\"}}}},\"HostConfig\":"
+		 "{\"PortBindings\":{\"80/tcp\":[{\"hostip\":\"0.0.0.0\",\"HOSTPORT\":\"8080\"}]},"
+		 "\"logconfig\":{\"TYPE\":\"json-file\",\"config\":{\"Max-Size\":\"1m\"}}}}",
+		 "{\"NetworkingConfig\":{\"EndpointsConfig\":{\"myNet\":{\"Aliases\":[\"a\"],"
+		 "\"IPAMConfig\":{\"IPv4Address\":\"10.0.0.2\"}}}},\"HostConfig\":"
+		 "{\"PortBindings\":{\"80/tcp\":[{\"HostIp\":\"0.0.0.0\",\"HostPort\":\"8080\"}]},"
+		 "\"LogConfig\":{\"Type\":\"json-file\",\"Config\":{\"Max-Size\":\"1m\"}}}}"},
+		/* unknown keys, and everything below them, keep their spelling;
+		 * U+212A KELVIN SIGN folds to k (Links); auth uses lower-case tags */
+		{"{\"nOsuch\":{\"tYpe\":1},\"HostConfig\":{\"lin\\u212as\":[\"a:b\"]},"
+		 "\"USERNAME\":\"u\"}",
+		 "{\"nOsuch\":{\"tYpe\":1},\"HostConfig\":{\"Links\":[\"a:b\"]},"
+		 "\"username\":\"u\"}"},
+		/* numbers as sent, not re-printed from doubles */
+		{"{\"HostConfig\":{\"shmsize\":9007199254740993,\"Memory\":1e400,"
+		 "\"CpuQuota\":-0}}",
+		 "{\"HostConfig\":{\"ShmSize\":9007199254740993,\"Memory\":1e400,"
+		 "\"CpuQuota\":-0}}"},
+		/* a plugin privileges array: elements use the root type */
+		{"[{\"name\":\"network\",\"VALUE\":[\"host\"]}]",
+		 "[{\"Name\":\"network\",\"Value\":[\"host\"]}]"},
+	};
+	size_t i;
+
+	(void)state;
+	assert_null(dpp_body_spelling_selfcheck());
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dpp_body_doc *doc = NULL;
+		char *err = NULL, *text;
+
+		assert_int_equal(dpp_body_parse(cases[i].in, strlen(cases[i].in), 0, &doc, &err),
+				 DPP_BODY_OK);
+		text = dpp_body_text(dpp_body_root(doc));
+		assert_non_null(text);
+		if (strcmp(text, cases[i].text) != 0)
+			fprintf(stderr, "case %zu:\n got  %s\n want %s\n", i, text, cases[i].text);
+		assert_string_equal(text, cases[i].text);
+		free(text);
+		dpp_body_free(doc);
+	}
+}
+
+/* Duplicate-key messages still quote the keys as the client sent them, and
+ * lookups find respelled keys by any spelling. */
+static void test_spelling_keeps_errors_and_lookups(void **state)
+{
+	const char *dup = "{\"HostConfig\":{\"privileged\":true,\"PRIVILEGED\":false}}";
+	const char *body = "{\"hostconfig\":{\"mounts\":[{\"tYpe\":\"bind\"}]}}";
+	const char *segs[] = {"HOSTCONFIG", "Mounts", "0", "type"};
+	struct dpp_body_doc *doc = NULL;
+	char *err = NULL;
+	const cJSON *v;
+
+	(void)state;
+	assert_int_equal(dpp_body_parse(dup, strlen(dup), 0, &doc, &err), DPP_BODY_INVALID);
+	assert_non_null(strstr(err, "\"privileged\" and \"PRIVILEGED\""));
+	free(err);
+	assert_int_equal(dpp_body_parse(body, strlen(body), 0, &doc, &err), DPP_BODY_OK);
+	v = dpp_body_lookup(doc, segs, 4);
+	assert_non_null(v);
+	assert_string_equal(v->valuestring, "bind");
+	assert_string_equal(dpp_body_root(doc)->child->string, "HostConfig");
+	dpp_body_free(doc);
+}
+
+struct collect {
+	char buf[512];
+	int stop_at; /* stop (return 7) at this call, 0: never */
+	int calls;
+};
+
+static int collect_fn(void *arg, const cJSON *v)
+{
+	struct collect *c = arg;
+	char *t = dpp_body_text(v);
+	size_t n = strlen(c->buf);
+
+	assert_non_null(t);
+	assert_false(cJSON_IsNull(v));
+	snprintf(c->buf + n, sizeof(c->buf) - n, "%s%s", n > 0 ? "|" : "", t);
+	free(t);
+	return ++c->calls == c->stop_at ? 7 : 0;
+}
+
+/* "*" is every element and every member, in document order; nulls and
+ * absent values are skipped; lookups keep Go's rules (maps exact). */
+static void test_each(void **state)
+{
+	static const char body[] =
+		"{\"HostConfig\":{\"Mounts\":[{\"tYpe\":\"bind\"},null,{\"Type\":\"tmpfs\"},"
+		"{\"Target\":\"/x\"}],\"Binds\":[]},\"Labels\":{\"A\":\"1\",\"a\":\"2\",\"n\":null},"
+		"\"NetworkingConfig\":{\"EndpointsConfig\":{\"n1\":{\"Aliases\":[\"x\",\"y\"]},"
+		"\"n2\":{\"aliases\":[\"z\"]}}}}";
+	static const struct {
+		const char *path, *want;
+		int stop_at, rc;
+	} cases[] = {
+		{"HostConfig.Mounts.*.type", "\"bind\"|\"tmpfs\"", 0, 0},
+		{"HostConfig.Mounts.*", "{\"Type\":\"bind\"}|{\"Type\":\"tmpfs\"}|{\"Target\":\"/x\"}", 0, 0},
+		{"HostConfig.Mounts.*.Type", "\"bind\"", 1, 7},
+		{"HostConfig.Binds.*", "", 0, 0},
+		{"HostConfig.Nope.*", "", 0, 0},
+		{"Labels.*", "\"1\"|\"2\"", 0, 0},
+		{"Labels.a", "\"2\"", 0, 0},
+		{"NetworkingConfig.EndpointsConfig.*.Aliases.*", "\"x\"|\"y\"|\"z\"", 0, 0},
+		{"NetworkingConfig.*.*.Aliases.1", "\"y\"", 0, 0},
+		{"HostConfig.Mounts.2.Type", "\"tmpfs\"", 0, 0},
+		{"*.*", "[{\"Type\":\"bind\"},null,{\"Type\":\"tmpfs\"},{\"Target\":\"/x\"}]|[]"
+			"|\"1\"|\"2\"|{\"n1\":{\"Aliases\":[\"x\",\"y\"]},\"n2\":{\"Aliases\":[\"z\"]}}",
+		 0, 0},
+	};
+	struct dpp_body_doc *doc = NULL;
+	char *err = NULL;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(dpp_body_parse(body, strlen(body), 0, &doc, &err), DPP_BODY_OK);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dpp_body_path *p = NULL;
+		struct collect c = {.stop_at = cases[i].stop_at};
+		size_t k, n;
+		const char *segs[16];
+		const char *perr;
+		int rc;
+
+		assert_int_equal(dpp_body_path_parse(cases[i].path, &p, &perr), 0);
+		n = dpp_body_path_count(p);
+		for (k = 0; k < n; k++)
+			segs[k] = dpp_body_path_segment(p, k);
+		rc = dpp_body_each(doc, segs, n, collect_fn, &c);
+		if (strcmp(c.buf, cases[i].want) != 0 || rc != cases[i].rc)
+			fail_msg("%s: got rc %d \"%s\", want rc %d \"%s\"", cases[i].path, rc, c.buf,
+				 cases[i].rc, cases[i].want);
+		dpp_body_path_free(p);
+	}
+	assert_int_equal(dpp_body_each(NULL, NULL, 0, collect_fn, NULL), 0);
+	dpp_body_free(doc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -712,6 +878,9 @@ int main(void)
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_check_create),
 		cmocka_unit_test(test_body_kind),
+		cmocka_unit_test(test_docker_spelling),
+		cmocka_unit_test(test_spelling_keeps_errors_and_lookups),
+		cmocka_unit_test(test_each),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -87,6 +87,46 @@ static void test_absent_field_and_big_numbers(void **state)
 	free(out);
 }
 
+/* Issue 7 defect 6: cJSON re-printed every number from its double. */
+static void test_numbers_and_order_untouched(void **state)
+{
+	struct dpp_filter f[2] = {
+		{"Config.Env", DPP_FILTER_REDACT, NULL},
+		{"HostConfig.Memory", DPP_FILTER_REDACT, NULL},
+	};
+	char *out;
+
+	(void)state;
+	out = run("{\"Z\":1e400,\"HostConfig\":{\"ShmSize\":9007199254740993,\"Memory\":"
+		  "9007199254740993,\"NanoCpus\":-0,\"F\":1.50,\"E\":2E+3},"
+		  "\"Config\":{\"Env\":[\"A=1\"]},\"A\":[18446744073709551615,-1e-400]}", f, 2);
+	assert_string_equal(out, "{\"Z\":1e400,\"HostConfig\":{\"ShmSize\":9007199254740993,"
+				 "\"Memory\":0,\"NanoCpus\":-0,\"F\":1.50,\"E\":2E+3},"
+				 "\"Config\":{\"Env\":[\"A=***REDACTED***\"]},"
+				 "\"A\":[18446744073709551615,-1e-400]}");
+	free(out);
+	/* numbers inside strings are not numbers; top-level arrays too */
+	f[0].field = "x";
+	out = run("[{\"x\":\"9007199254740993\",\"n\":9007199254740993},{\"n\":1e400}]", f, 1);
+	assert_string_equal(out, "[{\"x\":\"***REDACTED***\",\"n\":9007199254740993},"
+				 "{\"n\":1e400}]");
+	free(out);
+}
+
+static void test_bad_number_refused(void **state)
+{
+	struct dpp_filter f = {"a", DPP_FILTER_REDACT, NULL};
+	char *out = NULL;
+	size_t len;
+	const char *err = NULL;
+
+	(void)state;
+	/* cJSON reads "01" as 1; RFC 8259 does not allow it: refused, not altered */
+	assert_int_equal(dpp_redact_apply("{\"a\":01}", 8, &f, 1, &out, &len, &err), -1);
+	assert_null(out);
+	assert_non_null(err);
+}
+
 static void test_not_json(void **state)
 {
 	struct dpp_filter f = {"a", DPP_FILTER_REDACT, NULL};
@@ -109,6 +149,8 @@ int main(void)
 		cmocka_unit_test(test_replace_and_wildcard),
 		cmocka_unit_test(test_absent_field_and_big_numbers),
 		cmocka_unit_test(test_not_json),
+		cmocka_unit_test(test_numbers_and_order_untouched),
+		cmocka_unit_test(test_bad_number_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
