@@ -79,7 +79,7 @@ for line in lines:
         bad("not the seed's fields in order", line)
     if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z", rec["timestamp"]):
         bad("timestamp", line)
-    if rec["peer_ip"] != "127.0.0.1" or not rec["user_agent"] or rec["user_agent"] == "-":
+    if not re.fullmatch(r"127\.\d+\.\d+\.\d+", rec["peer_ip"] or "") or not rec["user_agent"] or rec["user_agent"] == "-":
         bad("peer_ip / user_agent", line)
     if not isinstance(rec["dry_run"], bool) or rec["dry_run"] != (rec["event"] == "dry_run"):
         bad("dry_run", line)
