@@ -72,8 +72,11 @@ refused() {
 }
 
 # audit_has EVENT STATUS PATH: a record with that event, status and path.
+# (Through -c: a here-document would be read up by wait_for's first try, and
+# every retry would run an empty script that "passes".)
 audit_has() {
-	wait_for 5 "$PY" - "$AUDIT" "$1" "$2" "$3" <<'PYEOF'
+	local script
+	script=$(cat <<'PYEOF'
 import json, sys
 path, event, status, rpath = sys.argv[1:5]
 try:
@@ -86,6 +89,8 @@ for line in lines:
         sys.exit(0)
 sys.exit(1)
 PYEOF
+)
+	wait_for 5 "$PY" -c "$script" "$AUDIT" "$1" "$2" "$3"
 }
 
 cn() { echo "dpp-sec-$RUN_ID-$1"; }
