@@ -20,6 +20,7 @@
 #include "dpp/server.h"
 #include "dpp/tls.h"
 #include "dpp/upstream.h"
+#include "explain.h"
 
 #define GRACE_MS 10000
 #define AUDIT_QUEUE 8192
@@ -41,6 +42,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: docker-policy-proxy [OPTIONS]\n"
+		"       docker-policy-proxy explain --help   (how a request would be decided)\n"
 		"\n"
 		"A policy proxy in front of the Docker Engine socket.\n"
 		"\n"
@@ -294,6 +296,8 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 
 	memset(&st, 0, sizeof(st));
+	if (argc > 1 && strcmp(argv[1], "explain") == 0)
+		return dpp_cli_explain(argc - 1, argv + 1);
 	while ((opt = getopt_long(argc, argv, "c:b:p:s:l:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
