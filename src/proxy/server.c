@@ -1244,6 +1244,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 						 "request body larger than %zu bytes (global.max_body_bytes); connection closed after %llu more bytes",
 						 max, DISCARD_MAX);
 					dpp_log_warn("%s %s: %s", r->method, r->target, r->ev_message);
+					dpp_metrics_body_too_large(r->srv->metrics);
 					return MHD_NO;
 				}
 				return MHD_YES;
