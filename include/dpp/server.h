@@ -4,6 +4,8 @@
 #ifndef DPP_SERVER_H
 #define DPP_SERVER_H
 
+#include <stdint.h>
+
 struct dpp_server;
 struct dpp_runtime;
 struct dpp_bus;
@@ -60,6 +62,9 @@ struct dpp_lockout *dpp_server_lockout(struct dpp_server *srv);
 struct dpp_runtime *dpp_server_runtime(struct dpp_server *srv);
 int dpp_server_streams(struct dpp_server *srv);
 int dpp_server_docker_up(struct dpp_server *srv);
+/* Finished requests and, of those, the ones refused (deny, rate_limited,
+ * auth_failure) since start. Thread-safe (atomics). */
+void dpp_server_counts(struct dpp_server *srv, uint64_t *requests, uint64_t *denials);
 
 /* The metrics registry (to feed counters owned elsewhere, e.g. audit drops).
  * Borrowed; lives until dpp_server_free. */

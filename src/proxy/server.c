@@ -65,6 +65,8 @@ struct dpp_server {
 	atomic_int docker_up;
 	unsigned int client_timeout_s;
 	atomic_uint_fast64_t next_id;
+	atomic_uint_fast64_t n_done;   /* finished requests (the console's req/s) */
+	atomic_uint_fast64_t n_denied; /* of which refused: rules, limits, authentication */
 	pthread_mutex_t rt_lock; /* guards rt (the pointer only) */
 	int rt_lock_ok;
 	struct dpp_runtime *rt;
@@ -1377,6 +1379,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 		struct dpp_event ev;
 
 		atomic_fetch_sub(&srv->inflight, 1);
+		atomic_fetch_add(&srv->n_done, 1);
+		if (r->ev_kind == DPP_EVENT_DENY || r->ev_kind == DPP_EVENT_RATE_LIMITED ||
+		    r->ev_kind == DPP_EVENT_AUTH_FAILURE)
+			atomic_fetch_add(&srv->n_denied, 1);
 		fill_event(r, r->ev_kind, r->status, r->ev_rule, r->ev_action, r->ev_message, &ev);
 		dpp_bus_publish(srv->bus, &ev);
 		dpp_metrics_request_done(srv->metrics, r->method, r->status, ev.duration_ms);
@@ -1788,6 +1794,12 @@ struct dpp_ratelimit *dpp_server_ratelimit(struct dpp_server *srv) { return srv-
 struct dpp_lockout *dpp_server_lockout(struct dpp_server *srv) { return srv->lockout; }
 int dpp_server_streams(struct dpp_server *srv) { return dpp_hijacks_active(srv->hijacks); }
 int dpp_server_docker_up(struct dpp_server *srv) { return atomic_load(&srv->docker_up); }
+
+void dpp_server_counts(struct dpp_server *srv, uint64_t *requests, uint64_t *denials)
+{
+	*requests = atomic_load(&srv->n_done);
+	*denials = atomic_load(&srv->n_denied);
+}
 
 struct dpp_runtime *dpp_server_runtime(struct dpp_server *srv)
 {
