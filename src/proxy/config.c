@@ -1415,7 +1415,11 @@ void dpp_config_print(const struct dpp_config *cfg, FILE *out)
 	fputc('\n', out);
 	for (size_t i = 0; i < cfg->nrows; i++) {
 		const struct dpp_config_row *r = &cfg->rows[i];
-		const char *field = (const char *)&cfg->settings + r->off;
+		/* Rows without a settings field have off == DPP_CONFIG_NO_FIELD:
+		 * no pointer is formed for them (that would overflow). */
+		const char *field = r->off != DPP_CONFIG_NO_FIELD
+					    ? (const char *)&cfg->settings + r->off
+					    : NULL;
 		yaml_node_t *node;
 		int iv = 0;
 

@@ -244,6 +244,21 @@ static void test_empty_and_comment_files(void **state)
 		expect_ok(fx, cases[i], NULL);
 		assert_int_equal(dpp_config_settings(fx->cfg)->port, DPP_DEFAULT_PORT);
 		assert_string_equal(dpp_config_settings(fx->cfg)->bind, DPP_DEFAULT_BIND);
+		{
+			/* Regression (fuzz_config): printing rows without a
+			 * settings field (auth, rules, lists) formed an
+			 * overflowing pointer, caught by clang's UBSan. */
+			char *out = NULL;
+			size_t len = 0;
+			FILE *mem = open_memstream(&out, &len);
+
+			assert_non_null(mem);
+			dpp_config_print(fx->cfg, mem);
+			assert_int_equal(fclose(mem), 0);
+			assert_non_null(strstr(out, "\nrules: absent\n"));
+			assert_non_null(strstr(out, "\nglobal.port: 2376"));
+			free(out);
+		}
 	}
 }
 
