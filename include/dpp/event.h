@@ -30,6 +30,8 @@ struct dpp_event {
 	uint32_t duration_ms;
 	char method[16];
 	char path[256];          /* canonical path (no version prefix) */
+	char query[256];         /* the request target's query, as sent, without '?';
+				  * "" when none (cut at 255 bytes) */
 	char peer_ip[46];        /* the direct TCP peer; "" for a Unix-socket peer */
 	char client_ip[46];      /* the client after global.trusted_proxies (= peer_ip
 				  * unless X-Forwarded-For from a trusted peer changed it) */

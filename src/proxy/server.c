@@ -778,6 +778,8 @@ static void fill_event(const struct request *r, enum dpp_event_kind kind, int st
 	ev->duration_ms = (uint32_t)(now_ms() - r->t_start);
 	copy_str(ev->method, sizeof(ev->method), r->method);
 	copy_str(ev->path, sizeof(ev->path), r->canon != NULL ? dpp_target_path(r->canon) : r->target);
+	if (r->target != NULL && strchr(r->target, '?') != NULL)
+		copy_str(ev->query, sizeof(ev->query), strchr(r->target, '?') + 1);
 	copy_str(ev->peer_ip, sizeof(ev->peer_ip), r->peer_ip);
 	copy_str(ev->client_ip, sizeof(ev->client_ip), r->client_ip);
 	copy_str(ev->user_agent, sizeof(ev->user_agent),
