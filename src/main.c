@@ -32,6 +32,11 @@ struct proxy_state {
 	struct dpp_config *cfg;
 	struct dpp_runtime *rt;
 	struct dpp_server *srv;
+	struct dpp_bus *bus;         /* the server's, borrowed (attach) */
+	struct dpp_metrics *metrics; /* the server's, borrowed (attach) */
+	struct dpp_settings start_settings; /* for attach */
+	const char *start_text;      /* the config file as read at start-up (attach) */
+	size_t start_text_len;
 	struct dpp_audit *audit;
 	char audit_path[1024];
 	struct dpp_store *store;
@@ -208,7 +213,7 @@ static void audit_apply(struct proxy_state *st, const struct dpp_settings *s, in
 			.kinds = DPP_AUDIT_KINDS_DEFAULT | DPP_BUS_KIND(DPP_EVENT_ERROR),
 		};
 
-		st->audit = dpp_audit_start_with(dpp_server_bus(st->srv), &ao, &err);
+		st->audit = dpp_audit_start_with(st->bus, &ao, &err);
 	}
 	if (st->audit == NULL) {
 		dpp_log_error("audit: cannot write %s: %s (%s); audit events are NOT recorded",
@@ -243,7 +248,7 @@ static void store_start(struct proxy_state *st, const struct dpp_settings *s)
 	o.config_path = dpp_config_path(st->cfg);
 	o.requests_all = s->store_requests;
 	store_retention(s, &o.retention_s, &o.request_retention_s);
-	st->store = dpp_store_start(dpp_server_bus(st->srv), dpp_server_metrics(st->srv), &o, &err);
+	st->store = dpp_store_start(st->bus, st->metrics, &o, &err);
 	if (st->store == NULL) {
 		dpp_log_error("store: cannot start: %s; events go to the audit file only", err);
 		return;
@@ -265,6 +270,31 @@ static void notify_version(const char *origin, const char *path, const char *tex
 	};
 
 	dpp_config_version_notify(&v);
+}
+
+/* Before the server accepts anything: the store and the audit writer see
+ * every request from the first one on, so the two records agree. */
+static void attach_subscribers(void *arg, struct dpp_bus *bus, struct dpp_metrics *m)
+{
+	struct proxy_state *st = arg;
+
+	st->bus = bus;
+	st->metrics = m;
+	store_start(st, &st->start_settings);
+	notify_version("startup", dpp_config_path(st->cfg), st->start_text, st->start_text_len, 1,
+		       NULL);
+	audit_apply(st, &st->start_settings, 0);
+}
+
+static void detach_subscribers(void *arg)
+{
+	struct proxy_state *st = arg;
+
+	dpp_config_set_version_hook(NULL, NULL);
+	dpp_store_stop(st->store);
+	st->store = NULL;
+	dpp_audit_stop(st->audit);
+	st->audit = NULL;
 }
 
 /* SIGHUP. The new file is judged as it would run: against the running
@@ -492,17 +522,21 @@ int main(int argc, char **argv)
 	opts.client_timeout_s = settings.client_timeout;
 	opts.max_connections = settings.max_connections;
 	opts.max_connections_per_ip = settings.max_connections_per_ip;
+	opts.attach = attach_subscribers;
+	opts.detach = detach_subscribers;
+	opts.attach_arg = &st;
+	st.start_settings = settings;
+	st.start_text = cfg_text;
+	st.start_text_len = cfg_text_len;
 	if (dpp_server_start(&opts, &st.srv, &err) != 0) {
 		fprintf(stderr, "docker-policy-proxy: %s\n", err != NULL ? err : "cannot start");
 		free(err);
 		rc = EX_OSERR;
 		goto cleanup;
 	}
-	audit_apply(&st, &settings, 0);
-	store_start(&st, &settings);
-	notify_version("startup", dpp_config_path(st.cfg), cfg_text, cfg_text_len, 1, NULL);
 	free(cfg_text);
 	cfg_text = NULL;
+	st.start_text = NULL;
 	dpp_log_info("docker-policy-proxy %s listening on %s%s%s%s:%d%s%s, upstream unix://%s (%s), auth: %s",
 		     DPP_VERSION, settings.tls_cert[0] != '\0' ? "https://" : "",
 		     strchr(settings.bind, ':') ? "[" : "", settings.bind,

@@ -1591,7 +1591,7 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 	/* poll(), not select(): no FD_SETSIZE ceiling on connections. */
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 			     MHD_ALLOW_UPGRADE | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_POLL;
-	int is_v6 = 0;
+	int is_v6 = 0, attached = 0;
 	const char *berr = NULL;
 	int max_conn = opts->max_connections > 0 ? opts->max_connections : DEFAULT_CONNECTION_LIMIT;
 
@@ -1633,6 +1633,10 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 	srv->listen_fd = open_listener(opts->bind, opts->port, &is_v6, err);
 	if (srv->listen_fd < 0)
 		goto fail;
+	if (opts->attach != NULL) {
+		opts->attach(opts->attach_arg, srv->bus, srv->metrics);
+		attached = 1;
+	}
 	if (is_v6)
 		flags |= MHD_USE_IPv6;
 	/* With TLS the TCP socket belongs to the TLS acceptor: MHD only gets
@@ -1690,6 +1694,8 @@ oom:
 	if (asprintf(err, "out of memory") < 0)
 		*err = NULL;
 fail:
+	if (attached && opts->detach != NULL)
+		opts->detach(opts->attach_arg);
 	if (srv != NULL) {
 		if (srv->listen_fd >= 0)
 			close(srv->listen_fd);

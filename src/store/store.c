@@ -258,16 +258,35 @@ static void checkpoint(struct dpp_store *s, int mode)
 	update_wal(s);
 }
 
-static void drain_bus(struct dpp_store *s, int64_t now)
+/* Moves events from the bus rings into the writer's queue, security kinds
+ * first; plain requests only while the queue is below three quarters.
+ * Events stay in their ring while the queue is full (the ring is part of
+ * the buffer; when it overflows the bus counts the loss per kind, which is
+ * folded into the drop counters and the next gap row here). Returns 1 when
+ * it stopped with events possibly left in a ring. */
+static int drain_bus(struct dpp_store *s, int64_t now)
 {
 	struct dpp_event ev;
+	int more = 0;
 
-	for (int k = 0; k < SW_KINDS; k++) {
+	for (int i = 0; i < SW_KINDS; i++) {
+		/* DPP_EVENT_REQUEST (0) last */
+		int k = (i + 1) % SW_KINDS;
 		uint64_t lost;
 
 		if (s->subs[k] == NULL)
 			continue;
-		while (dpp_bus_pop(s->subs[k], &ev, 0) == 1) {
+		for (;;) {
+			if (s->db != NULL) {
+				size_t limit = k == DPP_EVENT_REQUEST ? s->w.cap - s->w.cap / 4 : s->w.cap;
+
+				if (s->w.count >= limit) {
+					more = 1;
+					break;
+				}
+			}
+			if (dpp_bus_pop(s->subs[k], &ev, 0) != 1)
+				break;
 			if (s->db != NULL)
 				sw_admit(&s->w, &ev, now);
 			else
@@ -282,6 +301,7 @@ static void drain_bus(struct dpp_store *s, int64_t now)
 			s->lost_seen[k] = lost;
 		}
 	}
+	return more;
 }
 
 static int jobs_empty(struct dpp_store *s)
@@ -463,7 +483,7 @@ static void *writer_main(void *arg)
 	struct pollfd pfd[SW_KINDS];
 	int64_t batch_start = 0, retry_at = 0, backoff = FLUSH_MS, last_commit = 0;
 	int64_t next_confirm = 0, next_sweep, idle_checkpointed = 1;
-	int n;
+	int n, more = 0;
 
 	if (open_db(s) != 0)
 		atomic_store(&s->up, 0);
@@ -487,6 +507,8 @@ static void *writer_main(void *arg)
 		}
 		if (timeout > IDLE_POLL_MS)
 			timeout = IDLE_POLL_MS;
+		if (more && s->db != NULL && s->w.count < s->w.cap && now >= retry_at)
+			timeout = 0; /* room again: take what waits in the rings */
 		n = poll(pfd, SW_KINDS, (int)timeout);
 		if (n < 0 && errno != EINTR) {
 			dpp_log_error("store: poll: %s", strerror(errno));
@@ -497,7 +519,7 @@ static void *writer_main(void *arg)
 		{
 			size_t before = s->w.count;
 
-			drain_bus(s, wall);
+			more = drain_bus(s, wall);
 			if (before == 0 && s->w.count > 0)
 				batch_start = now;
 		}
@@ -563,19 +585,22 @@ static void *writer_main(void *arg)
 	if (s->db != NULL) {
 		int64_t end = mono_ms() + DRAIN_MS;
 
-		drain_bus(s, wall_ms());
-		while (mono_ms() < end) {
+		for (;;) {
 			int rc = 0;
 
+			more = drain_bus(s, wall_ms());
 			run_jobs(s);
 			while (s->w.count > 0 || s->w.gap_start_ms != 0) {
 				rc = sw_flush(&s->w, wall_ms());
 				if (rc <= 0)
 					break;
 			}
-			if (rc >= 0 && jobs_empty(s))
+			if (rc >= 0 && !more && s->w.count == 0 && jobs_empty(s))
 				break;
-			usleep(100000);
+			if (mono_ms() >= end)
+				break;
+			if (rc < 0)
+				usleep(100000);
 		}
 		if (s->w.count > 0)
 			dpp_log_warn("store: %zu event(s) could not be written before stopping", s->w.count);
@@ -652,9 +677,12 @@ struct dpp_store *dpp_store_start(struct dpp_bus *bus, struct dpp_metrics *m,
 		char name[32];
 
 		snprintf(name, sizeof(name), "store-%s", dpp_event_kind_name((enum dpp_event_kind)k));
-		s->subs[k] = dpp_bus_subscribe(bus, name,
-					       k == DPP_EVENT_REQUEST ? RING_REQUESTS : RING_SECURITY,
-					       err);
+		size_t ring = k == DPP_EVENT_REQUEST ? RING_REQUESTS : RING_SECURITY;
+
+		/* A test's small queue makes the rings small too, so overflow is reachable. */
+		if (s->queue_cap < ring)
+			ring = s->queue_cap < DPP_BUS_CAPACITY_MIN ? DPP_BUS_CAPACITY_MIN : s->queue_cap;
+		s->subs[k] = dpp_bus_subscribe(bus, name, ring, err);
 		if (s->subs[k] == NULL)
 			goto fail;
 		dpp_bus_sub_set_kinds(s->subs[k], kinds_for(k, o->requests_all));
