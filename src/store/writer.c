@@ -191,6 +191,10 @@ static void note_failure(struct store_writer *w, int rc)
 	if (w->last_error[0] == '\0' || strcmp(w->last_error, "not an error") == 0)
 		snprintf(w->last_error, sizeof(w->last_error), "%s", sqlite3_errstr(rc));
 	atomic_fetch_add(&w->write_failures, 1);
+	/* Drops seen just before the first failed attempt (the writer was
+	 * still waiting in busy_timeout) have this failure as their cause. */
+	if (w->gap_start_ms != 0 && strcmp(w->gap_reason, "queue full") == 0)
+		why_reason(w, w->gap_reason, sizeof(w->gap_reason));
 }
 
 /* After any error inside a write transaction: "it is recommended that

@@ -112,7 +112,7 @@ sc_rows_match_jsonl() {
 	local c out
 	store_proxy || return 1
 	c=$(cname exec)
-	as admin run -d "${LBL[@]}" --name "$c" "$IMG" sleep 300 >/dev/null || { why "run -d refused"; return 1; }
+	as admin run -d "${LBL[@]}" --network none --name "$c" "$IMG" sleep 300 >/dev/null || { why "run -d refused"; return 1; }
 	out=$(as admin exec "$c" true 2>&1) && { why "exec was not denied"; return 1; }
 	[[ $out == *"exec is disabled on this host"* ]] || { why "exec denial message: $out"; return 1; }
 	as user volume create "$(cname vol)" >/dev/null 2>&1 && { why "volume create was not denied"; return 1; }
@@ -438,7 +438,7 @@ sc_readme_queries() {
 	local c lockpid i n=0 line out want
 	DPP_STORE_QUEUE=4 store_proxy "" "first message" || return 1
 	c=$(cname q)
-	as admin run -d "${LBL[@]}" --name "$c" "$IMG" sleep 300 >/dev/null || { why "run -d refused"; return 1; }
+	as admin run -d "${LBL[@]}" --network none --name "$c" "$IMG" sleep 300 >/dev/null || { why "run -d refused"; return 1; }
 	as admin exec "$c" true >/dev/null 2>&1
 	as user exec "$c" true >/dev/null 2>&1
 	as admin network ls >/dev/null
@@ -482,15 +482,17 @@ sc_readme_queries() {
 	local1=$(( 2 + refused_vol + pings ))
 	q3="127.0.0.1|$local1 127.0.0.2|11"
 	[ "$local1" -lt 11 ] && q3="127.0.0.2|11 127.0.0.1|$local1"
+	local TS='20[0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9].[0-9][0-9][0-9]Z'
+	local SHA='[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]'
 	local expect=(
 		"$q1"
-		"*|$(token_identity "$ADMIN_TOKEN")|127.0.0.1|deny|403|/containers/$c/exec *|$ID|127.0.0.1|deny|403|/containers/$c/exec"
+		"$TS|$(token_identity "$ADMIN_TOKEN")|127.0.0.1|deny|403|/containers/$c/exec $TS|$ID|127.0.0.1|deny|403|/containers/$c/exec"
 		"$q3"
-		"*|deny|POST|/containers/$c/exec|block-exec|403 *|dry_run|GET|/networks|watch-networks|0"
-		"2|2|20*|20*"
-		"127.0.0.2|10|1|20*"
-		"1|*|startup|*|*"
-		"20*|20*|$dropped|database locked by another process|{\"deny\":$dropped}"
+		"$TS|deny|POST|/containers/$c/exec|block-exec|403 $TS|dry_run|GET|/networks|watch-networks|0"
+		"2|2|$TS|$TS"
+		"127.0.0.2|10|1|$TS 127.0.0.1|$pings|0|$TS"
+		"1|$TS|startup|?*|$SHA"
+		"$TS|$TS|$dropped|database locked by another process|{\"deny\":$dropped}"
 		"1|startup|2 2|sighup|$refused_vol"
 	)
 	sed -n '/^## Audit queries/,/^## [^A]/p' "$E2E_REPO/README.md" >"$RUN_DIR/queries.md"
