@@ -227,7 +227,7 @@ sc_disk_full() {
 	mount -t tmpfs -o size=1m tmpfs "$MNT" || { MNT=""; skip_because "cannot mount a tmpfs here"; return 77; }
 	DB_OVERRIDE="$MNT/store.db" DPP_STORE_QUEUE=16 store_proxy || return 1
 	deny_curl 2 || return 1
-	wait_for 5 eval '[ "$(rows)" = 2 ]' || { why "first rows missing"; return 1; }
+	wait_for 5 eval '[ "$(rows "event = '"'deny'"'")" = 2 ]' || { why "first rows missing"; return 1; }
 	# Fill the filesystem.
 	dd if=/dev/zero of="$MNT/filler" bs=4k 2>/dev/null
 	log "free: $(df -k "$MNT" | tail -1)"
