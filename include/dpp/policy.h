@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dpp/event.h"
 #include "dpp/headers.h"
 #include "dpp/ratelimit.h"
 #include "dpp/redact.h"
@@ -96,6 +97,7 @@ struct dpp_policy_decision {
 	size_t n_dry_run;
 	struct dpp_response_filter *filters; /* to apply to the response, rule order */
 	size_t n_filters;
+	struct dpp_policy_trace trace; /* what was evaluated (always filled) */
 };
 
 /* Reference counting (atomic; any thread). ref returns rs. unref frees at zero;
@@ -123,6 +125,41 @@ const char *dpp_ruleset_warnings(const struct dpp_ruleset *rs);
  * the default verdict; the format of --check-config. The output compiles
  * back to the same ruleset. Returns 0, or -1 on a write or allocation error. */
 int dpp_ruleset_print(const struct dpp_ruleset *rs, FILE *out);
+
+/* Process-unique id of a compiled ruleset (1, 2, ...), so a trace can be
+ * matched with the ruleset it was made with. */
+uint64_t dpp_ruleset_id(const struct dpp_ruleset *rs);
+
+/* One rule of the effective ruleset, for the console and --check-config
+ * style listings. Strings are borrowed from rs. Counters are live atomics
+ * read at call time: hits (conditions matched), denials (requests the rule
+ * refused), dry_runs (would have refused), last_hit_ms (CLOCK_MONOTONIC ms
+ * of the last hit, dpp_ratelimit_now_ms's clock; 0: never). */
+struct dpp_rule_info {
+	const char *name;
+	long priority;
+	const char *action; /* "deny", "allow", ... (static) */
+	int dry_run;
+	size_t n_conds;     /* top-level conditions */
+	uint64_t hits, denials, dry_runs;
+	uint64_t last_hit_ms;
+};
+
+/* Fills *out for rule i (evaluation order). Returns 0, or -1 when i is out
+ * of range. Thread-safe. */
+int dpp_ruleset_rule_info(const struct dpp_ruleset *rs, size_t i, struct dpp_rule_info *out);
+
+/* One line describing top-level condition j of rule i, in the seed's words
+ * ("body.HostConfig.Privileged equals true", "any_of (2 conditions)"),
+ * written into buf (len bytes, cut to fit). Returns 0, or -1 when out of
+ * range (buf = ""). Thread-safe. */
+int dpp_ruleset_cond_text(const struct dpp_ruleset *rs, size_t i, size_t j, char *buf,
+			  size_t len);
+
+/* Copies the counters of every rule of prev into the rule of the same name
+ * in next (so a reload keeps hit counts). Call before next is shared (the
+ * copy is not atomic as a whole). NULL prev is a no-op. */
+void dpp_ruleset_carry_stats(const struct dpp_ruleset *next, const struct dpp_ruleset *prev);
 
 /* Drops limiter buckets of rules that are not rate_limit rules of rs (call
  * after swapping in rs). Returns the number dropped, or -1 on allocation
@@ -174,7 +211,7 @@ struct dpp_trace_cond {
 	int result;
 };
 
-struct dpp_policy_trace {
+struct dpp_policy_tracer {
 	/* Before rule `index` (0-based, evaluation order) is evaluated. */
 	void (*rule)(void *ctx, size_t index, const char *name, const char *action, int dry_run);
 	/* Each condition as it is evaluated (pre-order for groups). */
@@ -190,14 +227,8 @@ struct dpp_policy_trace {
  * Same thread-safety; the callbacks run on the calling thread. */
 int dpp_policy_evaluate_traced(const struct dpp_ruleset *rs, const struct dpp_request_view *req,
 			       struct dpp_ratelimit *rl, uint64_t now_ms,
-			       const struct dpp_policy_trace *trace,
+			       const struct dpp_policy_tracer *trace,
 			       struct dpp_policy_decision *out);
-
-/* Rule i (0-based, evaluation order) of rs: its name, action ("deny", ...;
- * static) and dry_run flag. Returns 0, or -1 when i is out of range.
- * Borrowed from rs. */
-int dpp_ruleset_rule_info(const struct dpp_ruleset *rs, size_t i, const char **name,
-			  const char **action, int *dry_run);
 
 /* Frees the arrays of a decision and clears it. NULL is ignored. */
 void dpp_policy_decision_done(struct dpp_policy_decision *d);

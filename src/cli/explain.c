@@ -209,7 +209,7 @@ static int judge(struct explain *x)
 		.body_ctx = x->doc,
 	};
 	const struct dpp_ruleset *rs = dpp_runtime_rules(x->rt);
-	struct dpp_policy_trace tr = {on_rule, on_cond, on_done, x};
+	struct dpp_policy_tracer tr = {on_rule, on_cond, on_done, x};
 	struct dpp_ratelimit *rl = dpp_ratelimit_create(1024);
 	struct dpp_policy_decision *d = &x->dec;
 
@@ -221,9 +221,14 @@ static int judge(struct explain *x)
 		return refuse(x, "internal", 500, "out of memory");
 	}
 	for (size_t i = 0; i < x->n_rules; i++) {
+		struct dpp_rule_info ri;
+
 		x->rules[i].matched = -2;
-		dpp_ruleset_rule_info(rs, i, &x->rules[i].name, &x->rules[i].action,
-				      &x->rules[i].dry_run);
+		if (dpp_ruleset_rule_info(rs, i, &ri) == 0) {
+			x->rules[i].name = ri.name;
+			x->rules[i].action = ri.action;
+			x->rules[i].dry_run = ri.dry_run;
+		}
 	}
 	x->cur_rule = -1;
 	x->evaluated = 1;

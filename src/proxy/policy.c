@@ -23,7 +23,7 @@ struct ev {
 	pcre2_match_data *md; /* created on the first regex test */
 	char *hbuf;           /* joined header value */
 	const char *error;    /* static text of the first internal error */
-	const struct dpp_policy_trace *trace; /* explain; NULL in the proxy */
+	const struct dpp_policy_tracer *trace; /* explain; NULL in the proxy */
 };
 
 static int fail(struct ev *ev, const char *why)
@@ -471,22 +471,60 @@ static bool role_ok(const struct rule *r, const char *role)
 	       (strcmp(role, ROLE_ADMIN) == 0 || strcmp(role, r->role) == 0);
 }
 
+/* Next trace slot for rule i, or NULL when the trace is full. */
+static struct dpp_policy_trace_rule *trace_add(struct dpp_policy_trace *t, size_t i)
+{
+	struct dpp_policy_trace_rule *tr;
+
+	if (t->n >= DPP_POLICY_TRACE_RULES) {
+		t->truncated = 1;
+		return NULL;
+	}
+	tr = &t->r[t->n++];
+	memset(tr, 0, sizeof(*tr));
+	tr->rule = (uint16_t)(i > UINT16_MAX ? UINT16_MAX : i);
+	return tr;
+}
+
+/* The rule's conditions (an AND of the top-level list), evaluated one by
+ * one so the trace can say which held; same short-circuit and the same
+ * result as eval_cond on the whole AND. */
+static int match_traced(struct ev *ev, const struct rule *r, struct dpp_policy_trace_rule *tr)
+{
+	const struct rule_cond *m = r->match;
+	int res;
+
+	if (m == NULL)
+		return 1;
+	if (tr == NULL || m->kind != COND_AND)
+		return eval_cond(ev, m, 0);
+	tr->n_conds = (uint16_t)(m->n_kids > UINT16_MAX ? UINT16_MAX : m->n_kids);
+	for (size_t k = 0; k < m->n_kids; k++) {
+		res = eval_cond(ev, m->kids[k], 1);
+		if (k < UINT16_MAX)
+			tr->n_evaluated = (uint16_t)(k + 1);
+		if (res < 0)
+			return res;
+		if (res == 0)
+			return 0;
+		if (k < DPP_POLICY_TRACE_CONDS)
+			tr->held |= 1u << k;
+	}
+	return 1;
+}
+
+static void stat_hit(const struct dpp_ruleset *rs, size_t i, uint64_t now_ms)
+{
+	atomic_fetch_add_explicit(&rs->stats[i].hits, 1, memory_order_relaxed);
+	atomic_store_explicit(&rs->stats[i].last_hit_ms, now_ms > 0 ? now_ms : 1,
+			      memory_order_relaxed);
+}
+
 int dpp_policy_evaluate(const struct dpp_ruleset *rs, const struct dpp_request_view *req,
 			struct dpp_ratelimit *rl, uint64_t now_ms,
 			struct dpp_policy_decision *out)
 {
 	return dpp_policy_evaluate_traced(rs, req, rl, now_ms, NULL, out);
-}
-
-int dpp_ruleset_rule_info(const struct dpp_ruleset *rs, size_t i, const char **name,
-			  const char **action, int *dry_run)
-{
-	if (rs == NULL || i >= rs->n_rules)
-		return -1;
-	*name = rs->rules[i]->name;
-	*action = dpp_rule_action_names[rs->rules[i]->action];
-	*dry_run = rs->rules[i]->dry_run;
-	return 0;
 }
 
 #define TRACE_DONE(m, what)                                                    \
@@ -497,11 +535,12 @@ int dpp_ruleset_rule_info(const struct dpp_ruleset *rs, size_t i, const char **n
 
 int dpp_policy_evaluate_traced(const struct dpp_ruleset *rs, const struct dpp_request_view *req,
 			       struct dpp_ratelimit *rl, uint64_t now_ms,
-			       const struct dpp_policy_trace *trace,
+			       const struct dpp_policy_tracer *trace,
 			       struct dpp_policy_decision *out)
 {
 	struct ev ev = {.rs = rs, .req = req, .trace = trace};
 	const struct rule *r = NULL;
+	struct dpp_policy_trace_rule *tr = NULL;
 	uint64_t wait_ms = 0;
 	size_t i;
 	int m, rc = -1;
@@ -512,15 +551,22 @@ int dpp_policy_evaluate_traced(const struct dpp_ruleset *rs, const struct dpp_re
 		fail(&ev, "no ruleset or request");
 		goto cleanup;
 	}
+	out->trace.ruleset_id = rs->id;
 	for (i = 0; i < rs->n_rules; i++) {
 		bool denies = false;
 		int status = 403;
 
 		r = rs->rules[i];
+		tr = trace_add(&out->trace, i);
 		if (trace != NULL && trace->rule != NULL)
 			trace->rule(trace->ctx, i, r->name, dpp_rule_action_names[r->action],
 				    r->dry_run);
-		m = r->match != NULL ? eval_cond(&ev, r->match, 0) : 1;
+		/* explain's callbacks see the whole condition tree; the console's
+		 * bounded record keeps the top-level list. */
+		if (trace != NULL)
+			m = r->match != NULL ? eval_cond(&ev, r->match, 0) : 1;
+		else
+			m = match_traced(&ev, r, tr);
 		if (m < 0) {
 			TRACE_DONE(-1, "internal error: denied with 500");
 			goto cleanup;
@@ -529,10 +575,15 @@ int dpp_policy_evaluate_traced(const struct dpp_ruleset *rs, const struct dpp_re
 			TRACE_DONE(0, "no match: next rule");
 			continue;
 		}
+		stat_hit(rs, i, now_ms);
+		if (tr != NULL)
+			tr->outcome = DPP_TRACE_MATCHED;
 		switch (r->action) {
 		case ACTION_ALLOW:
 			out->rule = r->name;
 			out->rule_action = dpp_rule_action_names[r->action];
+			if (tr != NULL)
+				tr->outcome = DPP_TRACE_ALLOWED;
 			TRACE_DONE(1, "allowed: evaluation stops");
 			rc = 0;
 			goto cleanup;
@@ -577,9 +628,15 @@ int dpp_policy_evaluate_traced(const struct dpp_ruleset *rs, const struct dpp_re
 		if (r->dry_run) {
 			if (record_dry_run(&ev, out, r) < 0)
 				goto cleanup;
+			atomic_fetch_add_explicit(&rs->stats[i].dry_runs, 1, memory_order_relaxed);
+			if (tr != NULL)
+				tr->outcome = DPP_TRACE_DRY_RUN;
 			TRACE_DONE(1, "dry run: would have denied; next rule");
 			continue;
 		}
+		atomic_fetch_add_explicit(&rs->stats[i].denials, 1, memory_order_relaxed);
+		if (tr != NULL)
+			tr->outcome = DPP_TRACE_DENIED;
 		TRACE_DONE(1, r->action == ACTION_REQUIRE_ROLE  ? "role missing or not accepted: denied"
 			      : r->action == ACTION_RATE_LIMIT ? "rate limit exceeded: denied"
 							       : "denied: evaluation stops");
@@ -595,6 +652,8 @@ int dpp_policy_evaluate_traced(const struct dpp_ruleset *rs, const struct dpp_re
 	rc = 0;
 cleanup:
 	if (rc < 0) {
+		if (tr != NULL && r != NULL)
+			tr->outcome = DPP_TRACE_ERROR;
 		deny(out, 500, "internal error while evaluating policy", r);
 		out->error = ev.error != NULL ? ev.error : "internal error";
 	}

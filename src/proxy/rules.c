@@ -1577,6 +1577,7 @@ static void ruleset_free(struct dpp_ruleset *rs)
 	free(rs->rules);
 	pcre2_match_context_free(rs->mctx);
 	free(rs->warnings);
+	free(rs->stats);
 	free(rs);
 }
 
@@ -1613,6 +1614,85 @@ size_t dpp_ruleset_count(const struct dpp_ruleset *rs)
 const char *dpp_ruleset_warnings(const struct dpp_ruleset *rs)
 {
 	return rs->warnings;
+}
+
+static atomic_uint_fast64_t next_ruleset_id;
+
+uint64_t dpp_ruleset_id(const struct dpp_ruleset *rs)
+{
+	return rs->id;
+}
+
+int dpp_ruleset_rule_info(const struct dpp_ruleset *rs, size_t i, struct dpp_rule_info *out)
+{
+	const struct rule *r;
+
+	memset(out, 0, sizeof(*out));
+	if (rs == NULL || i >= rs->n_rules)
+		return -1;
+	r = rs->rules[i];
+	out->name = r->name;
+	out->priority = r->priority;
+	out->action = dpp_rule_action_names[r->action];
+	out->dry_run = r->dry_run;
+	out->n_conds = r->match != NULL ? r->match->n_kids : 0;
+	out->hits = atomic_load_explicit(&rs->stats[i].hits, memory_order_relaxed);
+	out->denials = atomic_load_explicit(&rs->stats[i].denials, memory_order_relaxed);
+	out->dry_runs = atomic_load_explicit(&rs->stats[i].dry_runs, memory_order_relaxed);
+	out->last_hit_ms = atomic_load_explicit(&rs->stats[i].last_hit_ms, memory_order_relaxed);
+	return 0;
+}
+
+int dpp_ruleset_cond_text(const struct dpp_ruleset *rs, size_t i, size_t j, char *buf,
+			  size_t len)
+{
+	const struct rule_cond *cd;
+	char *val = NULL;
+
+	if (len > 0)
+		buf[0] = '\0';
+	if (rs == NULL || i >= rs->n_rules || rs->rules[i]->match == NULL ||
+	    j >= rs->rules[i]->match->n_kids)
+		return -1;
+	cd = rs->rules[i]->match->kids[j];
+	switch (cd->kind) {
+	case COND_LEAF:
+		if (cd->test != TEST_EXISTS)
+			val = cJSON_PrintUnformatted(cd->op == OP_IN || cd->op == OP_NOT_IN
+							     ? cd->vals
+							     : cJSON_GetArrayItem(cd->vals, 0));
+		snprintf(buf, len, "%s %s%s%s", cd->label, dpp_rule_op_names[cd->op],
+			 val != NULL ? " " : "", val != NULL ? val : "");
+		cJSON_free(val);
+		break;
+	case COND_OR:
+	case COND_AND:
+		snprintf(buf, len, "%s (%zu conditions)", cd->kind == COND_OR ? "or" : "and",
+			 cd->n_kids);
+		break;
+	case COND_NOT:
+		snprintf(buf, len, "not (%zu conditions)", cd->kids[0]->n_kids);
+		break;
+	}
+	return 0;
+}
+
+void dpp_ruleset_carry_stats(const struct dpp_ruleset *next, const struct dpp_ruleset *prev)
+{
+	if (next == NULL || prev == NULL)
+		return;
+	for (size_t i = 0; i < next->n_rules; i++) {
+		for (size_t j = 0; j < prev->n_rules; j++) {
+			if (strcmp(next->rules[i]->name, prev->rules[j]->name) != 0)
+				continue;
+			atomic_store(&next->stats[i].hits, atomic_load(&prev->stats[j].hits));
+			atomic_store(&next->stats[i].denials, atomic_load(&prev->stats[j].denials));
+			atomic_store(&next->stats[i].dry_runs, atomic_load(&prev->stats[j].dry_runs));
+			atomic_store(&next->stats[i].last_hit_ms,
+				     atomic_load(&prev->stats[j].last_hit_ms));
+			break;
+		}
+	}
 }
 
 static int rule_cmp(const void *a, const void *b)
@@ -1699,6 +1779,10 @@ int dpp_ruleset_compile(yaml_document_t *doc, yaml_node_t *rules_node, const cha
 	}
 	qsort(rs->rules, rs->n_rules, sizeof(*rs->rules), rule_cmp);
 done:
+	rs->stats = calloc(rs->n_rules > 0 ? rs->n_rules : 1, sizeof(*rs->stats));
+	if (rs->stats == NULL)
+		err_at(&c, NULL, "rules", "out of memory");
+	rs->id = atomic_fetch_add(&next_ruleset_id, 1) + 1;
 	if (e.count == 0) {
 		rc = 0;
 		if (!w.oom) {

@@ -105,8 +105,17 @@ struct rule {
 	struct rule_cond *match; /* AND of the conditions list; NULL: always */
 };
 
+/* Live counters of one rule (statistics, not policy: the only mutable part
+ * of a ruleset, atomics updated by evaluation). */
+struct rule_stats {
+	atomic_uint_fast64_t hits, denials, dry_runs;
+	atomic_uint_fast64_t last_hit_ms;
+};
+
 struct dpp_ruleset {
 	atomic_uint refs;
+	uint64_t id;               /* dpp_ruleset_id */
+	struct rule_stats *stats;  /* n_rules, parallel to rules */
 	enum dpp_policy_verdict default_verdict;
 	struct rule **rules; /* sorted: priority descending, then file order */
 	size_t n_rules;

@@ -196,7 +196,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		};
 		struct dpp_policy_decision d1, d2, d3;
 		struct tstate ts = {.last_rule = -1};
-		struct dpp_policy_trace tr = {t_rule, t_cond, t_done, &ts};
+		struct dpp_policy_tracer tr = {t_rule, t_cond, t_done, &ts};
 
 		dpp_policy_evaluate(rs, &v, rl1, 1000, &d1);
 		dpp_policy_evaluate_traced(rs, &v, rl3, 1000, &tr, &d3);

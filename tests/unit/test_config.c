@@ -1050,7 +1050,7 @@ static void test_schema_table(void **state)
 		if (k->type == DPP_CONFIG_ENUM)
 			assert_non_null(k->choices);
 	}
-	assert_int_equal(n, 28);
+	assert_int_equal(n, 35);
 	assert_string_equal(dpp_source_name(DPP_SOURCE_ENV), "env");
 	assert_string_equal(dpp_source_name(DPP_SOURCE_AUTO), "auto");
 }
@@ -1175,6 +1175,12 @@ static char *print_to_string(const struct dpp_config *cfg)
 	"global.max_filter_bytes: 16777216  # default\n" \
 	"global.default_action: allow  # default\n" \
 	"global.audit_log: \"\"  # default\n" \
+	"global.log_file: \"\"  # default\n" \
+	"global.console_history: 10000  # default\n" \
+	"global.store.path: \"\"  # default (not set: docker-policy-proxy.db beside the config file)\n" \
+	"global.store.requests: denied  # default\n" \
+	"global.store.retention: 90d  # default\n" \
+	"global.store.request_retention: 7d  # default\n" \
 	"global.metrics.enabled: false  # default\n" \
 	"global.metrics.path: /metrics  # default\n" \
 	"global.trusted_proxies: (not set)  # default\n" \

@@ -80,7 +80,7 @@ static void run(const struct dpp_ruleset *rs, cJSON *body, const char *method,
 		.body_get = fx_body_get,
 		.body_ctx = body,
 	};
-	struct dpp_policy_trace tr = {on_rule, on_cond, on_done, rec};
+	struct dpp_policy_tracer tr = {on_rule, on_cond, on_done, rec};
 
 	assert_int_equal(dpp_policy_evaluate_traced(rs, &req, NULL, 0, &tr, traced), 0);
 	assert_int_equal(dpp_policy_evaluate(rs, &req, NULL, 0, plain), 0);
@@ -133,8 +133,7 @@ static void test_trace_short_circuit_and_default(void **state)
 	char *errors;
 	struct dpp_policy_decision a, b;
 	struct rec rec = {.len = 0};
-	const char *name, *action;
-	int dry;
+	struct dpp_rule_info ri;
 
 	(void)state;
 	assert_int_equal(fx_compile(RULES, &rs, &errors), 0);
@@ -156,11 +155,11 @@ static void test_trace_short_circuit_and_default(void **state)
 			    "R2 after deny\n"
 			    "D 1 denied: evaluation stops\n");
 	assert_string_equal(a.rule, "after");
-	assert_int_equal(dpp_ruleset_rule_info(rs, 1, &name, &action, &dry), 0);
-	assert_string_equal(name, "priv");
-	assert_string_equal(action, "deny");
-	assert_int_equal(dry, 0);
-	assert_int_equal(dpp_ruleset_rule_info(rs, 3, &name, &action, &dry), -1);
+	assert_int_equal(dpp_ruleset_rule_info(rs, 1, &ri), 0);
+	assert_string_equal(ri.name, "priv");
+	assert_string_equal(ri.action, "deny");
+	assert_int_equal(ri.dry_run, 0);
+	assert_int_equal(dpp_ruleset_rule_info(rs, 3, &ri), -1);
 	dpp_policy_decision_done(&a);
 	dpp_policy_decision_done(&b);
 	dpp_ruleset_unref(rs);
