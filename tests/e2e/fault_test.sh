@@ -29,7 +29,7 @@
 #   audit-unwritable      audit_log on /dev/full (every write fails) and in a
 #                         missing directory: requests still served, the failure
 #                         logged, and a SIGHUP to a writable path resumes auditing
-#   store-disk-full       skipped: this build has no store (src/store)
+#   store-disk-full       skipped here: tests/e2e/store_test.sh store/disk-full covers it
 # Environment: DPP_FAULT_WRK_SECONDS (default 60), DPP_FAULT_CHURN (default
 # 10000), plus lib.sh's (DPP_BIN, DPP_E2E_LOGDIR, DPP_E2E_ONLY, ...).
 set -uo pipefail
@@ -337,7 +337,7 @@ scen_audit_unwritable() {
 }
 
 scen_store_disk_full() {
-	skip_because "this build has no store (src/store is another branch); covered once it is merged"
+	skip_because "covered by the store suite (tests/e2e/store_test.sh, scenario store/disk-full, which fills a file system under the store and checks the gap it records)"
 }
 
 run_scenario dockerd-restart scen_dockerd_restart

@@ -70,5 +70,41 @@ check json 1 '"decided_at":	"rules"' '"seen":	true' '"result":	true' '"status":	
 	--config "$body" --method POST --target /v1.41/containers/create --body "$tmp/priv.json" --json
 check usage 64 -- --method GET
 check exclusive-auth 64 -- --method GET --target /x --role a --token b
-check replay-no-store 69 -- --replay --config "$body"
+# --replay: a store recorded by a real proxy run (denials need no Docker:
+# they are decided before anything is forwarded), replayed read-only.
+cat >"$tmp/cur.yaml" <<EOF
+auth:
+  type: none
+global:
+  store:
+    path: $tmp/st.db
+rules:
+  - {name: no-info, action: deny, message: no info, conditions: [{field: path, operator: equals, value: /info}]}
+  - {name: no-plugins, action: deny, conditions: [{field: path, operator: starts_with, value: /plugins}]}
+EOF
+cat >"$tmp/cand.yaml" <<EOF
+auth:
+  type: none
+global:
+  store:
+    path: $tmp/st.db
+rules:
+  - {name: no-plugins, action: deny, conditions: [{field: path, operator: starts_with, value: /plugins}]}
+EOF
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$bin" --headless --port "$port" --socket "$tmp/no-docker.sock" --config "$tmp/cur.yaml" >"$tmp/proxy.log" 2>&1 &
+ppid=$!
+i=0
+until grep -q 'listening on' "$tmp/proxy.log" || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
+for u in /v1.41/info /v1.41/plugins /v1.41/info; do
+	curl -s -o /dev/null "http://127.0.0.1:$port$u"
+done
+kill "$ppid"
+wait "$ppid"
+check replay-changes 1 'GET     /info' 'deny 403 (no-info)' \
+	'2 decision(s) of 3 replayed request(s) would change' -- --replay --config "$tmp/cand.yaml"
+check replay-same 0 '0 decision(s) of 3 replayed' -- --replay --config "$tmp/cur.yaml" --since 1h
+check replay-json 1 '"changes":	2' '"recorded":	"deny 403 (no-info)"' -- \
+	--replay --config "$tmp/cand.yaml" --json
+check replay-bad-since 64 -- --replay --config "$tmp/cand.yaml" --since yesterday
 exit $fail
