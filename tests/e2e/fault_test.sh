@@ -340,6 +340,23 @@ scen_store_disk_full() {
 	skip_because "covered by the store suite (tests/e2e/store_test.sh, scenario store/disk-full, which fills a file system under the store and checks the gap it records)"
 }
 
+# Every proxy started here: no sanitizer report in its log (ASan, UBSan,
+# TSan builds print there; exit statuses are checked at each stop too).
+scen_sanitizers_clean() {
+	local f bad=0 n=0
+	for f in "$RUN_DIR"/proxy-*.log; do
+		[ -e "$f" ] || continue
+		n=$((n + 1))
+		if grep -Eq "ERROR: AddressSanitizer|WARNING: ThreadSanitizer|runtime error:|ERROR: LeakSanitizer" "$f"; then
+			grep -E -m3 -A5 "ERROR: AddressSanitizer|WARNING: ThreadSanitizer|runtime error:|ERROR: LeakSanitizer" "$f"
+			bad=1
+		fi
+	done
+	log "$n proxy log(s) checked"
+	[ "$n" -gt 0 ] || { why "no proxy log to check"; return 1; }
+	[ "$bad" = 0 ] || why "sanitizer report in a proxy log"
+}
+
 run_scenario dockerd-restart scen_dockerd_restart
 run_scenario upload-killed scen_upload_killed
 run_scenario slowloris-heads scen_slowloris_heads
@@ -349,6 +366,7 @@ run_scenario wrk-load scen_wrk_load
 run_scenario sighup-storm scen_sighup_storm
 run_scenario audit-unwritable scen_audit_unwritable
 run_scenario store-disk-full scen_store_disk_full
+run_scenario sanitizers-clean scen_sanitizers_clean
 
 fault_cleanup
 e2e_finish
