@@ -871,7 +871,9 @@ static int check_mounts(struct px *x, const cJSON *arr, const char *label)
 			const cJSON *vo = mem(m, "VolumeOptions");
 			const cJSON *dc = mem(vo, "DriverConfig");
 
-			if (src != NULL && *src != '\0' && !volume_name(src)) {
+			/* no ':' parsing here: only a path-like name is a path */
+			if (src != NULL && (strchr(src, '/') != NULL || strchr(src, '\\') != NULL ||
+					    src[0] == '.' || src[0] == '~')) {
 				snprintf(sub, sizeof(sub), "%s (type volume)", lab);
 				TRY(host_path(x, sub, src));
 			}
@@ -1054,12 +1056,10 @@ static int check_nonempty(struct px *x, enum vec v, const cJSON *obj, const char
 		return 0;
 	if (nonempty(j)) {
 		const cJSON *first = j->child;
-		const char *s = str(first);
+		const char *s = cJSON_IsObject(j) ? first->string /* Sysctls */ : str(first);
 
 		if (s == NULL && cJSON_IsObject(first))
 			s = str(mem(first, "PathOnHost")); /* Devices */
-		if (s == NULL && cJSON_IsObject(j))
-			s = first->string; /* Sysctls */
 		if (s == NULL && cJSON_IsObject(first))
 			s = str(mem(first, "Driver")); /* DeviceRequests */
 		shown(sh, sizeof(sh), s != NULL ? s : "");
