@@ -30,8 +30,10 @@ int dpp_presets_set_self(const char *container_id, const char *container_name,
 			 const char *socket_path, const char *config_path);
 
 /* Finds the id of the container this process runs in: a 64-hex-digit id
- * after "/containers/" in /proc/self/mountinfo (the hostname, hosts and
- * resolv.conf files dockerd bind-mounts from /var/lib/docker/containers/ID/),
+ * after "/containers/" in the root of the /proc/self/mountinfo entry mounted
+ * at /etc/hostname, /etc/hosts or /etc/resolv.conf (dockerd bind-mounts them
+ * from /var/lib/docker/containers/ID/; a Docker host's own mountinfo names
+ * other containers' directories, at other mount points),
  * else after "docker/" or "docker-" in /proc/self/cgroup (cgroup v1, or v2
  * without a private cgroup namespace). mountinfo and cgroup name the files
  * to read (NULL: the /proc/self ones; for tests). Writes the id

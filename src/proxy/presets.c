@@ -425,6 +425,28 @@ static int find_hex_id(const char *line, const char *marker, char *out, size_t l
 	return -1;
 }
 
+/* A mountinfo line (proc(5): ID PARENT MAJ:MIN ROOT MOUNTPOINT ...) of one
+ * of the files dockerd bind-mounts into a container from its directory
+ * /var/lib/docker/containers/ID/: the mount point is /etc/hostname,
+ * /etc/hosts or /etc/resolv.conf. On a Docker host, the host's own
+ * mountinfo lists other containers' directories too (their shm mounts, at
+ * those paths as mount points): they are not this process's container. */
+static int mountinfo_id(char *line, char *out, size_t len)
+{
+	char *f[5], *save = NULL;
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		f[i] = strtok_r(i == 0 ? line : NULL, " ", &save);
+		if (f[i] == NULL)
+			return -1;
+	}
+	if (strcmp(f[4], "/etc/hostname") != 0 && strcmp(f[4], "/etc/hosts") != 0 &&
+	    strcmp(f[4], "/etc/resolv.conf") != 0)
+		return -1;
+	return find_hex_id(f[3], "/containers/", out, len);
+}
+
 static int scan_file(const char *file, const char *const *markers, char *out, size_t len)
 {
 	FILE *f = fopen(file, "re");
@@ -435,6 +457,10 @@ static int scan_file(const char *file, const char *const *markers, char *out, si
 	if (f == NULL)
 		return -1;
 	while (rc < 0 && fgets(line, sizeof(line), f) != NULL) {
+		if (markers == NULL) {
+			rc = mountinfo_id(line, out, len);
+			continue;
+		}
 		for (i = 0; markers[i] != NULL && rc < 0; i++)
 			rc = find_hex_id(line, markers[i], out, len);
 	}
@@ -445,10 +471,9 @@ static int scan_file(const char *file, const char *const *markers, char *out, si
 int dpp_presets_detect_container(const char *mountinfo, const char *cgroup, char *out,
 				 size_t len)
 {
-	static const char *const mi[] = {"/containers/", NULL};
 	static const char *const cg[] = {"docker/", "docker-", NULL};
 
-	if (scan_file(mountinfo != NULL ? mountinfo : "/proc/self/mountinfo", mi, out, len) == 0)
+	if (scan_file(mountinfo != NULL ? mountinfo : "/proc/self/mountinfo", NULL, out, len) == 0)
 		return 0;
 	return scan_file(cgroup != NULL ? cgroup : "/proc/self/cgroup", cg, out, len);
 }
@@ -614,14 +639,20 @@ static int check_caps(struct px *x, const cJSON *arr, const char *label)
 			return hit(x, V_CAP_ADD, "%s adds %s", label, sh);
 		name = strncmp(up, "CAP_", 4) == 0 ? up + 4 : up;
 		if (strcmp(up, "ALL") == 0)
-			return hit(x, V_CAP_ADD, "%s adds ALL (sent as %s)", label, sh);
+			return hit(x, V_CAP_ADD, "%s adds ALL%s%s%s", label,
+				   strcmp(s, "ALL") != 0 ? " (sent as " : "",
+				   strcmp(s, "ALL") != 0 ? sh : "", strcmp(s, "ALL") != 0 ? ")" : "");
 		for (k = 0; default_caps[k] != NULL; k++) {
 			if (strcmp(name, default_caps[k]) == 0)
 				break;
 		}
-		if (default_caps[k] == NULL)
-			return hit(x, V_CAP_ADD, "%s adds CAP_%s (sent as %s)", label,
-				   name, sh);
+		if (default_caps[k] == NULL) {
+			/* show the client's spelling when it is not the canonical one */
+			bool canon = strncmp(s, "CAP_", 4) == 0 && strcmp(s + 4, name) == 0;
+
+			return hit(x, V_CAP_ADD, "%s adds CAP_%s%s%s%s", label, name,
+				   canon ? "" : " (sent as ", canon ? "" : sh, canon ? "" : ")");
+		}
 	}
 	return 0;
 }

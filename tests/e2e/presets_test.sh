@@ -436,6 +436,53 @@ sc_traefik() {
 	! admin_docker inspect "$(cname tr)" >/dev/null 2>&1 || { why "traefik created a container"; return 1; }
 }
 
+# cli_refused VECTOR FRAGMENT NAME docker-args...: the docker CLI through the
+# proxy fails printing the vector's message, and NAME does not exist.
+cli_refused() {
+	local vec=$1 frag=$2 n=$3 out
+	shift 3
+	if out=$(DOCKER_CONFIG="$RUN_DIR/cfg-admin" timeout -k 5 120 "$DOCKER" -H "$PROXY_HOST" "$@" 2>&1); then
+		why "docker $* succeeded through the proxy: $(short "$out")"
+		return 1
+	fi
+	echo "docker $* -> $out"
+	[[ $out == *"preset no-host-escape: $vec: "*"$frag"* ]] || { why "docker $* did not print the $vec message: $(short "$out")"; return 1; }
+	[ -z "$n" ] || ! admin_docker inspect "$n" >/dev/null 2>&1 || { why "$n exists after the refusal"; return 1; }
+}
+
+# What real clients send: the docker CLI's flags, as it encodes them.
+sc_cli() {
+	local d="$RUN_DIR/clidir" n v
+	mkdir -p "$d" "$RUN_DIR/cfg-admin"
+	printf '{"HttpHeaders":{"Authorization":"Bearer %s"}}\n' "$ADMIN_TOKEN" >"$RUN_DIR/cfg-admin/config.json"
+	[ -n "$PROXY_PID" ] && grep -q 'preset: no-host-escape$' "$CFG" 2>/dev/null || preset_proxy 'rules:
+  - preset: no-host-escape' || return 1
+	n=$(cname "cli-$(cli_tag "$DOCKER")")
+	cli_refused privileged "HostConfig.Privileged is true" "$n" create --name "$n" --privileged "$IMG" true || return 1
+	cli_refused cap-add "HostConfig.CapAdd adds CAP_SYS_ADMIN" "$n" create --name "$n" --cap-add sys_admin "$IMG" true || return 1
+	cli_refused cap-add "adds ALL" "$n" create --name "$n" --cap-add ALL "$IMG" true || return 1
+	cli_refused bind-mount "mounts host path $d" "$n" create --name "$n" -v "$d:/x:ro" "$IMG" true || return 1
+	cli_refused bind-mount "mounts host path $d" "$n" create --name "$n" --mount "type=bind,src=$d,dst=/x" "$IMG" true || return 1
+	cli_refused volume-host-path "o=bind binds host path $d" "$n" create --name "$n" \
+		--mount "type=volume,dst=/x,volume-opt=type=none,volume-opt=o=bind,volume-opt=device=$d" "$IMG" true || return 1
+	cli_refused seccomp "seccomp=unconfined" "$n" create --name "$n" --security-opt seccomp=unconfined "$IMG" true || return 1
+	# the CLI turns systempaths=unconfined into empty MaskedPaths and ReadonlyPaths
+	cli_refused systempaths "HostConfig.MaskedPaths leaves out" "$n" create --name "$n" --security-opt systempaths=unconfined "$IMG" true || return 1
+	cli_refused pid-host "HostConfig.PidMode is host" "$n" create --name "$n" --pid host "$IMG" true || return 1
+	cli_refused network-host "HostConfig.NetworkMode is host" "$n" create --name "$n" --network host "$IMG" true || return 1
+	cli_refused devices "HostConfig.Devices maps /dev/null" "$n" create --name "$n" --device /dev/null "$IMG" true || return 1
+	cli_refused sysctls "HostConfig.Sysctls sets" "$n" create --name "$n" --sysctl net.ipv4.ip_unprivileged_port_start=0 "$IMG" true || return 1
+	v="dpp-pre-$RUN_ID-clivol"
+	cli_refused volume-host-path "DriverOpts o=bind" "" volume create -o type=none -o o=bind -o "device=$d" "$v" || return 1
+	! admin_docker volume inspect "$v" >/dev/null 2>&1 || { why "volume $v created"; return 1; }
+	DOCKER_CONFIG="$RUN_DIR/cfg-admin" timeout -k 5 120 "$DOCKER" -H "$PROXY_HOST" create "${LBL[@]}" --name "$n" \
+		--cap-add chown -v "$v:/data" "$IMG" true >/dev/null || { why "a plain docker create was refused"; return 1; }
+	admin_docker inspect "$n" >/dev/null || { why "plain container $n missing"; return 1; }
+	admin_docker rm -fv "$n" >/dev/null
+	admin_docker volume rm -f "$v" >/dev/null 2>&1
+	return 0
+}
+
 sc_stop() { stop_proxy 15; }
 
 # ---------------------------------------------------------------------------
@@ -458,6 +505,12 @@ run_scenario presets/read-exfiltration sc_read_exfiltration
 run_scenario presets/protect-self sc_protect_self
 run_scenario presets/readonly-roles-dry-run sc_readonly_roles_dry_run
 run_scenario presets/traefik sc_traefik
+# What the docker CLIs send is refused with the vector's message.
+mapfile -t CLIS < <(list_clis)
+for cli in "${CLIS[@]}"; do
+	DOCKER=$cli
+	run_scenario "presets/$(cli_tag "$cli")" sc_cli
+done
 if [ -n "$PROXY_PID" ]; then
 	run_scenario presets/stop sc_stop
 fi

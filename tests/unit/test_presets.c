@@ -100,7 +100,8 @@ static const struct row rows[] = {
 	{CREATE, HC("\"CapAdd\":[\"SYS_ADMIN\"]"), "cap-add", "adds CAP_SYS_ADMIN"},
 	{CREATE, HC("\"CapAdd\":[\"cap_sys_admin\"]"), "cap-add", "adds CAP_SYS_ADMIN (sent as cap_sys_admin)"},
 	{CREATE, HC("\"capadd\":[\"Sys_Ptrace\"]"), "cap-add", "CAP_SYS_PTRACE"},
-	{CREATE, HC("\"CapAdd\":[\"all\"]"), "cap-add", "adds ALL"},
+	{CREATE, HC("\"CapAdd\":[\"all\"]"), "cap-add", "adds ALL (sent as all)"},
+	{CREATE, HC("\"CapAdd\":[\"CAP_SYS_MODULE\"]"), "cap-add", "HostConfig.CapAdd adds CAP_SYS_MODULE"},
 	{CREATE, HC("\"CapAdd\":[\"CAP_ALL\"]"), "cap-add", NULL},
 	{CREATE, HC("\"CapAdd\":[\"NET_BIND_SERVICE\",\"cap_chown\"]"), NULL, NULL},
 	{CREATE, HC("\"Capabilities\":[\"CAP_NET_ADMIN\"]"), "cap-add", "HostConfig.Capabilities"},
@@ -583,8 +584,11 @@ static void test_detect(void **state)
 	fclose(f);
 	assert_int_equal(dpp_presets_detect_container(mi, cg, id, sizeof(id)), 0);
 	assert_string_equal(id, cid);
+	/* a Docker host's own mountinfo: another container's shm, not ours */
 	f = fopen(mi, "w");
-	fprintf(f, "500 490 0:51 / / rw - overlay overlay rw\n");
+	fprintf(f, "500 490 0:51 / / rw - overlay overlay rw\n"
+		   "612 29 0:77 / /var/lib/docker/containers/%s/mounts/shm rw - tmpfs shm rw\n",
+		cid);
 	fclose(f);
 	assert_int_equal(dpp_presets_detect_container(mi, cg, id, sizeof(id)), -1);
 	f = fopen(cg, "w");
