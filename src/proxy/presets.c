@@ -116,7 +116,7 @@ static const struct {
 	[V_SECURITY_OPT] = {"security-opt", "a SecurityOpt this table does not know (writable-cgroups, ...)"},
 	[V_CGROUP_PARENT] = {"cgroup-parent", "CgroupParent: a cgroup outside Docker's"},
 	[V_SYSCTLS] = {"sysctls", "Sysctls (any)"},
-	[V_RUNTIME] = {"runtime", "Runtime other than runc"},
+	[V_RUNTIME] = {"runtime", "Runtime other than runc (or io.containerd.runc.v2)"},
 	[V_GROUP_ADD] = {"group-add", "GroupAdd / ContainerSpec.Groups: supplementary groups"},
 	[V_EXTRA_HOSTS] = {"extra-hosts", "ExtraHosts / ContainerSpec.Hosts (optional)"},
 	[V_WORKDIR_PROC] = {"workdir-proc", "WorkingDir (container, exec, service Dir) under /proc"},
@@ -1264,7 +1264,10 @@ static int check_hostconfig(struct px *x, const cJSON *hc)
 			     readonly_defaults));
 	TRY(check_nonempty(x, V_SYSCTLS, hc, "Sysctls", "HostConfig.", "sets"));
 	tmp = str(mem(hc, "Runtime"));
-	if (on(x, V_RUNTIME) && tmp != NULL && *tmp != '\0' && strcmp(tmp, "runc") != 0) {
+	/* runc by either of its reserved names; anything else (nvidia injects
+	 * devices, sysbox and kata isolate differently) is not Docker's default */
+	if (on(x, V_RUNTIME) && tmp != NULL && *tmp != '\0' && strcmp(tmp, "runc") != 0 &&
+	    strcmp(tmp, "io.containerd.runc.v2") != 0) {
 		shown(sh, sizeof(sh), tmp);
 		return hit(x, V_RUNTIME, "HostConfig.Runtime is %s", sh);
 	}

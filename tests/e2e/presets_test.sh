@@ -210,7 +210,7 @@ sc_create() {
 	vector_create $P security-opt '{"SecurityOpt":["writable-cgroups=true"]}' 500 "is not a known option" || return 1
 	vector_create $P cgroup-parent '{"CgroupParent":"/dpp-presets"}' 201 "HostConfig.CgroupParent is /dpp-presets" || return 1
 	vector_create $P sysctls '{"Sysctls":{"net.ipv4.ip_unprivileged_port_start":"0"}}' 201 "HostConfig.Sysctls sets net.ipv4.ip_unprivileged_port_start" || return 1
-	vector_create $P runtime '{"Runtime":"io.containerd.runc.v2"}' 201 "HostConfig.Runtime is io.containerd.runc.v2" || return 1
+	vector_create $P runtime '{"Runtime":"io.containerd.runtime.v1.linux"}' 201 "HostConfig.Runtime is io.containerd.runtime.v1.linux" || return 1
 	vector_create $P group-add '{"GroupAdd":["disk"]}' 201 "HostConfig.GroupAdd adds disk" || return 1
 	vector_create $P extra-hosts '{"ExtraHosts":["registry:10.9.9.9"]}' 201 "HostConfig.ExtraHosts adds registry:10.9.9.9" || return 1
 	vector_create $P workdir-proc '{}' 201 "WorkingDir /proc/self/fd/8 is under /proc" '"WorkingDir":"/proc/self/fd/8"' || return 1
