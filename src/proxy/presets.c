@@ -560,17 +560,14 @@ static bool is(const char *a, const char *b)
 	return a != NULL && strcmp(a, b) == 0;
 }
 
-/* Go's path.Clean for an absolute path, into dst (n bytes). Relative input
- * is cleaned as if rooted. */
-static void clean_path(const char *s, char *dst, size_t n)
+/* Go's path.Clean for an absolute path, into dst (n bytes, at least 2).
+ * Relative input is cleaned as if rooted. Returns 0, or -1 when the result
+ * does not fit: dst is then "/" (which covers every path, so the callers'
+ * checks fail closed). */
+static int clean_path(const char *s, char *dst, size_t n)
 {
 	size_t len = 0, seg;
 
-	if (n < 2) {
-		if (n == 1)
-			dst[0] = '\0';
-		return;
-	}
 	dst[len++] = '/';
 	while (*s != '\0') {
 		while (*s == '/')
@@ -590,10 +587,46 @@ static void clean_path(const char *s, char *dst, size_t n)
 				dst[len++] = '/';
 			memcpy(dst + len, s, seg);
 			len += seg;
+		} else {
+			/* dropping the segment would let a later ".." climb
+			 * over the wrong parent */
+			dst[0] = '/';
+			dst[1] = '\0';
+			return -1;
 		}
 		s += seg;
 	}
 	dst[len] = '\0';
+	return 0;
+}
+
+/* 1 when the comma-separated list has an item for which pred holds; read in
+ * place, so no length limit. */
+static bool has_item(const char *list, bool (*pred)(const char *item, size_t len))
+{
+	while (list != NULL) {
+		size_t n = strcspn(list, ",");
+
+		if (pred(list, n))
+			return true;
+		list = list[n] == ',' ? list + n + 1 : NULL;
+	}
+	return false;
+}
+
+static bool item_is(const char *item, size_t n, const char *word)
+{
+	return strlen(word) == n && memcmp(item, word, n) == 0;
+}
+
+static bool is_bind_opt(const char *item, size_t n)
+{
+	return item_is(item, n, "bind") || item_is(item, n, "rbind");
+}
+
+static bool is_unsafe_tmpfs_opt(const char *item, size_t n)
+{
+	return item_is(item, n, "exec") || item_is(item, n, "dev") || item_is(item, n, "suid");
 }
 
 /* 1 when `a` is `b` or a directory above it (both clean absolute paths). */
@@ -845,17 +878,9 @@ static int check_driver_opts(struct px *x, const char *driver, const cJSON *opts
 	}
 	if (!on(x, V_VOLUME_HOST_PATH))
 		return 0;
-	if (o != NULL) {
-		char buf[1024], *tok, *save = NULL;
-
-		snprintf(buf, sizeof(buf), "%s", o);
-		for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-			if (strcmp(tok, "bind") == 0 || strcmp(tok, "rbind") == 0) {
-				shown(sh, sizeof(sh), dev != NULL ? dev : "(none)");
-				return hit(x, V_VOLUME_HOST_PATH,
-					   "%s o=%s binds host path %s", label, tok, sh);
-			}
-		}
+	if (o != NULL && has_item(o, is_bind_opt)) {
+		shown(sh, sizeof(sh), dev != NULL ? dev : "(none)");
+		return hit(x, V_VOLUME_HOST_PATH, "%s o=bind binds host path %s", label, sh);
 	}
 	if (dev != NULL && !(is(type, "tmpfs") && is(dev, "tmpfs"))) {
 		shown(sh, sizeof(sh), dev);
@@ -1111,7 +1136,10 @@ static int check_workdir(struct px *x, const char *dir, const char *label)
 
 	if (!on(x, V_WORKDIR_PROC) || dir == NULL || *dir == '\0')
 		return 0;
-	clean_path(dir, c, sizeof(c));
+	if (clean_path(dir, c, sizeof(c)) < 0) {
+		shown(sh, sizeof(sh), dir);
+		return hit(x, V_WORKDIR_PROC, "%s %s is too long to judge", label, sh);
+	}
 	if (covers("/proc", c)) {
 		shown(sh, sizeof(sh), dir);
 		return hit(x, V_WORKDIR_PROC, "%s %s is under /proc", label, sh);
@@ -1231,19 +1259,11 @@ static int check_hostconfig(struct px *x, const cJSON *hc)
 	TRY(check_volumes_from(x, mem(hc, "VolumesFrom"), "HostConfig.VolumesFrom"));
 	if (on(x, V_TMPFS_EXEC)) {
 		cJSON_ArrayForEach(e, (cJSON_IsObject(j = mem(hc, "Tmpfs")) ? j : NULL)) {
-			char buf[1024], *tok, *save = NULL;
-
-			if (str(e) == NULL)
+			if (str(e) == NULL || !has_item(e->valuestring, is_unsafe_tmpfs_opt))
 				continue;
-			snprintf(buf, sizeof(buf), "%s", e->valuestring);
-			for (tok = strtok_r(buf, ",", &save); tok != NULL;
-			     tok = strtok_r(NULL, ",", &save)) {
-				if (tmpfs_opt_unsafe(tok)) {
-					shown(sh, sizeof(sh), e->string);
-					return hit(x, V_TMPFS_EXEC, "HostConfig.Tmpfs %s is mounted %s",
-						   sh, tok);
-				}
-			}
+			shown(sh, sizeof(sh), e->string);
+			return hit(x, V_TMPFS_EXEC,
+				   "HostConfig.Tmpfs %s is mounted exec, dev or suid", sh);
 		}
 	}
 	TRY(check_resources(x, hc, "HostConfig."));

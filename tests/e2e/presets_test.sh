@@ -185,7 +185,7 @@ sc_create() {
 	vector_create $P volume-host-path '{"Mounts":[{"Type":"volume","Target":"/t","VolumeOptions":{"DriverConfig":{"Name":"local","Options":{"type":"none","o":"bind","device":"'"$d"'"}}}}]}' 201 "o=bind binds host path $d" || return 1
 	vector_create $P volume-driver '{"VolumeDriver":"local-persist","Binds":["vol'"$RUN_ID"':/v"]}' 404 "HostConfig.VolumeDriver uses volume driver local-persist" || return 1
 	vector_create $P volumes-from '{"VolumesFrom":["'"$c"':ro"]}' 201 "takes the mounts of $c:ro" || return 1
-	vector_create $P tmpfs-exec '{"Tmpfs":{"/run":"rw,exec,size=1m"}}' 201 "HostConfig.Tmpfs /run is mounted exec" || return 1
+	vector_create $P tmpfs-exec '{"Tmpfs":{"/run":"rw,exec,size=1m"}}' 201 "HostConfig.Tmpfs /run is mounted exec, dev or suid" || return 1
 	vector_create $P devices '{"Devices":[{"PathOnHost":"/dev/null","PathInContainer":"/dev/xnull","CgroupPermissions":"rwm"}]}' 201 "HostConfig.Devices maps /dev/null" || return 1
 	vector_create $P device-cgroup-rules '{"DeviceCgroupRules":["b 8:* rmw"]}' 201 "allows b 8:* rmw" || return 1
 	vector_create $P device-requests '{"DeviceRequests":[{"Driver":"nvidia","Count":-1,"Capabilities":[["gpu"]]}]}' 201 "requests nvidia" || return 1

@@ -90,6 +90,10 @@ struct row {
 #define CREATE "POST", "/containers/create"
 #define HC(x) "{\"Image\":\"busybox\",\"User\":\"1000\",\"HostConfig\":{" x "}}"
 
+#define SEG64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define SEG512 SEG64 SEG64 SEG64 SEG64 SEG64 SEG64 SEG64 SEG64
+#define LONG_SEG SEG512 SEG512 SEG512 SEG512 SEG512 SEG512 SEG512 SEG512 SEG512
+
 static const struct row rows[] = {
 	/* a plain create */
 	{CREATE, "{\"Image\":\"busybox\",\"User\":\"1000\",\"HostConfig\":{\"Binds\":null}}", NULL, NULL},
@@ -133,7 +137,7 @@ static const struct row rows[] = {
 	{CREATE, HC("\"Mounts\":[{\"Type\":\"tmpfs\",\"Target\":\"/t\",\"TmpfsOptions\":{\"Options\":[[\"exec\"]]}}]"), "tmpfs-exec", NULL},
 	{CREATE, HC("\"Mounts\":[{\"Type\":\"tmpfs\",\"Target\":\"/t\",\"TmpfsOptions\":{\"SizeBytes\":1024}}]"), NULL, NULL},
 	{CREATE, HC("\"VolumesFrom\":[\"other:ro\"]"), "volumes-from", "takes the mounts of other:ro"},
-	{CREATE, HC("\"Tmpfs\":{\"/run\":\"rw,exec,size=1m\"}"), "tmpfs-exec", "/run is mounted exec"},
+	{CREATE, HC("\"Tmpfs\":{\"/run\":\"rw,exec,size=1m\"}"), "tmpfs-exec", "HostConfig.Tmpfs /run is mounted exec, dev or suid"},
 	{CREATE, HC("\"Tmpfs\":{\"/run\":\"suid\"}"), "tmpfs-exec", NULL},
 	{CREATE, HC("\"Tmpfs\":{\"/run\":\"rw,noexec,nosuid,nodev,size=1m\"}"), NULL, NULL},
 	{CREATE, HC("\"Devices\":[{\"PathOnHost\":\"/dev/sda\",\"PathInContainer\":\"/dev/sda\",\"CgroupPermissions\":\"rwm\"}]"), "devices", "maps /dev/sda"},
@@ -189,6 +193,7 @@ static const struct row rows[] = {
 	{CREATE, "{\"Image\":\"b\",\"User\":\"1\",\"WorkingDir\":\"/proc/self/fd/8\"}", "workdir-proc", NULL},
 	{CREATE, "{\"Image\":\"b\",\"User\":\"1\",\"WorkingDir\":\"//tmp/../proc\"}", "workdir-proc", NULL},
 	{CREATE, "{\"Image\":\"b\",\"User\":\"1\",\"WorkingDir\":\"/process\"}", NULL, NULL},
+	{CREATE, "{\"Image\":\"b\",\"User\":\"1\",\"WorkingDir\":\"/proc/" LONG_SEG "/..\"}", "workdir-proc", "too long to judge"},
 	/* root-user (optional, on in strict) */
 	{CREATE, "{\"Image\":\"b\"}", "root-user", "is not set"},
 	{CREATE, "{\"Image\":\"b\",\"User\":\"root\"}", "root-user", NULL},
@@ -224,6 +229,7 @@ static const struct row rows[] = {
 	{"POST", "/volumes/create", "{\"Name\":\"v\",\"DriverOpts\":{\"o\":\"rbind,ro\"}}", "volume-host-path", NULL},
 	{"POST", "/volumes/create", "{\"Name\":\"v\",\"Driver\":\"local\",\"DriverOpts\":{\"type\":\"tmpfs\",\"device\":\"tmpfs\"}}", NULL, NULL},
 	{"POST", "/volumes/create", "{\"Name\":\"v\"}", NULL, NULL},
+	{"POST", "/volumes/create", "{\"Name\":\"v\",\"DriverOpts\":{\"o\":\"size=" SEG512 SEG512 SEG512 ",bind\"}}", "volume-host-path", "o=bind"},
 	/* plugins and swarm */
 	{"POST", "/plugins/pull", "[{\"Name\":\"network\",\"Value\":[\"host\"]}]", "plugin-privileges", "network"},
 	{"POST", "/plugins/vieux/sshfs/upgrade", "[{\"Name\":\"mount\",\"Value\":[\"/\"]}]", "plugin-privileges", NULL},
