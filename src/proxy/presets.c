@@ -125,7 +125,7 @@ static const struct {
 	[V_EXEC_ROOT_USER] = {"exec-root-user", "exec create without a User, or as root or uid/gid 0 (optional)"},
 	[V_PLUGIN_PRIVILEGES] = {"plugin-privileges", "plugin pull/upgrade granting privileges, plugin set of a mount source or device path, service plugin runtime"},
 	[V_PLUGIN_CREATE] = {"plugin-create", "POST /plugins/create (a tar whose config is not read)"},
-	[V_SWARM] = {"swarm", "swarm init, join, update, unlock"},
+	[V_SWARM] = {"swarm", "swarm init, join, update, unlock; node update promoting a manager"},
 	[V_BUILD_NETWORK_HOST] = {"build-network-host", "build with networkmode=host or container:ID"},
 	[V_BUILD_CGROUP_PARENT] = {"build-cgroup-parent", "build with cgroupparent"},
 	[V_BUILD_SECURITY_OPT] = {"build-security-opt", "build with securityopt"},
@@ -1530,6 +1530,14 @@ static int eval(struct px *x)
 		return check_plugin(x, ep, root);
 	if (strcmp(ep, "/plugins/create") == 0 && on(x, V_PLUGIN_CREATE))
 		return hit(x, V_PLUGIN_CREATE, "POST /plugins/create installs a plugin from a tar whose privileges are not read");
+	if (strcmp(ep, "/nodes/{id}/update") == 0 && on(x, V_SWARM)) {
+		/* promoting a node makes it a manager of this one */
+		const char *role = str(mem(root, "Role"));
+
+		if (role != NULL && strcasecmp(role, "manager") == 0)
+			return hit(x, V_SWARM, "POST /nodes/{id}/update promotes a node to manager");
+		return 0;
+	}
 	if (strncmp(ep, "/swarm/", 7) == 0 && on(x, V_SWARM) &&
 	    (strcmp(ep, "/swarm/init") == 0 || strcmp(ep, "/swarm/join") == 0 ||
 	     strcmp(ep, "/swarm/update") == 0 || strcmp(ep, "/swarm/unlock") == 0))

@@ -242,6 +242,8 @@ static const struct row rows[] = {
 	{"POST", "/swarm/update", "{}", "swarm", NULL},
 	{"POST", "/swarm/unlock", "{\"UnlockKey\":\"x\"}", "swarm", NULL},
 	{"POST", "/swarm/leave", NULL, NULL, NULL},
+	{"POST", "/nodes/n1/update", "{\"Role\":\"manager\"}", "swarm", "promotes a node to manager"},
+	{"POST", "/nodes/n1/update", "{\"Role\":\"worker\",\"Availability\":\"drain\"}", NULL, NULL},
 	/* BuildKit's channel */
 	{"POST", "/session", NULL, "buildkit-session", NULL},
 	{"POST", "/grpc", NULL, "buildkit-session", NULL},
