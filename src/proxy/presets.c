@@ -6,9 +6,9 @@
  * the body is read through the same request view as every rule, members
  * matched as Go's decoder matches them (dpp_body_member).
  *
- * Where dockerd would refuse a value itself (a JSON type mismatch, an unknown
- * security option) the check may pass it on: dockerd then answers 400 and
- * runs nothing. Where a value is ambiguous or unknown to this table, the
+ * Where dockerd would refuse a value itself (a JSON type mismatch such as
+ * "Privileged": "true") the check may pass it on: dockerd then answers 400
+ * and runs nothing. Where a value is ambiguous or unknown to this table, the
  * check refuses (fail closed). */
 #include "presets.h"
 
