@@ -134,6 +134,9 @@ plain_create() {
 	return 0
 }
 
+# Containers that run use --network none and the plain build networkmode=none:
+# the scenarios do not depend on the default bridge.
+
 # ---------------------------------------------------------------------------
 
 sc_list() {
@@ -241,7 +244,7 @@ sc_exec() {
   - preset: no-host-escape
     include: [exec-root-user]' || return 1
 	c=$(cname exec)
-	admin_docker run -d "${LBL[@]}" --name "$c" "$IMG" sleep 300 >/dev/null || { why "cannot run $c"; return 1; }
+	admin_docker run -d "${LBL[@]}" --network none --name "$c" "$IMG" sleep 300 >/dev/null || { why "cannot run $c"; return 1; }
 	out=$(api raw "${JSON[@]}" -d '{"Cmd":["true"],"Privileged":true,"User":"1000"}' "/v1.41/containers/$c/exec")
 	echo "raw: privileged exec create -> $(status_of "$out") $(body_of "$out")"
 	expect_eq "raw privileged exec create" 201 "$(status_of "$out")" || return 1
@@ -344,7 +347,7 @@ sc_build() {
 	refused_vector no-host-escape buildkit-session "/grpc is BuildKit's opaque channel" admin \
 		-X POST -H 'Connection: Upgrade' -H 'Upgrade: h2c' /v1.41/grpc || return 1
 	! admin_docker image inspect "$t" >/dev/null 2>&1 || { why "an image was built through the proxy"; return 1; }
-	out=$(api admin -H 'Content-Type: application/x-tar' --data-binary "@$tar" "/v1.41/build?t=$t&rm=1")
+	out=$(api admin -H 'Content-Type: application/x-tar' --data-binary "@$tar" "/v1.41/build?t=$t&rm=1&networkmode=none")
 	expect_eq "a plain build through the proxy" 200 "$(status_of "$out")" || return 1
 	admin_docker image inspect "$t" >/dev/null || { why "the plain build made no image"; return 1; }
 	admin_docker rmi -f "$t" >/dev/null
@@ -355,7 +358,7 @@ sc_read_exfiltration() {
 	preset_proxy 'rules:
   - preset: read-exfiltration' || return 1
 	c=$(cname read)
-	admin_docker run "${LBL[@]}" --name "$c" "$IMG" echo secret-output >/dev/null || { why "cannot run $c"; return 1; }
+	admin_docker run "${LBL[@]}" --network none --name "$c" "$IMG" echo secret-output >/dev/null || { why "cannot run $c"; return 1; }
 	for p in "/containers/$c/archive?path=/bin/sh archive-read" "/containers/$c/export export" \
 		"/images/get?names=$IMG image-save" "/images/$IMG/get image-save" \
 		"/containers/$c/logs?stdout=1 logs"; do
