@@ -65,6 +65,8 @@ suite "end-to-end: transparent proxy (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/proxy bash tests/e2e/run_all.sh
 suite "end-to-end: policy (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/policy bash tests/e2e/policy_test.sh
+suite "end-to-end: presets against the real dockerd (ASan+UBSan build)" \
+	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/presets bash tests/e2e/presets_test.sh
 suite "end-to-end: security regressions (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/security bash tests/e2e/security_test.sh
 suite "end-to-end: SQLite store, audit and history (ASan+UBSan build)" \

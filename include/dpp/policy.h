@@ -98,6 +98,11 @@ struct dpp_policy_decision {
 	struct dpp_response_filter *filters; /* to apply to the response, rule order */
 	size_t n_filters;
 	struct dpp_policy_trace trace; /* what was evaluated (always filled) */
+	/* Messages composed during evaluation (a preset rule names the vector
+	 * that matched); message and dry_run_messages may point into them.
+	 * Owned by the decision. */
+	char **owned;
+	size_t n_owned;
 };
 
 /* Reference counting (atomic; any thread). ref returns rs. unref frees at zero;

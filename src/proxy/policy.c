@@ -426,7 +426,53 @@ static int eval_group(struct ev *ev, const struct rule_cond *cd, unsigned depth)
 	return fail(ev, "bad condition");
 }
 
-static int record_dry_run(struct ev *ev, struct dpp_policy_decision *out, const struct rule *r)
+/* The decision takes s (malloc'd). On failure s is freed and -1 returned. */
+static int own(struct ev *ev, struct dpp_policy_decision *out, char *s)
+{
+	char **n = realloc(out->owned, (out->n_owned + 1) * sizeof(*n));
+
+	if (n == NULL) {
+		free(s);
+		return fail(ev, "out of memory");
+	}
+	out->owned = n;
+	out->owned[out->n_owned++] = s;
+	return 0;
+}
+
+/* A preset rule: 1 when one of its vectors matches, with *msg the message
+ * (owned by out): the vector's, after the rule's own message when it has
+ * one. 0 when none matches, -1 on error. */
+static int preset_denies(struct ev *ev, struct dpp_policy_decision *out, const struct rule *r,
+			 const char **msg)
+{
+	char *m = NULL, *full;
+	int pr = preset_eval(r->preset, ev->req, &m);
+
+	if (pr < 0)
+		return fail(ev, "out of memory");
+	if (pr == 0)
+		return 0;
+	if (r->message_set) {
+		size_t n = strlen(r->message) + strlen(m) + 4;
+
+		full = malloc(n);
+		if (full == NULL) {
+			free(m);
+			return fail(ev, "out of memory");
+		}
+		snprintf(full, n, "%s (%s)", r->message, m);
+		free(m);
+		m = full;
+	}
+	if (own(ev, out, m) < 0)
+		return -1;
+	*msg = m;
+	return 1;
+}
+
+static int record_dry_run(struct ev *ev, struct dpp_policy_decision *out, const struct rule *r,
+			  const char *message)
 {
 	if (out->dry_run == NULL) {
 		/* One block: names, then actions, then messages. */
@@ -437,7 +483,7 @@ static int record_dry_run(struct ev *ev, struct dpp_policy_decision *out, const 
 		out->dry_run_messages = out->dry_run + 2 * ev->rs->n_rules;
 	}
 	out->dry_run_actions[out->n_dry_run] = dpp_rule_action_names[r->action];
-	out->dry_run_messages[out->n_dry_run] = r->message;
+	out->dry_run_messages[out->n_dry_run] = message;
 	out->dry_run[out->n_dry_run++] = r->name;
 	return 0;
 }
@@ -555,6 +601,7 @@ int dpp_policy_evaluate_traced(const struct dpp_ruleset *rs, const struct dpp_re
 	for (i = 0; i < rs->n_rules; i++) {
 		bool denies = false;
 		int status = 403;
+		const char *message;
 
 		r = rs->rules[i];
 		tr = trace_add(&out->trace, i);
@@ -575,6 +622,7 @@ int dpp_policy_evaluate_traced(const struct dpp_ruleset *rs, const struct dpp_re
 			TRACE_DONE(0, "no match: next rule");
 			continue;
 		}
+		message = r->message;
 		stat_hit(rs, i, now_ms);
 		if (tr != NULL)
 			tr->outcome = DPP_TRACE_MATCHED;
@@ -588,6 +636,17 @@ int dpp_policy_evaluate_traced(const struct dpp_ruleset *rs, const struct dpp_re
 			rc = 0;
 			goto cleanup;
 		case ACTION_DENY:
+			if (r->preset != NULL) {
+				m = preset_denies(&ev, out, r, &message);
+				if (m < 0)
+					goto cleanup;
+				if (m == 0) {
+					if (tr != NULL)
+						tr->outcome = DPP_TRACE_NO_MATCH;
+					TRACE_DONE(0, "preset: no vector applies: next rule");
+					continue;
+				}
+			}
 			denies = true;
 			status = r->status;
 			break;
@@ -626,7 +685,7 @@ int dpp_policy_evaluate_traced(const struct dpp_ruleset *rs, const struct dpp_re
 			continue;
 		}
 		if (r->dry_run) {
-			if (record_dry_run(&ev, out, r) < 0)
+			if (record_dry_run(&ev, out, r, message) < 0)
 				goto cleanup;
 			atomic_fetch_add_explicit(&rs->stats[i].dry_runs, 1, memory_order_relaxed);
 			if (tr != NULL)
@@ -640,7 +699,7 @@ int dpp_policy_evaluate_traced(const struct dpp_ruleset *rs, const struct dpp_re
 		TRACE_DONE(1, r->action == ACTION_REQUIRE_ROLE  ? "role missing or not accepted: denied"
 			      : r->action == ACTION_RATE_LIMIT ? "rate limit exceeded: denied"
 							       : "denied: evaluation stops");
-		deny(out, status, r->message, r);
+		deny(out, status, message, r);
 		if (r->action == ACTION_RATE_LIMIT)
 			out->retry_after = (uint32_t)((wait_ms + 999) / 1000);
 		rc = 0;
@@ -668,6 +727,9 @@ void dpp_policy_decision_done(struct dpp_policy_decision *d)
 		return;
 	free(d->dry_run);
 	free(d->filters);
+	for (size_t i = 0; i < d->n_owned; i++)
+		free(d->owned[i]);
+	free(d->owned);
 	memset(d, 0, sizeof(*d));
 }
 
