@@ -561,7 +561,10 @@ static void print_text(const struct explain *x, FILE *out)
 			len = nl != NULL ? (int)(nl - s) : (int)strlen(s);
 			while (tabs < len && s[tabs] == '\t')
 				tabs++; /* cJSON indents with tabs: two spaces each */
-			fprintf(out, "  %*s%.*s\n", 2 * tabs, "", len - tabs, s + tabs);
+			fprintf(out, "  %*s", 2 * tabs, "");
+			for (int k = tabs; k < len; k++)
+				fputc(s[k] == '\t' ? ' ' : s[k], out); /* "key":<TAB>value */
+			fputc('\n', out);
 			if (nl == NULL)
 				break;
 		}
