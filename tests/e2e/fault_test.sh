@@ -48,8 +48,17 @@ PD_DIR=""
 PD_PID=""
 PD_SOCK=""
 pd_up() { timeout 5 /usr/bin/docker -H "unix://$PD_SOCK" version >/dev/null 2>&1; }
+# The private dockerd runs in a network namespace of its own: a dockerd
+# started with --bridge=none deletes the host's docker0 (moby's
+# removeDefaultBridgeInterface), which would break the shared daemon.
+PD_NETNS=""
 pd_start() {
-	dockerd -H "unix://$PD_SOCK" --data-root "$PD_DIR/data" --exec-root "$PD_DIR/exec" \
+	if [ -z "$PD_NETNS" ]; then
+		PD_NETNS="dppf-$$"
+		ip netns add "$PD_NETNS" || { PD_NETNS=""; return 1; }
+		ip -n "$PD_NETNS" link set lo up
+	fi
+	nsenter --net="/run/netns/$PD_NETNS" dockerd -H "unix://$PD_SOCK" --data-root "$PD_DIR/data" --exec-root "$PD_DIR/exec" \
 		--pidfile "$PD_DIR/docker.pid" --bridge=none --iptables=false --ip-masq=false \
 		--ip6tables=false >>"$E2E_LOGDIR/private-dockerd.log" 2>&1 </dev/null &
 	PD_PID=$!
@@ -73,6 +82,7 @@ pd_stop() {
 }
 fault_cleanup() {
 	pd_stop
+	[ -z "$PD_NETNS" ] || ip netns del "$PD_NETNS" 2>/dev/null
 	if [ -n "$PD_DIR" ] && [ -d "$PD_DIR" ]; then
 		# overlay mounts are gone with dockerd; never follow one still there
 		if ! grep -q " $PD_DIR/" /proc/mounts; then
@@ -232,7 +242,7 @@ scen_churn() {
 	# The upstream pool keeps up to one idle Docker connection per concurrent
 	# client: warm it with a short churn at the same concurrency first, so the
 	# baseline holds the pool and only a leak can exceed it.
-	"$PY" "$FC" churn "$P_PORT" 200 16 || { why "warm-up churn failed"; stop_private; return 1; }
+	"$PY" "$FC" churn "$P_PORT" 2000 16 || { why "warm-up churn failed"; stop_private; return 1; }
 	sleep 1
 	fds=$(proc_fds "$P_PID")
 	thr=$(proc_threads "$P_PID")
