@@ -20,6 +20,7 @@
 #include "dpp/server.h"
 #include "dpp/tls.h"
 #include "dpp/upstream.h"
+#include "setup.h"
 
 #define GRACE_MS 10000
 #define AUDIT_QUEUE 8192
@@ -294,6 +295,8 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 
 	memset(&st, 0, sizeof(st));
+	if (argc > 1 && strcmp(argv[1], "setup") == 0)
+		return dpp_setup_main(argc - 1, argv + 1);
 	while ((opt = getopt_long(argc, argv, "c:b:p:s:l:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -357,6 +360,17 @@ int main(int argc, char **argv)
 			errors != NULL ? errors : "");
 		free(errors);
 		return check ? 1 : EX_CONFIG;
+	}
+	if (dpp_config_path(st.cfg) == NULL && !check && !headless) {
+		int required = 0;
+		const char *path = dpp_config_pick_path(&st.flags, &required);
+		static char setup_word[] = "setup";
+		char *setup_argv[] = {setup_word, NULL};
+
+		if (dpp_setup_offer(path)) {
+			dpp_config_free(st.cfg);
+			return dpp_setup_main(1, setup_argv);
+		}
 	}
 	settings = *dpp_config_settings(st.cfg);
 	apply_logging(&settings);
