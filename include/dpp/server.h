@@ -23,6 +23,9 @@ struct dpp_server_options {
 	int client_timeout_s;    /* silence allowed mid-request or idle; 0 = never */
 	int max_connections;     /* 0 = 4096 */
 	int max_connections_per_ip; /* 0 = no limit */
+	int listen_fd;           /* > 0: a listening TCP socket to serve instead of binding
+				    bind:port (systemd socket activation; ownership passes
+				    to the server); 0 = bind it ourselves */
 };
 
 /* Binds the listen socket and starts serving. Borrowed strings are copied.

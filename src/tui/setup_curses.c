@@ -103,7 +103,7 @@ static void draw_frame(struct ui *u, const struct setup_flow *f, const struct se
 
 static void draw_options(struct ui *u, const struct setup_q *q, int y, int multi)
 {
-	int avail = u->rows - 3 - y;
+	int avail = u->rows - 3 - y - multi;
 
 	if (avail < 1)
 		avail = 1;
@@ -111,7 +111,7 @@ static void draw_options(struct ui *u, const struct setup_q *q, int y, int multi
 		u->top = u->cursor;
 	if (u->cursor >= u->top + avail)
 		u->top = u->cursor - avail + 1;
-	for (int i = u->top; i < q->nopts && y < u->rows - 3; i++, y++) {
+	for (int i = u->top; i < q->nopts && y < u->rows - 3 - multi; i++, y++) {
 		char line[256];
 
 		if (multi)
@@ -126,6 +126,12 @@ static void draw_options(struct ui *u, const struct setup_q *q, int y, int multi
 		addnstr(line, u->cols - 5);
 		if (i == u->cursor)
 			attroff(A_REVERSE);
+	}
+	/* The whole explanation of the highlighted entry, which the list clips. */
+	if (multi && u->cursor < q->nopts && q->opt_help[u->cursor] != NULL) {
+		attron(A_BOLD);
+		mvaddnstr(u->rows - 3, 1, q->opt_help[u->cursor], u->cols - 2);
+		attroff(A_BOLD);
 	}
 }
 

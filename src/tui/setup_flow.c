@@ -50,10 +50,10 @@ enum step {
 static const char *const auth_opts[] = {"none (loopback only)", "shared secret (role admin)",
 					"tokens, one per role", "client certificates (mTLS)"};
 static const char *const auth_help[] = {
-	"no authentication: only for a proxy on 127.0.0.1 used by this host",
-	"one bearer token; every client that has it is admin",
-	"a bearer token per role (admin, readonly, ci, ...); rules can require a role",
-	"roles from the client certificate's CN (needs TLS with a client CA)"};
+	"for a proxy that only this host reaches",
+	"one bearer token; whoever has it is admin",
+	"a bearer token per role; rules may require one",
+	"roles from the certificate's CN (TLS + client CA)"};
 static const char *const tls_opts[] = {"no TLS (plain HTTP)", "TLS with my certificate and key",
 				       "show the certtool commands to make them"};
 static const char *const style_opts[] = {"literal tokens in the file (mode 0600)",

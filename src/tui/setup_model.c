@@ -305,22 +305,20 @@ int setup_store_supported(void)
 
 const char *setup_certtool_help(void)
 {
-	return "No certificates yet? Make a CA and a server certificate with certtool\n"
-	       "(Debian package gnutls-bin), as README's TLS section shows:\n"
+	return "No certificates yet? Make them with certtool (Debian gnutls-bin), in the\n"
+	       "directory that will hold them (README, \"Running with TLS\", has more):\n"
 	       "\n"
-	       "  mkdir -p /etc/docker-policy-proxy/pki && cd /etc/docker-policy-proxy/pki\n"
-	       "  certtool --generate-privkey --key-type=ecdsa --no-text --outfile ca-key.pem\n"
-	       "  printf 'cn = \"proxy client CA\"\\nca\\ncert_signing_key\\nexpiration_days = 3650\\n' > ca.tmpl\n"
-	       "  certtool --generate-self-signed --load-privkey ca-key.pem --template ca.tmpl \\\n"
-	       "    --outfile ca.pem\n"
-	       "  certtool --generate-privkey --key-type=ecdsa --no-text --outfile server-key.pem\n"
-	       "  printf 'cn = \"proxy\"\\ndns_name = \"proxy\"\\nip_address = \"127.0.0.1\"\\n"
-	       "tls_www_server\\nsigning_key\\nexpiration_days = 825\\n' > server.tmpl\n"
-	       "  certtool --generate-certificate --load-privkey server-key.pem \\\n"
-	       "    --load-ca-certificate ca.pem --load-ca-privkey ca-key.pem \\\n"
-	       "    --template server.tmpl --outfile server.pem\n"
+	       "  certtool -p --key-type=ecdsa --no-text --outfile ca-key.pem\n"
+	       "  printf 'cn=proxy CA\\nca\\ncert_signing_key\\nexpiration_days=3650\\n' >ca.tmpl\n"
+	       "  certtool -s --load-privkey ca-key.pem --template ca.tmpl --outfile ca.pem\n"
+	       "  certtool -p --key-type=ecdsa --no-text --outfile server-key.pem\n"
+	       "  printf 'cn=proxy\\nip_address=127.0.0.1\\ntls_www_server\\nsigning_key\\n' >s.tmpl\n"
+	       "  certtool -c --load-privkey server-key.pem --load-ca-certificate ca.pem \\\n"
+	       "    --load-ca-privkey ca-key.pem --template s.tmpl --outfile server.pem\n"
 	       "\n"
-	       "Then: certificate server.pem, key server-key.pem, client CA ca.pem.\n";
+	       "Put every name and address clients use into s.tmpl (dns_name=...,\n"
+	       "ip_address=...). Then: certificate server.pem, key server-key.pem, client\n"
+	       "CA ca.pem (client certificates are signed the same way, tls_www_client).\n";
 }
 
 int setup_probe_socket(const char *path, char *desc, size_t len)

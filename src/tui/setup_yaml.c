@@ -77,9 +77,11 @@ static int needs_quotes(const char *s)
 	for (size_t i = 0; special[i] != NULL; i++)
 		if (strcasecmp(s, special[i]) == 0)
 			return 1;
+	/* Anything that starts like a number (0x1F, 1e3, .5, 1_000, 12:30)
+	 * is quoted: YAML 1.1 readers take many of those as numbers. */
 	if (*p == '-' || *p == '+')
 		p++;
-	return *p != '\0' && strspn(p, "0123456789.eE_xXoO") == strlen(p);
+	return (*p >= '0' && *p <= '9') || (*p == '.' && p[1] >= '0' && p[1] <= '9');
 }
 
 static void scalar_styled(struct em *m, const char *s, yaml_scalar_style_t style)
