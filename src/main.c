@@ -225,6 +225,27 @@ static void audit_apply(struct proxy_state *st, const struct dpp_settings *s, in
 	dpp_log_info("audit: writing %s", s->audit_log);
 }
 
+/* Under socket activation the listener's address is systemd's, not the
+ * file's: global.bind and global.port lines are no restart to report. */
+static void drop_activated_keys(char *list)
+{
+	char *in = list, *out = list;
+
+	while (*in != '\0') {
+		size_t len = strcspn(in, "\n");
+		int skip = strncmp(in, "global.bind", 11) == 0 || strncmp(in, "global.port", 11) == 0;
+
+		if (in[len] == '\n')
+			len++;
+		if (!skip) {
+			memmove(out, in, len);
+			out += len;
+		}
+		in += len;
+	}
+	*out = '\0';
+}
+
 /* SIGHUP. The new file is judged as it would run: against the running
  * listener's bind and TLS state (restart-only). Anything start-up would
  * refuse, TLS material that does not load included, refuses the whole
@@ -251,7 +272,9 @@ static void reload(struct proxy_state *st)
 		goto refused;
 	}
 	restart = dpp_config_restart_needed_vs(running, next);
-	if (restart != NULL)
+	if (restart != NULL && st->listen_fd > 0)
+		drop_activated_keys(restart);
+	if (restart != NULL && restart[0] != '\0')
 		log_lines(DPP_LOG_WARN, "needs a restart to take effect (old value stays): ", restart);
 	apply_logging(eff);
 	if (creds != NULL) {

@@ -40,7 +40,16 @@ static int draw_text(int y, int maxy, const char *text, int cols)
 		const char *nl = strchr(p, '\n');
 		int len = nl != NULL ? (int)(nl - p) : (int)strlen(p);
 
-		mvaddnstr(y++, 1, p, len < cols - 2 ? len : cols - 2);
+		int width = cols - 1 > 1 ? cols - 1 : 1;
+
+		/* Long lines wrap (a token must stay whole on screen, not clipped). */
+		do {
+			int n = len < width ? len : width;
+
+			mvaddnstr(y++, 1, p, n);
+			p += n;
+			len -= n;
+		} while (len > 0 && y < maxy);
 		p = nl != NULL ? nl + 1 : NULL;
 	}
 	return y;
