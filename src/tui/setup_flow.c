@@ -408,7 +408,10 @@ void setup_flow_prepare(struct setup_flow *f, struct setup_q *q)
 	case ST_STORE:
 		q->title = "Store";
 		snprintf(q->text, sizeof(q->text),
-			 "SQLite file for audit events and config history; empty: no store.");
+			 "SQLite file for audit events and config history (this save is\n"
+			 "recorded there). Empty: docker-policy-proxy.db beside the config\n"
+			 "file; for %s: %s.",
+			 SETUP_SYSTEM_CONFIG, SETUP_DEFAULT_STORE);
 		text_default(q, a->store);
 		break;
 	case ST_OUTPUT:

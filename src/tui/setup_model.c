@@ -29,7 +29,6 @@ void setup_answers_init(struct setup_answers *a)
 		a->socket[0] = '\0';
 	a->auth = SETUP_AUTH_TOKENS;
 	(void)setup_set_roles(a, "admin,readonly", &err);
-	snprintf(a->store, sizeof(a->store), "%s", SETUP_DEFAULT_STORE);
 	/* root with the package's directory: the service's file; else here. */
 	if (geteuid() == 0 && stat("/etc/docker-policy-proxy", &st) == 0 && S_ISDIR(st.st_mode))
 		snprintf(a->output, sizeof(a->output), "%s", SETUP_SYSTEM_CONFIG);
@@ -291,6 +290,14 @@ int setup_answers_check(const struct setup_answers *a, const char **err)
 		return -1;
 	}
 	return 0;
+}
+
+const char *setup_store_path(const struct setup_answers *a)
+{
+	if (a->store[0] != '\0')
+		return a->store;
+	/* The service cannot write beside /etc/...: ProtectSystem=strict. */
+	return strcmp(a->output, SETUP_SYSTEM_CONFIG) == 0 ? SETUP_DEFAULT_STORE : "";
 }
 
 int setup_store_supported(void)

@@ -111,7 +111,7 @@ struct setup_answers {
 	unsigned char tpl_dry[SETUP_MAX_TEMPLATES];
 	struct setup_custom custom[SETUP_MAX_CUSTOM];
 	int ncustom;
-	char store[1024];       /* written only when this build has a store key */
+	char store[1024];       /* "" = the default (setup_store_path) */
 	char output[1024];
 	int force;              /* overwrite an existing file (the old one goes to .bak) */
 };
@@ -158,6 +158,11 @@ int setup_answers_check(const struct setup_answers *a, const char **err);
 /* 1 when this build's config schema has a store path key (then the wizard
  * asks for it and writes it). */
 int setup_store_supported(void);
+
+/* The store path to write: the answer, else for the service's file
+ * SETUP_DEFAULT_STORE (its state directory), else "" (not written: the
+ * proxy's default, beside the config file). Borrowed. */
+const char *setup_store_path(const struct setup_answers *a);
 
 /* The configuration as YAML (libyaml's emitter, plus comment lines naming
  * each template). Returns a malloc'd NUL-terminated text (caller frees), or

@@ -237,7 +237,7 @@ int setup_save(const struct setup_answers *a, const char *yaml, char **errors, c
 		(void)fsync(dfd); /* the rename itself survives a crash */
 		close(dfd);
 	}
-	(void)setup_record_version(setup_store_supported() ? a->store : "", a->output, yaml, note);
+	(void)setup_record_version(setup_store_path(a), a->output, yaml, note);
 	return 0;
 fail:
 	unlink(tmp);

@@ -297,10 +297,10 @@ static void global(struct em *m, const struct setup_answers *a)
 		}
 		map_end(m);
 	}
-	if (setup_store_supported() && a->store[0] != '\0') {
+	if (setup_store_supported() && setup_store_path(a)[0] != '\0') {
 		str(m, "store");
 		map_start(m);
-		kv(m, "path", a->store);
+		kv(m, "path", setup_store_path(a));
 		map_end(m);
 	}
 	map_end(m);

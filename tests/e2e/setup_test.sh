@@ -138,10 +138,10 @@ sc_plain_pipe() {
 	# roles, literal tokens, templates 7 (privileged) and 14 (admin-only-create),
 	# dry run: 7's position (1), custom rule yes: name, action deny, field other,
 	# field name, operator equals, value 5, message, dry run no; no more custom
-	# rules; output; save; done.
+	# rules; store (default); output; save; done.
 	printf '%s\n' '' '' '2399' '<' '2399' '' '' '' 'admin,ops' '' '7 14' '1' '2' \
 		'no-five-cpus' '1' '9' 'body.HostConfig.CpuCount' '1' '5' 'five CPUs are too many' '1' \
-		'1' "$f" '1' '' >"$RUN_DIR/answers"
+		'1' '' "$f" '1' '' >"$RUN_DIR/answers"
 	out=$("$DPP_BIN" setup --plain <"$RUN_DIR/answers" 2>&1) || { echo "$out"; why "setup --plain failed"; return 1; }
 	echo "$out" | tail -n 20
 	check_ok "$f" || return 1
@@ -163,7 +163,8 @@ tkeys() { tm send-keys -t wiz "$@"; sleep 0.25; }
 # The full-screen wizard in an 80x24 tmux pane, to a saved file that the
 # proxy then enforces against the real dockerd.
 sc_tmux_wizard() {
-	local f="$RUN_DIR/wizard.yaml" pane admin ro code
+	local f="$RUN_DIR/wiz/wizard.yaml" pane admin ro code
+	mkdir -p "$RUN_DIR/wiz" # its own store (docker-policy-proxy.db beside the file)
 	tm new-session -d -x 80 -y 24 -s wiz "cd '$RUN_DIR' && TERM=xterm-256color '$DPP_BIN' setup; echo SETUP-EXIT=\$?; sleep 60" ||
 		{ why "tmux new-session failed"; return 1; }
 	tm_wait_line wiz 'This wizard writes a configuration file' 10 || { why "no welcome screen"; return 1; }
@@ -203,6 +204,8 @@ sc_tmux_wizard() {
 	tkeys Enter
 	tm_wait_line wiz 'Custom rules' 5 || { why "no custom rules screen"; return 1; }
 	tkeys Enter
+	tm_wait_line wiz 'SQLite file for audit events' 5 || { why "no store screen"; return 1; }
+	tkeys Enter
 	tm_wait_line wiz 'Configuration file' 5 || { why "no output screen"; return 1; }
 	tkeys C-u
 	tm send-keys -t wiz -l "$f"
@@ -239,6 +242,12 @@ sc_tmux_wizard() {
 	expect_eq "containers of this run" 1 "$(admin_docker ps -aq --filter "label=dpp-e2e.run=$RUN_ID" | wc -l)" ||
 		return 1
 	stop_private || return 1
+	# The save is in config history with source setup, and the proxy's
+	# start on the same file added no second row.
+	DOCKER_PROXY_CONFIG=$f "$DPP_BIN" history >"$RUN_DIR/history" 2>&1 || { cat "$RUN_DIR/history"; why "history failed"; return 1; }
+	cat "$RUN_DIR/history"
+	grep -Eq '^\* 1 +[0-9T:.-]+Z +setup ' "$RUN_DIR/history" || { why "no live setup version in history"; return 1; }
+	expect_eq "history rows" 1 "$(grep -Ec '^[ *] [0-9]+ ' "$RUN_DIR/history")" || return 1
 }
 
 # On a terminal without any configuration, the proxy offers the wizard.

@@ -227,6 +227,9 @@ static void save_is_0600_and_keeps_a_backup(void **state)
 
 	yaml = render_ok(&f->a);
 	assert_int_equal(setup_save(&f->a, yaml, &errors, &note), 0);
+	/* Recorded in config history (the store beside the file). */
+	assert_non_null(note);
+	assert_non_null(strstr(note, "version 1 (source setup)"));
 	free(note);
 	assert_int_equal(stat(f->a.output, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
