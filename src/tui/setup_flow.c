@@ -500,6 +500,7 @@ static int check_tls(struct setup_flow *f)
 	struct dpp_tls_creds *creds = NULL;
 	char *err = NULL;
 
+	setup_absolute_paths(a);
 	if (dpp_tls_creds_load(&o, &creds, &err) != 0) {
 		snprintf(f->error, sizeof(f->error), "%s", err != NULL ? err : "cannot load the TLS files");
 		free(err);

@@ -94,6 +94,7 @@ static int run_non_interactive(struct setup_answers *a)
 	char *yaml, *errors = NULL, *note = NULL, *toks;
 	int rc;
 
+	setup_absolute_paths(a);
 	if (setup_answers_check(a, &err) != 0)
 		return bad("%s", err);
 	if (setup_generate_tokens(a) != 0) {
@@ -207,14 +208,14 @@ int dpp_setup_main(int argc, char **argv)
 			rc = copy_path(a->socket, sizeof(a->socket), optarg, "--socket");
 			break;
 		case OPT_AUTH:
-			rc = bad("--auth must be none, secret, tokens or mtls, not '%s'", optarg);
 			for (int i = 0; i < 4; i++) {
 				if (strcmp(optarg, auth_names[i]) == 0) {
 					a->auth = (enum setup_auth)i;
-					rc = 0;
 					auth_given = 1;
 				}
 			}
+			if (!auth_given)
+				rc = bad("--auth must be none, secret, tokens or mtls, not '%s'", optarg);
 			break;
 		case OPT_ROLE:
 			if (!roles_given)

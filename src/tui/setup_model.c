@@ -300,6 +300,25 @@ const char *setup_store_path(const struct setup_answers *a)
 	return strcmp(a->output, SETUP_SYSTEM_CONFIG) == 0 ? SETUP_DEFAULT_STORE : "";
 }
 
+static void absolute(char *path, size_t size)
+{
+	char *abs;
+
+	if (path[0] == '\0' || path[0] == '/')
+		return;
+	abs = realpath(path, NULL);
+	if (abs != NULL && strlen(abs) < size)
+		memcpy(path, abs, strlen(abs) + 1);
+	free(abs);
+}
+
+void setup_absolute_paths(struct setup_answers *a)
+{
+	absolute(a->tls_cert, sizeof(a->tls_cert));
+	absolute(a->tls_key, sizeof(a->tls_key));
+	absolute(a->tls_ca, sizeof(a->tls_ca));
+}
+
 int setup_store_supported(void)
 {
 	const struct dpp_config_key *k;

@@ -155,6 +155,11 @@ enum setup_vkind setup_value_kind(const char *op, const char *value);
  * *err (static). */
 int setup_answers_check(const struct setup_answers *a, const char **err);
 
+/* Relative TLS paths become absolute (the proxy resolves them from its
+ * working directory, not from the config file's). Paths that do not exist
+ * stay as given (the check reports them). */
+void setup_absolute_paths(struct setup_answers *a);
+
 /* 1 when this build's config schema has a store path key (then the wizard
  * asks for it and writes it). */
 int setup_store_supported(void);

@@ -113,7 +113,18 @@ sc_each_template() {
 	"$DPP_BIN" setup --non-interactive --auth secret --output "$RUN_DIR/secret.yaml" >"$RUN_DIR/tokens" ||
 		{ why "--auth secret failed"; return 1; }
 	grep -Eq '^DOCKER_PROXY_SECRET=[0-9a-f]{64}$' "$RUN_DIR/tokens" || { why "secret not printed"; return 1; }
-	check_ok "$RUN_DIR/secret.yaml"
+	check_ok "$RUN_DIR/secret.yaml" || return 1
+	# mTLS with a cert_role_map; relative certificate paths are made absolute.
+	sh "$E2E_REPO/tests/unit/make_certs.sh" "$RUN_DIR/certs" >/dev/null 2>&1 || { why "make_certs.sh failed"; return 1; }
+	(cd "$RUN_DIR" && "$DPP_BIN" setup --non-interactive --auth mtls --tls-cert certs/server.pem \
+		--tls-key certs/server.key --tls-ca certs/ca.pem --cert-role alice=admin \
+		--mtls-default-role viewer --bind 0.0.0.0 --output mtls.yaml) >"$RUN_DIR/tokens" 2>&1 ||
+		{ cat "$RUN_DIR/tokens"; why "--auth mtls failed"; return 1; }
+	grep -q "cert: $RUN_DIR/certs/server.pem" "$RUN_DIR/mtls.yaml" || { why "TLS path not absolute"; return 1; }
+	grep -q 'type: mtls' "$RUN_DIR/mtls.yaml" && grep -q 'cn: alice' "$RUN_DIR/mtls.yaml" ||
+		{ why "mtls section missing"; return 1; }
+	! grep -qi 'must be' "$RUN_DIR/tokens" || { cat "$RUN_DIR/tokens"; why "a good --auth printed an error"; return 1; }
+	check_ok "$RUN_DIR/mtls.yaml"
 }
 
 sc_overwrite() {
