@@ -27,6 +27,7 @@
 #include "dpp/tls.h"
 #include "dpp/upstream.h"
 #include "setup.h"
+#include "explain.h"
 #include "store.h"
 
 #define GRACE_MS 10000
@@ -58,6 +59,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: docker-policy-proxy [OPTIONS]\n"
+		"       docker-policy-proxy explain --help   (how a request would be decided)\n"
 		"\n"
 		"A policy proxy in front of the Docker Engine socket.\n"
 		"\n"
@@ -524,6 +526,8 @@ int main(int argc, char **argv)
 	memset(&st, 0, sizeof(st));
 	if (argc > 1 && strcmp(argv[1], "setup") == 0)
 		return dpp_setup_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "explain") == 0)
+		return dpp_cli_explain(argc - 1, argv + 1);
 	while ((opt = getopt_long(argc, argv, "c:b:p:s:l:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':

@@ -1249,6 +1249,11 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 			return queue_error(c, r, 413, "request body larger than %d bytes (global.max_body_bytes)",
 					   set->max_body_bytes);
 		r->mode = MODE_BUFFER; /* judged once the whole body is here */
+		/* A JSON body the proxy holds before anything is forwarded is due
+		 * within the head deadline too, counted from the head: a client
+		 * dripping it a byte at a time is never silent, so MHD's timeout
+		 * alone would let it hold a thread for ever (slowloris bodies). */
+		dpp_watch_waiting(r->srv->watch, r->client_fd);
 		return MHD_YES;
 	}
 	r->defer_denial = r->has_body;
@@ -1335,6 +1340,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 					   "the connection to Docker broke while sending the request body");
 		return MHD_YES;
 	}
+	if (r->mode == MODE_BUFFER)
+		dpp_watch_busy(r->srv->watch, r->client_fd); /* the whole body arrived in time */
 	if (r->mode == MODE_BUFFER && r->too_large)
 		return queue_error(c, r, 413, "request body larger than %d bytes (global.max_body_bytes)",
 				   dpp_runtime_settings(r->rt)->max_body_bytes);
