@@ -81,6 +81,12 @@ suite "end-to-end: body JSON spelling and exact numbers (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/bodyjson bash tests/e2e/bodyjson_test.sh
 suite "end-to-end: README claims on refusals, limits and shutdown (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/claims bash tests/e2e/claims_test.sh
+suite "end-to-end: setup wizard (full screen via tmux, --plain, --non-interactive; ASan+UBSan build)" \
+	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/setup bash tests/e2e/setup_test.sh
+suite "end-to-end: systemd notify and socket activation (ASan+UBSan build)" \
+	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/systemd bash tests/e2e/systemd_test.sh
+suite "install: .deb (dpkg -i, purge) and assets/install.sh twice" \
+	env DPP_E2E_LOGDIR=.e2e-logs/install bash tests/e2e/install_test.sh
 suite "end-to-end: faults and load on a private dockerd (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/fault bash tests/e2e/fault_test.sh
 suite "end-to-end: threads smoke (ThreadSanitizer build)" \

@@ -8,7 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <systemd/sd-daemon.h>
 
 #include <cjson/cJSON.h>
 
@@ -21,6 +26,7 @@
 #include "dpp/server.h"
 #include "dpp/tls.h"
 #include "dpp/upstream.h"
+#include "setup.h"
 #include "explain.h"
 #include "store.h"
 
@@ -44,6 +50,9 @@ struct proxy_state {
 	struct dpp_store *store;
 	char socket[DPP_SOCKET_PATH_MAX];
 	enum dpp_source socket_source;
+	int listen_fd;        /* > 0: passed by systemd (socket activation) */
+	char listen_bind[64]; /* its address and port replace global.bind/port */
+	int listen_port;
 };
 
 static void usage(FILE *out)
@@ -70,6 +79,7 @@ static void usage(FILE *out)
 		"Subcommands over the SQLite store (see docker-policy-proxy history --help):\n"
 		"  audit [FILTERS]       audit events: who tried what, when, and what the rules said\n"
 		"  history [show|diff|rollback|confirm]  config versions, diffs, rollback\n"
+		"  setup [--plain|--non-interactive]  the configuration wizard (setup --help)\n"
 		"\n"
 		"Signals: SIGHUP reloads the configuration, SIGTERM/SIGINT stop gracefully.\n");
 }
@@ -216,6 +226,10 @@ static int build_runtime(struct proxy_state *st, struct dpp_config *cfg,
 
 	snprintf(eff.socket, sizeof(eff.socket), "%s", st->socket);
 	eff.socket_source = st->socket_source;
+	if (st->listen_fd > 0) {
+		snprintf(eff.bind, sizeof(eff.bind), "%s", st->listen_bind);
+		eff.port = st->listen_port;
+	}
 	if (running != NULL)
 		dpp_config_keep_restart_only(cfg, running, &eff);
 	rc = dpp_runtime_build(cfg, &eff, rt, errors, &warnings);
@@ -257,6 +271,27 @@ static void audit_apply(struct proxy_state *st, const struct dpp_settings *s, in
 	}
 	snprintf(st->audit_path, sizeof(st->audit_path), "%s", s->audit_log);
 	dpp_log_info("audit: writing %s", s->audit_log);
+}
+
+/* Under socket activation the listener's address is systemd's, not the
+ * file's: global.bind and global.port lines are no restart to report. */
+static void drop_activated_keys(char *list)
+{
+	char *in = list, *out = list;
+
+	while (*in != '\0') {
+		size_t len = strcspn(in, "\n");
+		int skip = strncmp(in, "global.bind", 11) == 0 || strncmp(in, "global.port", 11) == 0;
+
+		if (in[len] == '\n')
+			len++;
+		if (!skip) {
+			memmove(out, in, len);
+			out += len;
+		}
+		in += len;
+	}
+	*out = '\0';
 }
 
 static void store_retention(const struct dpp_settings *s, long long *ret, long long *req)
@@ -361,7 +396,9 @@ static void reload(struct proxy_state *st)
 		goto refused;
 	}
 	restart = dpp_config_restart_needed_vs(running, next);
-	if (restart != NULL)
+	if (restart != NULL && st->listen_fd > 0)
+		drop_activated_keys(restart);
+	if (restart != NULL && restart[0] != '\0')
 		log_lines(DPP_LOG_WARN, "needs a restart to take effect (old value stays): ", restart);
 	apply_logging(eff);
 	if (creds != NULL) {
@@ -404,6 +441,56 @@ refused:
 	dpp_config_free(next);
 }
 
+/* systemd socket activation (sd_listen_fds(3)): at most one listening TCP
+ * socket; its address stands in for global.bind and global.port. Returns 0
+ * (st->listen_fd stays 0 without activation), or -1 with a message. */
+static int take_activated_socket(struct proxy_state *st, char *why, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int n = sd_listen_fds(1), fd = SD_LISTEN_FDS_START;
+
+	if (n == 0)
+		return 0;
+	if (n < 0 || n > 1) {
+		snprintf(why, len, "systemd passed %d sockets; the unit must pass one TCP socket", n);
+		return -1;
+	}
+	if (sd_is_socket_inet(fd, 0, SOCK_STREAM, 1, 0) <= 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		snprintf(why, len, "the socket systemd passed is not a listening TCP socket");
+		return -1;
+	}
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &in->sin_addr, st->listen_bind, sizeof(st->listen_bind));
+		st->listen_port = ntohs(in->sin_port);
+	} else {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, st->listen_bind, sizeof(st->listen_bind));
+		st->listen_port = ntohs(in6->sin6_port);
+	}
+	st->listen_fd = fd;
+	return 0;
+}
+
+/* STATUS= for systemctl status: the request rate since the last call. */
+static void notify_status(struct proxy_state *st, uint64_t *last_n, struct timespec *last_t)
+{
+	struct timespec now;
+	uint64_t n = dpp_metrics_requests_total(dpp_server_metrics(st->srv));
+	double dt;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	dt = (double)(now.tv_sec - last_t->tv_sec) + (double)(now.tv_nsec - last_t->tv_nsec) / 1e9;
+	sd_notifyf(0, "STATUS=serving: %.1f requests/s, %llu requests since start",
+		   dt > 0 ? (double)(n - *last_n) / dt : 0.0, (unsigned long long)n);
+	*last_n = n;
+	*last_t = now;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -427,13 +514,18 @@ int main(int argc, char **argv)
 	char *errors = NULL, *err = NULL, *cfg_text = NULL;
 	size_t cfg_text_len = 0;
 	char docker_desc[256];
-	int headless = 0, check = 0, opt, rc = EX_SOFTWARE, docker_up;
+	int headless = 0, check = 0, opt, rc = EX_SOFTWARE, docker_up, under_systemd;
+	struct timespec last_t;
+	time_t last_warn;
+	uint64_t last_n = 0;
 	sigset_t sigs;
 
 	/* `docker-policy-proxy audit ...` / `history ...`: the store's CLI. */
 	if (argc > 1 && dpp_store_cli_is_command(argv[1]))
 		return dpp_store_cli_main(argc - 1, argv + 1);
 	memset(&st, 0, sizeof(st));
+	if (argc > 1 && strcmp(argv[1], "setup") == 0)
+		return dpp_setup_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "explain") == 0)
 		return dpp_cli_explain(argc - 1, argv + 1);
 	while ((opt = getopt_long(argc, argv, "c:b:p:s:l:hV", longopts, NULL)) != -1) {
@@ -503,6 +595,18 @@ int main(int argc, char **argv)
 		free(errors);
 		return check ? 1 : EX_CONFIG;
 	}
+	if (dpp_config_path(st.cfg) == NULL && !check && !headless) {
+		int required = 0;
+		const char *path = dpp_config_pick_path(&st.flags, &required);
+		static char setup_word[] = "setup";
+		char *setup_argv[] = {setup_word, NULL};
+
+		if (dpp_setup_offer(path)) {
+			free(cfg_text);
+			dpp_config_free(st.cfg);
+			return dpp_setup_main(1, setup_argv);
+		}
+	}
 	settings = *dpp_config_settings(st.cfg);
 	apply_logging(&settings);
 	if (resolve_socket(&settings) != 0) {
@@ -513,6 +617,19 @@ int main(int argc, char **argv)
 	}
 	snprintf(st.socket, sizeof(st.socket), "%s", settings.socket);
 	st.socket_source = settings.socket_source;
+	if (!check) {
+		char why[160];
+
+		if (take_activated_socket(&st, why, sizeof(why)) != 0) {
+			fprintf(stderr, "docker-policy-proxy: %s\n", why);
+			rc = EX_OSERR;
+			goto cleanup;
+		}
+		if (st.listen_fd > 0) {
+			snprintf(settings.bind, sizeof(settings.bind), "%s", st.listen_bind);
+			settings.port = st.listen_port;
+		}
+	}
 	if (build_runtime(&st, st.cfg, NULL, &st.rt, &errors) != 0) {
 		fprintf(stderr, "%sdocker-policy-proxy: configuration refused\n",
 			errors != NULL ? errors : "");
@@ -564,6 +681,7 @@ int main(int argc, char **argv)
 	opts.client_timeout_s = settings.client_timeout;
 	opts.max_connections = settings.max_connections;
 	opts.max_connections_per_ip = settings.max_connections_per_ip;
+	opts.listen_fd = st.listen_fd;
 	opts.attach = attach_subscribers;
 	opts.detach = detach_subscribers;
 	opts.attach_arg = &st;
@@ -589,17 +707,41 @@ int main(int argc, char **argv)
 		dpp_log_warn("Docker is not answering at %s yet; requests get 502 until it does",
 			     settings.socket);
 
+	/* Under systemd (Type=notify): READY=1 only once the listener is up
+	 * and Docker has answered; until then the loop probes Docker every
+	 * second. STATUS= carries the request rate. */
+	under_systemd = getenv("NOTIFY_SOCKET") != NULL;
+	clock_gettime(CLOCK_MONOTONIC, &last_t);
+	last_warn = last_t.tv_sec;
+	if (docker_up)
+		sd_notify(0, "READY=1\nSTATUS=serving");
+	else
+		sd_notifyf(0, "STATUS=listening; waiting for Docker at %s", settings.socket);
 	for (;;) {
-		/* Wake hourly to repeat the exposure warning, if there is one. */
-		struct timespec hour = {3600, 0};
-		int sig = sigtimedwait(&sigs, NULL, &hour);
+		struct timespec tick = {!under_systemd ? 3600 : docker_up ? 5 : 1, 0};
+		int sig = sigtimedwait(&sigs, NULL, &tick);
 
 		if (sig < 0) {
 			if (errno == EAGAIN) {
+				struct timespec now;
 				const char *w = dpp_runtime_exposure_warning(st.rt);
 
-				if (w != NULL)
-					log_lines(DPP_LOG_WARN, "", w);
+				clock_gettime(CLOCK_MONOTONIC, &now);
+				/* Repeat the exposure warning hourly, if there is one. */
+				if (now.tv_sec - last_warn >= 3600) {
+					last_warn = now.tv_sec;
+					if (w != NULL)
+						log_lines(DPP_LOG_WARN, "", w);
+				}
+				if (!docker_up && under_systemd &&
+				    probe_docker(settings.socket, docker_desc, sizeof(docker_desc))) {
+					docker_up = 1;
+					dpp_log_info("Docker answers at %s (%s): ready", settings.socket,
+						     docker_desc);
+					sd_notify(0, "READY=1");
+				}
+				if (docker_up && under_systemd)
+					notify_status(&st, &last_n, &last_t);
 				continue;
 			}
 			if (errno == EINTR)
@@ -608,11 +750,14 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (sig == SIGHUP) {
+			sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
 			reload(&st);
+			sd_notify(0, docker_up ? "READY=1\nSTATUS=serving" : "STATUS=waiting for Docker");
 			continue;
 		}
 		dpp_log_info("%s: stopping (in-flight requests get up to %d s)",
 			     sig == SIGTERM ? "SIGTERM" : "SIGINT", GRACE_MS / 1000);
+		sd_notify(0, "STOPPING=1\nSTATUS=stopping");
 		break;
 	}
 	{

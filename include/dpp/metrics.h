@@ -69,6 +69,9 @@ void dpp_metrics_request_done(struct dpp_metrics *m, const char *method, int sta
 			      uint32_t duration_ms);
 
 /* requests_allowed_total += 1 (a request forwarded to Docker). */
+/* Sum of requests_total over every label (finished requests since start),
+ * for the service manager's status line. Thread-safe (relaxed reads). */
+uint64_t dpp_metrics_requests_total(struct dpp_metrics *m);
 void dpp_metrics_allowed(struct dpp_metrics *m);
 
 /* requests_denied_total / rate_limited_total {rule} += 1 (once per refused

@@ -35,6 +35,9 @@ struct dpp_server_options {
 	void (*attach)(void *arg, struct dpp_bus *bus, struct dpp_metrics *metrics);
 	void (*detach)(void *arg);
 	void *attach_arg;
+	int listen_fd;           /* > 0: a listening TCP socket to serve instead of binding
+				    bind:port (systemd socket activation; ownership passes
+				    to the server); 0 = bind it ourselves */
 };
 
 /* Binds the listen socket and starts serving. Borrowed strings are copied.

@@ -265,6 +265,18 @@ void dpp_metrics_request_done(struct dpp_metrics *m, const char *method, int sta
 	atomic_fetch_add_explicit(&m->duration_sum_ms, duration_ms, memory_order_relaxed);
 }
 
+uint64_t dpp_metrics_requests_total(struct dpp_metrics *m)
+{
+	uint64_t n = 0;
+
+	if (m == NULL)
+		return 0;
+	for (size_t i = 0; i < N_METHODS; i++)
+		for (size_t j = 0; j < N_STATUS; j++)
+			n += atomic_load_explicit(&m->requests[i][j], memory_order_relaxed);
+	return n;
+}
+
 void dpp_metrics_allowed(struct dpp_metrics *m)
 {
 	if (m != NULL)

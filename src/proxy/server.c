@@ -1713,7 +1713,22 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 		goto oom;
 	dpp_metrics_set_up(srv->metrics, opts->docker_up);
 	dpp_metrics_set_collector(srv->metrics, collect_metrics, srv);
-	srv->listen_fd = open_listener(opts->bind, opts->port, &is_v6, err);
+	if (opts->listen_fd > 0) {
+		/* Socket activation: systemd bound and listens; we only serve. */
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+
+		if (getsockname(opts->listen_fd, (struct sockaddr *)&ss, &sl) != 0) {
+			if (asprintf(err, "the socket passed by systemd is unusable: %s",
+				     strerror(errno)) < 0)
+				*err = NULL;
+			goto fail;
+		}
+		srv->listen_fd = opts->listen_fd;
+		is_v6 = ss.ss_family == AF_INET6;
+	} else {
+		srv->listen_fd = open_listener(opts->bind, opts->port, &is_v6, err);
+	}
 	if (srv->listen_fd < 0)
 		goto fail;
 	if (opts->attach != NULL) {
