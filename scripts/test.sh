@@ -75,6 +75,8 @@ suite "end-to-end: body JSON spelling and exact numbers (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/bodyjson bash tests/e2e/bodyjson_test.sh
 suite "end-to-end: README claims on refusals, limits and shutdown (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/claims bash tests/e2e/claims_test.sh
+suite "end-to-end: operator console in tmux (ASan+UBSan build)" \
+	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/console bash tests/e2e/console_test.sh
 suite "end-to-end: threads smoke (ThreadSanitizer build)" \
 	env DPP_BIN=build-tsan/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/tsan TSAN_OPTIONS=halt_on_error=0 \
 	DPP_E2E_ONLY='run-echo|exec-stdin|logs-follow|events|attach-stream|aborted-streams|sigterm' bash tests/e2e/run_all.sh

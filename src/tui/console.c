@@ -184,9 +184,17 @@ __attribute__((format(printf, 2, 3))) static void say(struct dpp_console *c, con
 	c->dirty = 1;
 }
 
+/* The header takes three rows below 120 columns (every figure stays whole
+ * at 80x24), two when wide. Then the tabs, the column titles, the body, the
+ * status line and the footer. */
+#define HEADER_ROWS (COLS >= 120 ? 2 : 3)
+#define TAB_ROW HEADER_ROWS
+#define TITLE_ROW (HEADER_ROWS + 1)
+#define BODY_ROW (HEADER_ROWS + 2)
+
 static int body_rows(void)
 {
-	return LINES - 6 > 1 ? LINES - 6 : 1;
+	return LINES - (HEADER_ROWS + 4) > 1 ? LINES - (HEADER_ROWS + 4) : 1;
 }
 
 /* Writes s at (y, x), at most w cells, padded when pad. */
@@ -272,6 +280,30 @@ static void pager_add_text(struct pager *p, const char *indent, const char *text
 		}
 		line[o] = '\0';
 		pager_add(p, line);
+		s = nl != NULL ? nl + 1 : NULL;
+	}
+}
+
+/* Adds text with lines longer than width folded (continuations indented):
+ * error messages must be read in full, not cut at the screen's edge. */
+static void pager_add_wrapped(struct pager *p, const char *text, int width)
+{
+	const char *s = text;
+
+	while (s != NULL && *s != '\0') {
+		const char *nl = strchr(s, '\n');
+		size_t n = nl != NULL ? (size_t)(nl - s) : strlen(s), off = 0;
+
+		do {
+			char line[2048];
+			size_t take = n - off, lim = (size_t)width - (off > 0 ? 4 : 0);
+
+			if (take > lim)
+				take = lim;
+			snprintf(line, sizeof(line), "%s%.*s", off > 0 ? "    " : "", (int)take, s + off);
+			pager_add(p, line);
+			off += take;
+		} while (off < n);
 		s = nl != NULL ? nl + 1 : NULL;
 	}
 }
@@ -449,11 +481,11 @@ static void draw_events(struct dpp_console *c, int which)
 
 	tui_layout_events(COLS, &L);
 	attron(A_BOLD);
-	move(3, 0);
+	move(TITLE_ROW, 0);
 	clrtoeol();
 	for (int col = 0; col < TUI_COL_COUNT; col++)
 		if (L.width[col] > 0)
-			put(3, L.x[col], L.width[col], tui_col_title(col), 0);
+			put(TITLE_ROW, L.x[col], L.width[col], tui_col_title(col), 0);
 	attroff(A_BOLD);
 	/* Following: the newest line is selected. Otherwise the selection
 	 * stays on its event (or the nearest later one still shown). */
@@ -482,17 +514,17 @@ static void draw_events(struct dpp_console *c, int which)
 	for (int r = 0; r < rows; r++) {
 		int i = ls->top + r;
 
-		move(4 + r, 0);
+		move(BODY_ROW + r, 0);
 		clrtoeol();
 		if (i < (int)n) {
 			const struct dpp_event *ev = event_at(c, which, c->idx[i]);
 
 			if (ev != NULL)
-				draw_event_row(c, 4 + r, &L, ev, i == sel);
+				draw_event_row(c, BODY_ROW + r, &L, ev, i == sel);
 		}
 	}
 	if (n == 0)
-		put(5, 2, COLS - 4,
+		put(BODY_ROW + 1, 2, COLS - 4,
 		    c->filter.n > 0 ? "no events match the filter (/ to change it, / Enter to clear)"
 		    : which == 0    ? "waiting for requests..."
 				    : "no denials yet",
@@ -536,14 +568,14 @@ static void draw_rules(struct dpp_console *c)
 	snprintf(line, sizeof(line), "%5s  %-*s %-15s %-3s %8s %8s %8s %10s", "PRIO", name_w, "NAME",
 		 "ACTION", "DRY", "HITS", "DENIALS", "DRY-RUNS", "LAST HIT");
 	attron(A_BOLD);
-	put(3, 0, COLS, line, 1);
+	put(TITLE_ROW, 0, COLS, line, 1);
 	attroff(A_BOLD);
 	fix_scroll(c, n);
 	for (int r = 0; r < rows; r++) {
 		int i = c->top[c->view] + r;
 		const struct dpp_control_rule *ru;
 
-		move(4 + r, 0);
+		move(BODY_ROW + r, 0);
 		clrtoeol();
 		if (i >= n)
 			continue;
@@ -558,13 +590,13 @@ static void draw_rules(struct dpp_console *c)
 		snprintf(line, sizeof(line), "%5ld  %s %-15s %-3s %8llu %8llu %8llu %10s", ru->priority,
 			 name, ru->action, ru->dry_run ? "DRY" : "-", (unsigned long long)ru->hits,
 			 (unsigned long long)ru->denials, (unsigned long long)ru->dry_runs, last);
-		row_start(4 + r, i == c->sel[c->view]);
-		put(4 + r, 0, COLS, line, 0);
+		row_start(BODY_ROW + r, i == c->sel[c->view]);
+		put(BODY_ROW + r, 0, COLS, line, 0);
 		if (i == c->sel[c->view])
 			attroff(A_REVERSE);
 	}
 	if (n == 0)
-		put(5, 2, COLS - 4,
+		put(BODY_ROW + 1, 2, COLS - 4,
 		    c->snap != NULL && c->snap->status.default_deny
 			    ? "no rules: every request is denied (default_action: deny); n adds one"
 			    : "no rules: every request is allowed (default_action: allow); n adds one",
@@ -581,13 +613,13 @@ static void draw_limits(struct dpp_console *c)
 	attron(A_BOLD);
 	snprintf(line, sizeof(line), "%-20s %-16s %11s %10s %8s %8s", "RULE", "CLIENT", "TOKENS",
 		 "REFILL", "PENALTY", "REFUSED");
-	put(3, 0, COLS, line, 1);
+	put(TITLE_ROW, 0, COLS, line, 1);
 	attroff(A_BOLD);
 	fix_scroll(c, n);
 	for (int r = 0; r < rows; r++) {
 		int i = c->top[c->view] + r;
 
-		move(4 + r, 0);
+		move(BODY_ROW + r, 0);
 		clrtoeol();
 		if (i >= n)
 			continue;
@@ -608,7 +640,7 @@ static void draw_limits(struct dpp_console *c)
 			attron(A_BOLD);
 			snprintf(line, sizeof(line), "%-37s %11s %10s", "LOCKED-OUT / FAILING ADDRESS",
 				 "FAILURES", "REMAINING");
-			put(4 + r, 0, COLS, line, 1);
+			put(BODY_ROW + r, 0, COLS, line, 1);
 			attroff(A_BOLD);
 			continue;
 		} else {
@@ -620,13 +652,13 @@ static void draw_limits(struct dpp_console *c)
 				snprintf(a, sizeof(a), "not locked");
 			snprintf(line, sizeof(line), "%-37.37s %11u %10s", s->ip, s->failures, a);
 		}
-		row_start(4 + r, i == c->sel[c->view]);
-		put(4 + r, 0, COLS, line, 0);
+		row_start(BODY_ROW + r, i == c->sel[c->view]);
+		put(BODY_ROW + r, 0, COLS, line, 0);
 		if (i == c->sel[c->view])
 			attroff(A_REVERSE);
 	}
 	if (n == 0)
-		put(5, 2, COLS - 4,
+		put(BODY_ROW + 1, 2, COLS - 4,
 		    "no rate-limit buckets and no failing addresses yet (buckets appear with the "
 		    "first request a rate_limit rule matches)",
 		    0);
@@ -644,14 +676,14 @@ static void draw_store_missing(struct dpp_console *c)
 		"  - u undoes this session's applied changes.",
 	};
 	(void)c;
-	move(3, 0);
+	move(TITLE_ROW, 0);
 	clrtoeol();
 	for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++) {
-		move(5 + (int)i, 0);
+		move(BODY_ROW + 1 + (int)i, 0);
 		clrtoeol();
 		if (i == 0)
 			attron(A_BOLD);
-		put(5 + (int)i, 2, COLS - 4, text[i], 0);
+		put(BODY_ROW + 1 + (int)i, 2, COLS - 4, text[i], 0);
 		if (i == 0)
 			attroff(A_BOLD);
 	}
@@ -664,7 +696,7 @@ static void draw_log(struct dpp_console *c)
 
 	attron(A_BOLD);
 	snprintf(line, sizeof(line), "LOG (%s)", c->o.log_path != NULL ? c->o.log_path : "no file");
-	put(3, 0, COLS, line, 1);
+	put(TITLE_ROW, 0, COLS, line, 1);
 	attroff(A_BOLD);
 	if (c->log_follow)
 		c->sel[c->view] = n - 1;
@@ -672,15 +704,15 @@ static void draw_log(struct dpp_console *c)
 	for (int r = 0; r < rows; r++) {
 		int i = c->top[c->view] + r, lvl;
 
-		move(4 + r, 0);
+		move(BODY_ROW + r, 0);
 		clrtoeol();
 		if (i >= n)
 			continue;
 		lvl = tui_log_get(&c->log, (size_t)i, line, sizeof(line));
-		row_start(4 + r, i == c->sel[c->view] && !c->log_follow);
+		row_start(BODY_ROW + r, i == c->sel[c->view] && !c->log_follow);
 		if (lvl >= DPP_LOG_WARN)
 			attron(A_BOLD);
-		put(4 + r, 0, COLS, line, 0);
+		put(BODY_ROW + r, 0, COLS, line, 0);
 		attroff(A_BOLD | A_REVERSE);
 	}
 }
@@ -701,7 +733,7 @@ static void seg(char *line, size_t len, int w, const char *s)
 static void draw_header(struct dpp_console *c)
 {
 	const struct dpp_control_status *s = c->snap != NULL ? &c->snap->status : NULL;
-	char l1[1024] = "", l2[1024] = "", b[512];
+	char l1[1024] = "", l2[1024] = "", l3[1024] = "", b[512];
 	int64_t up;
 	double rps = 0, dpm = 0;
 
@@ -761,20 +793,26 @@ static void draw_header(struct dpp_console *c)
 			 s->version[0] ? s->version : "-");
 	}
 	seg(l2, sizeof(l2), COLS, b);
-	snprintf(b, sizeof(b), "%.1f req/s", rps);
-	seg(l2, sizeof(l2), COLS, b);
-	snprintf(b, sizeof(b), "%.0f denied/min", dpm);
-	seg(l2, sizeof(l2), COLS, b);
-	snprintf(b, sizeof(b), "%d streams", s->streams);
-	seg(l2, sizeof(l2), COLS, b);
-	snprintf(b, sizeof(b), "%zu dry-run", s->n_dry_run);
-	seg(l2, sizeof(l2), COLS, b);
+	{
+		char *l = HEADER_ROWS == 2 ? l2 : l3;
+
+		snprintf(b, sizeof(b), "%.1f req/s", rps);
+		seg(l, sizeof(l3), COLS, b);
+		snprintf(b, sizeof(b), "%.0f denied/min", dpm);
+		seg(l, sizeof(l3), COLS, b);
+		snprintf(b, sizeof(b), "%d open streams", s->streams);
+		seg(l, sizeof(l3), COLS, b);
+		snprintf(b, sizeof(b), "%zu of %zu rules dry-run", s->n_dry_run, s->n_rules);
+		seg(l, sizeof(l3), COLS, b);
+	}
 	if (c->color)
 		attron(COLOR_PAIR(P_HEAD));
 	attron(A_BOLD);
 	put(0, 0, COLS, l1, 1);
 	attroff(A_BOLD);
 	put(1, 0, COLS, l2, 1);
+	if (HEADER_ROWS == 3)
+		put(2, 0, COLS, l3, 1);
 	if (c->color)
 		attroff(COLOR_PAIR(P_HEAD));
 }
@@ -786,7 +824,7 @@ static void draw_tabs(struct dpp_console *c)
 	int paused = (c->view == TUI_VIEW_LIVE && c->ls[0].paused) ||
 		     (c->view == TUI_VIEW_DENIALS && c->ls[1].paused);
 
-	move(2, 0);
+	move(TAB_ROW, 0);
 	clrtoeol();
 	for (int v = 0; v < TUI_VIEW_COUNT; v++) {
 		char t[32];
@@ -794,7 +832,7 @@ static void draw_tabs(struct dpp_console *c)
 		snprintf(t, sizeof(t), "%d %s", v + 1, tui_view_name(v));
 		if (v == (int)c->view)
 			attron(A_REVERSE | A_BOLD);
-		put(2, x, (int)strlen(t), t, 0);
+		put(TAB_ROW, x, (int)strlen(t), t, 0);
 		if (v == (int)c->view)
 			attroff(A_REVERSE | A_BOLD);
 		x += (int)strlen(t) + 1;
@@ -820,7 +858,7 @@ static void draw_tabs(struct dpp_console *c)
 		int bx = COLS - bl > x ? COLS - bl : x;
 
 		attron(A_BOLD);
-		put(2, bx, COLS - bx, badges, 0);
+		put(TAB_ROW, bx, COLS - bx, badges, 0);
 		attroff(A_BOLD);
 	}
 }
@@ -951,18 +989,33 @@ static void open_help(struct dpp_console *c)
 
 		for (size_t i = 0; i < nk; i++) {
 			int everywhere = k[i].views == TUI_ALL_VIEWS;
-			char line[256];
+			char labels[64] = "", line[256];
+			size_t j;
 
 			if (k[i].help == NULL)
 				continue;
 			if (v < 0 ? !everywhere : (everywhere || (k[i].views & TUI_IN(v)) == 0))
 				continue;
+			/* One line per action: its keys together ("Up k"). */
+			for (j = 0; j < i; j++)
+				if (k[j].action == k[i].action && k[j].views == k[i].views &&
+				    k[j].help != NULL)
+					break;
+			if (j < i)
+				continue;
+			for (j = i; j < nk; j++) {
+				if (k[j].action != k[i].action || k[j].views != k[i].views ||
+				    k[j].help == NULL || strlen(labels) + strlen(k[j].label) + 2 >= sizeof(labels))
+					continue;
+				snprintf(labels + strlen(labels), sizeof(labels) - strlen(labels), "%s%s",
+					 labels[0] ? " " : "", k[j].label);
+			}
 			if (!any) {
 				pager_add(&c->pg, "");
 				pager_addf(&c->pg, "%s", v < 0 ? "Everywhere" : tui_view_name(v));
 				any = 1;
 			}
-			snprintf(line, sizeof(line), "  %-7s %s%s", k[i].label, k[i].help,
+			snprintf(line, sizeof(line), "  %-10s %s%s", labels, k[i].help,
 				 k[i].mutating && c->o.read_only ? "  (refused: --read-only)" : "");
 			pager_add(&c->pg, line);
 		}
@@ -1222,7 +1275,7 @@ static void show_errors(struct dpp_console *c, const char *title, const char *er
 	pager_open(c, title);
 	pager_add(&c->pg, "Nothing was applied; the running configuration is unchanged.");
 	pager_add(&c->pg, "");
-	pager_add_text(&c->pg, "", errors != NULL ? errors : "unknown error");
+	pager_add_wrapped(&c->pg, errors != NULL ? errors : "unknown error", COLS > 20 ? COLS - 1 : 79);
 	say(c, "%s: nothing applied", title);
 }
 
@@ -1532,9 +1585,10 @@ static void quit_prompt(struct dpp_console *c)
 	c->dirty = 1;
 }
 
-static void handle_pager_key(struct dpp_console *c, int ch)
+/* Returns 1 when the key should also go to the view below. */
+static int handle_pager_key(struct dpp_console *c, int ch)
 {
-	int rows = LINES - 3;
+	int rows = LINES - 3, pass = 0;
 
 	switch (ch) {
 	case KEY_UP: case 'k': c->pg.top--; break;
@@ -1555,11 +1609,18 @@ static void handle_pager_key(struct dpp_console *c, int ch)
 		if (c->pg.confirm) {
 			say(c, "%s: not applied", c->pend.what);
 			pending_clear(&c->pend);
+			pager_clear(&c->pg);
+			break;
 		}
 		pager_clear(&c->pg);
+		/* An information page closes on any key; a key with a meaning
+		 * of its own (a view number, ...) also does what it says. */
+		if (ch != 27 && ch != 'q' && ch != '\n' && ch != '\r' && ch != KEY_ENTER)
+			pass = 1;
 		break;
 	}
 	c->dirty = 1;
+	return pass;
 }
 
 static void handle_prompt_key(struct dpp_console *c, int ch)
@@ -1615,10 +1676,8 @@ static void handle_key(struct dpp_console *c, int ch)
 		handle_prompt_key(c, ch);
 		return;
 	}
-	if (c->pg.active) {
-		handle_pager_key(c, ch);
+	if (c->pg.active && !handle_pager_key(c, ch))
 		return;
-	}
 	if (ch == KCTRL('c')) {
 		quit_prompt(c);
 		return;
@@ -1910,6 +1969,8 @@ enum dpp_console_exit dpp_console_run(struct dpp_console *c, struct dpp_control 
 			break;
 		if (p[1].revents & POLLIN)
 			handle_signal(c);
+		if (c->done)
+			break;
 		if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
 			dpp_log_warn("console: the terminal hung up; stopping the proxy");
 			c->exit = DPP_CONSOLE_HANGUP;
