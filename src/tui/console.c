@@ -901,7 +901,7 @@ static void draw_footer(struct dpp_console *c)
 		if (k[i].mutating && c->o.read_only)
 			continue;
 		snprintf(e, sizeof(e), "%s%s:%s", line[0] ? " " : "", k[i].label,
-			 tui_action_name(k[i].action));
+			 tui_action_hint(k[i].action));
 		if (strlen(line) + strlen(e) < sizeof(line))
 			strcat(line, e);
 	}

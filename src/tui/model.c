@@ -120,6 +120,29 @@ static const char *const action_names[TUI_ACT_COUNT] = {
 	[TUI_ACT_DIFF_VERSION] = "diff_version", [TUI_ACT_ROLLBACK] = "rollback",
 };
 
+const char *tui_action_hint(enum tui_action a)
+{
+	switch (a) {
+	case TUI_ACT_PAUSE: return "pause";
+	case TUI_ACT_FILTER: return "filter";
+	case TUI_ACT_DETAILS: return "details";
+	case TUI_ACT_TOGGLE_DRY_RUN: return "dry-run";
+	case TUI_ACT_PRIO_UP: return "prio+";
+	case TUI_ACT_PRIO_DOWN: return "prio-";
+	case TUI_ACT_EDIT_RULE: return "edit";
+	case TUI_ACT_NEW_RULE: return "new";
+	case TUI_ACT_DELETE_RULE: return "delete";
+	case TUI_ACT_EDIT_CONFIG: return "edit-file";
+	case TUI_ACT_UNDO: return "undo";
+	case TUI_ACT_SHOW_VERSION: return "show";
+	case TUI_ACT_DIFF_VERSION: return "diff";
+	case TUI_ACT_ROLLBACK: return "rollback";
+	case TUI_ACT_HELP: return "help";
+	case TUI_ACT_QUIT: return "quit";
+	default: return tui_action_name(a);
+	}
+}
+
 const char *tui_action_name(enum tui_action a)
 {
 	return (unsigned)a < TUI_ACT_COUNT && action_names[a] != NULL ? action_names[a] : "?";

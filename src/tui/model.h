@@ -65,6 +65,8 @@ const struct tui_key *tui_keys(size_t *n);
 const struct tui_key *tui_key_lookup(int key, enum tui_view v);
 /* Action name for tests and logs ("toggle_dry_run"); "?" when unknown. */
 const char *tui_action_name(enum tui_action a);
+/* One short word for the footer ("dry-run", "prio+"). Static. */
+const char *tui_action_hint(enum tui_action a);
 
 /* ---- filter ---------------------------------------------------------------- */
 
