@@ -44,9 +44,11 @@ struct dpp_control_hooks {
 	/* Re-reads the configured file and swaps it in live: the SIGHUP path.
 	 * Returns 0 when the new configuration took effect, -1 with *errors. */
 	int (*reload)(void *ctx, char **errors);
-	/* Optional (NULL: none): records a config version (the store's
-	 * config_versions). source "console", "rollback", ...; applied 0 with
-	 * errors for a refused one. Failures are the hook's to log. */
+	/* Optional (NULL: none): records a proposal refused before it was
+	 * written (the store's config_versions, applied 0 with the errors).
+	 * A text that was written is recorded by the reload hook, which runs
+	 * the same path as SIGHUP, so no version is recorded twice. Failures
+	 * are the hook's to log. */
 	void (*record)(void *ctx, const char *text, const char *version, const char *based_on,
 		       const char *source, const char *author, int applied, const char *errors);
 };

@@ -66,6 +66,8 @@ struct dpp_event {
 	uint32_t duration_ms;
 	char method[16];
 	char path[256];          /* canonical path (no version prefix) */
+	char query[256];         /* the request target's query, as sent, without '?';
+				  * "" when none (cut at 255 bytes) */
 	char peer_ip[46];        /* the direct TCP peer; "" for a Unix-socket peer */
 	char client_ip[46];      /* the client after global.trusted_proxies (= peer_ip
 				  * unless X-Forwarded-For from a trusted peer changed it) */
@@ -78,7 +80,6 @@ struct dpp_event {
 	/* For the operator console's details view (bounded excerpts; the audit
 	 * record does not carry them): */
 	uint64_t bytes_out;      /* response body bytes sent to the client */
-	char query[192];         /* raw query string without '?', cut to fit */
 	char headers[384];       /* "Name: value\n" per field in arrival order, cut to
 				  * fit; credentials (Authorization, Proxy-Authorization,
 				  * X-Registry-Auth, X-Registry-Config) as "(redacted)" */

@@ -27,6 +27,14 @@ struct dpp_server_options {
 	int client_timeout_s;    /* silence allowed mid-request or idle; 0 = never */
 	int max_connections;     /* 0 = 4096 */
 	int max_connections_per_ip; /* 0 = no limit */
+	/* Bus subscribers that must see the very first request (the audit
+	 * writer, the store): attach is called once the bus and metrics exist
+	 * and before anything is accepted. When dpp_server_start fails after
+	 * attach, detach is called (no request runs any more) before the bus is
+	 * freed: unsubscribe there. Both run on the calling thread; NULL: none. */
+	void (*attach)(void *arg, struct dpp_bus *bus, struct dpp_metrics *metrics);
+	void (*detach)(void *arg);
+	void *attach_arg;
 };
 
 /* Binds the listen socket and starts serving. Borrowed strings are copied.

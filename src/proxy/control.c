@@ -447,13 +447,9 @@ int dpp_control_apply(struct dpp_control *ctl, const char *text, const char *bas
 		*errors = dup_printf("%s was written but the reload refused it; the previous "
 				     "configuration stays live: %s",
 				     ctl->config_path, rerr != NULL ? rerr : "unknown error");
-		if (ctl->hooks.record != NULL)
-			ctl->hooks.record(ctl->hooks.ctx, text, version, based_on, source, author, 0,
-					  *errors);
-		goto cleanup;
+		goto cleanup; /* the reload hook recorded the refusal */
 	}
-	if (ctl->hooks.record != NULL)
-		ctl->hooks.record(ctl->hooks.ctx, text, version, based_on, source, author, 1, NULL);
+	/* The reload hook recorded the version that became live. */
 	if (new_version != NULL)
 		memcpy(new_version, version, DPP_CONTROL_VERSION_LEN);
 	rc = 0;

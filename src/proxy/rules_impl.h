@@ -15,6 +15,7 @@
 
 #include "dpp/cidr.h"
 #include "dpp/policy.h"
+#include "presets.h"
 
 enum rule_field {
 	FIELD_PATH = 0,
@@ -103,6 +104,10 @@ struct rule {
 	struct dpp_response_filter *filters;
 	size_t n_filters;
 	struct rule_cond *match; /* AND of the conditions list; NULL: always */
+	/* A `preset:` rule (action deny): the preset's checks decide whether
+	 * it denies, after match. NULL for every other rule. */
+	struct preset_cfg *preset;
+	bool message_set; /* `message:` written (preset rules prefix it) */
 };
 
 /* Live counters of one rule (statistics, not policy: the only mutable part

@@ -798,11 +798,9 @@ static int is_credential_field(const char *name)
  * body start, bytes sent, the rule trace. */
 static void fill_details(const struct request *r, struct dpp_event *ev)
 {
-	const char *q = r->target != NULL ? strchr(r->target, '?') : NULL;
 	size_t used = 0;
 
-	ev->bytes_out = r->bytes_out;
-	copy_str(ev->query, sizeof(ev->query), q != NULL ? q + 1 : NULL);
+	ev->bytes_out = r->bytes_out; /* the query is fill_event's */
 	for (size_t i = 0; r->fields != NULL && i < r->fields->n; i++) {
 		const struct dpp_header *h = &r->fields->f[i];
 		int n = snprintf(ev->headers + used, sizeof(ev->headers) - used, "%s: %s\n", h->name,
@@ -842,6 +840,8 @@ static void fill_event(const struct request *r, enum dpp_event_kind kind, int st
 	ev->duration_ms = (uint32_t)(now_ms() - r->t_start);
 	copy_str(ev->method, sizeof(ev->method), r->method);
 	copy_str(ev->path, sizeof(ev->path), r->canon != NULL ? dpp_target_path(r->canon) : r->target);
+	if (r->target != NULL && strchr(r->target, '?') != NULL)
+		copy_str(ev->query, sizeof(ev->query), strchr(r->target, '?') + 1);
 	copy_str(ev->peer_ip, sizeof(ev->peer_ip), r->peer_ip);
 	copy_str(ev->client_ip, sizeof(ev->client_ip), r->client_ip);
 	copy_str(ev->user_agent, sizeof(ev->user_agent),
@@ -1317,6 +1317,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 						 "request body larger than %zu bytes (global.max_body_bytes); connection closed after %llu more bytes",
 						 max, DISCARD_MAX);
 					dpp_log_warn("%s %s: %s", r->method, r->target, r->ev_message);
+					dpp_metrics_body_too_large(r->srv->metrics);
 					return MHD_NO;
 				}
 				return MHD_YES;
@@ -1666,7 +1667,7 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 	/* poll(), not select(): no FD_SETSIZE ceiling on connections. */
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 			     MHD_ALLOW_UPGRADE | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_POLL;
-	int is_v6 = 0;
+	int is_v6 = 0, attached = 0;
 	const char *berr = NULL;
 	int max_conn = opts->max_connections > 0 ? opts->max_connections : DEFAULT_CONNECTION_LIMIT;
 
@@ -1708,6 +1709,10 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 	srv->listen_fd = open_listener(opts->bind, opts->port, &is_v6, err);
 	if (srv->listen_fd < 0)
 		goto fail;
+	if (opts->attach != NULL) {
+		opts->attach(opts->attach_arg, srv->bus, srv->metrics);
+		attached = 1;
+	}
 	if (is_v6)
 		flags |= MHD_USE_IPv6;
 	/* With TLS the TCP socket belongs to the TLS acceptor: MHD only gets
@@ -1765,6 +1770,8 @@ oom:
 	if (asprintf(err, "out of memory") < 0)
 		*err = NULL;
 fail:
+	if (attached && opts->detach != NULL)
+		opts->detach(opts->attach_arg);
 	if (srv != NULL) {
 		if (srv->listen_fd >= 0)
 			close(srv->listen_fd);
