@@ -449,13 +449,14 @@ cleanup:
 	return rc;
 }
 
-/* The console's apply: the SIGHUP path, recorded with source "console". */
-static int hook_reload(void *ctx, char **errors)
+/* The console's apply (and its SIGHUP): the SIGHUP path, recorded in config
+ * history with the console's source ("console", "rollback", "sighup"). */
+static int hook_reload(void *ctx, const char *source, char **errors)
 {
 	struct proxy_state *st = ctx;
 	int rc;
 
-	st->reload_origin = "console";
+	st->reload_origin = source;
 	rc = reload(st, errors);
 	st->reload_origin = NULL;
 	return rc;
@@ -640,7 +641,6 @@ int main(int argc, char **argv)
 		struct dpp_console_options co = {
 			.read_only = read_only,
 			.history = (size_t)settings.console_history,
-			.store_available = 0,
 		};
 		int fd;
 
@@ -736,6 +736,12 @@ int main(int argc, char **argv)
 			.config_path = dpp_config_path(st.cfg),
 		};
 		enum dpp_console_exit why;
+		char store_path[4096];
+
+		if (st.store != NULL &&
+		    dpp_store_resolve_path(&settings, dpp_config_path(st.cfg), store_path,
+					   sizeof(store_path)))
+			dpp_console_set_store(console, store_path);
 
 		snprintf(listen_desc, sizeof(listen_desc), "%s%s%s:%d%s%s",
 			 strchr(settings.bind, ':') ? "[" : "", settings.bind,

@@ -33,6 +33,7 @@
 
 #include "dpp/cfgedit.h"
 #include "model.h"
+#include "storeview.h"
 
 #define DRAW_MS 100        /* at most 10 redraws a second */
 #define FEED_MS 100        /* drain the bus at most 10 times a second */
@@ -70,6 +71,7 @@ struct pending {
 	char *old;    /* the text it replaces (undo) */
 	char base[DPP_CONTROL_VERSION_LEN];
 	char what[160];
+	const char *source; /* config history: "console" or "rollback" */
 	int is_undo;
 };
 
@@ -106,6 +108,19 @@ struct dpp_console {
 	size_t n_undo;
 	char tmpdir[PATH_MAX];
 	char author[64];
+
+	/* Audit and History: the store, read through our own connection. */
+	char *store_path;
+	struct tui_store *store;
+	const char *store_err;
+	struct tui_version *versions;
+	int n_versions;
+	struct dpp_event *apage;
+	int64_t *aids;
+	int n_apage;
+	int64_t acursor[64]; /* before-id of each page walked; [0] = newest */
+	int adepth;
+	int64_t anext;       /* before-id of the next (older) page; 0: none */
 
 	int color, utf8;
 	int dirty, full;
@@ -664,13 +679,124 @@ static void draw_limits(struct dpp_console *c)
 		    0);
 }
 
+#define VERSIONS_MAX 500
+#define APAGE_MAX 512
+
+static struct tui_store *store_get(struct dpp_console *c)
+{
+	if (c->store == NULL && c->store_path != NULL)
+		c->store = tui_store_open(c->store_path, &c->store_err);
+	return c->store;
+}
+
+static void load_history(struct dpp_console *c)
+{
+	const char *err = NULL;
+
+	if (store_get(c) == NULL)
+		return;
+	c->n_versions = tui_store_versions(c->store, c->versions, VERSIONS_MAX, &err);
+	if (c->n_versions < 0) {
+		c->n_versions = 0;
+		say(c, "store: %s", err != NULL ? err : "query failed");
+	}
+	c->dirty = 1;
+}
+
+static void load_audit(struct dpp_console *c)
+{
+	const char *err = NULL;
+	int rows = body_rows() - 1 < APAGE_MAX ? body_rows() - 1 : APAGE_MAX;
+
+	if (rows < 1)
+		rows = 1;
+	if (store_get(c) == NULL)
+		return;
+	c->n_apage = tui_store_audit_page(c->store, c->acursor[c->adepth], &c->filter, c->apage,
+					  c->aids, (size_t)rows, 100000, &c->anext, &err);
+	if (c->n_apage < 0) {
+		c->n_apage = 0;
+		say(c, "store: %s", err != NULL ? err : "query failed");
+	}
+	c->dirty = 1;
+}
+
+static void draw_store_missing(struct dpp_console *c);
+
+static void draw_audit(struct dpp_console *c)
+{
+	struct tui_layout L;
+	int rows = body_rows(), v = TUI_VIEW_AUDIT;
+	char info[96];
+
+	if (c->store == NULL) {
+		draw_store_missing(c);
+		return;
+	}
+	tui_layout_events(COLS, &L);
+	attron(A_BOLD);
+	for (int col = 0; col < TUI_COL_COUNT; col++)
+		if (L.width[col] > 0)
+			put(TITLE_ROW, L.x[col], L.width[col], tui_col_title(col), 0);
+	attroff(A_BOLD);
+	if (c->sel[v] >= c->n_apage)
+		c->sel[v] = c->n_apage - 1;
+	if (c->sel[v] < 0)
+		c->sel[v] = 0;
+	for (int r = 0; r < rows && r < c->n_apage; r++)
+		draw_event_row(c, BODY_ROW + r, &L, &c->apage[r], r == c->sel[v]);
+	snprintf(info, sizeof(info), "store page %d%s", c->adepth + 1,
+		 c->anext > 0 ? " (PgDn: older)" : " (oldest)");
+	if (c->n_apage == 0)
+		put(BODY_ROW + 1, 2, COLS - 4,
+		    c->filter.n > 0 ? "no audit events match the filter" : "no audit events stored yet", 0);
+	put(BODY_ROW + rows - 1, COLS - (int)strlen(info) - 1, (int)strlen(info), info, 0);
+}
+
+static void draw_history(struct dpp_console *c)
+{
+	int v = TUI_VIEW_HISTORY, rows = body_rows();
+	char line[512];
+
+	if (c->store == NULL) {
+		draw_store_missing(c);
+		return;
+	}
+	attron(A_BOLD);
+	snprintf(line, sizeof(line), "%6s  %-19s %-9s %-14s %-7s %s", "ID", "TIME", "SOURCE", "AUTHOR",
+		 "APPLIED", "COMMENT / ERRORS");
+	put(TITLE_ROW, 0, COLS, line, 1);
+	attroff(A_BOLD);
+	fix_scroll(c, c->n_versions);
+	for (int r = 0; r < rows; r++) {
+		int i = c->top[v] + r;
+		const struct tui_version *ver;
+
+		move(BODY_ROW + r, 0);
+		clrtoeol();
+		if (i >= c->n_versions)
+			continue;
+		ver = &c->versions[i];
+		snprintf(line, sizeof(line), "%6lld  %-19.19s %-9.9s %-14.14s %-7s %s",
+			 (long long)ver->id, ver->timestamp, ver->source, ver->author,
+			 ver->applied ? "yes" : "REFUSED", ver->comment);
+		row_start(BODY_ROW + r, i == c->sel[v]);
+		put(BODY_ROW + r, 0, COLS, line, 0);
+		if (i == c->sel[v])
+			attroff(A_REVERSE);
+	}
+	if (c->n_versions == 0)
+		put(BODY_ROW + 1, 2, COLS - 4, "no config versions recorded yet", 0);
+}
+
 static void draw_store_missing(struct dpp_console *c)
 {
 	static const char *const text[] = {
-		"The SQLite store is not available in this build.",
+		"The SQLite store is not available.",
 		"",
-		"This view reads the store's audit_events and config_versions tables",
-		"(issue 9). Until the store is merged:",
+		"This view reads the store's audit_events and config_versions tables.",
+		"The store is off (global.store.path: \"\") or its file cannot be opened",
+		"read-only (see the Log view). Meanwhile:",
 		"  - audit events go to global.audit_log (JSON Lines) when it is set;",
 		"  - the Denials view (2) shows this session's security events;",
 		"  - u undoes this session's applied changes.",
@@ -847,7 +973,7 @@ static void draw_tabs(struct dpp_console *c)
 	if (c->dropped_badge[0] != '\0')
 		snprintf(badges + strlen(badges), sizeof(badges) - strlen(badges), "%s[%s]",
 			 badges[0] ? " " : "", c->dropped_badge);
-	if (!c->o.store_available)
+	if (c->store == NULL)
 		snprintf(badges + strlen(badges), sizeof(badges) - strlen(badges), "%s[NO STORE]",
 			 badges[0] ? " " : "");
 	if (c->o.read_only)
@@ -964,8 +1090,8 @@ static void draw(struct dpp_console *c)
 		case TUI_VIEW_DENIALS: draw_events(c, 1); break;
 		case TUI_VIEW_RULES: draw_rules(c); break;
 		case TUI_VIEW_LIMITS: draw_limits(c); break;
-		case TUI_VIEW_AUDIT:
-		case TUI_VIEW_HISTORY: draw_store_missing(c); break;
+		case TUI_VIEW_AUDIT: draw_audit(c); break;
+		case TUI_VIEW_HISTORY: draw_history(c); break;
 		case TUI_VIEW_LOG: draw_log(c); break;
 		default: break;
 		}
@@ -1282,7 +1408,7 @@ static void show_errors(struct dpp_console *c, const char *title, const char *er
 /* Validates the proposal, shows its diff and asks "Apply? (y/N)". Takes
  * ownership of new_text and old. */
 static void propose(struct dpp_console *c, char *new_text, char *old, const char *base,
-		    const char *what, int is_undo)
+		    const char *what, int is_undo, const char *source)
 {
 	char *errors = NULL;
 	char title[256];
@@ -1293,7 +1419,7 @@ static void propose(struct dpp_console *c, char *new_text, char *old, const char
 		free(old);
 		return;
 	}
-	if (dpp_control_validate(c->ctl, new_text, &errors) != 0) {
+	if (dpp_control_validate(c->ctl, new_text, source, c->author, &errors) != 0) {
 		snprintf(title, sizeof(title), "%s: refused by the configuration loader", what);
 		show_errors(c, title, errors);
 		free(errors);
@@ -1312,6 +1438,7 @@ static void propose(struct dpp_console *c, char *new_text, char *old, const char
 	c->pend.text = new_text;
 	c->pend.old = old;
 	c->pend.is_undo = is_undo;
+	c->pend.source = source;
 	snprintf(c->pend.base, sizeof(c->pend.base), "%s", base);
 	snprintf(c->pend.what, sizeof(c->pend.what), "%s", what);
 }
@@ -1322,7 +1449,8 @@ static void apply_pending(struct dpp_console *c)
 	char version[DPP_CONTROL_VERSION_LEN];
 
 	pager_clear(&c->pg);
-	if (dpp_control_apply(c->ctl, c->pend.text, c->pend.base, "console", c->author, version,
+	if (dpp_control_apply(c->ctl, c->pend.text, c->pend.base,
+			      c->pend.source != NULL ? c->pend.source : "console", c->author, version,
 			      &errors) != 0) {
 		show_errors(c, "Apply refused", errors);
 		free(errors);
@@ -1351,6 +1479,9 @@ static void apply_pending(struct dpp_console *c)
 static const char *selected_rule(struct dpp_console *c)
 {
 	int i = c->sel[TUI_VIEW_RULES];
+
+	if (c->snap != NULL && i >= (int)c->snap->n_rules) /* G before a redraw */
+		i = c->sel[TUI_VIEW_RULES] = (int)c->snap->n_rules - 1;
 
 	if (c->snap == NULL || i < 0 || (size_t)i >= c->snap->n_rules)
 		return NULL;
@@ -1434,7 +1565,7 @@ static void edit_flow(struct dpp_console *c, enum tui_action act)
 		show_errors(c, title, err);
 		goto cleanup;
 	}
-	propose(c, next, text, version, what, 0);
+	propose(c, next, text, version, what, 0, "console");
 	next = NULL;
 	text = NULL;
 cleanup:
@@ -1484,7 +1615,7 @@ static void rule_change(struct dpp_console *c, enum tui_action act)
 		say(c, "%s", err != NULL ? err : "cannot change the rule");
 		goto cleanup;
 	}
-	propose(c, next, text, version, what, 0);
+	propose(c, next, text, version, what, 0, "console");
 	next = NULL;
 	text = NULL;
 cleanup:
@@ -1512,7 +1643,7 @@ static void undo_flow(struct dpp_console *c)
 		free(text);
 		return;
 	}
-	propose(c, prev, text, version, "undo the last change", 1);
+	propose(c, prev, text, version, "undo the last change", 1, "console");
 }
 
 /* ---- keys ------------------------------------------------------------------------- */
@@ -1553,6 +1684,22 @@ static void move_sel(struct dpp_console *c, int delta, int to_end)
 		if (i >= (int)n)
 			i = (int)n - 1;
 		ls->sel = c->idx[i];
+	} else if (v == TUI_VIEW_AUDIT) {
+		if (delta >= body_rows() && c->anext > 0 && c->adepth < 63) {
+			c->acursor[++c->adepth] = c->anext;
+			c->sel[v] = 0;
+			load_audit(c);
+		} else if (delta <= -body_rows() && c->adepth > 0) {
+			c->adepth--;
+			c->sel[v] = 0;
+			load_audit(c);
+		} else if (to_end < 0) {
+			c->adepth = 0;
+			c->sel[v] = 0;
+			load_audit(c);
+		} else {
+			c->sel[v] = to_end > 0 ? c->n_apage - 1 : c->sel[v] + delta;
+		}
 	} else if (v == TUI_VIEW_LOG) {
 		if (to_end > 0) {
 			c->log_follow = 1;
@@ -1647,6 +1794,10 @@ static void handle_prompt_key(struct dpp_console *c, int ch)
 		} else {
 			c->filter = f;
 			say(c, f.n > 0 ? "filter set" : "filter cleared");
+			if (c->view == TUI_VIEW_AUDIT) {
+				c->adepth = 0;
+				load_audit(c);
+			}
 		}
 		c->prompt = 0;
 	} else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
@@ -1662,6 +1813,71 @@ static void handle_prompt_key(struct dpp_console *c, int ch)
 	if (c->prompt == 0)
 		curs_set(0);
 	c->dirty = 1;
+}
+
+static void view_entered(struct dpp_console *c)
+{
+	if (c->view == TUI_VIEW_AUDIT)
+		load_audit(c);
+	else if (c->view == TUI_VIEW_HISTORY)
+		load_history(c);
+}
+
+static const struct tui_version *selected_version(struct dpp_console *c)
+{
+	int i = c->sel[TUI_VIEW_HISTORY];
+
+	if (i >= c->n_versions) /* G before a redraw clamped it */
+		i = c->sel[TUI_VIEW_HISTORY] = c->n_versions - 1;
+
+	return c->store != NULL && i >= 0 && i < c->n_versions ? &c->versions[i] : NULL;
+}
+
+/* History: Enter shows a version, d diffs it against the live file, r
+ * rolls back to it through validate / diff / confirm / apply. */
+static void history_action(struct dpp_console *c, enum tui_action act)
+{
+	const struct tui_version *v = selected_version(c);
+	char *old = NULL, *text, *err = NULL;
+	char version[DPP_CONTROL_VERSION_LEN], title[200];
+
+	if (v == NULL) {
+		say(c, c->store == NULL ? "config history needs the SQLite store, which is not available"
+					: "no version selected");
+		return;
+	}
+	text = tui_store_version_text(c->store, v->id);
+	if (text == NULL) {
+		say(c, "cannot read version %lld from the store", (long long)v->id);
+		return;
+	}
+	if (act == TUI_ACT_SHOW_VERSION) {
+		snprintf(title, sizeof(title), "version %lld (%s, %s by %s)", (long long)v->id,
+			 v->timestamp, v->source, v->author);
+		pager_open(c, title);
+		pager_add_text(&c->pg, "", text);
+		free(text);
+		return;
+	}
+	if (dpp_control_read_config(c->ctl, &old, version, &err) != 0) {
+		say(c, "%s", err);
+		free(err);
+		free(text);
+		return;
+	}
+	if (act == TUI_ACT_DIFF_VERSION) {
+		snprintf(title, sizeof(title), "live file vs version %lld", (long long)v->id);
+		pager_open(c, title);
+		if (strcmp(old, text) == 0)
+			pager_add(&c->pg, "(identical)");
+		else if (diff_into_pager(c, old, text, "config") != 0)
+			pager_add(&c->pg, "(diff -u could not run)");
+		free(old);
+		free(text);
+		return;
+	}
+	snprintf(title, sizeof(title), "roll back to version %lld", (long long)v->id);
+	propose(c, text, old, version, title, 0, "rollback");
 }
 
 static void handle_key(struct dpp_console *c, int ch)
@@ -1699,9 +1915,16 @@ static void handle_key(struct dpp_console *c, int ch)
 	case TUI_ACT_VIEW_1: case TUI_ACT_VIEW_2: case TUI_ACT_VIEW_3: case TUI_ACT_VIEW_4:
 	case TUI_ACT_VIEW_5: case TUI_ACT_VIEW_6: case TUI_ACT_VIEW_7:
 		c->view = (enum tui_view)(k->action - TUI_ACT_VIEW_1);
+		view_entered(c);
 		break;
-	case TUI_ACT_NEXT_VIEW: c->view = (c->view + 1) % TUI_VIEW_COUNT; break;
-	case TUI_ACT_PREV_VIEW: c->view = (c->view + TUI_VIEW_COUNT - 1) % TUI_VIEW_COUNT; break;
+	case TUI_ACT_NEXT_VIEW:
+		c->view = (c->view + 1) % TUI_VIEW_COUNT;
+		view_entered(c);
+		break;
+	case TUI_ACT_PREV_VIEW:
+		c->view = (c->view + TUI_VIEW_COUNT - 1) % TUI_VIEW_COUNT;
+		view_entered(c);
+		break;
 	case TUI_ACT_UP: move_sel(c, -1, 0); break;
 	case TUI_ACT_DOWN: move_sel(c, 1, 0); break;
 	case TUI_ACT_PAGE_UP: move_sel(c, -body_rows(), 0); break;
@@ -1727,6 +1950,11 @@ static void handle_key(struct dpp_console *c, int ch)
 		int w = c->view == TUI_VIEW_LIVE ? 0 : 1;
 		const struct dpp_event *ev;
 
+		if (c->view == TUI_VIEW_AUDIT) {
+			if (c->sel[TUI_VIEW_AUDIT] < c->n_apage)
+				open_details(c, &c->apage[c->sel[TUI_VIEW_AUDIT]]);
+			break;
+		}
 		if (filtered(c, w) == 0)
 			break;
 		if (!c->ls[w].paused) {
@@ -1749,7 +1977,7 @@ static void handle_key(struct dpp_console *c, int ch)
 		break;
 	case TUI_ACT_UNDO: undo_flow(c); break;
 	case TUI_ACT_SHOW_VERSION: case TUI_ACT_DIFF_VERSION: case TUI_ACT_ROLLBACK:
-		say(c, "config history needs the SQLite store, which is not available");
+		history_action(c, k->action);
 		break;
 	case TUI_ACT_NONE: case TUI_ACT_COUNT: break;
 	}
@@ -1852,7 +2080,11 @@ struct dpp_console *dpp_console_create(const struct dpp_console_options *o)
 	}
 	c->idx = calloc(h, sizeof(*c->idx));
 	c->idx_cap = h;
-	if (c->idx == NULL) {
+	c->versions = calloc(VERSIONS_MAX, sizeof(*c->versions));
+	c->apage = calloc(APAGE_MAX, sizeof(*c->apage));
+	c->aids = calloc(APAGE_MAX, sizeof(*c->aids));
+	c->acursor[0] = INT64_MAX;
+	if (c->idx == NULL || c->versions == NULL || c->apage == NULL || c->aids == NULL) {
 		dpp_console_free(c);
 		return NULL;
 	}
@@ -1868,6 +2100,11 @@ void dpp_console_free(struct dpp_console *c)
 	tui_ring_done(&c->denials);
 	tui_log_done(&c->log);
 	free(c->idx);
+	free(c->versions);
+	free(c->apage);
+	free(c->aids);
+	tui_store_close(c->store);
+	free(c->store_path);
 	pager_clear(&c->pg);
 	pending_clear(&c->pend);
 	for (size_t i = 0; i < c->n_undo; i++)
@@ -1876,6 +2113,12 @@ void dpp_console_free(struct dpp_console *c)
 	if (c->tmpdir[0] != '\0')
 		rmdir(c->tmpdir);
 	free(c);
+}
+
+void dpp_console_set_store(struct dpp_console *c, const char *path)
+{
+	free(c->store_path);
+	c->store_path = path != NULL ? strdup(path) : NULL;
 }
 
 void dpp_console_log_sink(void *arg, enum dpp_log_level level, const char *line)
@@ -1933,6 +2176,9 @@ enum dpp_console_exit dpp_console_run(struct dpp_console *c, struct dpp_control 
 	curs_set(0);
 	setup_colors(c);
 	refresh_snapshot(c);
+	if (store_get(c) == NULL && c->store_path != NULL)
+		dpp_log_warn("console: the store %s: %s; Audit and History retry when opened",
+			     c->store_path, c->store_err != NULL ? c->store_err : "unavailable");
 	c->dirty = 1;
 	c->last_tick = mono_ms();
 	dpp_log_info("console: started (%s%s); logs go to %s and the Log view",
@@ -1998,6 +2244,10 @@ enum dpp_console_exit dpp_console_run(struct dpp_console *c, struct dpp_control 
 		if (now - c->last_tick >= TICK_MS) {
 			c->last_tick = now;
 			refresh_snapshot(c);
+			if (c->view == TUI_VIEW_AUDIT && c->adepth == 0 && !c->pg.active)
+				load_audit(c);
+			else if (c->view == TUI_VIEW_HISTORY && !c->pg.active)
+				load_history(c);
 		}
 		if (!c->done && c->dirty && now - c->last_draw >= DRAW_MS)
 			draw(c);

@@ -16,13 +16,17 @@ struct dpp_console_options {
 	int read_only;       /* --read-only: mutating keys are refused */
 	size_t history;      /* global.console_history: events kept per list */
 	const char *log_path; /* where log lines also go (shown in the Log view) */
-	int store_available; /* 0: Audit and History say "store not available" */
 };
 
 /* Creates the console state (rings, log buffer); no terminal is touched
  * yet. Returns NULL on allocation failure. */
 struct dpp_console *dpp_console_create(const struct dpp_console_options *o);
 void dpp_console_free(struct dpp_console *c);
+
+/* The SQLite store's file (copied), read by the Audit and History views
+ * through their own read-only connection. Without it they say "store not
+ * available". Call before dpp_console_run. */
+void dpp_console_set_store(struct dpp_console *c, const char *path);
 
 /* dpp_log sink (dpp_log_set_sink(dpp_console_log_sink, console)): copies the
  * line into the Log view's bounded buffer and wakes the console. Any thread;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curses.h>
@@ -28,6 +29,7 @@ const char *tui_view_name(enum tui_view v)
 #define EVT TUI_EVENT_VIEWS
 #define RUL TUI_IN(TUI_VIEW_RULES)
 #define HIS TUI_IN(TUI_VIEW_HISTORY)
+#define AUD TUI_IN(TUI_VIEW_AUDIT)
 #define LISTS (ALL)
 
 /* The key table. Order matters twice: lookup takes the first match, and
@@ -56,11 +58,11 @@ static const struct tui_key keys[] = {
 	{'G', "G", LISTS, TUI_ACT_END, 0, 0, "last line (Live: follow the tail again)"},
 	{'Z', "Z", EVT, TUI_ACT_PAUSE, 0, 1, "pause / resume (new lines are counted)"},
 	{' ', "Space", EVT, TUI_ACT_PAUSE, 0, 0, "pause / resume"},
-	{'/', "/", EVT, TUI_ACT_FILTER, 0, 1, "filter: text rule:N ip:CIDR status:4xx method:M id:I"},
-	{KEY_F(4), "F4", EVT, TUI_ACT_FILTER, 0, 0, "filter"},
-	{'\n', "Enter", EVT, TUI_ACT_DETAILS, 0, 1, "details: headers, query, body, rules evaluated"},
-	{'\r', "Enter", EVT, TUI_ACT_DETAILS, 0, 0, NULL},
-	{KEY_ENTER, "Enter", EVT, TUI_ACT_DETAILS, 0, 0, NULL},
+	{'/', "/", EVT | AUD, TUI_ACT_FILTER, 0, 1, "filter: text rule:N ip:CIDR status:4xx method:M id:I"},
+	{KEY_F(4), "F4", EVT | AUD, TUI_ACT_FILTER, 0, 0, "filter"},
+	{'\n', "Enter", EVT | AUD, TUI_ACT_DETAILS, 0, 1, "details: headers, query, body, rules evaluated"},
+	{'\r', "Enter", EVT | AUD, TUI_ACT_DETAILS, 0, 0, NULL},
+	{KEY_ENTER, "Enter", EVT | AUD, TUI_ACT_DETAILS, 0, 0, NULL},
 	{'t', "t", RUL, TUI_ACT_TOGGLE_DRY_RUN, 1, 1, "toggle dry-run of the selected rule"},
 	{'+', "+", RUL, TUI_ACT_PRIO_UP, 1, 1, "raise its priority by 1 (evaluated earlier)"},
 	{'-', "-", RUL, TUI_ACT_PRIO_DOWN, 1, 1, "lower its priority by 1"},
@@ -84,6 +86,7 @@ static const struct tui_key keys[] = {
 #undef EVT
 #undef RUL
 #undef HIS
+#undef AUD
 #undef LISTS
 
 const struct tui_key *tui_keys(size_t *n)
@@ -167,6 +170,36 @@ static int parse_status(const char *v, struct tui_term *t)
 	return 0;
 }
 
+/* "30s", "15m", "2h", "7d": a positive count and one unit. */
+static int parse_age(const char *v, int64_t *ms)
+{
+	char *end = NULL;
+	long long n = strtoll(v, &end, 10);
+	int64_t unit;
+
+	if (end == v || n <= 0 || end[0] == '\0' || end[1] != '\0')
+		return -1;
+	switch (end[0]) {
+	case 's': unit = 1000; break;
+	case 'm': unit = 60000; break;
+	case 'h': unit = 3600000; break;
+	case 'd': unit = 86400000; break;
+	default: return -1;
+	}
+	if (n > 36500LL * 86400000 / unit)
+		return -1;
+	*ms = (int64_t)n * unit;
+	return 0;
+}
+
+static int64_t wall_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int tui_filter_parse(const char *s, struct tui_filter *f, const char **err)
 {
 	char buf[256];
@@ -203,6 +236,10 @@ int tui_filter_parse(const char *s, struct tui_filter *f, const char **err)
 			t->kind = TUI_TERM_METHOD;
 		else if (colon != NULL && kl == 2 && strncmp(tok, "id", 2) == 0)
 			t->kind = TUI_TERM_ID;
+		else if (colon != NULL && kl == 5 && strncmp(tok, "since", 5) == 0)
+			t->kind = TUI_TERM_SINCE;
+		else if (colon != NULL && kl == 5 && strncmp(tok, "until", 5) == 0)
+			t->kind = TUI_TERM_UNTIL;
 		else {
 			t->kind = TUI_TERM_TEXT;
 			v = tok; /* "a:b" that is no known key is text (paths, IPv6) */
@@ -218,6 +255,11 @@ int tui_filter_parse(const char *s, struct tui_filter *f, const char **err)
 		snprintf(t->text, sizeof(t->text), "%s", v);
 		if (t->kind == TUI_TERM_IP && dpp_cidr_parse(v, &t->cidr) != 0) {
 			*err = "ip: needs an address or CIDR (10.0.0.0/8, ::1)";
+			goto fail;
+		}
+		if ((t->kind == TUI_TERM_SINCE || t->kind == TUI_TERM_UNTIL) &&
+		    parse_age(v, &t->age_ms) != 0) {
+			*err = "since:/until: need an age such as 30s, 15m, 2h, 7d";
 			goto fail;
 		}
 		if (t->kind == TUI_TERM_STATUS && parse_status(v, t) != 0) {
@@ -252,6 +294,10 @@ static int term_match(const struct tui_term *t, const struct dpp_event *ev)
 		return strcasecmp(ev->method, t->text) == 0;
 	case TUI_TERM_ID:
 		return has_ci(ev->identity, t->text) || has_ci(ev->user_role, t->text);
+	case TUI_TERM_SINCE:
+		return ev->time_ms >= wall_now_ms() - t->age_ms;
+	case TUI_TERM_UNTIL:
+		return ev->time_ms <= wall_now_ms() - t->age_ms;
 	case TUI_TERM_TEXT:
 		snprintf(status, sizeof(status), "%d", ev->status);
 		return has_ci(ev->path, t->text) || has_ci(ev->method, t->text) ||

@@ -79,6 +79,8 @@ enum tui_term_kind {
 	TUI_TERM_STATUS,   /* status:404, status:4xx */
 	TUI_TERM_METHOD,   /* method:POST, case-insensitive */
 	TUI_TERM_ID,       /* id:IDENTITY, case-insensitive substring of identity or role */
+	TUI_TERM_SINCE,    /* since:2h, events of the last two hours */
+	TUI_TERM_UNTIL,    /* until:1d, events older than a day */
 };
 
 struct tui_term {
@@ -86,6 +88,7 @@ struct tui_term {
 	char text[128];
 	struct dpp_cidr cidr; /* TUI_TERM_IP */
 	int status_lo, status_hi;
+	int64_t age_ms; /* since/until */
 };
 
 struct tui_filter {
@@ -95,7 +98,8 @@ struct tui_filter {
 };
 
 /* Parses space-separated terms, all of which must hold: plain words (text
- * anywhere), rule:NAME, ip:CIDR, status:NNN|Nxx, method:M, id:IDENTITY.
+ * anywhere), rule:NAME, ip:CIDR, status:NNN|Nxx, method:M, id:IDENTITY,
+ * since:AGE, until:AGE (30s, 15m, 2h, 7d: the time range, for Audit).
  * "" gives the empty filter (matches all). Returns 0, or -1 with *err (static
  * text naming the problem) leaving f cleared. */
 int tui_filter_parse(const char *s, struct tui_filter *f, const char **err);

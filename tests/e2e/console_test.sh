@@ -21,6 +21,8 @@ global:
   port: $2
   audit_log: $RUN_DIR/audit-$1.jsonl
   log_file: $RUN_DIR/console-$1.log
+  store:
+    path: $RUN_DIR/store-$1.db
 auth:
   type: none
 rules:
@@ -78,6 +80,9 @@ no_line() {
 	return 0
 }
 cpid() { cat "$RUN_DIR/$1.pid" 2>/dev/null; }
+# sql TAG QUERY: the store of console TAG, read-only.
+sql() { sqlite3 "file:$RUN_DIR/store-$1.db?mode=ro" "$2"; }
+sql_is() { [ "$(sql "$1" "$2")" = "$3" ]; }
 
 # The console session shared by the scenarios that follow one another.
 S=main
@@ -146,6 +151,12 @@ sc_dry_run_toggle() {
 		{ why "no dry_run record in the audit file"; return 1; }
 	grep -q 'console: dry-run on for rule no-privileged applied' "$RUN_DIR/console-$S.log" ||
 		{ why "the log does not record the change"; return 1; }
+	# The store: the version with source console, applied, holding the
+	# flag, and the dry_run audit row.
+	wait_for 10 sql_is "$S" "SELECT source || ' ' || applied || ' ' || (instr(content, 'dry_run: true') > 0) FROM config_versions ORDER BY id DESC LIMIT 1" "console 1 1" ||
+		{ sql "$S" "SELECT id, source, applied FROM config_versions"; why "config_versions lacks the console version"; return 1; }
+	wait_for 10 sql_is "$S" "SELECT count(*) > 0 FROM audit_events WHERE event = 'dry_run' AND rule_name = 'no-privileged'" 1 ||
+		{ why "no dry_run row in audit_events"; return 1; }
 }
 
 sc_editor_invalid() {
@@ -165,6 +176,8 @@ sc_editor_invalid() {
 	wait_screen "$S" "cfg-$S\\.yaml:[0-9]+:[0-9]+: " || return 1
 	keys "$S" Escape
 	expect_eq "file unchanged" "$before" "$(sha256sum <"$RUN_DIR/cfg-$S.yaml")" || return 1
+	wait_for 10 sql_is "$S" "SELECT source || ' ' || applied FROM config_versions ORDER BY id DESC LIMIT 1" "console 0" ||
+		{ why "the refused edit is not in config_versions"; return 1; }
 	grep -c . "$RUN_DIR/editor-calls" | grep -qx 2 || { why "the editor did not run twice"; return 1; }
 }
 
@@ -202,6 +215,30 @@ sc_changed_on_disk() {
 	grep -q '^# edited by hand$' "$RUN_DIR/cfg-$S.yaml" || { why "the hand edit was lost"; return 1; }
 	grep -q 'no privileged containers here' "$RUN_DIR/cfg-$S.yaml" && { why "the refused edit was written"; return 1; }
 	return 0
+}
+
+sc_audit_and_history() {
+	keys "$S" 5
+	wait_screen "$S" 'POST +/containers/create +403 DENY +no-privileged' || return 1
+	wait_screen "$S" 'store page 1' || return 1
+	keys "$S" / C-u 'rule:no-privileged status:4xx since:1h' Enter
+	wait_screen "$S" 'POST +/containers/create +403 DENY +no-privileged' || return 1
+	no_line "$S" ' ALLOW ' || return 1
+	keys "$S" / C-u Enter 6
+	wait_screen "$S" '^ +[0-9]+ +[0-9T:-]+.* console +.* yes' || return 1
+	wait_screen "$S" '^ +1 +[0-9T:-]+.* startup +' || return 1
+	# Roll back to the start-up version: validate, diff, confirm, apply.
+	keys "$S" G d
+	wait_screen "$S" '^live file vs version 1' || return 1
+	wait_screen "$S" '^- +dry_run: true' || return 1
+	keys "$S" Escape r
+	wait_screen "$S" 'roll back to version 1: valid' || return 1
+	keys "$S" y
+	wait_screen "$S" 'applied, live now' || return 1
+	grep -q 'dry_run' "$RUN_DIR/cfg-$S.yaml" && { why "the rollback did not restore version 1"; return 1; }
+	wait_for 10 sql_is "$S" "SELECT source || ' ' || applied FROM config_versions ORDER BY id DESC LIMIT 1" "rollback 1" ||
+		{ sql "$S" "SELECT id, source, applied FROM config_versions"; why "no rollback row"; return 1; }
+	keys "$S" 1
 }
 
 sc_rate_limit_countdown() {
@@ -423,6 +460,7 @@ run_scenario console/editor-invalid sc_editor_invalid
 run_scenario console/editor-valid sc_editor_valid
 run_scenario console/undo sc_undo
 run_scenario console/changed-on-disk sc_changed_on_disk
+run_scenario console/audit-and-history sc_audit_and_history
 run_scenario console/rate-limit-countdown sc_rate_limit_countdown
 run_scenario console/filter sc_filter
 run_scenario console/resize sc_resize
