@@ -1333,7 +1333,7 @@ static int run_editor(struct dpp_console *c, const char *path)
 
 /* diff -u of two texts into the pager. Returns 0 (differences or none), -1. */
 static int diff_into_pager(struct dpp_console *c, const char *old, const char *new_text,
-			   const char *label)
+			   const char *label, const char *new_label)
 {
 	char a[PATH_MAX + 16], b[PATH_MAX + 16], la[PATH_MAX + 32], lb[PATH_MAX + 32];
 	int pfd[2];
@@ -1347,7 +1347,7 @@ static int diff_into_pager(struct dpp_console *c, const char *old, const char *n
 	snprintf(a, sizeof(a), "%s/live.yaml", c->tmpdir);
 	snprintf(b, sizeof(b), "%s/proposed.yaml", c->tmpdir);
 	snprintf(la, sizeof(la), "%s (live)", label);
-	snprintf(lb, sizeof(lb), "%s (proposed)", label);
+	snprintf(lb, sizeof(lb), "%s (%s)", label, new_label);
 	if (write_all(a, old) != 0 || write_all(b, new_text) != 0 || pipe(pfd) != 0)
 		return -1;
 	pid = fork();
@@ -1430,7 +1430,7 @@ static void propose(struct dpp_console *c, char *new_text, char *old, const char
 	snprintf(title, sizeof(title), "%s: valid; review the change", what);
 	pager_open(c, title);
 	if (diff_into_pager(c, old, new_text,
-			    c->snap != NULL ? c->snap->status.config_path : "config") != 0)
+			    c->snap != NULL ? c->snap->status.config_path : "config", "proposed") != 0)
 		pager_add(&c->pg, "(diff -u could not run; the change is valid)");
 	c->pg.confirm = 1;
 	snprintf(c->pg.prompt, sizeof(c->pg.prompt), "Apply? (y/N)");
@@ -1839,7 +1839,7 @@ static void history_action(struct dpp_console *c, enum tui_action act)
 {
 	const struct tui_version *v = selected_version(c);
 	char *old = NULL, *text, *err = NULL;
-	char version[DPP_CONTROL_VERSION_LEN], title[200];
+	char version[DPP_CONTROL_VERSION_LEN], title[200], label[48];
 
 	if (v == NULL) {
 		say(c, c->store == NULL ? "config history needs the SQLite store, which is not available"
@@ -1870,7 +1870,8 @@ static void history_action(struct dpp_console *c, enum tui_action act)
 		pager_open(c, title);
 		if (strcmp(old, text) == 0)
 			pager_add(&c->pg, "(identical)");
-		else if (diff_into_pager(c, old, text, "config") != 0)
+		else if (snprintf(label, sizeof(label), "version %lld", (long long)v->id) < 0 ||
+			 diff_into_pager(c, old, text, "config", label) != 0)
 			pager_add(&c->pg, "(diff -u could not run)");
 		free(old);
 		free(text);
