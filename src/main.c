@@ -1,6 +1,7 @@
 /* Composition root: flags, modes; wires the proxy (and later store and tui).
  * Exit codes follow sysexits(3). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 
 #include "dpp/audit.h"
 #include "dpp/config.h"
+#include "dpp/control.h"
 #include "dpp/log.h"
 #include "dpp/metrics.h"
 #include "dpp/presets.h"
@@ -28,6 +30,7 @@
 #include "dpp/upstream.h"
 #include "setup.h"
 #include "explain.h"
+#include "console.h"
 #include "store.h"
 
 #define GRACE_MS 10000
@@ -48,6 +51,7 @@ struct proxy_state {
 	struct dpp_audit *audit;
 	char audit_path[1024];
 	struct dpp_store *store;
+	const char *reload_origin;   /* config_versions source of the next reload; NULL: "sighup" */
 	char socket[DPP_SOCKET_PATH_MAX];
 	enum dpp_source socket_source;
 	int listen_fd;        /* > 0: passed by systemd (socket activation) */
@@ -69,7 +73,9 @@ static void usage(FILE *out)
 		"  -p, --port N          listen port (global.port / DOCKER_PROXY_PORT, default 2376)\n"
 		"  -s, --socket PATH     Docker socket (global.socket / DOCKER_SOCKET, default: auto-detect)\n"
 		"  -l, --log-level LVL   trace, debug, info, warn, error (global.log_level / DOCKER_PROXY_LOG / RUST_LOG)\n"
-		"      --headless        run without the operator console, logging to stderr\n"
+		"      --headless        run without the operator console, logging to stderr (the console\n"
+		"                        starts only when stdin and stdout are terminals)\n"
+		"      --read-only       console: refuse every key that changes the configuration\n"
 		"      --check-config    print the effective settings and exit (0 valid, 1 errors)\n"
 		"      --list-presets    list the built-in presets and their vectors, and exit\n"
 		"  -h, --help            this text\n"
@@ -81,7 +87,8 @@ static void usage(FILE *out)
 		"  history [show|diff|rollback|confirm]  config versions, diffs, rollback\n"
 		"  setup [--plain|--non-interactive]  the configuration wizard (setup --help)\n"
 		"\n"
-		"Signals: SIGHUP reloads the configuration, SIGTERM/SIGINT stop gracefully.\n");
+		"Signals: SIGHUP reloads the configuration (with the console: unless its terminal\n"
+		"hung up, which stops the proxy), SIGTERM/SIGINT stop gracefully.\n");
 }
 
 static const char *source_name(enum dpp_source s)
@@ -371,7 +378,7 @@ static void detach_subscribers(void *arg)
  * listener's bind and TLS state (restart-only). Anything start-up would
  * refuse, TLS material that does not load included, refuses the whole
  * reload; the running configuration stays. */
-static void reload(struct proxy_state *st)
+static int reload(struct proxy_state *st, char **why)
 {
 	const struct dpp_settings *running = dpp_runtime_settings(st->rt);
 	struct dpp_config *next = NULL;
@@ -417,7 +424,8 @@ static void reload(struct proxy_state *st)
 	dpp_metrics_config_reload(dpp_server_metrics(st->srv), 1);
 	dpp_log_info("configuration reloaded: auth %s, %zu rule(s)",
 		     dpp_auth_describe(dpp_runtime_auth(rt)), dpp_ruleset_count(dpp_runtime_rules(rt)));
-	notify_version("sighup", dpp_config_path(next), text, text_len, 1, NULL);
+	notify_version(st->reload_origin != NULL ? st->reload_origin : "sighup", dpp_config_path(next),
+		       text, text_len, 1, NULL);
 	{
 		long long ret, req;
 
@@ -425,20 +433,101 @@ static void reload(struct proxy_state *st)
 		dpp_store_apply(st->store, eff->store_requests, ret, req);
 	}
 	free(text);
-	return;
+	return 0;
 refused:
 	dpp_log_error("reload refused: the running configuration stays in effect");
 	/* logrotate's SIGHUP must re-open the audit file all the same. */
 	if (st->audit != NULL)
 		dpp_audit_reopen(st->audit);
 	dpp_metrics_config_reload(dpp_server_metrics(st->srv), 0);
-	notify_version("sighup", text != NULL ? path : NULL, text, text_len, 0,
-		       tls_err != NULL ? tls_err : errors);
+	notify_version(st->reload_origin != NULL ? st->reload_origin : "sighup",
+		       text != NULL ? path : NULL, text, text_len, 0, tls_err != NULL ? tls_err : errors);
 	free(text);
-	free(errors);
+	if (why != NULL)
+		*why = tls_err != NULL ? tls_err : errors != NULL ? errors : strdup("reload refused");
+	if (why == NULL || *why != errors)
+		free(errors);
+	if (why == NULL || *why != tls_err)
+		free(tls_err);
+	dpp_runtime_unref(rt);
+	dpp_config_free(next);
+	return -1;
+}
+
+/* ---- the control interface's hooks (dpp/control.h) ----------------------- */
+
+/* Checks the file at path as reload() would judge it, changing nothing. */
+static int hook_validate(void *ctx, const char *path, char **errors)
+{
+	struct proxy_state *st = ctx;
+	struct dpp_config_flags flags = st->flags;
+	struct dpp_config *next = NULL;
+	struct dpp_runtime *rt = NULL;
+	struct dpp_tls_creds *creds = NULL;
+	char *tls_err = NULL;
+	int rc = -1;
+
+	*errors = NULL;
+	flags.config_path = path;
+	if (dpp_config_load(&flags, &next, errors) != 0 ||
+	    build_runtime(st, next, dpp_runtime_settings(st->rt), &rt, errors) != 0)
+		goto cleanup;
+	if (dpp_server_has_tls(st->srv) && load_tls(dpp_runtime_settings(rt), &creds, &tls_err) != 0) {
+		*errors = tls_err;
+		tls_err = NULL;
+		goto cleanup;
+	}
+	rc = 0;
+cleanup:
+	if (rc != 0 && *errors == NULL)
+		*errors = strdup("configuration refused");
+	dpp_tls_creds_unref(creds);
 	free(tls_err);
 	dpp_runtime_unref(rt);
 	dpp_config_free(next);
+	return rc;
+}
+
+/* The console's apply (and its SIGHUP): the SIGHUP path, recorded in config
+ * history with the console's source ("console", "rollback", "sighup"). */
+static int hook_reload(void *ctx, const char *source, char **errors)
+{
+	struct proxy_state *st = ctx;
+	int rc;
+
+	st->reload_origin = source;
+	rc = reload(st, errors);
+	st->reload_origin = NULL;
+	return rc;
+}
+
+/* A console proposal the loader refused before anything was written. */
+static void hook_record(void *ctx, const char *text, const char *version, const char *based_on,
+			const char *source, const char *author, int applied, const char *errors)
+{
+	struct proxy_state *st = ctx;
+
+	(void)version;
+	(void)based_on;
+	(void)author; /* the store names the operator itself (SUDO_USER, login, uid) */
+	notify_version(source, dpp_config_path(st->cfg), text, strlen(text), applied, errors);
+}
+
+/* The log file while the console owns the terminal: global.log_file, else
+ * docker-policy-proxy.log beside the config file (or in the working
+ * directory). */
+static void console_log_path(const struct proxy_state *st, const struct dpp_settings *s,
+			     char *out, size_t len)
+{
+	const char *cfg = dpp_config_path(st->cfg);
+	const char *slash = cfg != NULL ? strrchr(cfg, '/') : NULL;
+
+	if (s->log_file[0] != '\0')
+		snprintf(out, len, "%s", s->log_file);
+	else if (slash != NULL)
+		snprintf(out, len, "%.*sdocker-policy-proxy.log", (int)(slash - cfg) + 1, cfg);
+	else
+		snprintf(out, len, "docker-policy-proxy.log");
 }
 
 /* systemd socket activation (sd_listen_fds(3)): at most one listening TCP
@@ -500,6 +589,7 @@ int main(int argc, char **argv)
 		{"socket", required_argument, NULL, 's'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"headless", no_argument, NULL, 'H'},
+		{"read-only", no_argument, NULL, 'R'},
 		{"check-config", no_argument, NULL, 'C'},
 		{"list-presets", no_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
@@ -514,10 +604,17 @@ int main(int argc, char **argv)
 	char *errors = NULL, *err = NULL, *cfg_text = NULL;
 	size_t cfg_text_len = 0;
 	char docker_desc[256];
-	int headless = 0, check = 0, opt, rc = EX_SOFTWARE, docker_up, under_systemd;
+	int headless = 0, check = 0, read_only = 0, opt, rc = EX_SOFTWARE, docker_up, under_systemd;
 	struct timespec last_t;
 	time_t last_warn;
 	uint64_t last_n = 0;
+	int console_mode;
+	struct dpp_console *console = NULL;
+	struct dpp_control *ctl = NULL;
+	FILE *log_file = NULL;
+	int saved_stderr = -1;
+	char log_path[1100] = "";
+	char listen_desc[512];
 	sigset_t sigs;
 
 	/* `docker-policy-proxy audit ...` / `history ...`: the store's CLI. */
@@ -564,6 +661,9 @@ int main(int argc, char **argv)
 		}
 		case 'H':
 			headless = 1;
+			break;
+		case 'R':
+			read_only = 1;
 			break;
 		case 'C':
 			check = 1;
@@ -654,8 +754,47 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto cleanup;
 	}
-	if (!headless && isatty(STDOUT_FILENO))
-		dpp_log_info("the operator console is not part of this build yet; running headless");
+	/* The console takes the screen only on a terminal: stdin and stdout
+	 * both ttys, and not --headless. Logs then go to global.log_file and
+	 * the Log view, never to the terminal. */
+	console_mode = !headless && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+	if (console_mode) {
+		struct dpp_console_options co = {
+			.read_only = read_only,
+			.history = (size_t)settings.console_history,
+		};
+		int fd;
+
+		console_log_path(&st, &settings, log_path, sizeof(log_path));
+		fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		log_file = fd >= 0 ? fdopen(fd, "a") : NULL;
+		if (log_file == NULL) {
+			fprintf(stderr, "docker-policy-proxy: cannot open the console's log file %s: %s "
+					"(set global.log_file, or run with --headless)\n",
+				log_path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			rc = EX_CANTCREAT;
+			goto cleanup;
+		}
+		co.log_path = log_path;
+		console = dpp_console_create(&co);
+		if (console == NULL) {
+			fprintf(stderr, "docker-policy-proxy: out of memory for the console\n");
+			goto cleanup;
+		}
+		/* Before any thread starts: the stream and sink are plain
+		 * pointers. stderr itself goes to the file too, so a stray
+		 * library message cannot scribble over the screen. */
+		dpp_log_set_stream(log_file);
+		dpp_log_set_sink(dpp_console_log_sink, console);
+		fflush(stderr);
+		saved_stderr = dup(STDERR_FILENO);
+		if (saved_stderr >= 0)
+			dup2(fileno(log_file), STDERR_FILENO);
+	} else if (read_only) {
+		dpp_log_warn("--read-only applies to the console only; running headless");
+	}
 
 	/* Signals are taken synchronously by this thread only; every thread
 	 * started from here on inherits the blocked mask. */
@@ -717,6 +856,39 @@ int main(int argc, char **argv)
 		sd_notify(0, "READY=1\nSTATUS=serving");
 	else
 		sd_notifyf(0, "STATUS=listening; waiting for Docker at %s", settings.socket);
+	if (console_mode) {
+		struct dpp_control_hooks hooks = {
+			.ctx = &st, .validate = hook_validate, .reload = hook_reload,
+			.record = hook_record,
+		};
+		struct dpp_control_info info = {
+			.listen = listen_desc,
+			.upstream = settings.socket,
+			.docker = docker_desc,
+			.config_path = dpp_config_path(st.cfg),
+		};
+		enum dpp_console_exit why;
+		char store_path[4096];
+
+		if (st.store != NULL &&
+		    dpp_store_resolve_path(&settings, dpp_config_path(st.cfg), store_path,
+					   sizeof(store_path)))
+			dpp_console_set_store(console, store_path);
+
+		snprintf(listen_desc, sizeof(listen_desc), "%s%s%s:%d%s%s",
+			 strchr(settings.bind, ':') ? "[" : "", settings.bind,
+			 strchr(settings.bind, ':') ? "]" : "", settings.port,
+			 settings.listen_unix[0] != '\0' ? " and unix:" : "", settings.listen_unix);
+		ctl = dpp_control_create(st.srv, &hooks, &info);
+		why = ctl != NULL ? dpp_console_run(console, ctl, &sigs) : DPP_CONSOLE_FAILED;
+		if (why == DPP_CONSOLE_FAILED)
+			dpp_log_error("the console could not run; stopping (use --headless without a terminal)");
+		else if (why == DPP_CONSOLE_QUIT)
+			dpp_log_info("console: the operator quit; stopping (in-flight requests get up to %d s)",
+				     GRACE_MS / 1000);
+		rc = why == DPP_CONSOLE_FAILED ? EX_SOFTWARE : 0;
+		goto stop;
+	}
 	for (;;) {
 		struct timespec tick = {!under_systemd ? 3600 : docker_up ? 5 : 1, 0};
 		int sig = sigtimedwait(&sigs, NULL, &tick);
@@ -751,7 +923,7 @@ int main(int argc, char **argv)
 		}
 		if (sig == SIGHUP) {
 			sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
-			reload(&st);
+			reload(&st, NULL);
 			sd_notify(0, docker_up ? "READY=1\nSTATUS=serving" : "STATUS=waiting for Docker");
 			continue;
 		}
@@ -760,6 +932,8 @@ int main(int argc, char **argv)
 		sd_notify(0, "STOPPING=1\nSTATUS=stopping");
 		break;
 	}
+	rc = 0;
+stop:
 	{
 		int cut;
 
@@ -776,8 +950,22 @@ int main(int argc, char **argv)
 			dpp_log_warn("%d request(s) were cut at shutdown", cut);
 	}
 	dpp_log_info("stopped");
-	rc = 0;
 cleanup:
+	dpp_control_free(ctl);
+	if (console != NULL) {
+		dpp_log_set_sink(NULL, NULL);
+		dpp_console_free(console);
+	}
+	if (saved_stderr >= 0) {
+		dup2(saved_stderr, STDERR_FILENO);
+		close(saved_stderr);
+	}
+	if (log_file != NULL) {
+		dpp_log_set_stream(NULL);
+		fclose(log_file);
+		if (rc != 0)
+			fprintf(stderr, "docker-policy-proxy: stopped with an error; see %s\n", log_path);
+	}
 	free(cfg_text);
 	dpp_tls_creds_unref(tls_creds);
 	dpp_runtime_unref(st.rt);
