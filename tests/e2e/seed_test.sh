@@ -292,22 +292,63 @@ sc_allowlist() {
 
 # ---------------------------------------------------------------------------
 # 06: mTLS with required client certificates (placeholders replaced by test
-# certificates; bind 0.0.0.0 overridden to loopback by --bind)
+# certificates; bind 0.0.0.0 overridden to loopback by --bind). An admin-only
+# create rule is appended: CN=admin.ops.example.com is mapped to admin, while a
+# certificate from the same CA with CN=admin matches no entry and so gets
+# default_role "user" (the seed: the CN is the role only when "neither a map
+# entry matches nor default_role is set").
+
+# client_cert PKI NAME CN: a TLS client certificate signed by the test CA.
+client_cert() {
+	printf 'cn = "%s"\ntls_www_client\nexpiration_days = 2\n' "$3" >"$1/$2.tmpl"
+	certtool --generate-privkey --key-type=rsa --bits=2048 --no-text --outfile "$1/$2.key" >/dev/null 2>&1 &&
+		certtool --generate-certificate --load-privkey "$1/$2.key" --load-ca-certificate "$1/ca.pem" \
+			--load-ca-privkey "$1/ca.key" --template "$1/$2.tmpl" --outfile "$1/$2.pem" >/dev/null 2>&1
+}
+
+# mtls_docker PKI NAME docker-args...: the docker CLI with client certificate NAME.
+mtls_docker() {
+	local pki=$1 who=$2
+	shift 2
+	timeout 60 "$DOCKER" --tlsverify --tlscacert "$pki/ca.pem" --tlscert "$pki/$who.pem" \
+		--tlskey "$pki/$who.key" "$@"
+}
 
 sc_mtls() {
-	local cfg="$RUN_DIR/06.yaml" pki="$RUN_DIR/pki" port log pid out rc
+	local cfg="$RUN_DIR/06.yaml" pki="$RUN_DIR/pki" port log pid out rc c
 	bash "$E2E_REPO/tests/unit/make_certs.sh" "$pki" >"$RUN_DIR/pki.log" 2>&1 || { why "make_certs.sh failed"; return 1; }
+	client_cert "$pki" opsadmin admin.ops.example.com || { why "certtool failed (opsadmin)"; return 1; }
+	client_cert "$pki" cnadmin admin || { why "certtool failed (cnadmin)"; return 1; }
 	sed -e "s#/etc/docker-proxy/server-key.pem#$pki/server.key#" \
 	    -e "s#/etc/docker-proxy/server.pem#$pki/server.pem#" \
 	    -e "s#/etc/docker-proxy/ca.pem#$pki/ca.pem#" "$FIX/06-mtls.yaml" >"$cfg"
+	printf '%s\n' 'rules:' '  - name: admin-only-create' \
+		'    conditions: [{field: path, operator: equals, value: /containers/create}]' \
+		'    action: require_role' '    role: admin' \
+		'    message: Admin role required to create containers' >>"$cfg"
 	port=$(free_port)
 	log="$RUN_DIR/proxy-06.log"
 	"$DPP_BIN" --headless --bind 127.0.0.1 --port "$port" --socket "$DOCKER_SOCK" --config "$cfg" >"$log" 2>&1 </dev/null &
 	pid=$!
 	wait_for 20 grep -q 'listening on https://127.0.0.1' "$log" || { cat "$log"; kill "$pid"; why "TLS proxy did not start"; return 1; }
-	out=$(timeout 60 "$DOCKER" --tlsverify --tlscacert "$pki/ca.pem" --tlscert "$pki/alice.pem" \
-		--tlskey "$pki/alice.key" -H "tcp://127.0.0.1:$port" run --rm "${LBL[@]}" "$IMG" echo over-mtls 2>&1)
-	expect_eq "client certificate: run" over-mtls "$out" || { kill "$pid"; return 1; }
+	out=$(mtls_docker "$pki" opsadmin -H "tcp://127.0.0.1:$port" run --rm --network none "${LBL[@]}" "$IMG" echo over-mtls 2>&1)
+	expect_eq "mapped admin certificate: run" over-mtls "$out" || { kill "$pid"; return 1; }
+	mtls_docker "$pki" alice -H "tcp://127.0.0.1:$port" ps >/dev/null 2>&1 ||
+		{ kill "$pid"; why "unmatched certificate (default_role user): ps refused"; return 1; }
+	# CN=admin, not in the map: default_role user, refused by the admin-only rule.
+	c=$(cname cn-admin)
+	denied_with "Admin role required to create containers" \
+		mtls_docker "$pki" cnadmin -H "tcp://127.0.0.1:$port" run --rm "${LBL[@]}" --name "$c" "$IMG" true ||
+		{ kill "$pid"; return 1; }
+	absent container "$c" || { kill "$pid"; return 1; }
+	out=$(curl -s --cacert "$pki/ca.pem" --cert "$pki/cnadmin.pem" --key "$pki/cnadmin.key" \
+		-o "$RUN_DIR/resp" -w '%{http_code}' -H 'Content-Type: application/json' \
+		-d "{\"Image\":\"$IMG\",\"Labels\":{\"${LABEL%%=*}\":\"${LABEL#*=}\"}}" \
+		"https://127.0.0.1:$port/v1.41/containers/create?name=$c")
+	expect_eq "CN=admin, POST /containers/create" "403 Admin role required to create containers" \
+		"$out $("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["message"])' "$RUN_DIR/resp" 2>&1)" ||
+		{ kill "$pid"; return 1; }
+	absent container "$c" || { kill "$pid"; return 1; }
 	out=$(timeout 60 "$DOCKER" --tlsverify --tlscacert "$pki/ca.pem" -H "tcp://127.0.0.1:$port" \
 		run --rm "${LBL[@]}" --name "$(cname nocert)" "$IMG" true 2>&1)
 	rc=$?
