@@ -63,6 +63,7 @@ struct dpp_metrics {
 	atomic_uint_least64_t auth_failures;
 	atomic_uint_least64_t lockouts;
 	atomic_uint_least64_t audit_dropped;
+	atomic_uint_least64_t audit_open_failures;
 	atomic_uint_least64_t upstream_errors;
 	atomic_uint_least64_t upstream_timeouts;
 	atomic_uint_least64_t body_too_large;
@@ -367,6 +368,12 @@ void dpp_metrics_config_reload(struct dpp_metrics *m, int ok)
 		inc(ok ? &m->reloads_ok : &m->reloads_failed);
 }
 
+void dpp_metrics_audit_open_failure(struct dpp_metrics *m)
+{
+	if (m != NULL)
+		inc(&m->audit_open_failures);
+}
+
 void dpp_metrics_stream_begin(struct dpp_metrics *m)
 {
 	if (m != NULL)
@@ -642,6 +649,10 @@ int dpp_metrics_render(struct dpp_metrics *m, char **out, size_t *len, const cha
 	simple(&sb, "docker_proxy_audit_dropped_total", "counter",
 	       "Audit events dropped because the audit writer's queue was full.",
 	       get(&m->audit_dropped));
+	simple(&sb, "docker_proxy_audit_open_failures_total", "counter",
+	       "Reloads (SIGHUP) at which global.audit_log could not be opened for append (the "
+	       "file already open, if any, is kept).",
+	       get(&m->audit_open_failures));
 	labelled_table(&sb, "docker_proxy_bus_dropped_total",
 		       "Events dropped because a bus subscriber's queue was full, by subscriber.",
 		       "subscriber", &m->bus_dropped);
