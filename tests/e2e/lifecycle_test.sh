@@ -342,6 +342,58 @@ sc_audit_unopenable() {
 	stop_private
 }
 
+# Issue 7's reload defect, exactly: started on 0.0.0.0 with bearer tokens, a
+# reload of `bind: 127.0.0.1` + `auth: {type: none}` must be refused (bind is
+# restart-only, so the listener stays on 0.0.0.0 and the file is judged
+# against it), and the token stays required. Runs inside a private network
+# namespace (unshare -n, only lo up), so 0.0.0.0 reaches loopback only; the
+# Unix socket still reaches dockerd.
+sc_reload_exposure_netns() {
+	local inner="$RUN_DIR/netns-reload.sh" out="$RUN_DIR/netns-reload.out" rc
+	command -v unshare >/dev/null && command -v ip >/dev/null ||
+		{ skip_because "network namespaces unavailable: unshare or ip missing"; return 77; }
+	if ! unshare -n sh -c 'ip link set lo up' >/dev/null 2>&1; then
+		skip_because "network namespaces unavailable: 'unshare -n' failed (needs CAP_SYS_ADMIN)"
+		return 77
+	fi
+	cat >"$inner" <<'EOF'
+set -u
+bin=$1 sock=$2 dir=$3 tok=$4
+fail() { echo "FAIL: $*"; [ -z "${pid:-}" ] || kill -KILL "$pid" 2>/dev/null; exit 1; }
+code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@"; }
+ip link set lo up || fail "ip link set lo up"
+[ "$(ip -o link show | grep -vc ': lo:')" -eq 0 ] || fail "the namespace has other interfaces than lo"
+printf 'global:\n  bind: 0.0.0.0\n  port: 23760\nauth:\n  type: bearer\n  tokens:\n    - token: %s\n      role: admin\n' "$tok" >"$dir/rl.yaml"
+"$bin" --headless --socket "$sock" --config "$dir/rl.yaml" >"$dir/rl.log" 2>&1 </dev/null &
+pid=$!
+for _ in $(seq 1 100); do grep -q 'listening on' "$dir/rl.log" && break; sleep 0.1; done
+grep -q 'listening on 0.0.0.0:23760' "$dir/rl.log" || { cat "$dir/rl.log"; fail "not listening on 0.0.0.0:23760"; }
+[ "$(code http://127.0.0.1:23760/version)" = 401 ] || fail "before the reload: no token was not 401"
+[ "$(code -H "Authorization: Bearer $tok" http://127.0.0.1:23760/version)" = 200 ] || fail "before the reload: the token was not 200"
+echo "before reload: 401 without a token, 200 with it"
+printf 'global:\n  bind: 127.0.0.1\n  port: 23760\nauth: {type: none}\n' >"$dir/rl.yaml"
+kill -HUP "$pid"
+for _ in $(seq 1 50); do grep -q 'reload refused: the running configuration stays' "$dir/rl.log" && break; sleep 0.1; done
+grep -q 'reload refused: the running configuration stays in effect' "$dir/rl.log" || { cat "$dir/rl.log"; fail "the reload was not refused"; }
+grep -q 'reload refused: .*refusing to expose open, unauthenticated Docker access on 0.0.0.0 without TLS' "$dir/rl.log" ||
+	{ cat "$dir/rl.log"; fail "the refusal does not name the exposure"; }
+! grep -q 'configuration reloaded' "$dir/rl.log" || fail "the configuration was reloaded"
+[ "$(code http://127.0.0.1:23760/version)" = 401 ] || fail "after the refused reload: no token was not 401"
+[ "$(code -H "Authorization: Bearer $tok" http://127.0.0.1:23760/version)" = 200 ] || fail "after the refused reload: the token was not 200"
+echo "after reload: refused, 401 without a token, 200 with it"
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+[ "$rc" -eq 0 ] || fail "exit status $rc after SIGTERM"
+echo "ok"
+EOF
+	unshare -n bash "$inner" "$DPP_BIN" "$DOCKER_SOCK" "$RUN_DIR" "tok-$RUN_ID-0123456789" >"$out" 2>&1
+	rc=$?
+	cat "$out"
+	[ "$rc" -eq 0 ] || { why "$(grep -m1 '^FAIL:' "$out" | cut -c7-)"; return 1; }
+	expect_eq "last line" ok "$(tail -n 1 "$out")"
+}
+
 e2e_init
 ensure_packages
 [ -n "$SETUP_BROKEN" ] || ensure_dockerd
@@ -361,4 +413,5 @@ run_scenario lifecycle/per-ip-limit sc_per_ip_limit
 run_scenario lifecycle/reload-judged-against-running sc_reload_judged_running
 run_scenario lifecycle/sigterm-open-streams sc_sigterm_streams
 run_scenario lifecycle/audit-log-unopenable sc_audit_unopenable
+run_scenario lifecycle/reload-exposure-netns sc_reload_exposure_netns
 e2e_finish
