@@ -416,13 +416,14 @@ mtls_docker() {
 }
 
 sc_mtls() {
-	local cfg="$RUN_DIR/06.yaml" pki="$RUN_DIR/pki" port log pid out rc c
+	local cfg="$RUN_DIR/06.yaml" pki="$RUN_DIR/pki" port log pid out rc c audit="$RUN_DIR/audit-06.jsonl"
 	bash "$E2E_REPO/tests/unit/make_certs.sh" "$pki" >"$RUN_DIR/pki.log" 2>&1 || { why "make_certs.sh failed"; return 1; }
 	client_cert "$pki" opsadmin admin.ops.example.com || { why "certtool failed (opsadmin)"; return 1; }
 	client_cert "$pki" cnadmin admin || { why "certtool failed (cnadmin)"; return 1; }
 	sed -e "s#/etc/docker-proxy/server-key.pem#$pki/server.key#" \
 	    -e "s#/etc/docker-proxy/server.pem#$pki/server.pem#" \
-	    -e "s#/etc/docker-proxy/ca.pem#$pki/ca.pem#" "$FIX/06-mtls.yaml" >"$cfg"
+	    -e "s#/etc/docker-proxy/ca.pem#$pki/ca.pem#" "$FIX/06-mtls.yaml" >"$cfg.in"
+	with_audit "$cfg.in" "$cfg" "$audit"
 	printf '%s\n' 'rules:' '  - name: admin-only-create' \
 		'    conditions: [{field: path, operator: equals, value: /containers/create}]' \
 		'    action: require_role' '    role: admin' \
@@ -443,13 +444,20 @@ sc_mtls() {
 		{ kill "$pid"; return 1; }
 	absent container "$c" || { kill "$pid"; return 1; }
 	out=$(curl -s --cacert "$pki/ca.pem" --cert "$pki/cnadmin.pem" --key "$pki/cnadmin.key" \
-		-o "$RUN_DIR/resp" -w '%{http_code}' -H 'Content-Type: application/json' \
+		-A "dpp-seed-e2e/1.0" -o "$RUN_DIR/resp" -w '%{http_code}' -H 'Content-Type: application/json' \
 		-d "{\"Image\":\"$IMG\",\"Labels\":{\"${LABEL%%=*}\":\"${LABEL#*=}\"}}" \
 		"https://127.0.0.1:$port/v1.41/containers/create?name=$c")
 	expect_eq "CN=admin, POST /containers/create" "403 Admin role required to create containers" \
 		"$out $("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["message"])' "$RUN_DIR/resp" 2>&1)" ||
 		{ kill "$pid"; return 1; }
 	absent container "$c" || { kill "$pid"; return 1; }
+	# The role it got is default_role, recorded as such.
+	audit_record "$audit" deny "{$TS_RE, \"event\": \"deny\", \"peer_ip\": \"127.0.0.1\",
+		\"method\": \"POST\", \"path\": \"/containers/create\", \"user_agent\": \"dpp-seed-e2e/1.0\",
+		\"user_role\": \"user\", \"identity\": \"cert:admin\", \"rule_name\": \"admin-only-create\",
+		\"rule_action\": \"require_role\", \"status\": 403, \"dry_run\": false,
+		\"message\": \"Admin role required to create containers\"}" ||
+		{ kill "$pid"; why "CN=admin: no deny record with user_role user"; return 1; }
 	out=$(timeout 60 "$DOCKER" --tlsverify --tlscacert "$pki/ca.pem" -H "tcp://127.0.0.1:$port" \
 		run --rm "${LBL[@]}" --name "$(cname nocert)" "$IMG" true 2>&1)
 	rc=$?
