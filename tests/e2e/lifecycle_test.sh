@@ -366,7 +366,7 @@ ip link set lo up || fail "ip link set lo up"
 printf 'global:\n  bind: 0.0.0.0\n  port: 23760\nauth:\n  type: bearer\n  tokens:\n    - token: %s\n      role: admin\n' "$tok" >"$dir/rl.yaml"
 "$bin" --headless --socket "$sock" --config "$dir/rl.yaml" >"$dir/rl.log" 2>&1 </dev/null &
 pid=$!
-for _ in $(seq 1 100); do grep -q 'listening on' "$dir/rl.log" && break; sleep 0.1; done
+for _ in $(seq 1 200); do grep -q 'listening on 0.0.0.0:23760' "$dir/rl.log" && break; sleep 0.1; done
 grep -q 'listening on 0.0.0.0:23760' "$dir/rl.log" || { cat "$dir/rl.log"; fail "not listening on 0.0.0.0:23760"; }
 [ "$(code http://127.0.0.1:23760/version)" = 401 ] || fail "before the reload: no token was not 401"
 [ "$(code -H "Authorization: Bearer $tok" http://127.0.0.1:23760/version)" = 200 ] || fail "before the reload: the token was not 200"
