@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -50,6 +51,7 @@ struct proxy_state {
 	size_t start_text_len;
 	struct dpp_audit *audit;
 	char audit_path[1024];
+	int audit_failed; /* start-up: the configured audit_log could not be opened */
 	struct dpp_store *store;
 	const char *reload_origin;   /* config_versions source of the next reload; NULL: "sighup" */
 	char socket[DPP_SOCKET_PATH_MAX];
@@ -246,20 +248,78 @@ static int build_runtime(struct proxy_state *st, struct dpp_config *cfg,
 	return rc;
 }
 
-static void audit_apply(struct proxy_state *st, const struct dpp_settings *s, int reopen)
+/* Opens path for append exactly as the audit writer does (created 0600 when
+ * missing) and closes it again: 0, or -1 with errno set. */
+static int audit_try_open(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+/* --check-config: could path be opened for append? Creates nothing: an
+ * existing file is opened without O_CREAT, a missing one needs a writable,
+ * searchable directory. 0, or -1 with errno set. */
+static int audit_check_open(const char *path)
+{
+	char dir[sizeof(((struct dpp_settings *)0)->audit_log)];
+	int fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno != ENOENT)
+		return -1;
+	snprintf(dir, sizeof(dir), "%s", path);
+	return access(dirname(dir), W_OK | X_OK);
+}
+
+/* SIGHUP with an unchanged audit_log: logrotate moved the file. The writer
+ * re-opens it on its own thread; trying here first lets a failure be
+ * reported and counted now, while the writer keeps the old descriptor. */
+static int audit_reopen(struct proxy_state *st)
+{
+	int saved;
+
+	if (st->audit == NULL)
+		return 0;
+	if (audit_try_open(st->audit_path) != 0) {
+		saved = errno;
+		dpp_log_error("audit: cannot re-open %s for append: %s; still writing to the file "
+			      "already open",
+			      st->audit_path, strerror(saved));
+		dpp_metrics_audit_open_failure(st->metrics);
+		errno = saved;
+		return -1;
+	}
+	dpp_audit_reopen(st->audit);
+	return 0;
+}
+
+/* Starts, switches or re-opens the audit writer for s->audit_log. reload: a
+ * SIGHUP. Returns 0, or -1 with errno set when the configured file cannot be
+ * opened for append: at start-up the caller refuses to run (EX_CANTCREAT);
+ * on reload the writer already running (if any) keeps its descriptor, the
+ * error is logged and counted (docker_proxy_audit_open_failures_total). */
+static int audit_apply(struct proxy_state *st, const struct dpp_settings *s, int reload)
 {
 	const char *err = NULL;
+	struct dpp_audit *next;
+	int saved;
 
-	if (strcmp(s->audit_log, st->audit_path) == 0) {
-		if (reopen && st->audit != NULL)
-			dpp_audit_reopen(st->audit); /* logrotate moved the file */
-		return;
+	if (strcmp(s->audit_log, st->audit_path) == 0)
+		return reload ? audit_reopen(st) : 0;
+	if (s->audit_log[0] == '\0') {
+		dpp_audit_stop(st->audit);
+		st->audit = NULL;
+		st->audit_path[0] = '\0';
+		dpp_log_info("audit: off (global.audit_log is not set)");
+		return 0;
 	}
-	dpp_audit_stop(st->audit);
-	st->audit = NULL;
-	st->audit_path[0] = '\0';
-	if (s->audit_log[0] == '\0')
-		return;
 	{
 		/* Refusals before the rules (400 framing/target/body, 413, 502)
 		 * are audited too: probes must leave a trace. */
@@ -269,15 +329,33 @@ static void audit_apply(struct proxy_state *st, const struct dpp_settings *s, in
 			.kinds = DPP_AUDIT_KINDS_DEFAULT | DPP_BUS_KIND(DPP_EVENT_ERROR),
 		};
 
-		st->audit = dpp_audit_start_with(st->bus, &ao, &err);
+		errno = 0;
+		next = dpp_audit_start_with(st->bus, &ao, &err);
 	}
-	if (st->audit == NULL) {
-		dpp_log_error("audit: cannot write %s: %s (%s); audit events are NOT recorded",
-			      s->audit_log, err != NULL ? err : "error", strerror(errno));
-		return;
+	if (next == NULL) {
+		saved = errno != 0 ? errno : EIO;
+		if (reload) {
+			if (st->audit != NULL)
+				dpp_log_error("audit: cannot open %s for append: %s (%s); still writing "
+					      "%s",
+					      s->audit_log, strerror(saved), err != NULL ? err : "error",
+					      st->audit_path);
+			else
+				dpp_log_error("audit: cannot open %s for append: %s (%s); audit events "
+					      "are NOT recorded",
+					      s->audit_log, strerror(saved),
+					      err != NULL ? err : "error");
+			dpp_metrics_audit_open_failure(st->metrics);
+		}
+		errno = saved;
+		return -1;
 	}
+	/* The new writer is subscribed before the old one stops: no gap. */
+	dpp_audit_stop(st->audit);
+	st->audit = next;
 	snprintf(st->audit_path, sizeof(st->audit_path), "%s", s->audit_log);
 	dpp_log_info("audit: writing %s", s->audit_log);
+	return 0;
 }
 
 /* Under socket activation the listener's address is systemd's, not the
@@ -351,7 +429,7 @@ static void notify_version(const char *origin, const char *path, const char *tex
 
 /* Before the server accepts anything: the store and the audit writer see
  * every request from the first one on, so the two records agree. */
-static void attach_subscribers(void *arg, struct dpp_bus *bus, struct dpp_metrics *m)
+static int attach_subscribers(void *arg, struct dpp_bus *bus, struct dpp_metrics *m)
 {
 	struct proxy_state *st = arg;
 
@@ -360,7 +438,14 @@ static void attach_subscribers(void *arg, struct dpp_bus *bus, struct dpp_metric
 	store_start(st, &st->start_settings);
 	notify_version("startup", dpp_config_path(st->cfg), st->start_text, st->start_text_len, 1,
 		       NULL);
-	audit_apply(st, &st->start_settings, 0);
+	if (audit_apply(st, &st->start_settings, 0) != 0) {
+		fprintf(stderr, "docker-policy-proxy: global.audit_log: cannot open %s for append: %s; "
+				"refusing to run without the configured audit trail\n",
+			st->start_settings.audit_log, strerror(errno));
+		st->audit_failed = 1;
+		return -1;
+	}
+	return 0;
 }
 
 static void detach_subscribers(void *arg)
@@ -437,8 +522,7 @@ static int reload(struct proxy_state *st, char **why)
 refused:
 	dpp_log_error("reload refused: the running configuration stays in effect");
 	/* logrotate's SIGHUP must re-open the audit file all the same. */
-	if (st->audit != NULL)
-		dpp_audit_reopen(st->audit);
+	audit_reopen(st);
 	dpp_metrics_config_reload(dpp_server_metrics(st->srv), 0);
 	notify_version(st->reload_origin != NULL ? st->reload_origin : "sighup",
 		       text != NULL ? path : NULL, text, text_len, 0, tls_err != NULL ? tls_err : errors);
@@ -746,6 +830,10 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	presets_identify(st.socket, dpp_config_path(st.cfg));
+	if (check && settings.audit_log[0] != '\0' && audit_check_open(settings.audit_log) != 0)
+		fprintf(stderr, "docker-policy-proxy: warning: global.audit_log: cannot open %s for "
+				"append: %s; the proxy will refuse to start (exit %d) until it can\n",
+			settings.audit_log, strerror(errno), EX_CANTCREAT);
 	if (check) {
 		dpp_config_print(st.cfg, stdout);
 		printf("# upstream socket: %s (%s)\n", settings.socket,
@@ -827,10 +915,21 @@ int main(int argc, char **argv)
 	st.start_settings = settings;
 	st.start_text = cfg_text;
 	st.start_text_len = cfg_text_len;
+	/* An audit trail that was asked for and cannot be written stops the
+	 * start (fail closed): checked before listening, and again when the
+	 * writer really opens it (attach_subscribers). */
+	if (settings.audit_log[0] != '\0' && audit_try_open(settings.audit_log) != 0) {
+		fprintf(stderr, "docker-policy-proxy: global.audit_log: cannot open %s for append: %s; "
+				"refusing to run without the configured audit trail\n",
+			settings.audit_log, strerror(errno));
+		rc = EX_CANTCREAT;
+		goto cleanup;
+	}
 	if (dpp_server_start(&opts, &st.srv, &err) != 0) {
-		fprintf(stderr, "docker-policy-proxy: %s\n", err != NULL ? err : "cannot start");
+		if (!st.audit_failed)
+			fprintf(stderr, "docker-policy-proxy: %s\n", err != NULL ? err : "cannot start");
 		free(err);
-		rc = EX_OSERR;
+		rc = st.audit_failed ? EX_CANTCREAT : EX_OSERR;
 		goto cleanup;
 	}
 	free(cfg_text);

@@ -109,6 +109,11 @@ void dpp_metrics_set_head_timeouts(struct dpp_metrics *m, uint64_t n);
 /* config_reloads_total{result="success"} when ok != 0, else "failure". */
 void dpp_metrics_config_reload(struct dpp_metrics *m, int ok);
 
+/* audit_open_failures_total += 1: on SIGHUP, global.audit_log could not be
+ * opened for append (logrotate re-open, or a new path); the writer keeps the
+ * file it has open, if any. Thread-safe. */
+void dpp_metrics_audit_open_failure(struct dpp_metrics *m);
+
 /* active_streams += 1 / -= 1: call once when a hijack or streaming response
  * starts and once when it ends. */
 void dpp_metrics_stream_begin(struct dpp_metrics *m);

@@ -1732,8 +1732,12 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 	if (srv->listen_fd < 0)
 		goto fail;
 	if (opts->attach != NULL) {
-		opts->attach(opts->attach_arg, srv->bus, srv->metrics);
 		attached = 1;
+		if (opts->attach(opts->attach_arg, srv->bus, srv->metrics) != 0) {
+			if (asprintf(err, "cannot start the event subscribers") < 0)
+				*err = NULL;
+			goto fail;
+		}
 	}
 	if (is_v6)
 		flags |= MHD_USE_IPv6;
