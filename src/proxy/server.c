@@ -45,6 +45,13 @@
 #define HEAD_MAX (128 * 1024)
 #define SMALL_BODY_MAX (64 * 1024)
 #define RESPONSE_BLOCK (64 * 1024)
+/* libmicrohttpd's per-connection memory pool (request head, read and write
+ * buffers). MHD 0.9.75 zeroes the whole pool after every request, so its size
+ * is paid per request in memset and per connection in RSS. 32 KiB (MHD's
+ * default) takes request heads up to ~30 KiB (larger gets 431), twice what
+ * HAProxy's default 16 KiB buffer admits; Docker's largest, X-Registry-Auth and
+ * X-Registry-Config, are a few KiB. */
+#define CONN_POOL (32 * 1024)
 #define POOL_IDLE_MAX 32
 #define RATELIMIT_BUCKETS 65536
 #define PENDING_PEERS_MAX 1024
@@ -1652,7 +1659,7 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 		 * idle keep-alive): a quiet `events` or `logs -f` stream runs
 		 * inside our response callback and is never cut by it. */
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)opts->client_timeout_s,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL,
 		MHD_OPTION_END);
 	if (srv->mhd == NULL) {
 		if (asprintf(err, "cannot start the HTTP server on %s:%d", opts->bind, opts->port) < 0)
