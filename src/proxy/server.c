@@ -673,6 +673,15 @@ static int is_json_type(const struct dpp_uresponse *u)
 	return 0;
 }
 
+/* libmicrohttpd callocs the response's block whole, per response: a small
+ * body of known length gets a block of its own size, not RESPONSE_BLOCK. */
+static size_t block_for(long long content_length)
+{
+	if (content_length < 256)
+		return 256;
+	return content_length < RESPONSE_BLOCK ? (size_t)content_length : RESPONSE_BLOCK;
+}
+
 static enum MHD_Result queue_forwarded(struct MHD_Connection *c, struct request *r)
 {
 	struct dpp_uresponse *u = &r->resp;
@@ -696,10 +705,11 @@ static enum MHD_Result queue_forwarded(struct MHD_Connection *c, struct request 
 	if (no_body) {
 		/* Fixed size: MHD would emit a stray chunk terminator for HEAD. */
 		size = u->content_length > 0 && r->head_request ? (uint64_t)u->content_length : 0;
-		resp = MHD_create_response_from_callback(size, RESPONSE_BLOCK, no_body_cb, r, NULL);
+		resp = MHD_create_response_from_callback(size, block_for(0), no_body_cb, r, NULL);
 	} else if (u->content_length >= 0) {
-		resp = MHD_create_response_from_callback((uint64_t)u->content_length, RESPONSE_BLOCK,
-							 read_body_cb, r, NULL);
+		resp = MHD_create_response_from_callback((uint64_t)u->content_length,
+							 block_for(u->content_length), read_body_cb, r,
+							 NULL);
 	} else {
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, RESPONSE_BLOCK,
 							 read_body_cb, r, NULL);
