@@ -314,7 +314,8 @@ struct dpp_dispatch *dpp_dispatch_build(struct rule *const *rules, size_t n)
 		if (index_rule(&b, rules[i], (uint32_t)i) != 0)
 			goto fail;
 	}
-	qsort(b.pairs, b.n_pairs, sizeof(*b.pairs), pair_cmp);
+	if (b.n_pairs > 0)
+		qsort(b.pairs, b.n_pairs, sizeof(*b.pairs), pair_cmp);
 	d->lists = malloc((b.n_pairs > 0 ? b.n_pairs : 1) * sizeof(*d->lists));
 	if (d->lists == NULL)
 		goto fail;
