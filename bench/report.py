@@ -144,7 +144,8 @@ def main():
         w("## Start-up, idle memory, reload (1,000 rules)")
         w("")
         w(f"start-up to first answer: {fmt(med('startup', 'proxy1000', 'startup_ms'))} ms; idle RSS "
-          f"{fmt((med('startup', 'proxy1000', 'idle_rss_kib') or 0) / 1024, 1)} MiB; SIGHUP to "
+          f"{fmt((med('startup', 'proxy1000', 'idle_rss_kib') or 0) / 1024, 1)} MiB "
+          f"(no rules: {fmt((med('startup', 'proxy0', 'idle_rss_kib') or 0) / 1024, 1)} MiB); SIGHUP to "
           f"\"configuration reloaded\": {fmt(med('startup', 'proxy1000', 'reload_ms'))} ms.")
         w("")
 
@@ -180,7 +181,7 @@ def main():
         g = med(s, "proxy", "rss_growth_mib")
         if dd and pp:
             target(f"{label} >= 90% of direct", pp >= 0.9 * dd, f"{pp / dd:.2f}x ({pp:.0f} vs {dd:.0f} MB/s)",
-                   "copy through user space: read()+send() per 64 KiB block; dockerd itself is the slow side on this machine")
+                   "not profiled yet: the proxy copies through user space (read/send per block; uploads arrive in pieces bounded by the 24 KiB libmicrohttpd pool)")
         if g is not None:
             target(f"{label} RSS growth < 16 MiB per GiB", g < 16 * 1, f"{g:.1f} MiB")
     rss = med("conns", "proxy", "rss_kib")
@@ -192,7 +193,11 @@ def main():
                f"max {lat:.2f} ms of 20" if lat is not None else "-", "machine load")
     st, ir, rl = (med("startup", "proxy1000", m) for m in ("startup_ms", "idle_rss_kib", "reload_ms"))
     if st is not None:
-        target("idle RSS < 8 MiB", ir < 8 * 1024, f"{ir / 1024:.1f} MiB")
+        ir0 = med("startup", "proxy0", "idle_rss_kib")
+        if ir0 is not None:
+            target("idle RSS < 8 MiB (no rules)", ir0 < 8 * 1024, f"{ir0 / 1024:.1f} MiB")
+        target("idle RSS < 8 MiB (1,000 rules)", ir < 8 * 1024, f"{ir / 1024:.1f} MiB",
+               "compiled rules: PCRE2 JIT code for 400 regexes, cJSON operands")
         target("start-up < 50 ms (1,000 rules)", st < 50, f"{st:.0f} ms", "YAML parse and rule compile")
         target("reload of 1,000 rules < 50 ms", rl < 50, f"{rl:.0f} ms", "YAML parse and rule compile")
     ex = runs.get(("exec", "proxy", "byte_exact"))

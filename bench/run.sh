@@ -11,6 +11,7 @@
 #   ROUNDS=3       interleaved rounds (medians are taken over them)
 #   CONNS=32       wrk connections
 #   STREAM_MIB=1024  size of the archive GET/PUT and image save/load
+#   STREAM_ROUNDS=$ROUNDS  rounds of the stream section (long: 1 GiB each way)
 #   EXEC_N=100 EXEC_MIB=10  parallel exec -i sessions and MiB piped by each
 #   IDLE=1000 EVENTS=200    idle keep-alive connections and /events streams
 #   SECTIONS="small create docker conns streams exec startup"  what to run
@@ -25,6 +26,7 @@ DUR=${DUR:-5}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-32}
 STREAM_MIB=${STREAM_MIB:-1024}
+STREAM_ROUNDS=${STREAM_ROUNDS:-$ROUNDS}
 EXEC_N=${EXEC_N:-100}
 EXEC_MIB=${EXEC_MIB:-10}
 IDLE=${IDLE:-1000}
@@ -324,8 +326,8 @@ if want streams && [ $DOCKER_OK = 1 ] && ensure_container; then
 	say "writing a $STREAM_MIB MiB file into container ${CID:0:12}"
 	docker -H "unix://$DOCKER_SOCK" exec "$CID" dd if=/dev/zero of=/data/big bs=1M count="$STREAM_MIB" 2>/dev/null
 	head -c $((STREAM_MIB * 1048576)) /dev/zero >"$W/big" && tar -C "$W" -cf "$W/big.tar" big && rm -f "$W/big"
-	for r in $(seq 1 "$ROUNDS"); do
-		say "archive GET/PUT, $STREAM_MIB MiB, round $r/$ROUNDS"
+	for r in $(seq 1 "$STREAM_ROUNDS"); do
+		say "archive GET/PUT, $STREAM_MIB MiB, round $r/$STREAM_ROUNDS"
 		for tgt in direct haproxy proxy; do
 			case $tgt in
 			direct) base=(--unix-socket "$DOCKER_SOCK" http://docker) pid=0 ;;
@@ -346,8 +348,8 @@ if want streams && [ $DOCKER_OK = 1 ] && ensure_container; then
 	rm -f "$W/big.tar"
 	if docker -H "unix://$DOCKER_SOCK" commit "$CID" dpp-bench-saved:1 >/dev/null; then
 		docker -H "unix://$DOCKER_SOCK" save dpp-bench-saved:1 -o "$W/saved.tar"
-		for r in $(seq 1 "$ROUNDS"); do
-			say "image save/load (${STREAM_MIB} MiB layer), round $r/$ROUNDS"
+		for r in $(seq 1 "$STREAM_ROUNDS"); do
+			say "image save/load (${STREAM_MIB} MiB layer), round $r/$STREAM_ROUNDS"
 			transfer image_save direct 0 --unix-socket "$DOCKER_SOCK" "http://docker/v1.41/images/dpp-bench-saved:1/get"
 			transfer image_save haproxy "$HD_PID" "http://127.0.0.1:$HD_PORT/v1.41/images/dpp-bench-saved:1/get"
 			transfer image_save proxy "$P_d0_PID" "http://127.0.0.1:$P_d0_PORT/v1.41/images/dpp-bench-saved:1/get"
@@ -417,6 +419,15 @@ if want startup; then
 		rec startup proxy1000 reload_ms "$(( (t1 - t0) / 1000000 ))"
 		kill $spid
 		wait $spid 2>/dev/null
+		port=$(free_port)
+		"$PY" bench/gen_config.py 0 "$NGX_SOCK" "$port" >"$W/startup0.yaml"
+		"$BIN" -c "$W/startup0.yaml" --headless >/dev/null 2>&1 &
+		spid=$!
+		wait_http "http://127.0.0.1:$port/_ping"
+		sleep 0.5
+		rec startup proxy0 idle_rss_kib "$(rss_kib $spid)"
+		kill $spid
+		wait $spid 2>/dev/null
 		say "start-up round $r: $(tail -3 "$RAW" | cut -f3,4 | tr '\t\n' '= ')"
 	done
 fi
@@ -426,7 +437,7 @@ COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DIRTY=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (with uncommitted changes)")
 "$PY" bench/report.py "$RAW" "$COMMIT$DIRTY" \
 	"$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)" \
-	"DUR=${DUR}s ROUNDS=$ROUNDS CONNS=$CONNS STREAM_MIB=$STREAM_MIB EXEC_N=$EXEC_N EXEC_MIB=$EXEC_MIB IDLE=$IDLE EVENTS=$EVENTS; $(haproxy -v | head -1 | cut -d' ' -f1-3); $(nginx -v 2>&1)" \
+	"DUR=${DUR}s ROUNDS=$ROUNDS CONNS=$CONNS STREAM_MIB=$STREAM_MIB STREAM_ROUNDS=$STREAM_ROUNDS EXEC_N=$EXEC_N EXEC_MIB=$EXEC_MIB IDLE=$IDLE EVENTS=$EVENTS; $(haproxy -v | head -1 | cut -d' ' -f1-3); $(nginx -v 2>&1)" \
 	>"$OUT" || exit 1
 cp "$RAW" "${OUT%.md}.tsv"
 say "wrote $OUT (raw measurements: ${OUT%.md}.tsv)"
