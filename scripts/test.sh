@@ -6,7 +6,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-FUZZ_SECONDS=${DPP_FUZZ_SECONDS:-60}
+# Seconds per fuzz target (7 targets: 7 x 40 s = 280 s, within the 5 min
+# fuzzing share of the CI budget). Longer runs: DPP_FUZZ_SECONDS=1800.
+FUZZ_SECONDS=${DPP_FUZZ_SECONDS:-40}
 failed=()
 passed=0
 step() { dpp_say "$*"; }
@@ -45,9 +47,9 @@ tsan_tests() {
 	cmake -S . -B build-tsan -DDPP_TSAN=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
 		cmake --build build-tsan -j"$(nproc)" >/dev/null || return 1
 	(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --no-tests=error --output-on-failure \
-		-R '^(test_bus|test_ratelimit|test_audit|test_metrics|test_tls|test_auth|test_auth_peer)$')
+		-R '^(test_bus|test_ratelimit|test_audit|test_metrics|test_tls|test_auth|test_auth_peer|test_store_thread)$')
 }
-suite "unit tests (ThreadSanitizer: bus, rate limiter, audit, metrics, TLS, auth)" tsan_tests
+suite "unit tests (ThreadSanitizer: bus, rate limiter, audit, metrics, TLS, auth, store)" tsan_tests
 
 for f in tests/fuzz/*.sh; do
 	[ -e "$f" ] || continue
@@ -63,8 +65,12 @@ suite "end-to-end: transparent proxy (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/proxy bash tests/e2e/run_all.sh
 suite "end-to-end: policy (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/policy bash tests/e2e/policy_test.sh
+suite "end-to-end: presets against the real dockerd (ASan+UBSan build)" \
+	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/presets bash tests/e2e/presets_test.sh
 suite "end-to-end: security regressions (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/security bash tests/e2e/security_test.sh
+suite "end-to-end: SQLite store, audit and history (ASan+UBSan build)" \
+	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/store bash tests/e2e/store_test.sh
 suite "end-to-end: life cycle (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/lifecycle bash tests/e2e/lifecycle_test.sh
 suite "end-to-end: TLS, client certificates, Unix socket (ASan+UBSan build)" \

@@ -16,10 +16,12 @@
 #include "dpp/config.h"
 #include "dpp/log.h"
 #include "dpp/metrics.h"
+#include "dpp/presets.h"
 #include "dpp/runtime.h"
 #include "dpp/server.h"
 #include "dpp/tls.h"
 #include "dpp/upstream.h"
+#include "store.h"
 
 #define GRACE_MS 10000
 #define AUDIT_QUEUE 8192
@@ -31,8 +33,14 @@ struct proxy_state {
 	struct dpp_config *cfg;
 	struct dpp_runtime *rt;
 	struct dpp_server *srv;
+	struct dpp_bus *bus;         /* the server's, borrowed (attach) */
+	struct dpp_metrics *metrics; /* the server's, borrowed (attach) */
+	struct dpp_settings start_settings; /* for attach */
+	const char *start_text;      /* the config file as read at start-up (attach) */
+	size_t start_text_len;
 	struct dpp_audit *audit;
 	char audit_path[1024];
+	struct dpp_store *store;
 	char socket[DPP_SOCKET_PATH_MAX];
 	enum dpp_source socket_source;
 };
@@ -52,8 +60,14 @@ static void usage(FILE *out)
 		"  -l, --log-level LVL   trace, debug, info, warn, error (global.log_level / DOCKER_PROXY_LOG / RUST_LOG)\n"
 		"      --headless        run without the operator console, logging to stderr\n"
 		"      --check-config    print the effective settings and exit (0 valid, 1 errors)\n"
+		"      --list-presets    list the built-in presets and their vectors, and exit\n"
 		"  -h, --help            this text\n"
 		"  -V, --version         print the version\n"
+		"\n"
+		"\n"
+		"Subcommands over the SQLite store (see docker-policy-proxy history --help):\n"
+		"  audit [FILTERS]       audit events: who tried what, when, and what the rules said\n"
+		"  history [show|diff|rollback|confirm]  config versions, diffs, rollback\n"
 		"\n"
 		"Signals: SIGHUP reloads the configuration, SIGTERM/SIGINT stop gracefully.\n");
 }
@@ -137,6 +151,37 @@ static void log_lines(enum dpp_log_level level, const char *prefix, const char *
 	}
 }
 
+/* What protect-self protects: the container this process runs in (its id
+ * from /proc, its name from Docker when Docker answers), the socket and the
+ * configuration file. */
+static void presets_identify(const char *socket_path, const char *config_path)
+{
+	char id[80] = "", name[256] = "", target[128];
+	struct dpp_upstream *up = NULL;
+	const char *err = NULL;
+	char *body = NULL;
+
+	if (dpp_presets_detect_container(NULL, NULL, id, sizeof(id)) == 0) {
+		up = dpp_upstream_create(socket_path, 0);
+		snprintf(target, sizeof(target), "/containers/%s/json", id);
+		if (up != NULL &&
+		    dpp_upstream_get(up, target, 1024 * 1024, PROBE_TIMEOUT_MS, &body, &err) == 200) {
+			cJSON *doc = cJSON_Parse(body);
+			const cJSON *n = cJSON_GetObjectItemCaseSensitive(doc, "Name");
+
+			if (cJSON_IsString(n))
+				snprintf(name, sizeof(name), "%s", n->valuestring);
+			cJSON_Delete(doc);
+		}
+		free(body);
+		dpp_upstream_free(up);
+		dpp_log_info("protect-self: running in container %.12s%s%s", id,
+			     name[0] != '\0' ? " " : "", name);
+	}
+	if (dpp_presets_set_self(id, name, socket_path, config_path) != 0)
+		dpp_log_error("protect-self: out of memory; the previous identity stays");
+}
+
 /* Loads the TLS material named by s; *out stays NULL without TLS. */
 static int load_tls(const struct dpp_settings *s, struct dpp_tls_creds **out, char **err)
 {
@@ -201,7 +246,7 @@ static void audit_apply(struct proxy_state *st, const struct dpp_settings *s, in
 			.kinds = DPP_AUDIT_KINDS_DEFAULT | DPP_BUS_KIND(DPP_EVENT_ERROR),
 		};
 
-		st->audit = dpp_audit_start_with(dpp_server_bus(st->srv), &ao, &err);
+		st->audit = dpp_audit_start_with(st->bus, &ao, &err);
 	}
 	if (st->audit == NULL) {
 		dpp_log_error("audit: cannot write %s: %s (%s); audit events are NOT recorded",
@@ -210,6 +255,79 @@ static void audit_apply(struct proxy_state *st, const struct dpp_settings *s, in
 	}
 	snprintf(st->audit_path, sizeof(st->audit_path), "%s", s->audit_log);
 	dpp_log_info("audit: writing %s", s->audit_log);
+}
+
+static void store_retention(const struct dpp_settings *s, long long *ret, long long *req)
+{
+	/* The loader validated both, so the defaults below are never used. */
+	if (dpp_config_parse_duration(s->store_retention, ret) != 0)
+		*ret = 90LL * 86400;
+	if (dpp_config_parse_duration(s->store_request_retention, req) != 0)
+		*req = 7LL * 86400;
+}
+
+/* Starts the SQLite store (global.store) and hooks it to config versions. */
+static void store_start(struct proxy_state *st, const struct dpp_settings *s)
+{
+	struct dpp_store_options o = {0};
+	char path[4096];
+	const char *err = NULL;
+
+	if (!dpp_store_resolve_path(s, dpp_config_path(st->cfg), path, sizeof(path))) {
+		dpp_log_info("store: off (global.store.path is \"\")");
+		return;
+	}
+	o.path = path;
+	o.config_path = dpp_config_path(st->cfg);
+	o.requests_all = s->store_requests;
+	store_retention(s, &o.retention_s, &o.request_retention_s);
+	st->store = dpp_store_start(st->bus, st->metrics, &o, &err);
+	if (st->store == NULL) {
+		dpp_log_error("store: cannot start: %s; events go to the audit file only", err);
+		return;
+	}
+	dpp_config_set_version_hook(dpp_store_config_hook, st->store);
+}
+
+/* Tells the store (through the core's neutral hook) what was tried. */
+static void notify_version(const char *origin, const char *path, const char *text, size_t len,
+			   int applied, const char *errors)
+{
+	struct dpp_config_version v = {
+		.origin = origin,
+		.path = path,
+		.text = text,
+		.len = len,
+		.applied = applied,
+		.errors = errors,
+	};
+
+	dpp_config_version_notify(&v);
+}
+
+/* Before the server accepts anything: the store and the audit writer see
+ * every request from the first one on, so the two records agree. */
+static void attach_subscribers(void *arg, struct dpp_bus *bus, struct dpp_metrics *m)
+{
+	struct proxy_state *st = arg;
+
+	st->bus = bus;
+	st->metrics = m;
+	store_start(st, &st->start_settings);
+	notify_version("startup", dpp_config_path(st->cfg), st->start_text, st->start_text_len, 1,
+		       NULL);
+	audit_apply(st, &st->start_settings, 0);
+}
+
+static void detach_subscribers(void *arg)
+{
+	struct proxy_state *st = arg;
+
+	dpp_config_set_version_hook(NULL, NULL);
+	dpp_store_stop(st->store);
+	st->store = NULL;
+	dpp_audit_stop(st->audit);
+	st->audit = NULL;
 }
 
 /* SIGHUP. The new file is judged as it would run: against the running
@@ -222,11 +340,14 @@ static void reload(struct proxy_state *st)
 	struct dpp_config *next = NULL;
 	struct dpp_runtime *rt = NULL;
 	struct dpp_tls_creds *creds = NULL;
-	char *errors = NULL, *restart = NULL, *tls_err = NULL;
+	char *errors = NULL, *restart = NULL, *tls_err = NULL, *text = NULL;
+	size_t text_len = 0;
 	const struct dpp_settings *eff;
+	int required;
+	const char *path = dpp_config_pick_path(&st->flags, &required);
 
 	dpp_log_info("SIGHUP: reloading the configuration");
-	if (dpp_config_load(&st->flags, &next, &errors) != 0 ||
+	if (dpp_config_load_text(&st->flags, &next, &errors, &text, &text_len) != 0 ||
 	    build_runtime(st, next, running, &rt, &errors) != 0) {
 		log_lines(DPP_LOG_ERROR, "reload refused: ", errors != NULL ? errors : "unknown error");
 		goto refused;
@@ -246,6 +367,7 @@ static void reload(struct proxy_state *st)
 		dpp_tls_creds_unref(creds);
 		dpp_log_info("TLS certificate, key and CA re-read: new connections use them");
 	}
+	presets_identify(st->socket, dpp_config_path(next));
 	dpp_server_swap_runtime(st->srv, rt);
 	audit_apply(st, eff, 1);
 	dpp_runtime_unref(st->rt);
@@ -256,6 +378,14 @@ static void reload(struct proxy_state *st)
 	dpp_metrics_config_reload(dpp_server_metrics(st->srv), 1);
 	dpp_log_info("configuration reloaded: auth %s, %zu rule(s)",
 		     dpp_auth_describe(dpp_runtime_auth(rt)), dpp_ruleset_count(dpp_runtime_rules(rt)));
+	notify_version("sighup", dpp_config_path(next), text, text_len, 1, NULL);
+	{
+		long long ret, req;
+
+		store_retention(eff, &ret, &req);
+		dpp_store_apply(st->store, eff->store_requests, ret, req);
+	}
+	free(text);
 	return;
 refused:
 	dpp_log_error("reload refused: the running configuration stays in effect");
@@ -263,6 +393,9 @@ refused:
 	if (st->audit != NULL)
 		dpp_audit_reopen(st->audit);
 	dpp_metrics_config_reload(dpp_server_metrics(st->srv), 0);
+	notify_version("sighup", text != NULL ? path : NULL, text, text_len, 0,
+		       tls_err != NULL ? tls_err : errors);
+	free(text);
 	free(errors);
 	free(tls_err);
 	dpp_runtime_unref(rt);
@@ -279,6 +412,7 @@ int main(int argc, char **argv)
 		{"log-level", required_argument, NULL, 'l'},
 		{"headless", no_argument, NULL, 'H'},
 		{"check-config", no_argument, NULL, 'C'},
+		{"list-presets", no_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -288,11 +422,15 @@ int main(int argc, char **argv)
 	struct dpp_tls_creds *tls_creds = NULL;
 	struct dpp_server_options opts;
 	struct dpp_settings settings;
-	char *errors = NULL, *err = NULL;
+	char *errors = NULL, *err = NULL, *cfg_text = NULL;
+	size_t cfg_text_len = 0;
 	char docker_desc[256];
 	int headless = 0, check = 0, opt, rc = EX_SOFTWARE, docker_up;
 	sigset_t sigs;
 
+	/* `docker-policy-proxy audit ...` / `history ...`: the store's CLI. */
+	if (argc > 1 && dpp_store_cli_is_command(argv[1]))
+		return dpp_store_cli_main(argc - 1, argv + 1);
 	memset(&st, 0, sizeof(st));
 	while ((opt = getopt_long(argc, argv, "c:b:p:s:l:hV", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -334,6 +472,8 @@ int main(int argc, char **argv)
 		case 'C':
 			check = 1;
 			break;
+		case 'P':
+			return dpp_presets_list(stdout) == 0 && fflush(stdout) == 0 ? 0 : EX_IOERR;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -352,7 +492,8 @@ int main(int argc, char **argv)
 	}
 
 	st.flags = flags;
-	if (dpp_config_load(&st.flags, &st.cfg, &errors) != 0) {
+	if (dpp_config_load_text(&st.flags, &st.cfg, &errors, &cfg_text, &cfg_text_len) != 0) {
+		free(cfg_text);
 		fprintf(stderr, "%sdocker-policy-proxy: configuration refused\n",
 			errors != NULL ? errors : "");
 		free(errors);
@@ -383,6 +524,7 @@ int main(int argc, char **argv)
 		rc = check ? 1 : EX_CONFIG;
 		goto cleanup;
 	}
+	presets_identify(st.socket, dpp_config_path(st.cfg));
 	if (check) {
 		dpp_config_print(st.cfg, stdout);
 		printf("# upstream socket: %s (%s)\n", settings.socket,
@@ -418,13 +560,21 @@ int main(int argc, char **argv)
 	opts.client_timeout_s = settings.client_timeout;
 	opts.max_connections = settings.max_connections;
 	opts.max_connections_per_ip = settings.max_connections_per_ip;
+	opts.attach = attach_subscribers;
+	opts.detach = detach_subscribers;
+	opts.attach_arg = &st;
+	st.start_settings = settings;
+	st.start_text = cfg_text;
+	st.start_text_len = cfg_text_len;
 	if (dpp_server_start(&opts, &st.srv, &err) != 0) {
 		fprintf(stderr, "docker-policy-proxy: %s\n", err != NULL ? err : "cannot start");
 		free(err);
 		rc = EX_OSERR;
 		goto cleanup;
 	}
-	audit_apply(&st, &settings, 0);
+	free(cfg_text);
+	cfg_text = NULL;
+	st.start_text = NULL;
 	dpp_log_info("docker-policy-proxy %s listening on %s%s%s%s:%d%s%s, upstream unix://%s (%s), auth: %s",
 		     DPP_VERSION, settings.tls_cert[0] != '\0' ? "https://" : "",
 		     strchr(settings.bind, ':') ? "[" : "", settings.bind,
@@ -468,6 +618,9 @@ int main(int argc, char **argv)
 		cut = dpp_server_stop_accepting(st.srv, GRACE_MS);
 		dpp_audit_stop(st.audit);
 		st.audit = NULL;
+		dpp_config_set_version_hook(NULL, NULL);
+		dpp_store_stop(st.store);
+		st.store = NULL;
 		dpp_server_free(st.srv);
 		st.srv = NULL;
 		if (cut > 0)
@@ -476,6 +629,7 @@ int main(int argc, char **argv)
 	dpp_log_info("stopped");
 	rc = 0;
 cleanup:
+	free(cfg_text);
 	dpp_tls_creds_unref(tls_creds);
 	dpp_runtime_unref(st.rt);
 	dpp_config_free(st.cfg);

@@ -40,6 +40,8 @@ struct dpp_settings {
 	int max_filter_bytes;              /* filtered responses above this: 502 */
 	int default_action;                /* 0 allow, 1 deny (no rule decided) */
 	char audit_log[1024];              /* JSONL audit file; "" = off */
+	char log_file[1024];               /* console mode's log file; "" = the default */
+	int console_history;               /* events the console keeps */
 	int metrics_enabled;
 	char metrics_path[256];            /* served on the proxy port, never forwarded */
 	char tls_cert[1024];               /* PEM chain, leaf first; "" = no TLS */
@@ -53,6 +55,12 @@ struct dpp_settings {
 	int client_timeout;                /* s a client may stay silent mid-request or idle; 0 = never */
 	int max_connections;               /* concurrent client connections */
 	int max_connections_per_ip;        /* per client address; 0 = no limit */
+	char store_path[1024];             /* SQLite store; "" with source default: beside
+					    * the config file; "" from the file: off */
+	enum dpp_source store_path_source;
+	int store_requests;                /* 0 denied (security events only), 1 all */
+	char store_retention[32];          /* duration text, see dpp_config_parse_duration */
+	char store_request_retention[32];
 };
 
 /* Command-line values; NULL / 0 means "not given". Borrowed for the call. */
@@ -133,6 +141,41 @@ int dpp_config_load(const struct dpp_config_flags *flags, struct dpp_config **ou
  * nothing applies (value NULL, empty, only other targets), -1 with *why
  * (static) when the docker_proxy= directive names no level. Pure. */
 int dpp_config_rust_log_level(const char *value, enum dpp_log_level *out, const char **why);
+
+/* As dpp_config_load, and also hands back the bytes of the file as read in
+ * *text (malloc'd, NUL-terminated, caller frees; NULL when no file was read)
+ * and their count in *len, whether or not the configuration is accepted: the
+ * record of what was tried (config history). */
+int dpp_config_load_text(const struct dpp_config_flags *flags, struct dpp_config **out,
+			 char **errors, char **text, size_t *len);
+
+/* "90d", "12h", "30m", "45s", "2w": a positive count and one unit, at most
+ * 100 years. Returns 0 with *seconds, or -1. Pure. */
+int dpp_config_parse_duration(const char *text, long long *seconds);
+
+/* Config-version hook: the composition root (main.c) notifies every
+ * configuration that became live or was refused (start-up, SIGHUP), and a
+ * module outside the core (the SQLite store) records it, so the core never
+ * includes a store header. All pointers are borrowed for the call only.
+ * origin: "startup" or "sighup". path: the file read, NULL without one.
+ * text/len: its bytes as read (NULL/0 without a file). applied: 1 live now,
+ * 0 refused (errors: the loader's message lines, or NULL). */
+struct dpp_config_version {
+	const char *origin;
+	const char *path;
+	const char *text;
+	size_t len;
+	int applied;
+	const char *errors;
+};
+typedef void (*dpp_config_version_fn)(void *arg, const struct dpp_config_version *v);
+
+/* Registers the one hook (NULL removes it). Not thread-safe: call before
+ * dpp_config_version_notify can run on another thread (main.c calls both
+ * from the main thread). notify calls the hook synchronously, if any; the
+ * hook must return quickly (the store only queues a copy). */
+void dpp_config_set_version_hook(dpp_config_version_fn fn, void *arg);
+void dpp_config_version_notify(const struct dpp_config_version *v);
 
 /* Frees cfg and its kept YAML; NULL is a no-op. */
 void dpp_config_free(struct dpp_config *cfg);

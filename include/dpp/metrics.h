@@ -128,6 +128,33 @@ void dpp_metrics_set_bus_dropped(struct dpp_metrics *m, const char *subscriber, 
 typedef void (*dpp_metrics_collect_fn)(struct dpp_metrics *m, void *arg);
 void dpp_metrics_set_collector(struct dpp_metrics *m, dpp_metrics_collect_fn fn, void *arg);
 
+/* Families owned by modules outside the core (the store registers its
+ * docker_proxy_store_* series this way, so the core never knows them).
+ * fn is called during every dpp_metrics_render, after the built-in
+ * families, with the registry's extras mutex held (so it must not call
+ * dpp_metrics_add_extra/remove_extra), and writes whole families through
+ * dpp_metrics_out_family and dpp_metrics_out_sample. It must be thread-safe
+ * against the module's own threads and quick (no I/O). At most
+ * DPP_METRICS_EXTRA_MAX are registered. add returns 0, or -1 when the table
+ * is full or an argument is NULL. remove unregisters the (fn, arg) pair and
+ * returns once no render is calling it, so arg may be freed afterwards.
+ * Both thread-safe. */
+#define DPP_METRICS_EXTRA_MAX 8
+struct dpp_metrics_out; /* the render buffer; valid during the callback only */
+typedef void (*dpp_metrics_extra_fn)(struct dpp_metrics_out *o, void *arg);
+int dpp_metrics_add_extra(struct dpp_metrics *m, dpp_metrics_extra_fn fn, void *arg);
+void dpp_metrics_remove_extra(struct dpp_metrics *m, dpp_metrics_extra_fn fn, void *arg);
+
+/* Inside an extras callback: the "# HELP" and "# TYPE" lines of a family
+ * (name and help: constants without newline or backslash; type "counter" or
+ * "gauge"), then one sample line per call. label and value: one label pair,
+ * value escaped as format 0.0.4 requires; both NULL for none. v is printed
+ * with %.17g (integers below 2^53 print exactly). */
+void dpp_metrics_out_family(struct dpp_metrics_out *o, const char *name, const char *type,
+			    const char *help);
+void dpp_metrics_out_sample(struct dpp_metrics_out *o, const char *name, const char *label,
+			    const char *value, double v);
+
 /* Renders every family (HELP and TYPE lines, then samples) as Prometheus text
  * format 0.0.4 (Content-Type "text/plain; version=0.0.4; charset=utf-8")
  * into a malloc'd NUL-terminated buffer: *out (caller frees with free()),

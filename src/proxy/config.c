@@ -56,6 +56,43 @@ _Static_assert(sizeof(enum dpp_log_format) == sizeof(int), "enum stored as int")
 static const char *const level_choices[] = {"trace", "debug", "info", "warn", "error", NULL};
 static const char *const format_choices[] = {"text", "json", NULL};
 static const char *const action_choices[] = {"allow", "deny", NULL};
+static const char *const store_requests_choices[] = {"denied", "all", NULL};
+
+int dpp_config_parse_duration(const char *text, long long *seconds)
+{
+	unsigned long long n = 0;
+	const char *p = text;
+	long long unit;
+
+	if (text == NULL || *p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		n = n * 10 + (unsigned long long)(*p - '0');
+		if (n > 100000000ULL)
+			return -1;
+	}
+	switch (*p) {
+	case 's': unit = 1; break;
+	case 'm': unit = 60; break;
+	case 'h': unit = 3600; break;
+	case 'd': unit = 86400; break;
+	case 'w': unit = 7 * 86400; break;
+	default: return -1;
+	}
+	if (p[1] != '\0' || n == 0 || n * (unsigned long long)unit > 100ULL * 365 * 86400)
+		return -1;
+	*seconds = (long long)n * unit;
+	return 0;
+}
+
+static int check_duration(const char *value, size_t len, const char **why)
+{
+	long long s;
+
+	(void)len;
+	*why = "must be a duration such as 90d, 12h, 30m or 45s (at most 100 years)";
+	return dpp_config_parse_duration(value, &s);
+}
 
 /* The metrics path is answered by the proxy instead of Docker, so it must
  * not shadow the API: "/" and anything starting with "/v" (the version
@@ -162,6 +199,40 @@ static const struct dpp_config_row builtin_rows[] = {
 	  .help = "Audit file (JSON Lines: deny, dry_run, auth_failure, lockout, rate_limited); "
 		  "empty: off. Re-opened on SIGHUP for logrotate."},
 	 NULL, FIELD(audit_log), sizeof(((struct dpp_settings *)0)->audit_log), NO},
+	{{.key = "global.log_file", .type = DPP_CONFIG_STRING, .def = "",
+	  .help = "Where log lines go while the operator console owns the terminal (they also "
+		  "show in its Log view); empty or null: docker-policy-proxy.log beside the "
+		  "config file (the working directory without one). Headless runs log to "
+		  "stderr. Restart-only."},
+	 NULL, FIELD(log_file), sizeof(((struct dpp_settings *)0)->log_file), NO},
+	{{.key = "global.console_history", .type = DPP_CONFIG_INT, .def = "10000", .min = 100,
+	  .max = 1000000,
+	  .help = "Events the operator console keeps for its Live and Denials views (the oldest "
+		  "go first; about 2 KiB each). Restart-only."},
+	 NULL, FIELD(console_history), sizeof(int), NO},
+	{{.key = "global.store", .type = DPP_CONFIG_MAPPING, .reloadable = 1,
+	  .help = "SQLite store of audit events and config versions (docker-policy-proxy audit, "
+		  "history)."},
+	 NULL, NO, 0, NO},
+	{{.key = "global.store.path", .type = DPP_CONFIG_STRING, .def = "",
+	  .help = "SQLite database file; not set: docker-policy-proxy.db beside the config file "
+		  "(the working directory without one); \"\" turns the store off. Restart-only."},
+	 NULL, FIELD(store_path), sizeof(((struct dpp_settings *)0)->store_path),
+	 FIELD(store_path_source)},
+	{{.key = "global.store.requests", .type = DPP_CONFIG_ENUM, .def = "denied", .reloadable = 1,
+	  .choices = store_requests_choices,
+	  .help = "denied: store security events only (deny, dry_run, auth_failure, lockout, "
+		  "rate_limited, error); all: every request too."},
+	 NULL, FIELD(store_requests), sizeof(int), NO},
+	{{.key = "global.store.retention", .type = DPP_CONFIG_STRING, .def = "90d", .reloadable = 1,
+	  .help = "How long security events stay in the store (90d, 12h, 30m, 45s)."},
+	 check_duration, FIELD(store_retention), sizeof(((struct dpp_settings *)0)->store_retention),
+	 NO},
+	{{.key = "global.store.request_retention", .type = DPP_CONFIG_STRING, .def = "7d",
+	  .reloadable = 1,
+	  .help = "How long plain request events (requests: all) stay in the store."},
+	 check_duration, FIELD(store_request_retention),
+	 sizeof(((struct dpp_settings *)0)->store_request_retention), NO},
 	{{.key = "global.metrics", .type = DPP_CONFIG_MAPPING, .reloadable = 1,
 	  .help = "Prometheus metrics on the proxy port."},
 	 NULL, NO, 0, NO},
@@ -1193,9 +1264,9 @@ const char *dpp_config_pick_path(const struct dpp_config_flags *flags, int *requ
 	return "./config.yaml";
 }
 
-int dpp_config_load_schema(const struct dpp_config_row *rows, size_t n,
-			   const struct dpp_config_flags *flags, struct dpp_config **out,
-			   char **errors)
+static int load_schema(const struct dpp_config_row *rows, size_t n,
+		       const struct dpp_config_flags *flags, struct dpp_config **out,
+		       char **errors, char **text_out, size_t *len_out)
 {
 	struct loader *L = NULL;
 	struct dpp_config *cfg = NULL;
@@ -1265,15 +1336,50 @@ cleanup:
 		free(L->visited);
 	}
 	free(L);
-	free(text);
+	if (text_out != NULL) {
+		*text_out = text;
+		*len_out = text != NULL ? len : 0;
+	} else {
+		free(text);
+	}
 	dpp_config_free(cfg);
 	return ret;
+}
+
+int dpp_config_load_schema(const struct dpp_config_row *rows, size_t n,
+			   const struct dpp_config_flags *flags, struct dpp_config **out,
+			   char **errors)
+{
+	return load_schema(rows, n, flags, out, errors, NULL, NULL);
 }
 
 int dpp_config_load(const struct dpp_config_flags *flags, struct dpp_config **out,
 		    char **errors)
 {
-	return dpp_config_load_schema(builtin_rows, NBUILTIN, flags, out, errors);
+	return load_schema(builtin_rows, NBUILTIN, flags, out, errors, NULL, NULL);
+}
+
+int dpp_config_load_text(const struct dpp_config_flags *flags, struct dpp_config **out,
+			 char **errors, char **text, size_t *len)
+{
+	*text = NULL;
+	*len = 0;
+	return load_schema(builtin_rows, NBUILTIN, flags, out, errors, text, len);
+}
+
+static dpp_config_version_fn version_hook;
+static void *version_hook_arg;
+
+void dpp_config_set_version_hook(dpp_config_version_fn fn, void *arg)
+{
+	version_hook = fn;
+	version_hook_arg = arg;
+}
+
+void dpp_config_version_notify(const struct dpp_config_version *v)
+{
+	if (version_hook != NULL)
+		version_hook(version_hook_arg, v);
 }
 
 void dpp_config_free(struct dpp_config *cfg)
@@ -1390,6 +1496,8 @@ static void print_source(FILE *out, const struct dpp_config_row *r, enum dpp_sou
 	else if (src == DPP_SOURCE_DEFAULT && r->k.type == DPP_CONFIG_STRING && r->k.def != NULL &&
 		 r->k.def[0] == '\0' && strcmp(r->k.key, "global.socket") == 0)
 		fprintf(out, "  # default (empty: auto-detect)\n");
+	else if (src == DPP_SOURCE_DEFAULT && strcmp(r->k.key, "global.store.path") == 0)
+		fprintf(out, "  # default (not set: docker-policy-proxy.db beside the config file)\n");
 	else
 		fprintf(out, "  # %s\n", dpp_source_name(src));
 }
@@ -1404,7 +1512,11 @@ void dpp_config_print(const struct dpp_config *cfg, FILE *out)
 	fputc('\n', out);
 	for (size_t i = 0; i < cfg->nrows; i++) {
 		const struct dpp_config_row *r = &cfg->rows[i];
-		const char *field = (const char *)&cfg->settings + r->off;
+		/* Rows without a settings field have off == DPP_CONFIG_NO_FIELD:
+		 * no pointer is formed for them (that would overflow). */
+		const char *field = r->off != DPP_CONFIG_NO_FIELD
+					    ? (const char *)&cfg->settings + r->off
+					    : NULL;
 		yaml_node_t *node;
 		int iv = 0;
 

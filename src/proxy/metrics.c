@@ -81,6 +81,12 @@ struct dpp_metrics {
 	struct label_table bus_dropped;
 	dpp_metrics_collect_fn collect;
 	void *collect_arg;
+	pthread_mutex_t extra_lock; /* guards extra[]; held while they render */
+	int extra_lock_ok;
+	struct {
+		dpp_metrics_extra_fn fn;
+		void *arg;
+	} extra[DPP_METRICS_EXTRA_MAX];
 };
 
 static int table_init(struct label_table *t, size_t limit, const char *empty_as)
@@ -180,6 +186,9 @@ struct dpp_metrics *dpp_metrics_create(const char **err)
 	    table_init(&m->rate_limited, DPP_METRICS_RULES_MAX, "default") != 0 ||
 	    table_init(&m->bus_dropped, DPP_METRICS_SUBSCRIBERS_MAX, "unknown") != 0)
 		goto fail;
+	if (pthread_mutex_init(&m->extra_lock, NULL) != 0)
+		goto fail;
+	m->extra_lock_ok = 1;
 	return m;
 fail:
 	dpp_metrics_free(m);
@@ -196,7 +205,42 @@ void dpp_metrics_free(struct dpp_metrics *m)
 	table_done(&m->decisions_dry_run);
 	table_done(&m->rate_limited);
 	table_done(&m->bus_dropped);
+	if (m->extra_lock_ok)
+		pthread_mutex_destroy(&m->extra_lock);
 	free(m);
+}
+
+int dpp_metrics_add_extra(struct dpp_metrics *m, dpp_metrics_extra_fn fn, void *arg)
+{
+	int rc = -1;
+
+	if (m == NULL || fn == NULL)
+		return -1;
+	pthread_mutex_lock(&m->extra_lock);
+	for (size_t i = 0; i < DPP_METRICS_EXTRA_MAX; i++) {
+		if (m->extra[i].fn == NULL) {
+			m->extra[i].fn = fn;
+			m->extra[i].arg = arg;
+			rc = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&m->extra_lock);
+	return rc;
+}
+
+void dpp_metrics_remove_extra(struct dpp_metrics *m, dpp_metrics_extra_fn fn, void *arg)
+{
+	if (m == NULL)
+		return;
+	pthread_mutex_lock(&m->extra_lock);
+	for (size_t i = 0; i < DPP_METRICS_EXTRA_MAX; i++) {
+		if (m->extra[i].fn == fn && m->extra[i].arg == arg) {
+			m->extra[i].fn = NULL;
+			m->extra[i].arg = NULL;
+		}
+	}
+	pthread_mutex_unlock(&m->extra_lock);
 }
 
 void dpp_metrics_request_done(struct dpp_metrics *m, const char *method, int status,
@@ -635,6 +679,12 @@ int dpp_metrics_render(struct dpp_metrics *m, char **out, size_t *len, const cha
 		  get(&m->reloads_failed));
 	simple(&sb, "docker_proxy_up", "gauge", "1 when the Docker daemon answered the last probe.",
 	       (uint64_t)atomic_load_explicit(&m->up, memory_order_relaxed));
+	pthread_mutex_lock(&m->extra_lock);
+	for (size_t i = 0; i < DPP_METRICS_EXTRA_MAX; i++) {
+		if (m->extra[i].fn != NULL)
+			m->extra[i].fn((struct dpp_metrics_out *)&sb, m->extra[i].arg);
+	}
+	pthread_mutex_unlock(&m->extra_lock);
 
 	if (sb.err != NULL) {
 		*err = sb.err;
@@ -648,4 +698,25 @@ int dpp_metrics_render(struct dpp_metrics *m, char **out, size_t *len, const cha
 	*out = sb.p;
 	*len = sb.len;
 	return 0;
+}
+
+/* dpp_metrics_out is the render buffer itself. */
+void dpp_metrics_out_family(struct dpp_metrics_out *o, const char *name, const char *type,
+			    const char *help)
+{
+	family((struct sbuf *)o, name, type, help);
+}
+
+void dpp_metrics_out_sample(struct dpp_metrics_out *o, const char *name, const char *label,
+			    const char *value, double v)
+{
+	struct sbuf *sb = (struct sbuf *)o;
+
+	sb_puts(sb, name);
+	if (label != NULL && value != NULL) {
+		sb_printf(sb, "{%s=\"", label);
+		sb_label_value(sb, value);
+		sb_puts(sb, "\"}");
+	}
+	sb_printf(sb, " %.17g\n", v);
 }

@@ -74,6 +74,8 @@ struct dpp_server {
 	atomic_int docker_up;
 	unsigned int client_timeout_s;
 	atomic_uint_fast64_t next_id;
+	atomic_uint_fast64_t n_done;   /* finished requests (the console's req/s) */
+	atomic_uint_fast64_t n_denied; /* of which refused: rules, limits, authentication */
 	pthread_mutex_t rt_lock; /* guards rt (the pointer only) */
 	int rt_lock_ok;
 	struct dpp_runtime *rt;
@@ -171,6 +173,7 @@ struct request {
 	unsigned deferred_status;
 	long long drained;              /* upload bytes discarded meanwhile */
 	long long t_forwarded; /* the head went to Docker (upstream_latency_ms) */
+	unsigned long long bytes_out; /* response body bytes handed to MHD */
 };
 
 static long long now_ms(void)
@@ -451,8 +454,10 @@ static ssize_t read_body_cb(void *cls, uint64_t pos, char *buf, size_t max)
 
 	(void)pos;
 	n = dpp_uconn_read_body(r->uc, buf, max, r->client_fd);
-	if (n > 0)
+	if (n > 0) {
+		r->bytes_out += (unsigned long long)n;
 		return n;
+	}
 	if (n == 0)
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	if (n == DPP_UWAIT_ERROR) {
@@ -502,7 +507,12 @@ struct upgrade_ctx {
 	int upstream_fd;
 	char *extra; /* bytes from Docker after its 101 head */
 	size_t extra_len;
+	struct dpp_event ev;  /* the stream's open event, re-sent as its close */
+	long long t_open;     /* monotonic ms the splice began */
 };
+
+/* The open event of a hijacked stream (its close re-sends it). */
+static void stream_opened(struct request *r, struct upgrade_ctx *u);
 
 static void close_upgraded(void *ctx)
 {
@@ -510,6 +520,16 @@ static void close_upgraded(void *ctx)
 
 	MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
 	dpp_metrics_stream_end(u->srv->metrics);
+	if (u->t_open > 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		u->ev.kind = DPP_EVENT_STREAM_CLOSE;
+		u->ev.time_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		u->ev.duration_ms = (uint32_t)(now_ms() - u->t_open);
+		snprintf(u->ev.message, sizeof(u->ev.message), "hijacked stream closed");
+		dpp_bus_publish(u->srv->bus, &u->ev);
+	}
 	free(u);
 }
 
@@ -524,6 +544,8 @@ static void on_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, cons
 		r->upgrade_taken = 1;
 	u->urh = urh;
 	dpp_metrics_stream_begin(u->srv->metrics);
+	if (r != NULL)
+		stream_opened(r, u);
 	/* On success the splice owns u and frees it in close_upgraded. */
 	if (dpp_hijacks_start(u->srv->hijacks, u->srv->up, sock, u->upstream_fd, u->extra,
 			      u->extra_len, extra_in, extra_in_size, close_upgraded, u) != 0) {
@@ -814,6 +836,46 @@ static void copy_str(char *dst, size_t len, const char *src)
 }
 
 static const char *field_get(const struct field_list *l, const char *name);
+static void fill_details(const struct request *r, struct dpp_event *ev);
+
+static int is_credential_field(const char *name)
+{
+	return strcasecmp(name, "Authorization") == 0 ||
+	       strcasecmp(name, "Proxy-Authorization") == 0 ||
+	       strcasecmp(name, "X-Registry-Auth") == 0 ||
+	       strcasecmp(name, "X-Registry-Config") == 0;
+}
+
+/* Bounded excerpts for the console: headers (credentials redacted), query,
+ * body start, bytes sent, the rule trace. */
+static void fill_details(const struct request *r, struct dpp_event *ev)
+{
+	size_t used = 0;
+
+	ev->bytes_out = r->bytes_out; /* the query is fill_event's */
+	for (size_t i = 0; r->fields != NULL && i < r->fields->n; i++) {
+		const struct dpp_header *h = &r->fields->f[i];
+		int n = snprintf(ev->headers + used, sizeof(ev->headers) - used, "%s: %s\n", h->name,
+				 is_credential_field(h->name) ? "(redacted)" : h->value);
+
+		if (n < 0 || (size_t)n >= sizeof(ev->headers) - used) {
+			ev->headers[used] = '\0'; /* no half field: a cut value could leak */
+			break;
+		}
+		used += (size_t)n;
+	}
+	if (r->buf != NULL && r->buf_len > 0 && r->mode != MODE_FORWARD) {
+		size_t n = r->buf_len < sizeof(ev->body) - 1 ? r->buf_len : sizeof(ev->body) - 1;
+
+		for (size_t i = 0; i < n; i++) {
+			unsigned char ch = (unsigned char)r->buf[i];
+
+			ev->body[i] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
+		}
+		ev->body[n] = '\0';
+	}
+	ev->trace = r->dec.trace;
+}
 
 static void fill_event(const struct request *r, enum dpp_event_kind kind, int status,
 		       const char *rule, const char *action, const char *message,
@@ -830,6 +892,8 @@ static void fill_event(const struct request *r, enum dpp_event_kind kind, int st
 	ev->duration_ms = (uint32_t)(now_ms() - r->t_start);
 	copy_str(ev->method, sizeof(ev->method), r->method);
 	copy_str(ev->path, sizeof(ev->path), r->canon != NULL ? dpp_target_path(r->canon) : r->target);
+	if (r->target != NULL && strchr(r->target, '?') != NULL)
+		copy_str(ev->query, sizeof(ev->query), strchr(r->target, '?') + 1);
 	copy_str(ev->peer_ip, sizeof(ev->peer_ip), r->peer_ip);
 	copy_str(ev->client_ip, sizeof(ev->client_ip), r->client_ip);
 	copy_str(ev->user_agent, sizeof(ev->user_agent),
@@ -846,6 +910,15 @@ static void fill_event(const struct request *r, enum dpp_event_kind kind, int st
 	copy_str(ev->rule_action, sizeof(ev->rule_action), rule != NULL ? action : NULL);
 	copy_str(ev->message, sizeof(ev->message), message);
 	ev->dry_run = kind == DPP_EVENT_DRY_RUN;
+	fill_details(r, ev);
+}
+
+static void stream_opened(struct request *r, struct upgrade_ctx *u)
+{
+	fill_event(r, DPP_EVENT_STREAM_OPEN, 101, r->ev_rule, r->ev_action,
+		   "hijacked stream opened", &u->ev);
+	u->t_open = now_ms();
+	dpp_bus_publish(u->srv->bus, &u->ev);
 }
 
 /* Publishes an event now (dry-run, lockout: several per request). */
@@ -1359,6 +1432,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 		struct dpp_event ev;
 
 		atomic_fetch_sub(&srv->inflight, 1);
+		atomic_fetch_add(&srv->n_done, 1);
+		if (r->ev_kind == DPP_EVENT_DENY || r->ev_kind == DPP_EVENT_RATE_LIMITED ||
+		    r->ev_kind == DPP_EVENT_AUTH_FAILURE)
+			atomic_fetch_add(&srv->n_denied, 1);
 		fill_event(r, r->ev_kind, r->status, r->ev_rule, r->ev_action, r->ev_message, &ev);
 		dpp_bus_publish(srv->bus, &ev);
 		dpp_metrics_request_done(srv->metrics, r->method, r->status, ev.duration_ms);
@@ -1642,7 +1719,7 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 	/* poll(), not select(): no FD_SETSIZE ceiling on connections. */
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 			     MHD_ALLOW_UPGRADE | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_POLL;
-	int is_v6 = 0;
+	int is_v6 = 0, attached = 0;
 	const char *berr = NULL;
 	int max_conn = opts->max_connections > 0 ? opts->max_connections : DEFAULT_CONNECTION_LIMIT;
 
@@ -1684,6 +1761,10 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 	srv->listen_fd = open_listener(opts->bind, opts->port, &is_v6, err);
 	if (srv->listen_fd < 0)
 		goto fail;
+	if (opts->attach != NULL) {
+		opts->attach(opts->attach_arg, srv->bus, srv->metrics);
+		attached = 1;
+	}
 	if (is_v6)
 		flags |= MHD_USE_IPv6;
 	/* With TLS the TCP socket belongs to the TLS acceptor: MHD only gets
@@ -1741,6 +1822,8 @@ oom:
 	if (asprintf(err, "out of memory") < 0)
 		*err = NULL;
 fail:
+	if (attached && opts->detach != NULL)
+		opts->detach(opts->attach_arg);
 	if (srv != NULL) {
 		if (srv->listen_fd >= 0)
 			close(srv->listen_fd);
@@ -1756,6 +1839,8 @@ void dpp_server_swap_runtime(struct dpp_server *srv, struct dpp_runtime *rt)
 	dpp_runtime_ref(rt);
 	pthread_mutex_lock(&srv->rt_lock);
 	old = srv->rt;
+	if (old != rt)
+		dpp_ruleset_carry_stats(dpp_runtime_rules(rt), dpp_runtime_rules(old));
 	srv->rt = rt;
 	pthread_mutex_unlock(&srv->rt_lock);
 	if (dpp_ruleset_retain_buckets(dpp_runtime_rules(rt), srv->ratelimit) < 0)
@@ -1764,6 +1849,26 @@ void dpp_server_swap_runtime(struct dpp_server *srv, struct dpp_runtime *rt)
 }
 
 struct dpp_bus *dpp_server_bus(struct dpp_server *srv) { return srv->bus; }
+struct dpp_ratelimit *dpp_server_ratelimit(struct dpp_server *srv) { return srv->ratelimit; }
+struct dpp_lockout *dpp_server_lockout(struct dpp_server *srv) { return srv->lockout; }
+int dpp_server_streams(struct dpp_server *srv) { return dpp_hijacks_active(srv->hijacks); }
+int dpp_server_docker_up(struct dpp_server *srv) { return atomic_load(&srv->docker_up); }
+
+void dpp_server_counts(struct dpp_server *srv, uint64_t *requests, uint64_t *denials)
+{
+	*requests = atomic_load(&srv->n_done);
+	*denials = atomic_load(&srv->n_denied);
+}
+
+struct dpp_runtime *dpp_server_runtime(struct dpp_server *srv)
+{
+	struct dpp_runtime *rt;
+
+	pthread_mutex_lock(&srv->rt_lock);
+	rt = dpp_runtime_ref(srv->rt);
+	pthread_mutex_unlock(&srv->rt_lock);
+	return rt;
+}
 struct dpp_metrics *dpp_server_metrics(struct dpp_server *srv) { return srv->metrics; }
 
 int dpp_server_stop_accepting(struct dpp_server *srv, int grace_ms)

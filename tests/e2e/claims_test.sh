@@ -281,6 +281,11 @@ if method == "POST":
 print("ok: hidden headers stayed at the proxy")
 PYEOF
 	done
+	# Expect: 100-continue is answered by the proxy itself (the stand-in never sends 100).
+	out=$(curl -sv -o /dev/null -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -H 'Expect: 100-continue' \
+		-d '{"Image":"busybox"}' "http://127.0.0.1:$P_PORT/v1.41/containers/create?name=hdr-expect" 2>&1)
+	expect_match "100 Continue from the proxy" '< HTTP/1.1 100 Continue' "$out" || { stop_private; fake_stop; return 1; }
+	expect_match "then Docker's answer" '< HTTP/1.1 200' "$out" || { stop_private; fake_stop; return 1; }
 	stop_private || { fake_stop; return 1; }
 	fake_stop
 }

@@ -39,6 +39,9 @@ grep -v '^#' "$root/tests/unit/data/canon_cases.txt" | cut -f1 | while IFS= read
 	printf '%b' "$line" >"$out/corpus/seed-$n"
 done
 
+# And the committed seed corpus (tests/fuzz/corpus/fuzz_canon/).
+cp "$here"/corpus/fuzz_canon/* "$out/corpus/"
+
 cat >"$out/canon.dict" <<'EOF'
 "/v1.41/"
 "/v1/"

@@ -27,6 +27,8 @@ printf '%s' '[[[[{"a":[{"b":null}]}]]]]' >"$corpus/seed-nest"
 printf '%s' 'HostConfig.Binds.0' >"$corpus/seed-path"
 printf '%s' 'PUT /containers/x/archive' >"$corpus/seed-kind"
 
+cp "$here"/corpus/fuzz_body/* "$corpus/" # the committed seed corpus
+
 rc=0
 "$out/fuzz_body" -max_total_time="$secs" -max_len=4096 -timeout=10 \
 	-dict="$here/body.dict" -artifact_prefix="$out/" "$corpus" || rc=$?

@@ -1,0 +1,1312 @@
+/* docker-policy-proxy audit / history: read-only queries over the store, and
+ * rollback / confirm (short read-write sessions; the proxy's writer thread
+ * absorbs them with its retries). */
+#include "store.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+#include <yaml.h>
+
+#include "cfgfile.h"
+#include "db.h"
+#include "dpp/cidr.h"
+#include "dpp/config.h"
+#include "dpp/runtime.h"
+
+#define PROG "docker-policy-proxy"
+
+struct cli {
+	const char *store;
+	const char *config;
+	const char *since, *until, *event, *rule, *ip, *identity, *role, *path;
+	long limit;
+	int json, reveal;
+	const char *confirm, *comment;
+	char db_path[4096];
+};
+
+static void cli_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage:\n"
+		"  " PROG " audit [--since 1h|DATE] [--until 1h|DATE] [--event KIND] [--rule NAME]\n"
+		"        [--ip CIDR] [--identity ID] [--role ROLE] [--path PREFIX] [--limit N] [--json]\n"
+		"  " PROG " history                      list config versions (* = live)\n"
+		"  " PROG " history show N [--reveal]    one version's text (token:/secret: values masked)\n"
+		"  " PROG " history diff N [M] [--reveal]  unified diff of N against M (default: the live one)\n"
+		"  " PROG " history rollback N [--confirm 10m] [--comment TEXT]\n"
+		"  " PROG " history confirm              keep a rollback made with --confirm\n"
+		"Common: --store PATH (the database) or --config PATH (the proxy's config file,\n"
+		"whose global.store.path names it; default $DOCKER_PROXY_CONFIG, else ./config.yaml).\n"
+		"DATE: 2026-12-01, 2026-12-01T10:00:00Z (UTC) or a duration back from now (90s, 15m, 1h, 2d).\n");
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "1h" back from now, or an ISO-8601 UTC date/time. */
+static int parse_when(const char *s, int64_t *out)
+{
+	static const char *const fmts[] = {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S",
+					   "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"};
+	long long secs;
+
+	if (dpp_config_parse_duration(s, &secs) == 0) {
+		*out = now_ms() - secs * 1000;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+		struct tm tm;
+		const char *end;
+
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, fmts[i], &tm);
+		if (end == NULL)
+			continue;
+		if (*end == '.') { /* fractions of a second are ignored */
+			end++;
+			while (*end >= '0' && *end <= '9')
+				end++;
+		}
+		if (*end == 'Z')
+			end++;
+		if (*end != '\0')
+			continue;
+		*out = (int64_t)timegm(&tm) * 1000;
+		return 0;
+	}
+	return -1;
+}
+
+/* Finds the database: --store, else global.store.path of the config file. */
+static int resolve_db(struct cli *c)
+{
+	struct dpp_config_flags flags = {0};
+	struct dpp_config *cfg = NULL;
+	const char *cfg_path;
+	int required, on = 1;
+
+	if (c->store != NULL) {
+		snprintf(c->db_path, sizeof(c->db_path), "%s", c->store);
+		return 0;
+	}
+	flags.config_path = c->config;
+	cfg_path = dpp_config_pick_path(&flags, &required);
+	if (dpp_config_load(&flags, &cfg, NULL) == 0) {
+		on = dpp_store_resolve_path(dpp_config_settings(cfg), dpp_config_path(cfg),
+					    c->db_path, sizeof(c->db_path));
+		dpp_config_free(cfg);
+	} else {
+		/* A config this CLI cannot load (missing ${VAR}s, ...): the default place. */
+		struct dpp_settings none;
+
+		memset(&none, 0, sizeof(none));
+		on = dpp_store_resolve_path(&none, cfg_path, c->db_path, sizeof(c->db_path));
+	}
+	if (!on) {
+		fprintf(stderr, PROG ": the store is off in %s (global.store.path: \"\")\n", cfg_path);
+		return -1;
+	}
+	return 0;
+}
+
+static sqlite3 *open_ro(struct cli *c)
+{
+	sqlite3 *db = NULL;
+	char err[1024];
+
+	if (resolve_db(c) != 0)
+		return NULL;
+	if (dpp_store_db_open_readonly(c->db_path, &db, err, sizeof(err)) != DPP_STORE_OPEN_OK) {
+		fprintf(stderr, PROG ": %s: %s\n", c->db_path, err);
+		return NULL;
+	}
+	return db;
+}
+
+static void cidr_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct dpp_cidr *block = sqlite3_get_auxdata(ctx, 1);
+	const unsigned char *ip = sqlite3_value_text(argv[0]);
+
+	(void)argc;
+	if (block == NULL) {
+		const unsigned char *txt = sqlite3_value_text(argv[1]);
+
+		block = sqlite3_malloc(sizeof(*block));
+		if (block == NULL || txt == NULL || dpp_cidr_parse((const char *)txt, block) != 0) {
+			sqlite3_free(block);
+			sqlite3_result_error(ctx, "bad CIDR", -1);
+			return;
+		}
+		sqlite3_set_auxdata(ctx, 1, block, sqlite3_free);
+		block = sqlite3_get_auxdata(ctx, 1);
+		if (block == NULL) {
+			sqlite3_result_int(ctx, 0);
+			return;
+		}
+	}
+	sqlite3_result_int(ctx, ip != NULL && dpp_cidr_match(block, (const char *)ip));
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return t != NULL ? (const char *)t : NULL;
+}
+
+static int term_width(void)
+{
+	struct winsize ws;
+	const char *env = getenv("COLUMNS");
+
+	if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	if (env != NULL && atoi(env) > 0)
+		return atoi(env);
+	return 160;
+}
+
+/* Prints s in exactly w columns (bytes; control bytes shown as '?'). */
+static void cell(const char *s, int w, int last)
+{
+	int n = 0;
+
+	if (s == NULL)
+		s = "-";
+	for (; *s != '\0' && n < w; s++, n++) {
+		if (n == w - 1 && s[1] != '\0') {
+			putchar('~');
+			n++;
+			break;
+		}
+		putchar((unsigned char)*s < 0x20 ? '?' : *s);
+	}
+	if (!last)
+		for (; n < w + 1; n++)
+			putchar(' ');
+}
+
+static cJSON *json_str(const char *s)
+{
+	return s != NULL ? cJSON_CreateString(s) : cJSON_CreateNull();
+}
+
+static int cmd_audit(struct cli *c)
+{
+	sqlite3 *db = open_ro(c);
+	sqlite3_stmt *st = NULL;
+	char sql[2048];
+	int64_t since = 0, until = 0;
+	int idx = 1, rc = EX_OK, nrows = 0;
+	struct dpp_cidr probe;
+	char **lines = NULL;
+
+	if (db == NULL)
+		return EX_UNAVAILABLE;
+	if ((c->since != NULL && parse_when(c->since, &since) != 0) ||
+	    (c->until != NULL && parse_when(c->until, &until) != 0)) {
+		fprintf(stderr, PROG ": --since/--until: a duration (1h, 2d) or a date (2026-12-01, 2026-12-01T10:00:00Z)\n");
+		sqlite3_close(db);
+		return EX_USAGE;
+	}
+	if (c->ip != NULL && dpp_cidr_parse(c->ip, &probe) != 0) {
+		fprintf(stderr, PROG ": --ip: not an address or CIDR block: %s\n", c->ip);
+		sqlite3_close(db);
+		return EX_USAGE;
+	}
+	sqlite3_create_function(db, "dpp_cidr_match", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+				cidr_fn, NULL, NULL);
+	snprintf(sql, sizeof(sql),
+		 "SELECT timestamp, event, peer_ip, method, path, user_agent, user_role, identity,"
+		 " rule_name, rule_action, status, dry_run, message, request_id, client_ip,"
+		 " duration_ms, query FROM audit_events WHERE 1 = 1%s%s%s%s%s%s%s%s"
+		 " ORDER BY time_ms DESC, id DESC LIMIT ?",
+		 c->since ? " AND time_ms >= ?" : "", c->until ? " AND time_ms < ?" : "",
+		 c->event ? " AND event = ?" : "", c->rule ? " AND rule_name = ?" : "",
+		 c->identity ? " AND identity = ?" : "", c->role ? " AND user_role = ?" : "",
+		 c->path ? " AND substr(path, 1, length(?)) = ?" : "",
+		 c->ip ? " AND dpp_cidr_match(coalesce(client_ip, peer_ip), ?)" : "");
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, PROG ": query: %s\n", sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return EX_SOFTWARE;
+	}
+	if (c->since)
+		sqlite3_bind_int64(st, idx++, since);
+	if (c->until)
+		sqlite3_bind_int64(st, idx++, until);
+	if (c->event)
+		sqlite3_bind_text(st, idx++, c->event, -1, SQLITE_STATIC);
+	if (c->rule)
+		sqlite3_bind_text(st, idx++, c->rule, -1, SQLITE_STATIC);
+	if (c->identity)
+		sqlite3_bind_text(st, idx++, c->identity, -1, SQLITE_STATIC);
+	if (c->role)
+		sqlite3_bind_text(st, idx++, c->role, -1, SQLITE_STATIC);
+	if (c->path) {
+		sqlite3_bind_text(st, idx++, c->path, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, idx++, c->path, -1, SQLITE_STATIC);
+	}
+	if (c->ip)
+		sqlite3_bind_text(st, idx++, c->ip, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, idx, c->limit > 0 ? c->limit : -1);
+
+	/* Newest first from SQLite, printed oldest first. */
+	for (;;) {
+		int s = sqlite3_step(st);
+		char *line = NULL;
+
+		if (s == SQLITE_DONE)
+			break;
+		if (s != SQLITE_ROW) {
+			fprintf(stderr, PROG ": query: %s\n", sqlite3_errmsg(db));
+			rc = EX_SOFTWARE;
+			break;
+		}
+		if (c->json) {
+			cJSON *o = cJSON_CreateObject();
+
+			cJSON_AddItemToObject(o, "timestamp", json_str(col(st, 0)));
+			cJSON_AddItemToObject(o, "event", json_str(col(st, 1)));
+			cJSON_AddItemToObject(o, "peer_ip", json_str(col(st, 2)));
+			cJSON_AddItemToObject(o, "method", json_str(col(st, 3)));
+			cJSON_AddItemToObject(o, "path", json_str(col(st, 4)));
+			cJSON_AddItemToObject(o, "user_agent", json_str(col(st, 5)));
+			cJSON_AddItemToObject(o, "user_role", json_str(col(st, 6)));
+			cJSON_AddItemToObject(o, "identity", json_str(col(st, 7)));
+			cJSON_AddItemToObject(o, "rule_name", json_str(col(st, 8)));
+			cJSON_AddItemToObject(o, "rule_action", json_str(col(st, 9)));
+			cJSON_AddNumberToObject(o, "status", sqlite3_column_int(st, 10));
+			cJSON_AddBoolToObject(o, "dry_run", sqlite3_column_int(st, 11));
+			cJSON_AddItemToObject(o, "message", json_str(col(st, 12)));
+			if (sqlite3_column_type(st, 13) != SQLITE_NULL)
+				cJSON_AddNumberToObject(o, "request_id", (double)sqlite3_column_int64(st, 13));
+			if (col(st, 14) != NULL && (col(st, 2) == NULL || strcmp(col(st, 14), col(st, 2)) != 0))
+				cJSON_AddStringToObject(o, "client_ip", col(st, 14));
+			cJSON_AddNumberToObject(o, "duration_ms", sqlite3_column_int(st, 15));
+			if (col(st, 16) != NULL)
+				cJSON_AddStringToObject(o, "query", col(st, 16));
+			line = cJSON_PrintUnformatted(o);
+			cJSON_Delete(o);
+		} else {
+			char *buf = NULL;
+			size_t len = 0;
+			FILE *f = open_memstream(&buf, &len);
+			int w = term_width(), rest, wreq, wmsg;
+			char req[600], when[32];
+			const char *client = col(st, 14) != NULL ? col(st, 14) : col(st, 2);
+
+			if (f == NULL) {
+				rc = EX_OSERR;
+				break;
+			}
+			snprintf(when, sizeof(when), "%.19s", col(st, 0) != NULL ? col(st, 0) : "");
+			if (strlen(when) > 10)
+				when[10] = ' ';
+			snprintf(req, sizeof(req), "%s %s", col(st, 3) != NULL ? col(st, 3) : "-",
+				 col(st, 4) != NULL ? col(st, 4) : "-");
+			rest = w - (19 + 12 + 15 + 18 + 16 + 6 + 7);
+			if (rest < 30)
+				rest = 30;
+			wreq = rest * 55 / 100;
+			wmsg = rest - wreq;
+			{
+				FILE *saved = stdout;
+				char status[16];
+
+				stdout = f;
+				snprintf(status, sizeof(status), "%d", sqlite3_column_int(st, 10));
+				cell(when, 19, 0);
+				cell(col(st, 1), 12, 0);
+				cell(client != NULL ? client : "unix", 15, 0);
+				cell(col(st, 7), 18, 0);
+				cell(req, wreq, 0);
+				cell(col(st, 8), 16, 0);
+				cell(status, 6, 0);
+				cell(col(st, 12), wmsg, 1);
+				stdout = saved;
+			}
+			fclose(f);
+			line = buf;
+		}
+		if (line == NULL) {
+			rc = EX_OSERR;
+			break;
+		}
+		{
+			char **grown = realloc(lines, sizeof(*lines) * (size_t)(nrows + 1));
+
+			if (grown == NULL) {
+				free(line);
+				rc = EX_OSERR;
+				break;
+			}
+			lines = grown;
+			lines[nrows++] = line;
+		}
+	}
+	if (!c->json && rc == EX_OK && nrows > 0) {
+		int w = term_width(), rest = w - (19 + 12 + 15 + 18 + 16 + 6 + 7), wreq, wmsg;
+
+		if (rest < 30)
+			rest = 30;
+		wreq = rest * 55 / 100;
+		wmsg = rest - wreq;
+		cell("TIME (UTC)", 19, 0);
+		cell("EVENT", 12, 0);
+		cell("CLIENT", 15, 0);
+		cell("IDENTITY", 18, 0);
+		cell("REQUEST", wreq, 0);
+		cell("RULE", 16, 0);
+		cell("STATUS", 6, 0);
+		cell("MESSAGE", wmsg, 1);
+		putchar('\n');
+	}
+	for (int i = nrows - 1; i >= 0; i--) {
+		if (rc == EX_OK)
+			printf("%s\n", lines[i]);
+		free(lines[i]);
+	}
+	free(lines);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	if (rc == EX_OK && fflush(stdout) != 0)
+		rc = EX_IOERR;
+	return rc;
+}
+
+/* ---- history ----------------------------------------------------------- */
+
+struct version {
+	int64_t id, based_on, rollback_of, deadline;
+	int applied;
+	char *content;
+	size_t len;
+	char sha[65];
+	char source[32], author[128], when[40], state[32];
+	char *comment, *errors, *path;
+};
+
+static void version_free(struct version *v)
+{
+	free(v->content);
+	free(v->comment);
+	free(v->errors);
+	free(v->path);
+	memset(v, 0, sizeof(*v));
+}
+
+static char *dup_col(sqlite3_stmt *st, int i, size_t *len)
+{
+	const void *p = sqlite3_column_blob(st, i);
+	int n = sqlite3_column_bytes(st, i);
+	char *d;
+
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return NULL;
+	d = malloc((size_t)n + 1);
+	if (d == NULL)
+		return NULL;
+	if (n > 0)
+		memcpy(d, p, (size_t)n);
+	d[n] = '\0';
+	if (len != NULL)
+		*len = (size_t)n;
+	return d;
+}
+
+static const char version_cols[] =
+	"id, timestamp, source, author, sha256, content, applied, errors, based_on, rollback_of,"
+	" comment, path, confirm_deadline_ms, coalesce(confirm_state, '')";
+
+static void version_read(sqlite3_stmt *st, struct version *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->id = sqlite3_column_int64(st, 0);
+	snprintf(v->when, sizeof(v->when), "%s", col(st, 1) ? col(st, 1) : "");
+	snprintf(v->source, sizeof(v->source), "%s", col(st, 2) ? col(st, 2) : "");
+	snprintf(v->author, sizeof(v->author), "%s", col(st, 3) ? col(st, 3) : "");
+	snprintf(v->sha, sizeof(v->sha), "%s", col(st, 4) ? col(st, 4) : "");
+	v->content = dup_col(st, 5, &v->len);
+	v->applied = sqlite3_column_int(st, 6);
+	v->errors = dup_col(st, 7, NULL);
+	v->based_on = sqlite3_column_int64(st, 8);
+	v->rollback_of = sqlite3_column_int64(st, 9);
+	v->comment = dup_col(st, 10, NULL);
+	v->path = dup_col(st, 11, NULL);
+	v->deadline = sqlite3_column_int64(st, 12);
+	snprintf(v->state, sizeof(v->state), "%s", col(st, 13) ? col(st, 13) : "");
+}
+
+/* id > 0: that version; id == 0: the live one. Returns 1 found, 0 not, -1 error. */
+static int version_get(sqlite3 *db, int64_t id, struct version *v)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[512];
+	int rc;
+
+	snprintf(sql, sizeof(sql), "SELECT %s FROM config_versions WHERE %s", version_cols,
+		 id > 0 ? "id = ?1" : "applied = 1 ORDER BY id DESC LIMIT 1");
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, PROG ": %s\n", sqlite3_errmsg(db));
+		return -1;
+	}
+	if (id > 0)
+		sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		version_read(st, v);
+	else if (rc != SQLITE_DONE)
+		fprintf(stderr, PROG ": %s\n", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int parse_id(const char *s, int64_t *out)
+{
+	char *end = NULL;
+	long long v;
+
+	if (s == NULL)
+		return -1;
+	v = strtoll(s, &end, 10);
+	if (end == s || *end != '\0' || v <= 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static void state_text(const struct version *v, char *out, size_t len)
+{
+	char when[40];
+
+	if (strcmp(v->state, "pending") == 0) {
+		dpp_store_iso_time(v->deadline, when, sizeof(when));
+		snprintf(out, len, "pending confirm until %s", when);
+	} else if (v->state[0] != '\0') {
+		snprintf(out, len, "%s%s", v->applied ? "applied, " : "", v->state);
+	} else {
+		snprintf(out, len, "%s", v->applied ? "applied" : v->source[0] == 'f' ? "not loaded" : "refused");
+	}
+}
+
+static int cmd_history_list(struct cli *c)
+{
+	sqlite3 *db = open_ro(c);
+	sqlite3_stmt *st = NULL;
+	struct version live;
+	char sql[512];
+	int have_live, rc = EX_OK;
+
+	if (db == NULL)
+		return EX_UNAVAILABLE;
+	have_live = version_get(db, 0, &live);
+	snprintf(sql, sizeof(sql), "SELECT %s FROM config_versions ORDER BY id%s", version_cols,
+		 c->limit > 0 ? " DESC LIMIT ?1" : "");
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, PROG ": %s\n", sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return EX_SOFTWARE;
+	}
+	if (c->limit > 0)
+		sqlite3_bind_int64(st, 1, c->limit);
+	printf("  %-5s %-24s %-9s %-16s %-12s %-8s %-40s %s\n", "ID", "TIME (UTC)", "SOURCE",
+	       "AUTHOR", "SHA256", "BASED_ON", "STATE", "COMMENT / ERRORS");
+	for (;;) {
+		struct version v;
+		char state[96], based[24];
+		int s = sqlite3_step(st);
+
+		if (s != SQLITE_ROW) {
+			if (s != SQLITE_DONE) {
+				fprintf(stderr, PROG ": %s\n", sqlite3_errmsg(db));
+				rc = EX_SOFTWARE;
+			}
+			break;
+		}
+		version_read(st, &v);
+		state_text(&v, state, sizeof(state));
+		snprintf(based, sizeof(based), "%lld", (long long)v.based_on);
+		printf("%c %-5lld %-24s %-9s %-16.16s %-12.12s %-8s %-40s ",
+		       have_live == 1 && live.id == v.id ? '*' : ' ', (long long)v.id, v.when, v.source,
+		       v.author, v.sha, v.based_on > 0 ? based : "-", state);
+		if (v.comment != NULL)
+			printf("%s", v.comment);
+		if (v.errors != NULL) {
+			char *nl = strchr(v.errors, '\n');
+
+			printf("%s%.*s%s", v.comment != NULL ? " | " : "",
+			       nl != NULL ? (int)(nl - v.errors) : (int)strlen(v.errors), v.errors,
+			       nl != NULL && nl[1] != '\0' ? " ..." : "");
+		}
+		putchar('\n');
+		version_free(&v);
+	}
+	if (have_live == 1)
+		version_free(&live);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
+/* Masks the values of `token:` and `secret:` keys (any depth, block or flow
+ * style), located with libyaml's marks so quoting and flow mappings are
+ * handled by the parser. Text libyaml cannot parse is masked line by line:
+ * everything after such a key, to the end of the line. Returns malloc'd. */
+static int is_secret_key(const char *k)
+{
+	return strcmp(k, "token") == 0 || strcmp(k, "secret") == 0;
+}
+
+static char *mask_lines(const char *text, size_t len)
+{
+	char *out = malloc(len * 2 + 16), *o = out;
+	const char *p = text, *end = text + len;
+
+	if (out == NULL)
+		return NULL;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl != NULL ? nl : end, *hit = NULL;
+
+		for (const char *q = p; q + 6 <= le && hit == NULL; q++) {
+			int klen = strncmp(q, "token", 5) == 0 ? 5 : strncmp(q, "secret", 6) == 0 ? 6 : 0;
+
+			if (klen == 0 || (q > p && (isalnum((unsigned char)q[-1]) || q[-1] == '_')))
+				continue;
+			{
+				const char *r = q + klen;
+
+				while (r < le && (*r == ' ' || *r == '\t'))
+					r++;
+				if (r < le && *r == ':')
+					hit = r + 1;
+			}
+		}
+		if (hit != NULL) {
+			memcpy(o, p, (size_t)(hit - p));
+			o += hit - p;
+			memcpy(o, " \"********\"", 11);
+			o += 11;
+		} else {
+			memcpy(o, p, (size_t)(le - p));
+			o += le - p;
+		}
+		if (nl != NULL)
+			*o++ = '\n';
+		p = nl != NULL ? nl + 1 : end;
+	}
+	*o = '\0';
+	return out;
+}
+
+struct range {
+	size_t a, b;
+};
+
+static char *mask_secrets(const char *text, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	/* per open collection: 1 = mapping expecting a key, 2 = mapping expecting a value, 0 = sequence */
+	int stack[128], mask_next[128], depth = 0, ok = 1, done = 0;
+	struct range *r = NULL;
+	size_t nr = 0, outlen;
+	char *out, *o;
+
+	if (!yaml_parser_initialize(&parser))
+		return NULL;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	while (!done) {
+		int value_pos;
+
+		if (!yaml_parser_parse(&parser, &ev)) {
+			ok = 0;
+			break;
+		}
+		value_pos = depth > 0 && stack[depth - 1] == 2;
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = 1;
+			break;
+		case YAML_MAPPING_START_EVENT:
+		case YAML_SEQUENCE_START_EVENT:
+			if (depth >= 127) {
+				ok = 0;
+				done = 1;
+				break;
+			}
+			if (value_pos)
+				stack[depth - 1] = 1;
+			mask_next[depth] = 0;
+			stack[depth++] = ev.type == YAML_MAPPING_START_EVENT ? 1 : 0;
+			break;
+		case YAML_MAPPING_END_EVENT:
+		case YAML_SEQUENCE_END_EVENT:
+			if (depth > 0)
+				depth--;
+			break;
+		case YAML_SCALAR_EVENT:
+			if (depth > 0 && stack[depth - 1] == 1) {
+				mask_next[depth - 1] = is_secret_key((const char *)ev.data.scalar.value);
+				stack[depth - 1] = 2;
+			} else if (value_pos) {
+				if (mask_next[depth - 1] && ev.data.scalar.length > 0) {
+					struct range *g = realloc(r, sizeof(*r) * (nr + 1));
+
+					if (g == NULL) {
+						ok = 0;
+						done = 1;
+						break;
+					}
+					r = g;
+					r[nr].a = ev.start_mark.index;
+					r[nr].b = ev.end_mark.index;
+					nr++;
+				}
+				stack[depth - 1] = 1;
+			}
+			break;
+		case YAML_ALIAS_EVENT:
+			if (depth > 0 && stack[depth - 1] == 2)
+				stack[depth - 1] = 1;
+			else if (depth > 0 && stack[depth - 1] == 1)
+				stack[depth - 1] = 2;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	if (!ok) {
+		free(r);
+		return mask_lines(text, len);
+	}
+	outlen = len + nr * 12 + 1;
+	out = malloc(outlen);
+	if (out == NULL) {
+		free(r);
+		return NULL;
+	}
+	o = out;
+	{
+		size_t pos = 0;
+
+		for (size_t i = 0; i < nr; i++) {
+			if (r[i].a < pos || r[i].b > len)
+				continue;
+			memcpy(o, text + pos, r[i].a - pos);
+			o += r[i].a - pos;
+			memcpy(o, "\"********\"", 10);
+			o += 10;
+			pos = r[i].b;
+		}
+		memcpy(o, text + pos, len - pos);
+		o += len - pos;
+	}
+	*o = '\0';
+	free(r);
+	return out;
+}
+
+static char *shown_text(const struct version *v, int reveal)
+{
+	if (reveal) {
+		char *d = malloc(v->len + 1);
+
+		if (d != NULL) {
+			memcpy(d, v->content != NULL ? v->content : "", v->len);
+			d[v->len] = '\0';
+		}
+		return d;
+	}
+	return mask_secrets(v->content != NULL ? v->content : "", v->len);
+}
+
+static int cmd_history_show(struct cli *c, const char *arg)
+{
+	sqlite3 *db;
+	struct version v;
+	char state[96];
+	char *text;
+	int64_t id;
+	int found;
+
+	if (parse_id(arg, &id) != 0) {
+		fprintf(stderr, PROG ": history show: a version number is needed\n");
+		return EX_USAGE;
+	}
+	db = open_ro(c);
+	if (db == NULL)
+		return EX_UNAVAILABLE;
+	found = version_get(db, id, &v);
+	sqlite3_close(db);
+	if (found != 1) {
+		if (found == 0)
+			fprintf(stderr, PROG ": no config version %lld\n", (long long)id);
+		return found == 0 ? EX_DATAERR : EX_SOFTWARE;
+	}
+	state_text(&v, state, sizeof(state));
+	printf("# version %lld, %s, source %s, author %s, %s\n# sha256 %s%s%s\n", (long long)v.id,
+	       v.when, v.source, v.author, state, v.sha, v.path != NULL ? ", file " : "",
+	       v.path != NULL ? v.path : "");
+	if (v.based_on > 0)
+		printf("# based on version %lld\n", (long long)v.based_on);
+	if (v.rollback_of > 0)
+		printf("# rollback to version %lld\n", (long long)v.rollback_of);
+	if (v.comment != NULL)
+		printf("# comment: %s\n", v.comment);
+	if (v.errors != NULL) {
+		char *p = v.errors;
+
+		while (*p != '\0') {
+			char *nl = strchr(p, '\n');
+			int n = nl != NULL ? (int)(nl - p) : (int)strlen(p);
+
+			printf("# error: %.*s\n", n, p);
+			p += n + (nl != NULL);
+		}
+	}
+	if (!c->reveal)
+		printf("# token: and secret: values masked; --reveal shows them\n");
+	text = shown_text(&v, c->reveal);
+	if (text == NULL) {
+		version_free(&v);
+		return EX_OSERR;
+	}
+	fputs(text, stdout);
+	if (v.len > 0 && text[strlen(text) - 1] != '\n')
+		putchar('\n');
+	free(text);
+	version_free(&v);
+	return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
+}
+
+static int write_temp(const char *text, char *name, size_t namelen)
+{
+	const char *tmpdir = getenv("TMPDIR");
+	size_t len = strlen(text), off = 0;
+	int fd;
+
+	snprintf(name, namelen, "%s/dpp-history-XXXXXX", tmpdir != NULL && tmpdir[0] ? tmpdir : "/tmp");
+	fd = mkstemp(name);
+	if (fd < 0)
+		return -1;
+	while (off < len) {
+		ssize_t w = write(fd, text + off, len - off);
+
+		if (w <= 0) {
+			close(fd);
+			unlink(name);
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	return close(fd);
+}
+
+static int cmd_history_diff(struct cli *c, const char *a, const char *b)
+{
+	sqlite3 *db;
+	struct version va, vb;
+	int64_t ida, idb = 0;
+	char fa[4096], fb[4096], la[128], lb[128];
+	char *ta = NULL, *tb = NULL;
+	int rc = EX_SOFTWARE, fa_ok = 0, fb_ok = 0;
+
+	if (parse_id(a, &ida) != 0 || (b != NULL && parse_id(b, &idb) != 0)) {
+		fprintf(stderr, PROG ": history diff: version numbers are needed (N [M])\n");
+		return EX_USAGE;
+	}
+	db = open_ro(c);
+	if (db == NULL)
+		return EX_UNAVAILABLE;
+	memset(&va, 0, sizeof(va));
+	memset(&vb, 0, sizeof(vb));
+	if (version_get(db, ida, &va) != 1 || version_get(db, idb, &vb) != 1) {
+		fprintf(stderr, PROG ": no config version %lld\n",
+			(long long)(va.id == 0 ? ida : idb));
+		sqlite3_close(db);
+		version_free(&va);
+		version_free(&vb);
+		return EX_DATAERR;
+	}
+	sqlite3_close(db);
+	ta = shown_text(&va, c->reveal);
+	tb = shown_text(&vb, c->reveal);
+	if (ta == NULL || tb == NULL)
+		goto out;
+	fa_ok = write_temp(ta, fa, sizeof(fa)) == 0;
+	fb_ok = write_temp(tb, fb, sizeof(fb)) == 0;
+	if (!fa_ok || !fb_ok) {
+		fprintf(stderr, PROG ": cannot write temporary files: %s\n", strerror(errno));
+		goto out;
+	}
+	snprintf(la, sizeof(la), "version %lld (%s)", (long long)va.id, va.when);
+	snprintf(lb, sizeof(lb), "version %lld (%s)%s", (long long)vb.id, vb.when,
+		 b == NULL ? " live" : "");
+	fflush(stdout);
+	{
+		pid_t pid = fork();
+		int status = 0;
+
+		if (pid < 0) {
+			fprintf(stderr, PROG ": fork: %s\n", strerror(errno));
+			goto out;
+		}
+		if (pid == 0) {
+			execlp("diff", "diff", "-u", "--label", la, "--label", lb, fa, fb, (char *)NULL);
+			fprintf(stderr, PROG ": cannot run diff (diffutils): %s\n", strerror(errno));
+			_exit(127);
+		}
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 1))
+			rc = EX_OK;
+		else
+			rc = EX_SOFTWARE;
+	}
+out:
+	if (fa_ok)
+		unlink(fa);
+	if (fb_ok)
+		unlink(fb);
+	free(ta);
+	free(tb);
+	version_free(&va);
+	version_free(&vb);
+	return rc;
+}
+
+/* Validates text with the real loader and policy compiler, from a temporary
+ * file beside the target (so relative paths read as they will). */
+static int validate_config(const char *target, const char *text, size_t len)
+{
+	char tmp[4200], dir[4096];
+	const char *slash = strrchr(target, '/');
+	struct dpp_config_flags flags = {0};
+	struct dpp_config *cfg = NULL;
+	struct dpp_runtime *rt = NULL;
+	char *errors = NULL, *warnings = NULL;
+	int fd, ok = 0;
+	size_t off = 0;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - target), target);
+	snprintf(tmp, sizeof(tmp), "%s/.dpp-rollback-check-XXXXXX", dir);
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		fprintf(stderr, PROG ": cannot write a temporary file in %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	while (off < len) {
+		ssize_t w = write(fd, text + off, len - off);
+
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	close(fd);
+	flags.config_path = tmp;
+	if (off == len && dpp_config_load(&flags, &cfg, &errors) == 0) {
+		struct dpp_settings eff = *dpp_config_settings(cfg);
+
+		if (eff.socket[0] == '\0')
+			snprintf(eff.socket, sizeof(eff.socket), "/var/run/docker.sock");
+		if (dpp_runtime_build(cfg, &eff, &rt, &errors, &warnings) == 0)
+			ok = 1;
+	}
+	unlink(tmp);
+	if (!ok)
+		fprintf(stderr, "%s" PROG ": the version does not load; nothing changed\n",
+			errors != NULL ? errors : "");
+	free(errors);
+	free(warnings);
+	dpp_runtime_unref(rt);
+	dpp_config_free(cfg);
+	return ok ? 0 : -1;
+}
+
+/* The running proxy holds an exclusive flock on PATH.pid. Returns its pid, 0. */
+static pid_t find_proxy(const char *db_path)
+{
+	char pidfile[4200], buf[32];
+	int fd;
+	ssize_t n;
+	long pid;
+
+	dpp_store_pidfile_path(db_path, pidfile, sizeof(pidfile));
+	fd = open(pidfile, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0 || errno != EWOULDBLOCK) {
+		close(fd); /* nobody holds it: a stale file */
+		return 0;
+	}
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	pid = strtol(buf, NULL, 10);
+	return pid > 1 ? (pid_t)pid : 0;
+}
+
+static int cmd_history_rollback(struct cli *c, const char *arg)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	struct version v, live;
+	char err[1024], author[128], target[4096], *cur = NULL, cur_sha[65];
+	int64_t id, deadline = 0, req_id = 0, before, t0;
+	long long confirm_s = 0;
+	size_t curlen = 0;
+	int rc = EX_SOFTWARE, have_live;
+	pid_t pid;
+
+	memset(&v, 0, sizeof(v));
+	memset(&live, 0, sizeof(live));
+	if (parse_id(arg, &id) != 0) {
+		fprintf(stderr, PROG ": history rollback: a version number is needed\n");
+		return EX_USAGE;
+	}
+	if (c->confirm != NULL && dpp_config_parse_duration(c->confirm, &confirm_s) != 0) {
+		fprintf(stderr, PROG ": --confirm: a duration such as 10m or 30s\n");
+		return EX_USAGE;
+	}
+	if (resolve_db(c) != 0)
+		return EX_UNAVAILABLE;
+	if (dpp_store_db_open_cli_rw(c->db_path, &db, err, sizeof(err)) != DPP_STORE_OPEN_OK) {
+		fprintf(stderr, PROG ": %s: %s\n", c->db_path, err);
+		return EX_UNAVAILABLE;
+	}
+	if (version_get(db, id, &v) != 1) {
+		fprintf(stderr, PROG ": no config version %lld\n", (long long)id);
+		rc = EX_DATAERR;
+		goto out;
+	}
+	have_live = version_get(db, 0, &live) == 1;
+	if (c->config != NULL)
+		snprintf(target, sizeof(target), "%s", c->config);
+	else if (have_live && live.path != NULL)
+		snprintf(target, sizeof(target), "%s", live.path);
+	else if (v.path != NULL)
+		snprintf(target, sizeof(target), "%s", v.path);
+	else {
+		fprintf(stderr, PROG ": which config file? none is recorded; give --config PATH\n");
+		rc = EX_USAGE;
+		goto out;
+	}
+	if (have_live && strcmp(live.sha, v.sha) == 0) {
+		printf("version %lld is the live configuration already (version %lld); nothing to do\n",
+		       (long long)id, (long long)live.id);
+		rc = EX_OK;
+		goto out;
+	}
+	if (validate_config(target, v.content != NULL ? v.content : "", v.len) != 0) {
+		rc = EX_CONFIG;
+		goto out;
+	}
+	dpp_store_author(author, sizeof(author));
+	t0 = now_ms();
+	if (confirm_s > 0)
+		deadline = t0 + confirm_s * 1000;
+	if (dpp_store_exec(db, "BEGIN IMMEDIATE", err, sizeof(err)) != SQLITE_OK) {
+		fprintf(stderr, PROG ": the store is busy: %s\n", err);
+		rc = EX_TEMPFAIL;
+		goto out;
+	}
+	/* A hand edit since the live version goes into history before it is replaced. */
+	if (dpp_store_read_file(target, &cur, &curlen) == 0 &&
+	    dpp_store_sha256_hex(cur, curlen, cur_sha) == 0 && (!have_live || strcmp(cur_sha, live.sha) != 0)) {
+		char ts[40];
+
+		dpp_store_iso_time(t0, ts, sizeof(ts));
+		if (sqlite3_prepare_v2(db,
+				       "INSERT INTO config_versions (time_ms, timestamp, source, author, sha256,"
+				       " content, applied, based_on, comment, path) VALUES (?1, ?2, 'file', ?3, ?4, ?5,"
+				       " 0, ?6, 'edited by hand since the live version; replaced by a rollback', ?7)",
+				       -1, &st, NULL) != SQLITE_OK)
+			goto db_fail;
+		sqlite3_bind_int64(st, 1, t0);
+		sqlite3_bind_text(st, 2, ts, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, author, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, cur_sha, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, cur, (int)curlen, SQLITE_STATIC);
+		if (have_live)
+			sqlite3_bind_int64(st, 6, live.id);
+		sqlite3_bind_text(st, 7, target, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto db_fail;
+		sqlite3_finalize(st);
+		st = NULL;
+		printf("the file was edited by hand since version %lld: recorded as version %lld (source file)\n",
+		       (long long)live.id, (long long)sqlite3_last_insert_rowid(db));
+	}
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO config_requests (time_ms, sha256, source, author, comment,"
+			       " rollback_of, confirm_deadline_ms) VALUES (?1, ?2, 'rollback', ?3, ?4, ?5, ?6)",
+			       -1, &st, NULL) != SQLITE_OK)
+		goto db_fail;
+	sqlite3_bind_int64(st, 1, t0);
+	sqlite3_bind_text(st, 2, v.sha, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, author, -1, SQLITE_STATIC);
+	if (c->comment != NULL)
+		sqlite3_bind_text(st, 4, c->comment, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, id);
+	if (deadline > 0)
+		sqlite3_bind_int64(st, 6, deadline);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto db_fail;
+	sqlite3_finalize(st);
+	st = NULL;
+	req_id = sqlite3_last_insert_rowid(db);
+	if (dpp_store_write_file_atomic(target, v.content != NULL ? v.content : "", v.len, err,
+					sizeof(err)) != 0) {
+		fprintf(stderr, PROG ": %s; nothing changed\n", err);
+		dpp_store_exec(db, "ROLLBACK", NULL, 0);
+		rc = EX_CANTCREAT;
+		goto out;
+	}
+	if (dpp_store_exec(db, "COMMIT", err, sizeof(err)) != SQLITE_OK)
+		goto db_fail;
+	printf("wrote version %lld to %s\n", (long long)id, target);
+	before = 0;
+	{
+		sqlite3_stmt *q = NULL;
+
+		if (sqlite3_prepare_v2(db, "SELECT coalesce(max(id), 0) FROM config_versions", -1, &q, NULL) == SQLITE_OK &&
+		    sqlite3_step(q) == SQLITE_ROW)
+			before = sqlite3_column_int64(q, 0);
+		sqlite3_finalize(q);
+	}
+	pid = find_proxy(c->db_path);
+	if (pid == 0) {
+		printf("no running proxy holds %s.pid: the new file takes effect when the proxy starts\n",
+		       c->db_path);
+		rc = EX_OK;
+		goto out;
+	}
+	if (kill(pid, SIGHUP) != 0) {
+		fprintf(stderr, PROG ": cannot signal the proxy (pid %ld): %s\n", (long)pid, strerror(errno));
+		rc = EX_NOPERM;
+		goto out;
+	}
+	/* The proxy records the reload; wait for its row. */
+	rc = EX_TEMPFAIL;
+	for (int i = 0; i < 150; i++) {
+		sqlite3_stmt *q = NULL;
+		int consumed = 0;
+
+		usleep(100000);
+		if (sqlite3_prepare_v2(db, "SELECT consumed FROM config_requests WHERE id = ?1", -1, &q, NULL) == SQLITE_OK) {
+			sqlite3_bind_int64(q, 1, req_id);
+			if (sqlite3_step(q) == SQLITE_ROW)
+				consumed = sqlite3_column_int(q, 0);
+		}
+		sqlite3_finalize(q);
+		if (!consumed)
+			continue;
+		{
+			struct version nv;
+			int64_t nid = 0;
+
+			if (sqlite3_prepare_v2(db, "SELECT max(id) FROM config_versions WHERE source = 'rollback' AND id > ?1",
+					       -1, &q, NULL) == SQLITE_OK) {
+				sqlite3_bind_int64(q, 1, before);
+				if (sqlite3_step(q) == SQLITE_ROW)
+					nid = sqlite3_column_int64(q, 0);
+			}
+			sqlite3_finalize(q);
+			if (nid > 0 && version_get(db, nid, &nv) == 1) {
+				if (nv.applied) {
+					printf("the proxy (pid %ld) reloaded: version %lld is live (a copy of version %lld)\n",
+					       (long)pid, (long long)nv.id, (long long)id);
+					if (deadline > 0) {
+						char when[40];
+
+						dpp_store_iso_time(deadline, when, sizeof(when));
+						printf("run `" PROG " history confirm` before %s or the proxy reverts to version %lld\n",
+						       when, (long long)nv.based_on);
+					}
+					rc = EX_OK;
+				} else {
+					fprintf(stderr, PROG ": the proxy refused version %lld:\n%s", (long long)nv.id,
+						nv.errors != NULL ? nv.errors : "");
+					rc = EX_CONFIG;
+				}
+				version_free(&nv);
+			}
+		}
+		break;
+	}
+	if (rc == EX_TEMPFAIL)
+		fprintf(stderr, PROG ": the proxy (pid %ld) did not record the reload within 15 s; see its log\n",
+			(long)pid);
+	goto out;
+db_fail:
+	fprintf(stderr, PROG ": %s\n", sqlite3_errmsg(db));
+	if (sqlite3_get_autocommit(db) == 0)
+		dpp_store_exec(db, "ROLLBACK", NULL, 0);
+	rc = EX_SOFTWARE;
+out:
+	sqlite3_finalize(st);
+	free(cur);
+	version_free(&v);
+	version_free(&live);
+	sqlite3_close(db);
+	return rc;
+}
+
+static int cmd_history_confirm(struct cli *c)
+{
+	sqlite3 *db = NULL;
+	struct version live;
+	char err[1024], sql[256], when[40];
+	int rc = EX_SOFTWARE;
+	int64_t now = now_ms();
+
+	memset(&live, 0, sizeof(live));
+	if (resolve_db(c) != 0)
+		return EX_UNAVAILABLE;
+	if (dpp_store_db_open_cli_rw(c->db_path, &db, err, sizeof(err)) != DPP_STORE_OPEN_OK) {
+		fprintf(stderr, PROG ": %s: %s\n", c->db_path, err);
+		return EX_UNAVAILABLE;
+	}
+	if (version_get(db, 0, &live) != 1 || strcmp(live.state, "pending") != 0) {
+		fprintf(stderr, PROG ": nothing to confirm: the live version is not waiting for a confirmation\n");
+		rc = EX_DATAERR;
+		goto out;
+	}
+	dpp_store_iso_time(live.deadline, when, sizeof(when));
+	snprintf(sql, sizeof(sql),
+		 "UPDATE config_versions SET confirm_state = 'confirmed' WHERE id = %lld"
+		 " AND confirm_state = 'pending' AND confirm_deadline_ms > %lld",
+		 (long long)live.id, (long long)now);
+	if (dpp_store_exec(db, sql, err, sizeof(err)) != SQLITE_OK) {
+		fprintf(stderr, PROG ": %s\n", err);
+		goto out;
+	}
+	if (sqlite3_changes(db) != 1) {
+		fprintf(stderr, PROG ": too late: the deadline of version %lld passed at %s; the proxy reverts it\n",
+			(long long)live.id, when);
+		rc = EX_DATAERR;
+		goto out;
+	}
+	printf("version %lld confirmed: it stays live\n", (long long)live.id);
+	rc = EX_OK;
+out:
+	version_free(&live);
+	sqlite3_close(db);
+	return rc;
+}
+
+int dpp_store_cli_is_command(const char *word)
+{
+	return word != NULL && (strcmp(word, "audit") == 0 || strcmp(word, "history") == 0);
+}
+
+int dpp_store_cli_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"store", required_argument, NULL, 'S'},   {"config", required_argument, NULL, 'c'},
+		{"since", required_argument, NULL, 1},     {"until", required_argument, NULL, 2},
+		{"event", required_argument, NULL, 3},     {"rule", required_argument, NULL, 4},
+		{"ip", required_argument, NULL, 5},        {"identity", required_argument, NULL, 6},
+		{"role", required_argument, NULL, 7},      {"path", required_argument, NULL, 8},
+		{"limit", required_argument, NULL, 9},     {"json", no_argument, NULL, 10},
+		{"reveal", no_argument, NULL, 11},         {"confirm", required_argument, NULL, 12},
+		{"comment", required_argument, NULL, 13},  {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct cli c;
+	const char *cmd = argv[0];
+	int opt, audit = strcmp(cmd, "audit") == 0;
+	char **pos;
+	int npos;
+
+	memset(&c, 0, sizeof(c));
+	c.limit = audit ? 100 : 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'S': c.store = optarg; break;
+		case 'c': c.config = optarg; break;
+		case 1: c.since = optarg; break;
+		case 2: c.until = optarg; break;
+		case 3: c.event = optarg; break;
+		case 4: c.rule = optarg; break;
+		case 5: c.ip = optarg; break;
+		case 6: c.identity = optarg; break;
+		case 7: c.role = optarg; break;
+		case 8: c.path = optarg; break;
+		case 9: {
+			char *end = NULL;
+
+			c.limit = strtol(optarg, &end, 10);
+			if (end == optarg || *end != '\0' || c.limit < 0) {
+				fprintf(stderr, PROG ": --limit: a number (0: no limit)\n");
+				return EX_USAGE;
+			}
+			break;
+		}
+		case 10: c.json = 1; break;
+		case 11: c.reveal = 1; break;
+		case 12: c.confirm = optarg; break;
+		case 13: c.comment = optarg; break;
+		case 'h':
+			cli_usage(stdout);
+			return EX_OK;
+		default:
+			cli_usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	pos = argv + optind;
+	npos = argc - optind;
+	if (audit) {
+		if (npos != 0) {
+			fprintf(stderr, PROG ": audit: unexpected argument '%s'\n", pos[0]);
+			return EX_USAGE;
+		}
+		return cmd_audit(&c);
+	}
+	if (npos == 0 || strcmp(pos[0], "list") == 0)
+		return npos <= 1 ? cmd_history_list(&c) : EX_USAGE;
+	if (strcmp(pos[0], "show") == 0 && npos == 2)
+		return cmd_history_show(&c, pos[1]);
+	if (strcmp(pos[0], "diff") == 0 && (npos == 2 || npos == 3))
+		return cmd_history_diff(&c, pos[1], npos == 3 ? pos[2] : NULL);
+	if (strcmp(pos[0], "rollback") == 0 && npos == 2)
+		return cmd_history_rollback(&c, pos[1]);
+	if (strcmp(pos[0], "confirm") == 0 && npos == 1)
+		return cmd_history_confirm(&c);
+	cli_usage(stderr);
+	return EX_USAGE;
+}
