@@ -17,6 +17,7 @@
 #   SECTIONS="small create docker conns streams exec startup"  what to run
 #   BIN=build/docker-policy-proxy   the proxy binary (built when missing)
 #   OUT=bench/results.md
+#   MERGE_RAW=FILE  add the raw runs of an earlier invocation (results.tsv) to the report
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -48,6 +49,8 @@ if [ ! -x "$BIN" ]; then
 	BIN=$REPO/build/docker-policy-proxy
 fi
 
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (with uncommitted changes)")
 W=$(mktemp -d /tmp/dpp-bench.XXXXXX)
 RAW=$W/raw.tsv   # section  target  metric  value   (one line per measurement)
 : >"$RAW"
@@ -336,11 +339,11 @@ if want streams && [ $DOCKER_OK = 1 ] && ensure_container; then
 			esac
 			if [ "${#base[@]}" -gt 1 ]; then
 				transfer archive_get $tgt $pid "${base[0]}" "${base[1]}" "${base[2]}/v1.41/containers/$CID/archive?path=/data/big"
-				transfer archive_put $tgt $pid -X PUT -H 'Content-Type: application/x-tar' --data-binary @"$W/big.tar" \
+				transfer archive_put $tgt $pid -X PUT -H 'Content-Type: application/x-tar' -T "$W/big.tar" \
 					"${base[0]}" "${base[1]}" "${base[2]}/v1.41/containers/$CID/archive?path=/tmp"
 			else
 				transfer archive_get $tgt $pid "${base[0]}/v1.41/containers/$CID/archive?path=/data/big"
-				transfer archive_put $tgt $pid -X PUT -H 'Content-Type: application/x-tar' --data-binary @"$W/big.tar" \
+				transfer archive_put $tgt $pid -X PUT -H 'Content-Type: application/x-tar' -T "$W/big.tar" \
 					"${base[0]}/v1.41/containers/$CID/archive?path=/tmp"
 			fi
 		done
@@ -353,9 +356,9 @@ if want streams && [ $DOCKER_OK = 1 ] && ensure_container; then
 			transfer image_save direct 0 --unix-socket "$DOCKER_SOCK" "http://docker/v1.41/images/dpp-bench-saved:1/get"
 			transfer image_save haproxy "$HD_PID" "http://127.0.0.1:$HD_PORT/v1.41/images/dpp-bench-saved:1/get"
 			transfer image_save proxy "$P_d0_PID" "http://127.0.0.1:$P_d0_PORT/v1.41/images/dpp-bench-saved:1/get"
-			transfer image_load direct 0 -X POST -H 'Content-Type: application/x-tar' --data-binary @"$W/saved.tar" --unix-socket "$DOCKER_SOCK" "http://docker/v1.41/images/load?quiet=1"
-			transfer image_load haproxy "$HD_PID" -X POST -H 'Content-Type: application/x-tar' --data-binary @"$W/saved.tar" "http://127.0.0.1:$HD_PORT/v1.41/images/load?quiet=1"
-			transfer image_load proxy "$P_d0_PID" -X POST -H 'Content-Type: application/x-tar' --data-binary @"$W/saved.tar" "http://127.0.0.1:$P_d0_PORT/v1.41/images/load?quiet=1"
+			transfer image_load direct 0 -X POST -H 'Content-Type: application/x-tar' -T "$W/saved.tar" --unix-socket "$DOCKER_SOCK" "http://docker/v1.41/images/load?quiet=1"
+			transfer image_load haproxy "$HD_PID" -X POST -H 'Content-Type: application/x-tar' -T "$W/saved.tar" "http://127.0.0.1:$HD_PORT/v1.41/images/load?quiet=1"
+			transfer image_load proxy "$P_d0_PID" -X POST -H 'Content-Type: application/x-tar' -T "$W/saved.tar" "http://127.0.0.1:$P_d0_PORT/v1.41/images/load?quiet=1"
 		done
 		rm -f "$W/saved.tar"
 	fi
@@ -433,8 +436,7 @@ if want startup; then
 fi
 
 # ------------------------------------------------------ report
-COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-DIRTY=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (with uncommitted changes)")
+[ -z "${MERGE_RAW:-}" ] || cat "$MERGE_RAW" >>"$RAW" # runs of an earlier invocation
 "$PY" bench/report.py "$RAW" "$COMMIT$DIRTY" \
 	"$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)" \
 	"DUR=${DUR}s ROUNDS=$ROUNDS CONNS=$CONNS STREAM_MIB=$STREAM_MIB STREAM_ROUNDS=$STREAM_ROUNDS EXEC_N=$EXEC_N EXEC_MIB=$EXEC_MIB IDLE=$IDLE EVENTS=$EVENTS; $(haproxy -v | head -1 | cut -d' ' -f1-3); $(nginx -v 2>&1)" \
