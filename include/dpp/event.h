@@ -28,6 +28,10 @@ struct dpp_event {
 	int status;              /* HTTP status answered; 0 for dry_run (nothing refused) */
 	int dry_run;             /* 1 for a dry-run match (kind DPP_EVENT_DRY_RUN), else 0 */
 	uint32_t duration_ms;
+	uint64_t bytes_in;       /* request body bytes received (so far, for events
+				  * published mid-request) */
+	uint64_t bytes_out;      /* response body bytes handed to the client; bytes
+				  * relayed after a 101 upgrade are not counted */
 	char method[16];
 	char path[256];          /* canonical path (no version prefix) */
 	char query[256];         /* the request target's query, as sent, without '?';
