@@ -262,7 +262,7 @@ sc_kill9() {
 	( seq 1 4000 | xargs -P 8 -I{} curl -s -o /dev/null --max-time 10 -H "Authorization: Bearer $ADMIN_TOKEN" \
 		"http://127.0.0.1:$PROXY_PORT/_ping" ) &
 	loadpid=$!
-	wait_for 20 eval '[ "$(metric_value docker_proxy_store_written_total)" -gt 500 ]' || { kill_bg "$loadpid"; why "load did not reach the store"; return 1; }
+	wait_for 60 eval '[ "$(metric_value docker_proxy_store_written_total)" -gt 200 ]' || { kill_bg "$loadpid"; why "load did not reach the store"; return 1; }
 	written=$(metric_value docker_proxy_store_written_total)
 	kill -KILL "$PROXY_PID"
 	wait "$PROXY_PID" 2>/dev/null
