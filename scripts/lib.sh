@@ -8,7 +8,7 @@ DPP_BUILD_PKGS="build-essential cmake pkg-config libmicrohttpd-dev libyaml-dev l
  libpcre2-dev libgnutls28-dev libsqlite3-dev libncurses-dev libhttp-parser-dev"
 # Test dependencies: unit tests, fuzzers, real clients for the end-to-end tests.
 DPP_TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev busybox-static python3-docker curl tmux
- gnutls-bin python3-prometheus-client socat sqlite3"
+ gnutls-bin python3-prometheus-client socat sqlite3 wrk"
 
 dpp_apt_updated=0
 # Installs the packages of "$@" that are not installed yet.

@@ -6,7 +6,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-FUZZ_SECONDS=${DPP_FUZZ_SECONDS:-60}
+# Seconds per fuzz target (7 targets: 7 x 40 s = 280 s, within the 5 min
+# fuzzing share of the CI budget). Longer runs: DPP_FUZZ_SECONDS=1800.
+FUZZ_SECONDS=${DPP_FUZZ_SECONDS:-40}
 failed=()
 passed=0
 step() { dpp_say "$*"; }
@@ -63,6 +65,8 @@ suite "end-to-end: transparent proxy (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/proxy bash tests/e2e/run_all.sh
 suite "end-to-end: policy (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/policy bash tests/e2e/policy_test.sh
+suite "end-to-end: presets against the real dockerd (ASan+UBSan build)" \
+	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/presets bash tests/e2e/presets_test.sh
 suite "end-to-end: security regressions (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/security bash tests/e2e/security_test.sh
 suite "end-to-end: SQLite store, audit and history (ASan+UBSan build)" \
@@ -77,9 +81,16 @@ suite "end-to-end: body JSON spelling and exact numbers (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/bodyjson bash tests/e2e/bodyjson_test.sh
 suite "end-to-end: README claims on refusals, limits and shutdown (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/claims bash tests/e2e/claims_test.sh
+suite "end-to-end: faults and load on a private dockerd (ASan+UBSan build)" \
+	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/fault bash tests/e2e/fault_test.sh
 suite "end-to-end: threads smoke (ThreadSanitizer build)" \
 	env DPP_BIN=build-tsan/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/tsan TSAN_OPTIONS=halt_on_error=0 \
 	DPP_E2E_ONLY='run-echo|exec-stdin|logs-follow|events|attach-stream|aborted-streams|sigterm' bash tests/e2e/run_all.sh
+# Ruleset and runtime swaps racing requests: the SIGHUP storm under wrk load.
+suite "end-to-end: ruleset swap under load, SIGHUP storm (ThreadSanitizer build)" \
+	env DPP_BIN=build-tsan/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/tsan-hup \
+	TSAN_OPTIONS=halt_on_error=0:exitcode=66 DPP_E2E_ONLY='sighup-storm|sanitizers-clean' \
+	bash tests/e2e/fault_test.sh
 suite "end-to-end: transparent proxy smoke (release build)" \
 	env DPP_BIN=build/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/release DPP_E2E_ONLY='run-echo|exec-stdin|run-it|sdk|head-ping' bash tests/e2e/run_all.sh
 

@@ -16,10 +16,12 @@
 #include "dpp/config.h"
 #include "dpp/log.h"
 #include "dpp/metrics.h"
+#include "dpp/presets.h"
 #include "dpp/runtime.h"
 #include "dpp/server.h"
 #include "dpp/tls.h"
 #include "dpp/upstream.h"
+#include "explain.h"
 #include "store.h"
 
 #define GRACE_MS 10000
@@ -48,6 +50,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: docker-policy-proxy [OPTIONS]\n"
+		"       docker-policy-proxy explain --help   (how a request would be decided)\n"
 		"\n"
 		"A policy proxy in front of the Docker Engine socket.\n"
 		"\n"
@@ -59,6 +62,7 @@ static void usage(FILE *out)
 		"  -l, --log-level LVL   trace, debug, info, warn, error (global.log_level / DOCKER_PROXY_LOG / RUST_LOG)\n"
 		"      --headless        run without the operator console, logging to stderr\n"
 		"      --check-config    print the effective settings and exit (0 valid, 1 errors)\n"
+		"      --list-presets    list the built-in presets and their vectors, and exit\n"
 		"  -h, --help            this text\n"
 		"  -V, --version         print the version\n"
 		"\n"
@@ -147,6 +151,37 @@ static void log_lines(enum dpp_log_level level, const char *prefix, const char *
 			dpp_log(level, "%s%.*s", prefix, len, p);
 		p = nl != NULL ? nl + 1 : NULL;
 	}
+}
+
+/* What protect-self protects: the container this process runs in (its id
+ * from /proc, its name from Docker when Docker answers), the socket and the
+ * configuration file. */
+static void presets_identify(const char *socket_path, const char *config_path)
+{
+	char id[80] = "", name[256] = "", target[128];
+	struct dpp_upstream *up = NULL;
+	const char *err = NULL;
+	char *body = NULL;
+
+	if (dpp_presets_detect_container(NULL, NULL, id, sizeof(id)) == 0) {
+		up = dpp_upstream_create(socket_path, 0);
+		snprintf(target, sizeof(target), "/containers/%s/json", id);
+		if (up != NULL &&
+		    dpp_upstream_get(up, target, 1024 * 1024, PROBE_TIMEOUT_MS, &body, &err) == 200) {
+			cJSON *doc = cJSON_Parse(body);
+			const cJSON *n = cJSON_GetObjectItemCaseSensitive(doc, "Name");
+
+			if (cJSON_IsString(n))
+				snprintf(name, sizeof(name), "%s", n->valuestring);
+			cJSON_Delete(doc);
+		}
+		free(body);
+		dpp_upstream_free(up);
+		dpp_log_info("protect-self: running in container %.12s%s%s", id,
+			     name[0] != '\0' ? " " : "", name);
+	}
+	if (dpp_presets_set_self(id, name, socket_path, config_path) != 0)
+		dpp_log_error("protect-self: out of memory; the previous identity stays");
 }
 
 /* Loads the TLS material named by s; *out stays NULL without TLS. */
@@ -334,6 +369,7 @@ static void reload(struct proxy_state *st)
 		dpp_tls_creds_unref(creds);
 		dpp_log_info("TLS certificate, key and CA re-read: new connections use them");
 	}
+	presets_identify(st->socket, dpp_config_path(next));
 	dpp_server_swap_runtime(st->srv, rt);
 	audit_apply(st, eff, 1);
 	dpp_runtime_unref(st->rt);
@@ -378,6 +414,7 @@ int main(int argc, char **argv)
 		{"log-level", required_argument, NULL, 'l'},
 		{"headless", no_argument, NULL, 'H'},
 		{"check-config", no_argument, NULL, 'C'},
+		{"list-presets", no_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -397,6 +434,8 @@ int main(int argc, char **argv)
 	if (argc > 1 && dpp_store_cli_is_command(argv[1]))
 		return dpp_store_cli_main(argc - 1, argv + 1);
 	memset(&st, 0, sizeof(st));
+	if (argc > 1 && strcmp(argv[1], "explain") == 0)
+		return dpp_cli_explain(argc - 1, argv + 1);
 	while ((opt = getopt_long(argc, argv, "c:b:p:s:l:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -437,6 +476,8 @@ int main(int argc, char **argv)
 		case 'C':
 			check = 1;
 			break;
+		case 'P':
+			return dpp_presets_list(stdout) == 0 && fflush(stdout) == 0 ? 0 : EX_IOERR;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -487,6 +528,7 @@ int main(int argc, char **argv)
 		rc = check ? 1 : EX_CONFIG;
 		goto cleanup;
 	}
+	presets_identify(st.socket, dpp_config_path(st.cfg));
 	if (check) {
 		dpp_config_print(st.cfg, stdout);
 		printf("# upstream socket: %s (%s)\n", settings.socket,

@@ -257,6 +257,21 @@ int dpp_lockout_record_failure(struct dpp_lockout *lk, const char *ip, int64_t n
 /* Number of addresses currently tracked (for tests and metrics). Thread-safe. */
 size_t dpp_lockout_size(struct dpp_lockout *lk);
 
+/* One tracked address as seen at snapshot time (a copy; owns nothing). */
+struct dpp_lockout_state {
+	char ip[64];          /* as parsed ("10.0.0.1", "::1"), or "unknown" */
+	uint32_t failures;    /* failures inside the sliding window */
+	int64_t remaining_ms; /* lock time left; 0 when not locked */
+};
+
+/* Copies every address that is locked or has failures inside the window
+ * (read-only: nothing is pruned or evicted) into *out (malloc'd, caller
+ * frees; NULL when none) and the count into *n, in table order. For the
+ * operator console's Limits view. Returns 0, or -1 on allocation failure
+ * (*out NULL, *n 0). Thread-safe. */
+int dpp_lockout_snapshot(struct dpp_lockout *lk, int64_t now_ms, struct dpp_lockout_state **out,
+			 size_t *n);
+
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t dpp_lockout_now_ms(void);
 

@@ -135,6 +135,15 @@ const cJSON *dpp_body_root(const struct dpp_body_doc *doc);
 const cJSON *dpp_body_lookup(const struct dpp_body_doc *doc,
 			     const char *const *segments, size_t nseg);
 
+/* The member `name` of object obj (a value borrowed from a document) as
+ * Go's decoder assigns it: map = 0, a struct field, matched with EqualFold
+ * as dpp_body_lookup matches struct keys; map = 1, a Go map key, matched
+ * byte for byte. For code that walks a value it already holds (the presets)
+ * with the same semantics as a lookup from the root. Returns a borrowed
+ * pointer, or NULL when obj is not an object or the member is absent or
+ * JSON null. Pure, thread-safe. */
+const cJSON *dpp_body_member(const cJSON *obj, const char *name, int map);
+
 /* The path segment that stands for every element of an array and every
  * member of an object in dpp_body_each. */
 #define DPP_BODY_ANY "*"

@@ -18,7 +18,7 @@
 
 #define DPP_BUS_MAX_SUBSCRIBERS 16   /* live subscriptions per bus */
 #define DPP_BUS_CAPACITY_MIN 2       /* events per ring */
-#define DPP_BUS_CAPACITY_MAX 65536   /* events per ring (~1 KiB each) */
+#define DPP_BUS_CAPACITY_MAX 65536   /* events per ring (~2 KiB each) */
 #define DPP_BUS_NAME_MAX 63          /* bytes of a subscriber name */
 #define DPP_BUS_KIND(k) (1u << (unsigned)(k))
 #define DPP_BUS_KINDS_ALL 0xffffffffu

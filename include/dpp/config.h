@@ -40,6 +40,8 @@ struct dpp_settings {
 	int max_filter_bytes;              /* filtered responses above this: 502 */
 	int default_action;                /* 0 allow, 1 deny (no rule decided) */
 	char audit_log[1024];              /* JSONL audit file; "" = off */
+	char log_file[1024];               /* console mode's log file; "" = the default */
+	int console_history;               /* events the console keeps */
 	int metrics_enabled;
 	char metrics_path[256];            /* served on the proxy port, never forwarded */
 	char tls_cert[1024];               /* PEM chain, leaf first; "" = no TLS */

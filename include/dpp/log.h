@@ -1,5 +1,6 @@
-/* Logging for every module: one line per event to stderr (never the console's
- * terminal), as text or JSON Lines. */
+/* Logging for every module: one line per event to stderr, or to the stream
+ * and sink the operator console sets (global.log_file and its Log view: never
+ * the console's terminal), as text or JSON Lines. */
 #ifndef DPP_LOG_H
 #define DPP_LOG_H
 
@@ -27,6 +28,14 @@ enum dpp_log_level dpp_log_get_level(void);
 /* Redirects output; NULL restores stderr. Not thread-safe against concurrent
  * dpp_log calls: call before threads start. The stream stays the caller's. */
 void dpp_log_set_stream(FILE *stream);
+
+/* A second destination for every line written (the operator console's Log
+ * view): fn(arg, level, line) gets the formatted line without its newline,
+ * valid during the call only, from whichever thread logs. It must not block
+ * or call dpp_log. NULL removes it. Like dpp_log_set_stream, call before
+ * threads start (or after they stopped). */
+typedef void (*dpp_log_sink_fn)(void *arg, enum dpp_log_level level, const char *line);
+void dpp_log_set_sink(dpp_log_sink_fn fn, void *arg);
 
 /* Parses "trace".."error" (case-insensitive; "warning" too). Returns 0, or
  * -1 when unknown (NULL included), leaving *out alone. Thread-safe. */

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dpp/event.h"
 #include "dpp/headers.h"
 #include "dpp/ratelimit.h"
 #include "dpp/redact.h"
@@ -96,6 +97,12 @@ struct dpp_policy_decision {
 	size_t n_dry_run;
 	struct dpp_response_filter *filters; /* to apply to the response, rule order */
 	size_t n_filters;
+	struct dpp_policy_trace trace; /* what was evaluated (always filled) */
+	/* Messages composed during evaluation (a preset rule names the vector
+	 * that matched); message and dry_run_messages may point into them.
+	 * Owned by the decision. */
+	char **owned;
+	size_t n_owned;
 };
 
 /* Reference counting (atomic; any thread). ref returns rs. unref frees at zero;
@@ -124,6 +131,41 @@ const char *dpp_ruleset_warnings(const struct dpp_ruleset *rs);
  * back to the same ruleset. Returns 0, or -1 on a write or allocation error. */
 int dpp_ruleset_print(const struct dpp_ruleset *rs, FILE *out);
 
+/* Process-unique id of a compiled ruleset (1, 2, ...), so a trace can be
+ * matched with the ruleset it was made with. */
+uint64_t dpp_ruleset_id(const struct dpp_ruleset *rs);
+
+/* One rule of the effective ruleset, for the console and --check-config
+ * style listings. Strings are borrowed from rs. Counters are live atomics
+ * read at call time: hits (conditions matched), denials (requests the rule
+ * refused), dry_runs (would have refused), last_hit_ms (CLOCK_MONOTONIC ms
+ * of the last hit, dpp_ratelimit_now_ms's clock; 0: never). */
+struct dpp_rule_info {
+	const char *name;
+	long priority;
+	const char *action; /* "deny", "allow", ... (static) */
+	int dry_run;
+	size_t n_conds;     /* top-level conditions */
+	uint64_t hits, denials, dry_runs;
+	uint64_t last_hit_ms;
+};
+
+/* Fills *out for rule i (evaluation order). Returns 0, or -1 when i is out
+ * of range. Thread-safe. */
+int dpp_ruleset_rule_info(const struct dpp_ruleset *rs, size_t i, struct dpp_rule_info *out);
+
+/* One line describing top-level condition j of rule i, in the seed's words
+ * ("body.HostConfig.Privileged equals true", "any_of (2 conditions)"),
+ * written into buf (len bytes, cut to fit). Returns 0, or -1 when out of
+ * range (buf = ""). Thread-safe. */
+int dpp_ruleset_cond_text(const struct dpp_ruleset *rs, size_t i, size_t j, char *buf,
+			  size_t len);
+
+/* Copies the counters of every rule of prev into the rule of the same name
+ * in next (so a reload keeps hit counts). Call before next is shared (the
+ * copy is not atomic as a whole). NULL prev is a no-op. */
+void dpp_ruleset_carry_stats(const struct dpp_ruleset *next, const struct dpp_ruleset *prev);
+
 /* Drops limiter buckets of rules that are not rate_limit rules of rs (call
  * after swapping in rs). Returns the number dropped, or -1 on allocation
  * failure. */
@@ -138,6 +180,60 @@ long dpp_ruleset_retain_buckets(const struct dpp_ruleset *rs, struct dpp_ratelim
 int dpp_policy_evaluate(const struct dpp_ruleset *rs, const struct dpp_request_view *req,
 			struct dpp_ratelimit *rl, uint64_t now_ms,
 			struct dpp_policy_decision *out);
+
+/* An optional trace of one evaluation, for `docker-policy-proxy explain`:
+ * the proxy's evaluator reports what it does as it does it, so explain shows
+ * the engine's own reasoning, not a second implementation's. With no trace
+ * (NULL) the evaluator only tests one pointer per rule and condition.
+ * Bounded: a rule reports at most its compiled conditions (nesting <=
+ * DPP_RULES_DEPTH_MAX), each once; every string and JSON value is borrowed
+ * for the duration of the callback only. */
+enum dpp_trace_node {
+	DPP_TRACE_ALL = 0, /* a rule's condition list, or an `and:` group */
+	DPP_TRACE_ANY,     /* `or:` */
+	DPP_TRACE_NOT,     /* `not:` (holds when its list does not) */
+	DPP_TRACE_LEAF,    /* one `field / operator / value` test */
+};
+
+#define DPP_TRACE_SKIPPED (-2) /* result of a condition short-circuited away */
+#define DPP_TRACE_PENDING (-3) /* result on a group's opening report */
+
+struct dpp_trace_cond {
+	enum dpp_trace_node node;
+	unsigned depth;   /* 0: the rule's condition list; +1 per group */
+	/* Leaves (NULL for groups): */
+	const char *field;            /* as written: "body.HostConfig.Privileged" */
+	const char *op;               /* as written: "equals", "not_in", "exists" */
+	const struct cJSON *operand;  /* array of the value(s); NULL for exists */
+	const char *actual;           /* string fields: the value read; NULL when absent or body */
+	/* body fields without "*": the value the rules see (NULL absent), as
+	 * the proxy's body view returns it. */
+	const struct cJSON *actual_json;
+	/* 1 holds, 0 does not, -1 internal error, DPP_TRACE_SKIPPED (never
+	 * evaluated: an earlier sibling decided), DPP_TRACE_PENDING (a group
+	 * opening; its closing report carries the result). Groups are reported
+	 * twice: opening, then closing after their kids. */
+	int result;
+};
+
+struct dpp_policy_tracer {
+	/* Before rule `index` (0-based, evaluation order) is evaluated. */
+	void (*rule)(void *ctx, size_t index, const char *name, const char *action, int dry_run);
+	/* Each condition as it is evaluated (pre-order for groups). */
+	void (*cond)(void *ctx, const struct dpp_trace_cond *c);
+	/* After the rule: matched (1, 0, -1 error) and what the rule did, a
+	 * static phrase ("no match", "allowed: evaluation stops", "denied",
+	 * "dry run: would have denied, evaluation continues", ...). */
+	void (*rule_done)(void *ctx, int matched, const char *outcome);
+	void *ctx;
+};
+
+/* dpp_policy_evaluate with a trace (NULL: exactly dpp_policy_evaluate).
+ * Same thread-safety; the callbacks run on the calling thread. */
+int dpp_policy_evaluate_traced(const struct dpp_ruleset *rs, const struct dpp_request_view *req,
+			       struct dpp_ratelimit *rl, uint64_t now_ms,
+			       const struct dpp_policy_tracer *trace,
+			       struct dpp_policy_decision *out);
 
 /* Frees the arrays of a decision and clears it. NULL is ignored. */
 void dpp_policy_decision_done(struct dpp_policy_decision *d);

@@ -33,6 +33,7 @@ struct dpp_ratelimit_state {
 	uint64_t period_ms;            /* `period` of the last take */
 	uint64_t penalty_remaining_ms; /* 0 when not locked out */
 	uint64_t idle_ms;              /* since the last take */
+	uint64_t refused;              /* requests this bucket refused (the console's Limits view) */
 };
 
 /* Creates an empty table holding at most max_buckets buckets

@@ -4,11 +4,15 @@
 #ifndef DPP_SERVER_H
 #define DPP_SERVER_H
 
+#include <stdint.h>
+
 struct dpp_server;
 struct dpp_runtime;
 struct dpp_bus;
 struct dpp_metrics;
 struct dpp_tls_creds;
+struct dpp_ratelimit;
+struct dpp_lockout;
 
 struct dpp_server_options {
 	const char *bind;        /* IPv4 or IPv6 literal; "::" listens dual-stack */
@@ -55,6 +59,20 @@ int dpp_server_has_tls(const struct dpp_server *srv);
 /* The event bus every request publishes to (audit writer, later the store
  * and the console subscribe). Borrowed; lives until dpp_server_free. */
 struct dpp_bus *dpp_server_bus(struct dpp_server *srv);
+
+/* Read-only views for the operator console (dpp/control.h). Borrowed
+ * pointers live until dpp_server_free; both objects lock themselves.
+ * dpp_server_runtime returns a new reference to the runtime in effect
+ * (caller unrefs). streams: hijacked streams open now. docker_up: 1 when
+ * the last contact with Docker worked. All thread-safe. */
+struct dpp_ratelimit *dpp_server_ratelimit(struct dpp_server *srv);
+struct dpp_lockout *dpp_server_lockout(struct dpp_server *srv);
+struct dpp_runtime *dpp_server_runtime(struct dpp_server *srv);
+int dpp_server_streams(struct dpp_server *srv);
+int dpp_server_docker_up(struct dpp_server *srv);
+/* Finished requests and, of those, the ones refused (deny, rate_limited,
+ * auth_failure) since start. Thread-safe (atomics). */
+void dpp_server_counts(struct dpp_server *srv, uint64_t *requests, uint64_t *denials);
 
 /* The metrics registry (to feed counters owned elsewhere, e.g. audit drops).
  * Borrowed; lives until dpp_server_free. */

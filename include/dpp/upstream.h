@@ -48,9 +48,10 @@ void dpp_upstream_free(struct dpp_upstream *up);
 const char *dpp_upstream_socket(const struct dpp_upstream *up);
 
 /* Shutdown phases, read by every blocking call. draining: streams (connections
- * marked with dpp_uconn_set_stream) end at their next wait, busy or not; plain
- * requests and transfers go on (the shutdown grace); stopping: everything ends.
- * Thread-safe (atomics). */
+ * marked with dpp_uconn_set_stream) end at their next wait, busy or not; other
+ * responses end once their body has been silent for 500 ms; requests still
+ * waiting for their response head and busy transfers go on (the shutdown
+ * grace); stopping: everything ends. Thread-safe (atomics). */
 void dpp_upstream_set_draining(struct dpp_upstream *up);
 void dpp_upstream_set_stopping(struct dpp_upstream *up);
 int dpp_upstream_stopping(const struct dpp_upstream *up);

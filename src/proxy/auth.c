@@ -1552,6 +1552,60 @@ size_t dpp_lockout_size(struct dpp_lockout *lk)
 	return n;
 }
 
+static void key_text(const uint8_t key[KEY_LEN], char *out, size_t len)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (key[0] == 0)
+		snprintf(out, len, "unknown");
+	else if (memcmp(key + 1, mapped, sizeof(mapped)) == 0)
+		inet_ntop(AF_INET, key + 13, out, (socklen_t)len);
+	else
+		inet_ntop(AF_INET6, key + 1, out, (socklen_t)len);
+}
+
+int dpp_lockout_snapshot(struct dpp_lockout *lk, int64_t now_ms, struct dpp_lockout_state **out,
+			 size_t *n)
+{
+	struct dpp_lockout_state *s = NULL;
+	size_t k = 0;
+	int rc = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (pthread_mutex_lock(&lk->mu) != 0)
+		return -1;
+	if (lk->used == 0)
+		goto cleanup;
+	s = calloc(lk->used, sizeof(*s));
+	if (s == NULL) {
+		rc = -1;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < lk->used; i++) {
+		const struct lk_entry *e = &lk->e[i];
+		uint32_t fails = 0;
+
+		for (size_t j = 0; j < e->nfail; j++)
+			fails += now_ms - e->fail[j] < DPP_LOCKOUT_WINDOW_MS;
+		if (fails == 0 && !lk_locked(e, now_ms))
+			continue;
+		key_text(e->key, s[k].ip, sizeof(s[k].ip));
+		s[k].failures = fails;
+		s[k].remaining_ms = lk_locked(e, now_ms) ? e->locked_until - now_ms : 0;
+		k++;
+	}
+cleanup:
+	pthread_mutex_unlock(&lk->mu);
+	if (k == 0) {
+		free(s);
+		s = NULL;
+	}
+	*out = s;
+	*n = k;
+	return rc;
+}
+
 int64_t dpp_lockout_now_ms(void)
 {
 	struct timespec ts;

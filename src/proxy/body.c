@@ -1135,6 +1135,19 @@ static const cJSON *step(const cJSON *node, const char *seg, enum obj_kind *kind
 	return cJSON_IsNull(c) ? NULL : c;
 }
 
+const cJSON *dpp_body_member(const cJSON *obj, const char *name, int map)
+{
+	const cJSON *c;
+
+	if (!cJSON_IsObject(obj) || name == NULL)
+		return NULL;
+	for (c = obj->child; c != NULL; c = c->next) {
+		if (c->string != NULL && (map ? strcmp(c->string, name) == 0 : fold_eq(c->string, name)))
+			return cJSON_IsNull(c) ? NULL : c;
+	}
+	return NULL;
+}
+
 /* Plain segments are walked in a loop; recursion happens only at "*", so its
  * depth is at most the number of "*" segments. */
 static int each_at(const cJSON *node, enum obj_kind kind, const char *field,

@@ -199,6 +199,17 @@ static const struct dpp_config_row builtin_rows[] = {
 	  .help = "Audit file (JSON Lines: deny, dry_run, auth_failure, lockout, rate_limited); "
 		  "empty: off. Re-opened on SIGHUP for logrotate."},
 	 NULL, FIELD(audit_log), sizeof(((struct dpp_settings *)0)->audit_log), NO},
+	{{.key = "global.log_file", .type = DPP_CONFIG_STRING, .def = "",
+	  .help = "Where log lines go while the operator console owns the terminal (they also "
+		  "show in its Log view); empty or null: docker-policy-proxy.log beside the "
+		  "config file (the working directory without one). Headless runs log to "
+		  "stderr. Restart-only."},
+	 NULL, FIELD(log_file), sizeof(((struct dpp_settings *)0)->log_file), NO},
+	{{.key = "global.console_history", .type = DPP_CONFIG_INT, .def = "10000", .min = 100,
+	  .max = 1000000,
+	  .help = "Events the operator console keeps for its Live and Denials views (the oldest "
+		  "go first; about 2 KiB each). Restart-only."},
+	 NULL, FIELD(console_history), sizeof(int), NO},
 	{{.key = "global.store", .type = DPP_CONFIG_MAPPING, .reloadable = 1,
 	  .help = "SQLite store of audit events and config versions (docker-policy-proxy audit, "
 		  "history)."},
@@ -1501,7 +1512,11 @@ void dpp_config_print(const struct dpp_config *cfg, FILE *out)
 	fputc('\n', out);
 	for (size_t i = 0; i < cfg->nrows; i++) {
 		const struct dpp_config_row *r = &cfg->rows[i];
-		const char *field = (const char *)&cfg->settings + r->off;
+		/* Rows without a settings field have off == DPP_CONFIG_NO_FIELD:
+		 * no pointer is formed for them (that would overflow). */
+		const char *field = r->off != DPP_CONFIG_NO_FIELD
+					    ? (const char *)&cfg->settings + r->off
+					    : NULL;
 		yaml_node_t *node;
 		int iv = 0;
 

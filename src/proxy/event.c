@@ -10,6 +10,8 @@ static const char *const kind_names[] = {
 	[DPP_EVENT_LOCKOUT] = "lockout",
 	[DPP_EVENT_RATE_LIMITED] = "rate_limited",
 	[DPP_EVENT_ERROR] = "error",
+	[DPP_EVENT_STREAM_OPEN] = "stream_open",
+	[DPP_EVENT_STREAM_CLOSE] = "stream_close",
 };
 
 const char *dpp_event_kind_name(enum dpp_event_kind kind)

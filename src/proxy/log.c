@@ -12,6 +12,8 @@
 static atomic_int log_level = DPP_LOG_INFO;
 static atomic_int log_format = DPP_LOG_FORMAT_TEXT;
 static FILE *log_stream;
+static dpp_log_sink_fn log_sink;
+static void *log_sink_arg;
 
 static const char *const level_names[] = {"trace", "debug", "info", "warn", "error"};
 
@@ -19,6 +21,12 @@ void dpp_log_set_level(enum dpp_log_level level) { atomic_store(&log_level, (int
 void dpp_log_set_format(enum dpp_log_format format) { atomic_store(&log_format, (int)format); }
 enum dpp_log_level dpp_log_get_level(void) { return (enum dpp_log_level)atomic_load(&log_level); }
 void dpp_log_set_stream(FILE *stream) { log_stream = stream; }
+
+void dpp_log_set_sink(dpp_log_sink_fn fn, void *arg)
+{
+	log_sink = fn;
+	log_sink_arg = fn != NULL ? arg : NULL;
+}
 
 int dpp_log_parse_level(const char *name, enum dpp_log_level *out)
 {
@@ -96,4 +104,11 @@ void dpp_log(enum dpp_log_level level, const char *fmt, ...)
 	fputs(line, out);
 	fflush(out);
 	funlockfile(out);
+	if (log_sink != NULL) {
+		size_t n = strlen(line);
+
+		if (n > 0 && line[n - 1] == '\n')
+			line[n - 1] = '\0';
+		log_sink(log_sink_arg, level, line);
+	}
 }

@@ -23,6 +23,7 @@ struct ev {
 	pcre2_match_data *md; /* created on the first regex test */
 	char *hbuf;           /* joined header value */
 	const char *error;    /* static text of the first internal error */
+	const struct dpp_policy_tracer *trace; /* explain; NULL in the proxy */
 };
 
 static int fail(struct ev *ev, const char *why)
@@ -316,48 +317,162 @@ static int test_body(struct ev *ev, const struct rule_cond *cd)
 	return body_any(ev, cd, segs, cd->n_segs, 0, idx);
 }
 
-/* 1 when the condition holds, 0 when not, -1 on internal error (which
- * propagates at once: an error is never read as "no match"). */
-static int eval_cond(struct ev *ev, const struct rule_cond *cd)
+/* --- trace (explain only; every call is behind `ev->trace != NULL`) --- */
+
+static enum dpp_trace_node trace_node(enum cond_kind k)
 {
-	const char *s;
+	switch (k) {
+	case COND_OR: return DPP_TRACE_ANY;
+	case COND_NOT: return DPP_TRACE_NOT;
+	case COND_LEAF: return DPP_TRACE_LEAF;
+	case COND_AND: break;
+	}
+	return DPP_TRACE_ALL;
+}
+
+static void trace_cond(struct ev *ev, const struct rule_cond *cd, unsigned depth, int result,
+		       const char *actual)
+{
+	struct dpp_trace_cond c = {.node = trace_node(cd->kind), .depth = depth, .result = result};
+
+	if (ev->trace->cond == NULL)
+		return;
+	if (cd->kind == COND_LEAF) {
+		const struct dpp_request_view *req = ev->req;
+		size_t k;
+
+		c.field = cd->label;
+		c.op = dpp_rule_op_names[cd->op];
+		c.operand = cd->vals;
+		c.actual = actual;
+		if (cd->field == FIELD_BODY && req->body_get != NULL && result != DPP_TRACE_SKIPPED) {
+			for (k = 0; k < cd->n_segs && strcmp(cd->segs[k], "*") != 0; k++)
+				;
+			if (k == cd->n_segs)
+				c.actual_json = req->body_get(req->body_ctx,
+							      (const char *const *)cd->segs,
+							      cd->n_segs);
+		}
+	}
+	ev->trace->cond(ev->trace->ctx, &c);
+}
+
+/* Reports cd and everything under it as never evaluated. */
+static void trace_skipped(struct ev *ev, const struct rule_cond *cd, unsigned depth)
+{
+	trace_cond(ev, cd, depth, DPP_TRACE_SKIPPED, NULL);
+	for (size_t i = 0; cd->kind != COND_LEAF && i < cd->n_kids; i++)
+		trace_skipped(ev, cd->kids[i], depth + 1);
+}
+
+static int eval_group(struct ev *ev, const struct rule_cond *cd, unsigned depth);
+
+/* 1 when the condition holds, 0 when not, -1 on internal error (which
+ * propagates at once: an error is never read as "no match"). depth only
+ * feeds the trace. */
+static int eval_cond(struct ev *ev, const struct rule_cond *cd, unsigned depth)
+{
+	const char *s = NULL;
+	int r;
+
+	if (cd->kind != COND_LEAF) {
+		if (ev->trace == NULL)
+			return eval_group(ev, cd, depth);
+		trace_cond(ev, cd, depth, DPP_TRACE_PENDING, NULL);
+		r = eval_group(ev, cd, depth);
+		trace_cond(ev, cd, depth, r, NULL);
+		return r;
+	}
+	if (cd->field == FIELD_BODY) {
+		r = test_body(ev, cd);
+	} else {
+		if (field_string(ev, cd, &s) < 0)
+			r = -1;
+		else
+			r = test_string(ev, cd, s);
+	}
+	if (r >= 0 && cd->negate)
+		r = !r;
+	if (ev->trace != NULL)
+		trace_cond(ev, cd, depth, r < 0 ? -1 : r, s);
+	return r;
+}
+
+static int eval_group(struct ev *ev, const struct rule_cond *cd, unsigned depth)
+{
 	size_t i;
 	int r;
 
 	switch (cd->kind) {
-	case COND_LEAF:
-		if (cd->field == FIELD_BODY) {
-			r = test_body(ev, cd);
-		} else {
-			if (field_string(ev, cd, &s) < 0)
-				return -1;
-			r = test_string(ev, cd, s);
-		}
-		if (r < 0)
-			return r;
-		return cd->negate ? !r : r;
 	case COND_AND:
-		for (i = 0; i < cd->n_kids; i++) {
-			r = eval_cond(ev, cd->kids[i]);
-			if (r <= 0)
-				return r;
-		}
-		return 1;
 	case COND_OR:
 		for (i = 0; i < cd->n_kids; i++) {
-			r = eval_cond(ev, cd->kids[i]);
-			if (r != 0)
+			r = eval_cond(ev, cd->kids[i], depth + 1);
+			/* AND stops at the first miss, OR at the first hit; both
+			 * at an error. */
+			if (cd->kind == COND_AND ? r <= 0 : r != 0) {
+				while (ev->trace != NULL && ++i < cd->n_kids)
+					trace_skipped(ev, cd->kids[i], depth + 1);
 				return r;
+			}
 		}
-		return 0;
+		return cd->kind == COND_AND ? 1 : 0;
 	case COND_NOT:
-		r = eval_cond(ev, cd->kids[0]);
+		r = eval_cond(ev, cd->kids[0], depth + 1);
 		return r < 0 ? r : !r;
+	case COND_LEAF:
+		break;
 	}
 	return fail(ev, "bad condition");
 }
 
-static int record_dry_run(struct ev *ev, struct dpp_policy_decision *out, const struct rule *r)
+/* The decision takes s (malloc'd). On failure s is freed and -1 returned. */
+static int own(struct ev *ev, struct dpp_policy_decision *out, char *s)
+{
+	char **n = realloc(out->owned, (out->n_owned + 1) * sizeof(*n));
+
+	if (n == NULL) {
+		free(s);
+		return fail(ev, "out of memory");
+	}
+	out->owned = n;
+	out->owned[out->n_owned++] = s;
+	return 0;
+}
+
+/* A preset rule: 1 when one of its vectors matches, with *msg the message
+ * (owned by out): the vector's, after the rule's own message when it has
+ * one. 0 when none matches, -1 on error. */
+static int preset_denies(struct ev *ev, struct dpp_policy_decision *out, const struct rule *r,
+			 const char **msg)
+{
+	char *m = NULL, *full;
+	int pr = preset_eval(r->preset, ev->req, &m);
+
+	if (pr < 0)
+		return fail(ev, "out of memory");
+	if (pr == 0)
+		return 0;
+	if (r->message_set) {
+		size_t n = strlen(r->message) + strlen(m) + 4;
+
+		full = malloc(n);
+		if (full == NULL) {
+			free(m);
+			return fail(ev, "out of memory");
+		}
+		snprintf(full, n, "%s (%s)", r->message, m);
+		free(m);
+		m = full;
+	}
+	if (own(ev, out, m) < 0)
+		return -1;
+	*msg = m;
+	return 1;
+}
+
+static int record_dry_run(struct ev *ev, struct dpp_policy_decision *out, const struct rule *r,
+			  const char *message)
 {
 	if (out->dry_run == NULL) {
 		/* One block: names, then actions, then messages. */
@@ -368,7 +483,7 @@ static int record_dry_run(struct ev *ev, struct dpp_policy_decision *out, const 
 		out->dry_run_messages = out->dry_run + 2 * ev->rs->n_rules;
 	}
 	out->dry_run_actions[out->n_dry_run] = dpp_rule_action_names[r->action];
-	out->dry_run_messages[out->n_dry_run] = r->message;
+	out->dry_run_messages[out->n_dry_run] = message;
 	out->dry_run[out->n_dry_run++] = r->name;
 	return 0;
 }
@@ -402,12 +517,76 @@ static bool role_ok(const struct rule *r, const char *role)
 	       (strcmp(role, ROLE_ADMIN) == 0 || strcmp(role, r->role) == 0);
 }
 
+/* Next trace slot for rule i, or NULL when the trace is full. */
+static struct dpp_policy_trace_rule *trace_add(struct dpp_policy_trace *t, size_t i)
+{
+	struct dpp_policy_trace_rule *tr;
+
+	if (t->n >= DPP_POLICY_TRACE_RULES) {
+		t->truncated = 1;
+		return NULL;
+	}
+	tr = &t->r[t->n++];
+	memset(tr, 0, sizeof(*tr));
+	tr->rule = (uint16_t)(i > UINT16_MAX ? UINT16_MAX : i);
+	return tr;
+}
+
+/* The rule's conditions (an AND of the top-level list), evaluated one by
+ * one so the trace can say which held; same short-circuit and the same
+ * result as eval_cond on the whole AND. */
+static int match_traced(struct ev *ev, const struct rule *r, struct dpp_policy_trace_rule *tr)
+{
+	const struct rule_cond *m = r->match;
+	int res;
+
+	if (m == NULL)
+		return 1;
+	if (tr == NULL || m->kind != COND_AND)
+		return eval_cond(ev, m, 0);
+	tr->n_conds = (uint16_t)(m->n_kids > UINT16_MAX ? UINT16_MAX : m->n_kids);
+	for (size_t k = 0; k < m->n_kids; k++) {
+		res = eval_cond(ev, m->kids[k], 1);
+		if (k < UINT16_MAX)
+			tr->n_evaluated = (uint16_t)(k + 1);
+		if (res < 0)
+			return res;
+		if (res == 0)
+			return 0;
+		if (k < DPP_POLICY_TRACE_CONDS)
+			tr->held |= 1u << k;
+	}
+	return 1;
+}
+
+static void stat_hit(const struct dpp_ruleset *rs, size_t i, uint64_t now_ms)
+{
+	atomic_fetch_add_explicit(&rs->stats[i].hits, 1, memory_order_relaxed);
+	atomic_store_explicit(&rs->stats[i].last_hit_ms, now_ms > 0 ? now_ms : 1,
+			      memory_order_relaxed);
+}
+
 int dpp_policy_evaluate(const struct dpp_ruleset *rs, const struct dpp_request_view *req,
 			struct dpp_ratelimit *rl, uint64_t now_ms,
 			struct dpp_policy_decision *out)
 {
-	struct ev ev = {.rs = rs, .req = req};
+	return dpp_policy_evaluate_traced(rs, req, rl, now_ms, NULL, out);
+}
+
+#define TRACE_DONE(m, what)                                                    \
+	do {                                                                   \
+		if (trace != NULL && trace->rule_done != NULL)                 \
+			trace->rule_done(trace->ctx, (m), (what));             \
+	} while (0)
+
+int dpp_policy_evaluate_traced(const struct dpp_ruleset *rs, const struct dpp_request_view *req,
+			       struct dpp_ratelimit *rl, uint64_t now_ms,
+			       const struct dpp_policy_tracer *trace,
+			       struct dpp_policy_decision *out)
+{
+	struct ev ev = {.rs = rs, .req = req, .trace = trace};
 	const struct rule *r = NULL;
+	struct dpp_policy_trace_rule *tr = NULL;
 	uint64_t wait_ms = 0;
 	size_t i;
 	int m, rc = -1;
@@ -418,23 +597,56 @@ int dpp_policy_evaluate(const struct dpp_ruleset *rs, const struct dpp_request_v
 		fail(&ev, "no ruleset or request");
 		goto cleanup;
 	}
+	out->trace.ruleset_id = rs->id;
 	for (i = 0; i < rs->n_rules; i++) {
 		bool denies = false;
 		int status = 403;
+		const char *message;
 
 		r = rs->rules[i];
-		m = r->match != NULL ? eval_cond(&ev, r->match) : 1;
-		if (m < 0)
+		tr = trace_add(&out->trace, i);
+		if (trace != NULL && trace->rule != NULL)
+			trace->rule(trace->ctx, i, r->name, dpp_rule_action_names[r->action],
+				    r->dry_run);
+		/* explain's callbacks see the whole condition tree; the console's
+		 * bounded record keeps the top-level list. */
+		if (trace != NULL)
+			m = r->match != NULL ? eval_cond(&ev, r->match, 0) : 1;
+		else
+			m = match_traced(&ev, r, tr);
+		if (m < 0) {
+			TRACE_DONE(-1, "internal error: denied with 500");
 			goto cleanup;
-		if (m == 0)
+		}
+		if (m == 0) {
+			TRACE_DONE(0, "no match: next rule");
 			continue;
+		}
+		message = r->message;
+		stat_hit(rs, i, now_ms);
+		if (tr != NULL)
+			tr->outcome = DPP_TRACE_MATCHED;
 		switch (r->action) {
 		case ACTION_ALLOW:
 			out->rule = r->name;
 			out->rule_action = dpp_rule_action_names[r->action];
+			if (tr != NULL)
+				tr->outcome = DPP_TRACE_ALLOWED;
+			TRACE_DONE(1, "allowed: evaluation stops");
 			rc = 0;
 			goto cleanup;
 		case ACTION_DENY:
+			if (r->preset != NULL) {
+				m = preset_denies(&ev, out, r, &message);
+				if (m < 0)
+					goto cleanup;
+				if (m == 0) {
+					if (tr != NULL)
+						tr->outcome = DPP_TRACE_NO_MATCH;
+					TRACE_DONE(0, "preset: no vector applies: next rule");
+					continue;
+				}
+			}
 			denies = true;
 			status = r->status;
 			break;
@@ -453,6 +665,7 @@ int dpp_policy_evaluate(const struct dpp_ruleset *rs, const struct dpp_request_v
 					       &wait_ms);
 			if (m < 0) {
 				fail(&ev, "rate limiter error");
+				TRACE_DONE(-1, "internal error (rate limiter): denied with 500");
 				goto cleanup;
 			}
 			denies = m == 0;
@@ -463,14 +676,30 @@ int dpp_policy_evaluate(const struct dpp_ruleset *rs, const struct dpp_request_v
 				goto cleanup;
 			break;
 		}
-		if (!denies)
-			continue;
-		if (r->dry_run) {
-			if (record_dry_run(&ev, out, r) < 0)
-				goto cleanup;
+		if (!denies) {
+			TRACE_DONE(1, r->action == ACTION_REQUIRE_ROLE  ? "role accepted: next rule"
+				      : r->action == ACTION_RATE_LIMIT ? "within the rate limit: next rule"
+				      : r->action == ACTION_RESPONSE_FILTER
+					      ? "response filters added: next rule"
+					      : "next rule");
 			continue;
 		}
-		deny(out, status, r->message, r);
+		if (r->dry_run) {
+			if (record_dry_run(&ev, out, r, message) < 0)
+				goto cleanup;
+			atomic_fetch_add_explicit(&rs->stats[i].dry_runs, 1, memory_order_relaxed);
+			if (tr != NULL)
+				tr->outcome = DPP_TRACE_DRY_RUN;
+			TRACE_DONE(1, "dry run: would have denied; next rule");
+			continue;
+		}
+		atomic_fetch_add_explicit(&rs->stats[i].denials, 1, memory_order_relaxed);
+		if (tr != NULL)
+			tr->outcome = DPP_TRACE_DENIED;
+		TRACE_DONE(1, r->action == ACTION_REQUIRE_ROLE  ? "role missing or not accepted: denied"
+			      : r->action == ACTION_RATE_LIMIT ? "rate limit exceeded: denied"
+							       : "denied: evaluation stops");
+		deny(out, status, message, r);
 		if (r->action == ACTION_RATE_LIMIT)
 			out->retry_after = (uint32_t)((wait_ms + 999) / 1000);
 		rc = 0;
@@ -482,6 +711,8 @@ int dpp_policy_evaluate(const struct dpp_ruleset *rs, const struct dpp_request_v
 	rc = 0;
 cleanup:
 	if (rc < 0) {
+		if (tr != NULL && r != NULL)
+			tr->outcome = DPP_TRACE_ERROR;
 		deny(out, 500, "internal error while evaluating policy", r);
 		out->error = ev.error != NULL ? ev.error : "internal error";
 	}
@@ -496,6 +727,9 @@ void dpp_policy_decision_done(struct dpp_policy_decision *d)
 		return;
 	free(d->dry_run);
 	free(d->filters);
+	for (size_t i = 0; i < d->n_owned; i++)
+		free(d->owned[i]);
+	free(d->owned);
 	memset(d, 0, sizeof(*d));
 }
 

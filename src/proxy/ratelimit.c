@@ -20,6 +20,7 @@ struct bucket {
 	uint64_t refilled_ms;     /* time tokens were last brought up to date */
 	uint64_t used_ms;         /* last take, for LRU eviction */
 	uint64_t locked_until_ms; /* penalty lockout end; 0 = none */
+	uint64_t refused;         /* takes refused since the bucket was created */
 };
 
 struct dpp_ratelimit {
@@ -192,6 +193,7 @@ int dpp_ratelimit_take(struct dpp_ratelimit *rl, const char *rule, const char *i
 	if (now_ms < b->locked_until_ms) {
 		if (retry_after_ms != NULL)
 			*retry_after_ms = b->locked_until_ms - now_ms;
+		b->refused++;
 		rc = 0;
 	} else if (b->tokens >= 1.0) {
 		b->tokens -= 1.0;
@@ -212,6 +214,7 @@ int dpp_ratelimit_take(struct dpp_ratelimit *rl, const char *rule, const char *i
 		}
 		if (retry_after_ms != NULL)
 			*retry_after_ms = wait;
+		b->refused++;
 		rc = 0;
 	}
 out:
@@ -255,6 +258,7 @@ int dpp_ratelimit_snapshot(struct dpp_ratelimit *rl, uint64_t now_ms,
 			s[k].penalty_remaining_ms =
 				now_ms < b->locked_until_ms ? b->locked_until_ms - now_ms : 0;
 			s[k].idle_ms = now_ms > b->used_ms ? now_ms - b->used_ms : 0;
+			s[k].refused = b->refused;
 		}
 	}
 out:

@@ -1056,6 +1056,10 @@ enum rule_key {
 	KEY_RESPONSE_FILTER,
 	KEY_CONDITIONS,
 	KEY_METHODS,
+	KEY_PRESET,  /* preset rules only (presets.c) */
+	KEY_EXCEPT,
+	KEY_INCLUDE,
+	KEY_ROLES,
 	N_KEYS,
 };
 
@@ -1080,7 +1084,17 @@ static const struct {
 				 A(ACTION_RESPONSE_FILTER)},
 	[KEY_CONDITIONS] = {"conditions", ALL_ACTIONS, 0},
 	[KEY_METHODS] = {"methods", ALL_ACTIONS, 0},
+	[KEY_PRESET] = {"preset", 0, 0},
+	[KEY_EXCEPT] = {"except", 0, 0},
+	[KEY_INCLUDE] = {"include", 0, 0},
+	[KEY_ROLES] = {"roles", 0, 0},
 };
+
+/* The keys a `preset:` rule takes (it denies; no action key). */
+#define PRESET_KEYS                                                                       \
+	(A(KEY_NAME) | A(KEY_DESCRIPTION) | A(KEY_PRIORITY) | A(KEY_STATUS) | A(KEY_MESSAGE) | \
+	 A(KEY_DRY_RUN) | A(KEY_CONDITIONS) | A(KEY_PRESET) | A(KEY_EXCEPT) | A(KEY_INCLUDE) | \
+	 A(KEY_ROLES))
 
 /* The seed's defaults (docker-proxy README, "rate_limit"). */
 #define RL_DEFAULT_REQUESTS 50
@@ -1103,6 +1117,7 @@ static void rule_free(struct rule *r)
 	}
 	free(r->filters);
 	cond_free(r->match);
+	preset_cfg_free(r->preset);
 	free(r);
 }
 
@@ -1374,6 +1389,130 @@ static int find_action(struct cc *c, yaml_node_t *n, const char *path, enum rule
 	return -1;
 }
 
+/* A list of vector names (include:, except:) applied to *mask: set (add) or
+ * cleared. Names are checked against the vector table; except: names must
+ * be checked by the rule. */
+static int preset_vector_list(struct cc *c, yaml_node_t *n, const char *path,
+			      const char *preset, bool add, uint64_t *mask)
+{
+	yaml_node_item_t *it;
+	char sub[PATH_LEN];
+	size_t i = 0;
+	int bad = 0, v;
+
+	if (n->type != YAML_SEQUENCE_NODE) {
+		err_at(c, n, path, "must be a list of vector names (see --list-presets), not %s",
+		       node_kind_name(n));
+		return -1;
+	}
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++, i++) {
+		yaml_node_t *e = node_get(c, *it);
+		const char *s;
+
+		path_join(sub, sizeof(sub), path, "[%zu]", i);
+		s = want_string(c, e, sub, "vector");
+		if (s == NULL) {
+			bad = 1;
+			continue;
+		}
+		v = preset_vector_find(s);
+		if (v < 0) {
+			err_at(c, e, sub, "unknown vector \"%.64s\" (see --list-presets)", s);
+			bad = 1;
+		} else if (!add && !(*mask & (1ULL << v))) {
+			err_at(c, e, sub, "preset %s does not check vector %s", preset, s);
+			bad = 1;
+		} else if (add) {
+			*mask |= 1ULL << v;
+		} else {
+			*mask &= ~(1ULL << v);
+		}
+	}
+	return bad ? -1 : 0;
+}
+
+/* The preset keys of a rule: preset (required), include, except, roles. */
+static int compile_preset(struct cc *c, struct rule *r, yaml_node_t **vals, const char *path)
+{
+	char sub[PATH_LEN];
+	const struct preset_def *def;
+	struct preset_cfg *cfg;
+	const char *s;
+	int bad = 0;
+
+	path_join(sub, sizeof(sub), path, ".preset");
+	s = want_string(c, vals[KEY_PRESET], sub, "preset");
+	if (s == NULL)
+		return -1;
+	def = preset_find(s);
+	if (def == NULL) {
+		err_at(c, vals[KEY_PRESET], sub, "unknown preset \"%.64s\" (see --list-presets)", s);
+		return -1;
+	}
+	cfg = calloc(1, sizeof(*cfg));
+	if (cfg == NULL) {
+		oom(c, vals[KEY_PRESET], sub);
+		return -1;
+	}
+	r->preset = cfg;
+	cfg->def = def;
+	cfg->vectors = preset_default_vectors(def);
+	if (vals[KEY_INCLUDE] != NULL) {
+		path_join(sub, sizeof(sub), path, ".include");
+		if (preset_vector_list(c, vals[KEY_INCLUDE], sub, preset_name(def), true,
+				       &cfg->vectors) < 0)
+			bad = 1;
+	}
+	if (vals[KEY_EXCEPT] != NULL) {
+		path_join(sub, sizeof(sub), path, ".except");
+		if (preset_vector_list(c, vals[KEY_EXCEPT], sub, preset_name(def), false,
+				       &cfg->vectors) < 0)
+			bad = 1;
+	}
+	if (vals[KEY_ROLES] != NULL) {
+		yaml_node_t *n = vals[KEY_ROLES];
+		yaml_node_item_t *it;
+		size_t i = 0, cnt;
+
+		path_join(sub, sizeof(sub), path, ".roles");
+		if (n->type != YAML_SEQUENCE_NODE ||
+		    n->data.sequence.items.start == n->data.sequence.items.top) {
+			err_at(c, n, sub, "must be a non-empty list of roles");
+			return -1;
+		}
+		cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+		if (cnt > LIST_MAX) {
+			err_at(c, n, sub, "more than %d roles", LIST_MAX);
+			return -1;
+		}
+		cfg->roles = calloc(cnt, sizeof(*cfg->roles));
+		if (cfg->roles == NULL) {
+			oom(c, n, sub);
+			return -1;
+		}
+		cfg->has_roles = true;
+		for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++, i++) {
+			char item[PATH_LEN];
+			yaml_node_t *e = node_get(c, *it);
+
+			path_join(item, sizeof(item), sub, "[%zu]", i);
+			s = want_string(c, e, item, "role");
+			if (s == NULL || *s == '\0') {
+				if (s != NULL)
+					err_at(c, e, item, "a role cannot be empty");
+				bad = 1;
+				continue;
+			}
+			cfg->roles[cfg->n_roles] = dup_or_oom(c, e, item, s);
+			if (cfg->roles[cfg->n_roles] == NULL)
+				bad = 1;
+			else
+				cfg->n_roles++;
+		}
+	}
+	return bad ? -1 : 0;
+}
+
 static struct rule *compile_rule(struct cc *c, yaml_node_t *m, size_t index)
 {
 	yaml_node_t *keys[N_KEYS] = {0}, *vals[N_KEYS] = {0};
@@ -1382,7 +1521,7 @@ static struct rule *compile_rule(struct cc *c, yaml_node_t *m, size_t index)
 	struct rule *r = NULL;
 	yaml_node_pair_t *p;
 	enum rule_action action = ACTION_DENY;
-	bool have_action = false;
+	bool have_action = false, is_preset;
 	int bad = 0;
 	size_t k;
 	const char *s;
@@ -1427,6 +1566,39 @@ static struct rule *compile_rule(struct cc *c, yaml_node_t *m, size_t index)
 		return NULL;
 	}
 	r->index = index;
+	is_preset = vals[KEY_PRESET] != NULL;
+	if (is_preset) {
+		/* A preset rule denies; every key it does not take is an error. */
+		for (k = 0; k < N_KEYS; k++) {
+			if (keys[k] == NULL || (PRESET_KEYS & A(k)))
+				continue;
+			path_join(sub, sizeof(sub), path, ".%s", rule_keys[k].name);
+			err_at(c, keys[k], sub, "does not apply to a preset rule%s",
+			       k == KEY_ACTION ? " (it denies)" : "");
+			bad = 1;
+			keys[k] = vals[k] = NULL;
+		}
+		action = ACTION_DENY;
+		have_action = true;
+		if (compile_preset(c, r, vals, path) < 0)
+			bad = 1;
+		if (vals[KEY_NAME] == NULL && r->preset != NULL) {
+			/* default name: the preset's */
+			r->name = dup_or_oom(c, m, path, preset_name(r->preset->def));
+			if (r->name == NULL)
+				bad = 1;
+		}
+		r->priority = PRIORITY_LIMIT; /* before every other rule unless set */
+	} else {
+		for (k = KEY_EXCEPT; k <= KEY_ROLES; k++) {
+			if (keys[k] == NULL)
+				continue;
+			path_join(sub, sizeof(sub), path, ".%s", rule_keys[k].name);
+			err_at(c, keys[k], sub, "only applies to a preset rule (preset: NAME)");
+			bad = 1;
+			keys[k] = vals[k] = NULL;
+		}
+	}
 
 	if (vals[KEY_NAME] != NULL) {
 		path_join(sub, sizeof(sub), path, ".name");
@@ -1455,7 +1627,7 @@ static struct rule *compile_rule(struct cc *c, yaml_node_t *m, size_t index)
 		    scalar_type(vals[KEY_DRY_RUN], &b) == ST_BOOL && !b)
 			keys[KEY_DRY_RUN] = vals[KEY_DRY_RUN] = NULL;
 	}
-	for (k = 0; k < N_KEYS; k++) {
+	for (k = 0; k < N_KEYS && !is_preset; k++) {
 		path_join(sub, sizeof(sub), path, ".%s", rule_keys[k].name);
 		if (keys[k] == NULL) {
 			if (rule_keys[k].required == ALL_ACTIONS) {
@@ -1501,6 +1673,7 @@ static struct rule *compile_rule(struct cc *c, yaml_node_t *m, size_t index)
 		s = want_string(c, vals[KEY_MESSAGE], sub, "message");
 		if (s == NULL || (r->message = dup_or_oom(c, vals[KEY_MESSAGE], sub, s)) == NULL)
 			bad = 1;
+		r->message_set = true;
 	}
 	if (action == ACTION_REQUIRE_ROLE) {
 		/* The seed's default role is admin. */
@@ -1554,6 +1727,8 @@ static struct rule *compile_rule(struct cc *c, yaml_node_t *m, size_t index)
 			snprintf(buf, sizeof(buf), "role %s required", r->role);
 		else if (action == ACTION_RATE_LIMIT)
 			snprintf(buf, sizeof(buf), "rate limit exceeded");
+		else if (r->preset != NULL)
+			snprintf(buf, sizeof(buf), "denied by preset %s", preset_name(r->preset->def));
 		else
 			snprintf(buf, sizeof(buf), "denied by policy rule %s", r->name);
 		r->message = dup_or_oom(c, m, path, buf);
@@ -1577,6 +1752,7 @@ static void ruleset_free(struct dpp_ruleset *rs)
 	free(rs->rules);
 	pcre2_match_context_free(rs->mctx);
 	free(rs->warnings);
+	free(rs->stats);
 	free(rs);
 }
 
@@ -1613,6 +1789,85 @@ size_t dpp_ruleset_count(const struct dpp_ruleset *rs)
 const char *dpp_ruleset_warnings(const struct dpp_ruleset *rs)
 {
 	return rs->warnings;
+}
+
+static atomic_uint_fast64_t next_ruleset_id;
+
+uint64_t dpp_ruleset_id(const struct dpp_ruleset *rs)
+{
+	return rs->id;
+}
+
+int dpp_ruleset_rule_info(const struct dpp_ruleset *rs, size_t i, struct dpp_rule_info *out)
+{
+	const struct rule *r;
+
+	memset(out, 0, sizeof(*out));
+	if (rs == NULL || i >= rs->n_rules)
+		return -1;
+	r = rs->rules[i];
+	out->name = r->name;
+	out->priority = r->priority;
+	out->action = dpp_rule_action_names[r->action];
+	out->dry_run = r->dry_run;
+	out->n_conds = r->match != NULL ? r->match->n_kids : 0;
+	out->hits = atomic_load_explicit(&rs->stats[i].hits, memory_order_relaxed);
+	out->denials = atomic_load_explicit(&rs->stats[i].denials, memory_order_relaxed);
+	out->dry_runs = atomic_load_explicit(&rs->stats[i].dry_runs, memory_order_relaxed);
+	out->last_hit_ms = atomic_load_explicit(&rs->stats[i].last_hit_ms, memory_order_relaxed);
+	return 0;
+}
+
+int dpp_ruleset_cond_text(const struct dpp_ruleset *rs, size_t i, size_t j, char *buf,
+			  size_t len)
+{
+	const struct rule_cond *cd;
+	char *val = NULL;
+
+	if (len > 0)
+		buf[0] = '\0';
+	if (rs == NULL || i >= rs->n_rules || rs->rules[i]->match == NULL ||
+	    j >= rs->rules[i]->match->n_kids)
+		return -1;
+	cd = rs->rules[i]->match->kids[j];
+	switch (cd->kind) {
+	case COND_LEAF:
+		if (cd->test != TEST_EXISTS)
+			val = cJSON_PrintUnformatted(cd->op == OP_IN || cd->op == OP_NOT_IN
+							     ? cd->vals
+							     : cJSON_GetArrayItem(cd->vals, 0));
+		snprintf(buf, len, "%s %s%s%s", cd->label, dpp_rule_op_names[cd->op],
+			 val != NULL ? " " : "", val != NULL ? val : "");
+		cJSON_free(val);
+		break;
+	case COND_OR:
+	case COND_AND:
+		snprintf(buf, len, "%s (%zu conditions)", cd->kind == COND_OR ? "or" : "and",
+			 cd->n_kids);
+		break;
+	case COND_NOT:
+		snprintf(buf, len, "not (%zu conditions)", cd->kids[0]->n_kids);
+		break;
+	}
+	return 0;
+}
+
+void dpp_ruleset_carry_stats(const struct dpp_ruleset *next, const struct dpp_ruleset *prev)
+{
+	if (next == NULL || prev == NULL)
+		return;
+	for (size_t i = 0; i < next->n_rules; i++) {
+		for (size_t j = 0; j < prev->n_rules; j++) {
+			if (strcmp(next->rules[i]->name, prev->rules[j]->name) != 0)
+				continue;
+			atomic_store(&next->stats[i].hits, atomic_load(&prev->stats[j].hits));
+			atomic_store(&next->stats[i].denials, atomic_load(&prev->stats[j].denials));
+			atomic_store(&next->stats[i].dry_runs, atomic_load(&prev->stats[j].dry_runs));
+			atomic_store(&next->stats[i].last_hit_ms,
+				     atomic_load(&prev->stats[j].last_hit_ms));
+			break;
+		}
+	}
 }
 
 static int rule_cmp(const void *a, const void *b)
@@ -1699,6 +1954,10 @@ int dpp_ruleset_compile(yaml_document_t *doc, yaml_node_t *rules_node, const cha
 	}
 	qsort(rs->rules, rs->n_rules, sizeof(*rs->rules), rule_cmp);
 done:
+	rs->stats = calloc(rs->n_rules > 0 ? rs->n_rules : 1, sizeof(*rs->stats));
+	if (rs->stats == NULL)
+		err_at(&c, NULL, "rules", "out of memory");
+	rs->id = atomic_fetch_add(&next_ruleset_id, 1) + 1;
 	if (e.count == 0) {
 		rc = 0;
 		if (!w.oom) {
@@ -1835,6 +2094,87 @@ static int print_items(FILE *out, const struct rule_cond *group, int col)
 	return rc;
 }
 
+/* A list of vector names under `key`, with a leading comment line on what
+ * it is, wrapped. mask: the vectors to print. */
+static void print_vectors(FILE *out, const char *key, uint64_t mask)
+{
+	int v, col, first = 1;
+
+	col = fprintf(out, "    %s: [", key);
+	for (v = 0; v < preset_vector_count(); v++) {
+		const char *n = preset_vector_name(v);
+
+		if (!(mask & (1ULL << v)))
+			continue;
+		if (!first)
+			col += fprintf(out, ",");
+		if (col + (int)strlen(n) > 96) {
+			fputs("\n      ", out);
+			col = 6;
+		} else if (!first) {
+			col += fprintf(out, " ");
+		}
+		col += fprintf(out, "%s", n);
+		first = 0;
+	}
+	fputs("]\n", out);
+}
+
+/* A preset rule: the preset, the vector changes against its defaults, the
+ * roles, status, message (when written), dry_run, and a comment with the
+ * vectors it checks. */
+static int print_preset(FILE *out, const struct rule *r)
+{
+	const struct preset_cfg *p = r->preset;
+	uint64_t def = preset_default_vectors(p->def);
+	size_t i;
+	int rc = 0;
+
+	fprintf(out, "    preset: %s\n", preset_name(p->def));
+	if (p->vectors & ~def)
+		print_vectors(out, "include", p->vectors & ~def);
+	if (def & ~p->vectors)
+		print_vectors(out, "except", def & ~p->vectors);
+	if (p->has_roles) {
+		fputs("    roles: [", out);
+		for (i = 0; i < p->n_roles; i++) {
+			if (i > 0)
+				fputs(", ", out);
+			rc |= print_quoted(out, p->roles[i]);
+		}
+		fputs("]\n", out);
+	}
+	fprintf(out, "    status: %d\n", r->status);
+	if (r->message_set) {
+		fputs("    message: ", out);
+		rc |= print_quoted(out, r->message);
+		fputc('\n', out);
+	}
+	fprintf(out, "    dry_run: %s\n", r->dry_run ? "true" : "false");
+	fputs("    # checks:", out);
+	{
+		int v, col = 13;
+
+		for (v = 0; v < preset_vector_count(); v++) {
+			const char *n = preset_vector_name(v);
+
+			if (!(p->vectors & (1ULL << v)))
+				continue;
+			if (col + (int)strlen(n) > 96) {
+				fputs("\n    #        ", out);
+				col = 13;
+			}
+			col += fprintf(out, " %s", n);
+		}
+		if (p->vectors == 0)
+			fputs(" (none)", out);
+	}
+	fputc('\n', out);
+	if (!p->has_roles)
+		fputs("    # applies to every caller, admin included\n", out);
+	return rc;
+}
+
 int dpp_ruleset_print(const struct dpp_ruleset *rs, FILE *out)
 {
 	size_t i, j;
@@ -1853,6 +2193,11 @@ int dpp_ruleset_print(const struct dpp_ruleset *rs, FILE *out)
 			fputs("    description: ", out);
 			rc |= print_quoted(out, r->description);
 			fputc('\n', out);
+		}
+		if (r->preset != NULL) {
+			fprintf(out, "    priority: %ld\n", r->priority);
+			rc |= print_preset(out, r);
+			goto conditions;
 		}
 		fprintf(out, "    priority: %ld\n    action: %s\n", r->priority,
 			dpp_rule_action_names[r->action]);
@@ -1893,6 +2238,7 @@ int dpp_ruleset_print(const struct dpp_ruleset *rs, FILE *out)
 			rc |= print_quoted(out, r->message);
 			fprintf(out, "\n    dry_run: %s\n", r->dry_run ? "true" : "false");
 		}
+	conditions:
 		if (r->match == NULL) {
 			fputs("    conditions: []\n", out);
 		} else {

@@ -15,6 +15,7 @@
 
 #include "dpp/cidr.h"
 #include "dpp/policy.h"
+#include "presets.h"
 
 enum rule_field {
 	FIELD_PATH = 0,
@@ -103,10 +104,23 @@ struct rule {
 	struct dpp_response_filter *filters;
 	size_t n_filters;
 	struct rule_cond *match; /* AND of the conditions list; NULL: always */
+	/* A `preset:` rule (action deny): the preset's checks decide whether
+	 * it denies, after match. NULL for every other rule. */
+	struct preset_cfg *preset;
+	bool message_set; /* `message:` written (preset rules prefix it) */
+};
+
+/* Live counters of one rule (statistics, not policy: the only mutable part
+ * of a ruleset, atomics updated by evaluation). */
+struct rule_stats {
+	atomic_uint_fast64_t hits, denials, dry_runs;
+	atomic_uint_fast64_t last_hit_ms;
 };
 
 struct dpp_ruleset {
 	atomic_uint refs;
+	uint64_t id;               /* dpp_ruleset_id */
+	struct rule_stats *stats;  /* n_rules, parallel to rules */
 	enum dpp_policy_verdict default_verdict;
 	struct rule **rules; /* sorted: priority descending, then file order */
 	size_t n_rules;

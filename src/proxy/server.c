@@ -65,6 +65,8 @@ struct dpp_server {
 	atomic_int docker_up;
 	unsigned int client_timeout_s;
 	atomic_uint_fast64_t next_id;
+	atomic_uint_fast64_t n_done;   /* finished requests (the console's req/s) */
+	atomic_uint_fast64_t n_denied; /* of which refused: rules, limits, authentication */
 	pthread_mutex_t rt_lock; /* guards rt (the pointer only) */
 	int rt_lock_ok;
 	struct dpp_runtime *rt;
@@ -499,7 +501,12 @@ struct upgrade_ctx {
 	int upstream_fd;
 	char *extra; /* bytes from Docker after its 101 head */
 	size_t extra_len;
+	struct dpp_event ev;  /* the stream's open event, re-sent as its close */
+	long long t_open;     /* monotonic ms the splice began */
 };
+
+/* The open event of a hijacked stream (its close re-sends it). */
+static void stream_opened(struct request *r, struct upgrade_ctx *u);
 
 static void close_upgraded(void *ctx)
 {
@@ -507,6 +514,16 @@ static void close_upgraded(void *ctx)
 
 	MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
 	dpp_metrics_stream_end(u->srv->metrics);
+	if (u->t_open > 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		u->ev.kind = DPP_EVENT_STREAM_CLOSE;
+		u->ev.time_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		u->ev.duration_ms = (uint32_t)(now_ms() - u->t_open);
+		snprintf(u->ev.message, sizeof(u->ev.message), "hijacked stream closed");
+		dpp_bus_publish(u->srv->bus, &u->ev);
+	}
 	free(u);
 }
 
@@ -521,6 +538,8 @@ static void on_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, cons
 		r->upgrade_taken = 1;
 	u->urh = urh;
 	dpp_metrics_stream_begin(u->srv->metrics);
+	if (r != NULL)
+		stream_opened(r, u);
 	/* On success the splice owns u and frees it in close_upgraded. */
 	if (dpp_hijacks_start(u->srv->hijacks, u->srv->up, sock, u->upstream_fd, u->extra,
 			      u->extra_len, extra_in, extra_in_size, close_upgraded, u) != 0) {
@@ -769,6 +788,46 @@ static void copy_str(char *dst, size_t len, const char *src)
 }
 
 static const char *field_get(const struct field_list *l, const char *name);
+static void fill_details(const struct request *r, struct dpp_event *ev);
+
+static int is_credential_field(const char *name)
+{
+	return strcasecmp(name, "Authorization") == 0 ||
+	       strcasecmp(name, "Proxy-Authorization") == 0 ||
+	       strcasecmp(name, "X-Registry-Auth") == 0 ||
+	       strcasecmp(name, "X-Registry-Config") == 0;
+}
+
+/* Bounded excerpts for the console: headers (credentials redacted), query,
+ * body start, bytes sent, the rule trace. */
+static void fill_details(const struct request *r, struct dpp_event *ev)
+{
+	size_t used = 0;
+
+	ev->bytes_out = r->bytes_out; /* the query is fill_event's */
+	for (size_t i = 0; r->fields != NULL && i < r->fields->n; i++) {
+		const struct dpp_header *h = &r->fields->f[i];
+		int n = snprintf(ev->headers + used, sizeof(ev->headers) - used, "%s: %s\n", h->name,
+				 is_credential_field(h->name) ? "(redacted)" : h->value);
+
+		if (n < 0 || (size_t)n >= sizeof(ev->headers) - used) {
+			ev->headers[used] = '\0'; /* no half field: a cut value could leak */
+			break;
+		}
+		used += (size_t)n;
+	}
+	if (r->buf != NULL && r->buf_len > 0 && r->mode != MODE_FORWARD) {
+		size_t n = r->buf_len < sizeof(ev->body) - 1 ? r->buf_len : sizeof(ev->body) - 1;
+
+		for (size_t i = 0; i < n; i++) {
+			unsigned char ch = (unsigned char)r->buf[i];
+
+			ev->body[i] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
+		}
+		ev->body[n] = '\0';
+	}
+	ev->trace = r->dec.trace;
+}
 
 static void fill_event(const struct request *r, enum dpp_event_kind kind, int status,
 		       const char *rule, const char *action, const char *message,
@@ -804,7 +863,15 @@ static void fill_event(const struct request *r, enum dpp_event_kind kind, int st
 	copy_str(ev->message, sizeof(ev->message), message);
 	ev->dry_run = kind == DPP_EVENT_DRY_RUN;
 	ev->bytes_in = r->bytes_in;
-	ev->bytes_out = r->bytes_out;
+	fill_details(r, ev); /* bytes_out and the console's excerpts */
+}
+
+static void stream_opened(struct request *r, struct upgrade_ctx *u)
+{
+	fill_event(r, DPP_EVENT_STREAM_OPEN, 101, r->ev_rule, r->ev_action,
+		   "hijacked stream opened", &u->ev);
+	u->t_open = now_ms();
+	dpp_bus_publish(u->srv->bus, &u->ev);
 }
 
 /* Publishes an event now (dry-run, lockout: several per request). */
@@ -1188,6 +1255,11 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 			return queue_error(c, r, 413, "request body larger than %d bytes (global.max_body_bytes)",
 					   set->max_body_bytes);
 		r->mode = MODE_BUFFER; /* judged once the whole body is here */
+		/* A JSON body the proxy holds before anything is forwarded is due
+		 * within the head deadline too, counted from the head: a client
+		 * dripping it a byte at a time is never silent, so MHD's timeout
+		 * alone would let it hold a thread for ever (slowloris bodies). */
+		dpp_watch_waiting(r->srv->watch, r->client_fd);
 		return MHD_YES;
 	}
 	r->defer_denial = r->has_body;
@@ -1257,6 +1329,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 						 "request body larger than %zu bytes (global.max_body_bytes); connection closed after %llu more bytes",
 						 max, DISCARD_MAX);
 					dpp_log_warn("%s %s: %s", r->method, r->target, r->ev_message);
+					dpp_metrics_body_too_large(r->srv->metrics);
 					return MHD_NO;
 				}
 				return MHD_YES;
@@ -1274,6 +1347,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 					   "the connection to Docker broke while sending the request body");
 		return MHD_YES;
 	}
+	if (r->mode == MODE_BUFFER)
+		dpp_watch_busy(r->srv->watch, r->client_fd); /* the whole body arrived in time */
 	if (r->mode == MODE_BUFFER && r->too_large)
 		return queue_error(c, r, 413, "request body larger than %d bytes (global.max_body_bytes)",
 				   dpp_runtime_settings(r->rt)->max_body_bytes);
@@ -1319,6 +1394,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 		struct dpp_event ev;
 
 		atomic_fetch_sub(&srv->inflight, 1);
+		atomic_fetch_add(&srv->n_done, 1);
+		if (r->ev_kind == DPP_EVENT_DENY || r->ev_kind == DPP_EVENT_RATE_LIMITED ||
+		    r->ev_kind == DPP_EVENT_AUTH_FAILURE)
+			atomic_fetch_add(&srv->n_denied, 1);
 		fill_event(r, r->ev_kind, r->status, r->ev_rule, r->ev_action, r->ev_message, &ev);
 		dpp_bus_publish(srv->bus, &ev);
 		dpp_metrics_request_done(srv->metrics, r->method, r->status, ev.duration_ms);
@@ -1722,6 +1801,8 @@ void dpp_server_swap_runtime(struct dpp_server *srv, struct dpp_runtime *rt)
 	dpp_runtime_ref(rt);
 	pthread_mutex_lock(&srv->rt_lock);
 	old = srv->rt;
+	if (old != rt)
+		dpp_ruleset_carry_stats(dpp_runtime_rules(rt), dpp_runtime_rules(old));
 	srv->rt = rt;
 	pthread_mutex_unlock(&srv->rt_lock);
 	if (dpp_ruleset_retain_buckets(dpp_runtime_rules(rt), srv->ratelimit) < 0)
@@ -1730,6 +1811,26 @@ void dpp_server_swap_runtime(struct dpp_server *srv, struct dpp_runtime *rt)
 }
 
 struct dpp_bus *dpp_server_bus(struct dpp_server *srv) { return srv->bus; }
+struct dpp_ratelimit *dpp_server_ratelimit(struct dpp_server *srv) { return srv->ratelimit; }
+struct dpp_lockout *dpp_server_lockout(struct dpp_server *srv) { return srv->lockout; }
+int dpp_server_streams(struct dpp_server *srv) { return dpp_hijacks_active(srv->hijacks); }
+int dpp_server_docker_up(struct dpp_server *srv) { return atomic_load(&srv->docker_up); }
+
+void dpp_server_counts(struct dpp_server *srv, uint64_t *requests, uint64_t *denials)
+{
+	*requests = atomic_load(&srv->n_done);
+	*denials = atomic_load(&srv->n_denied);
+}
+
+struct dpp_runtime *dpp_server_runtime(struct dpp_server *srv)
+{
+	struct dpp_runtime *rt;
+
+	pthread_mutex_lock(&srv->rt_lock);
+	rt = dpp_runtime_ref(srv->rt);
+	pthread_mutex_unlock(&srv->rt_lock);
+	return rt;
+}
 struct dpp_metrics *dpp_server_metrics(struct dpp_server *srv) { return srv->metrics; }
 
 int dpp_server_stop_accepting(struct dpp_server *srv, int grace_ms)

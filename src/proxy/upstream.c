@@ -19,6 +19,7 @@
 
 #define RBUF_SIZE (64 * 1024)
 #define POLL_SLICE_MS 250
+#define DRAIN_IDLE_MS 500
 
 struct dpp_upstream {
 	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -352,6 +353,8 @@ static const http_parser_settings parser_settings = {
  * (POLLRDHUP: like Go's net/http, a client that closed its side is gone). */
 static int wait_readable(struct dpp_uconn *c, int client_fd)
 {
+	long long idle_since = now_ms();
+
 	for (;;) {
 		struct pollfd p[2] = {
 			{.fd = c->fd, .events = POLLIN},
@@ -373,6 +376,12 @@ static int wait_readable(struct dpp_uconn *c, int client_fd)
 			return DPP_UWAIT_STOPPED;
 		if (c->deadline != 0 && now_ms() >= c->deadline)
 			return DPP_UWAIT_ERROR;
+		/* A response whose head arrived and whose body is silent (`wait`
+		 * once dockerd flushed its head, a quiet stream) ends too; a request
+		 * still waiting for its head (a long `stop`) keeps the grace. */
+		if (c->headers_done && atomic_load(&c->up->draining) &&
+		    now_ms() - idle_since >= DRAIN_IDLE_MS)
+			return DPP_UWAIT_STOPPED;
 	}
 }
 

@@ -281,6 +281,39 @@ if method == "POST":
 print("ok: hidden headers stayed at the proxy")
 PYEOF
 	done
+	# Expect: 100-continue is answered by the proxy itself (the stand-in never sends 100).
+	out=$(curl -sv -o /dev/null -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -H 'Expect: 100-continue' \
+		-d '{"Image":"busybox"}' "http://127.0.0.1:$P_PORT/v1.41/containers/create?name=hdr-expect" 2>&1)
+	expect_match "100 Continue from the proxy" '< HTTP/1.1 100 Continue' "$out" || { stop_private; fake_stop; return 1; }
+	expect_match "then Docker's answer" '< HTTP/1.1 200' "$out" || { stop_private; fake_stop; return 1; }
+	stop_private || { fake_stop; return 1; }
+	fake_stop
+}
+
+# --- the metrics path is the proxy's own when enabled --------------------------------------------
+
+sc_metrics_not_forwarded() {
+	local out
+	fake_start || return 1
+	printf 'global:\n  metrics: {enabled: true}\nauth:\n  secret: "${TOKEN}"\n' >"$RUN_DIR/metrics.yaml"
+	start_private --socket "$FAKE_SOCK" --config "$RUN_DIR/metrics.yaml" || { fake_stop; return 1; }
+	# Enabled: answered here, before authentication, never forwarded.
+	out=$(pcurl /metrics)
+	expect_match "GET /metrics without a token" '^# (HELP|TYPE) docker_proxy_.* 200$' "$(printf '%s' "$out" | tr '\n' ' ')" || { stop_private; fake_stop; return 1; }
+	expect_eq "HEAD /metrics" 200 "$(curl -s -o /dev/null -w '%{http_code}' -I "http://127.0.0.1:$P_PORT/metrics")" || { stop_private; fake_stop; return 1; }
+	out=$(curl -s -D - -X POST -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$P_PORT/metrics" | tr -d '\r')
+	expect_match "POST /metrics: 405 with Allow and the message" '^HTTP/1.1 405 .*Allow: GET, HEAD.*\{"message":"only GET and HEAD are allowed on the metrics path"\}' "$(echo "$out" | tr '\n' ' ')" || { stop_private; fake_stop; return 1; }
+	# Contrast: a version-prefixed /metrics is Docker's path and is forwarded (with a token).
+	expect_match "GET /v1.41/metrics" '"target": "/v1.41/metrics".* 200$' "$(pcurl /v1.41/metrics -H "Authorization: Bearer $TOKEN")" || { stop_private; fake_stop; return 1; }
+	expect_eq "what reached the upstream" "GET /v1.41/metrics answered" "$(fake_seen metrics | cut -d' ' -f3-)" || { stop_private; fake_stop; return 1; }
+	stop_private || { fake_stop; return 1; }
+	# Off (the default): the path is Docker's like any other, behind authentication.
+	printf 'auth:\n  secret: "${TOKEN}"\n' >"$RUN_DIR/metrics-off.yaml"
+	start_private --socket "$FAKE_SOCK" --config "$RUN_DIR/metrics-off.yaml" || { fake_stop; return 1; }
+	expect_match "metrics off, no token" ' 401$' "$(pcurl /metrics)" || { stop_private; fake_stop; return 1; }
+	expect_match "metrics off, with the token: forwarded" '"target": "/metrics".* 200$' "$(pcurl /metrics -H "Authorization: Bearer $TOKEN")" || { stop_private; fake_stop; return 1; }
+	expect_eq "what reached the upstream" "GET /v1.41/metrics answered
+GET /metrics answered" "$(fake_seen metrics | cut -d' ' -f3-)" || { stop_private; fake_stop; return 1; }
 	stop_private || { fake_stop; return 1; }
 	fake_stop
 }
@@ -376,29 +409,42 @@ sc_grace_cut() {
 	fake_stop
 }
 
-# Hijacked sessions end at once on SIGTERM (README), an idle proxy too on SIGINT.
+# Hijacked sessions (exec -i and attach with stdin) end at once on SIGTERM (README).
 sc_hijack_cut() {
-	local c fifo="$RUN_DIR/exec-in" out="$RUN_DIR/exec-out" dpid t0 el
+	local c a fifo="$RUN_DIR/exec-in" afifo="$RUN_DIR/attach-in" out="$RUN_DIR/exec-out" aout="$RUN_DIR/attach-out" dpid apid t0 el
 	c=$(admin_docker run -d "${LBL[@]}" --name "dpp-claims-$RUN_ID-hj" "$IMG" sleep 600) || { why "run -d failed"; return 1; }
+	a=$(admin_docker run -di "${LBL[@]}" --name "dpp-claims-$RUN_ID-hja" "$IMG" cat) || { why "run -di failed"; return 1; }
 	start_cfg "auth:
   type: none" || return 1
-	mkfifo "$fifo" || return 1
+	mkfifo "$fifo" "$afifo" || return 1
 	timeout 60 "$DOCKER" -H "tcp://127.0.0.1:$P_PORT" exec -i "$c" cat <"$fifo" >"$out" 2>&1 &
 	dpid=$!
 	exec 7>"$fifo"
+	timeout 60 "$DOCKER" -H "tcp://127.0.0.1:$P_PORT" attach --sig-proxy=false "$a" <"$afifo" >"$aout" 2>&1 &
+	apid=$!
+	exec 8>"$afifo"
 	echo hello-through-exec >&7
-	wait_for 10 grep -q hello-through-exec "$out" || { exec 7>&-; kill_bg "$dpid"; why "the exec -i session did not echo"; stop_private; return 1; }
+	echo hello-through-attach >&8
+	if ! wait_for 10 grep -q hello-through-exec "$out" || ! wait_for 10 grep -q hello-through-attach "$aout"; then
+		exec 7>&- 8>&-
+		kill_bg "$dpid" "$apid"
+		why "the sessions did not echo (exec: $(cat "$out"), attach: $(cat "$aout"))"
+		stop_private
+		return 1
+	fi
 	t0=$(now_ms)
-	stop_private TERM 5 || { exec 7>&-; kill_bg "$dpid"; return 1; }
-	wait_for 5 eval '! proc_alive "$dpid"' || { exec 7>&-; kill_bg "$dpid"; why "docker exec -i still running 5 s after the proxy was stopped"; return 1; }
+	stop_private TERM 5 || { exec 7>&- 8>&-; kill_bg "$dpid" "$apid"; return 1; }
+	wait_for 5 eval '! proc_alive "$dpid" && ! proc_alive "$apid"' ||
+		{ exec 7>&- 8>&-; kill_bg "$dpid" "$apid"; why "docker exec -i / attach still running 5 s after the proxy was stopped"; return 1; }
 	el=$(( $(now_ms) - t0 ))
-	exec 7>&-
-	wait "$dpid" 2>/dev/null
-	echo "proxy exited $STOP_MS ms after SIGTERM, the exec client $el ms after it"
-	[ "$STOP_MS" -le 2000 ] || { why "proxy took $STOP_MS ms to exit with a hijacked session open (want at once, <= 2 s)"; return 1; }
-	[ "$el" -le 3000 ] || { why "the exec client ended $el ms after SIGTERM (want <= 3 s)"; return 1; }
-	expect_eq "container still running (the session ended, not the container)" true "$(admin_docker inspect -f '{{.State.Running}}' "$c")" || return 1
-	admin_docker rm -f "$c" >/dev/null
+	exec 7>&- 8>&-
+	wait "$dpid" "$apid" 2>/dev/null
+	echo "proxy exited $STOP_MS ms after SIGTERM, both clients within $el ms"
+	[ "$STOP_MS" -le 2000 ] || { why "proxy took $STOP_MS ms to exit with hijacked sessions open (want at once, <= 2 s)"; return 1; }
+	[ "$el" -le 3000 ] || { why "the session clients ended $el ms after SIGTERM (want <= 3 s)"; return 1; }
+	expect_eq "containers still running (the sessions ended, not the containers)" "true true" \
+		"$(admin_docker inspect -f '{{.State.Running}}' "$c") $(admin_docker inspect -f '{{.State.Running}}' "$a")" || return 1
+	admin_docker rm -f "$c" "$a" >/dev/null
 }
 
 sc_sigint() {
@@ -451,6 +497,7 @@ run_scenario claims/error-audit sc_error_audit
 run_scenario claims/upstream-retry-once sc_retry_once
 run_scenario claims/hidden-headers sc_hidden_headers
 run_scenario claims/framing-refused sc_framing
+run_scenario claims/metrics-never-forwarded sc_metrics_not_forwarded
 run_scenario claims/shutdown-grace-inflight sc_grace_inflight
 run_scenario claims/shutdown-grace-cut sc_grace_cut
 run_scenario claims/hijack-cut-at-stop sc_hijack_cut

@@ -83,7 +83,9 @@ sc_docker_down_and_back() {
 	grep -q "Docker answers again" "$P_LOG" || { why "recovery not logged"; kill_bg "$spid"; stop_private; return 1; }
 	# Down again: 502 every time, and said once more in the log, not per request.
 	# The per-connection children (by pid) hold pooled connections.
-	kill $(ps -o pid= --ppid "$spid") 2>/dev/null
+	local kids=()
+	mapfile -t kids < <(ps -o pid= --ppid "$spid" | tr -d " ")
+	[ "${#kids[@]}" -eq 0 ] || kill "${kids[@]}" 2>/dev/null
 	kill_bg "$spid"
 	rm -f "$relay"
 	for i in 1 2 3; do

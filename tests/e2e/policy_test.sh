@@ -38,10 +38,12 @@ policy_proxy() {
 	start_proxy || { why "proxy did not start with $CFG"; return 1; }
 }
 
-# write_cfg RULES_YAML: (re)writes $CFG. Metrics are on unless CFG_METRICS=false.
+# write_cfg RULES_YAML: (re)writes $CFG. Metrics are on unless CFG_METRICS=false;
+# CFG_GLOBAL adds lines to the global section.
 write_cfg() {
 	{
 		printf 'global:\n  audit_log: %s\n  metrics: {enabled: %s}\n' "$AUDIT" "${CFG_METRICS:-true}"
+		[ -z "${CFG_GLOBAL:-}" ] || printf '%s\n' "$CFG_GLOBAL"
 		printf 'auth:\n  tokens:\n'
 		printf '    - {token: "${ADMIN_TOKEN}", role: admin}\n'
 		printf '    - {token: "${USER_TOKEN}", role: user}\n'
@@ -52,8 +54,11 @@ write_cfg() {
 # audit_has EVENT RULE: a record with that event and rule_name ("" = none) is
 # in the audit file, and every record carries the seed's thirteen fields in
 # the seed's order with values of the right kind for its event.
+# (The scripts go through -c: a here-document would be read up by the first
+# try of wait_for, and every retry would run an empty script that "passes".)
 audit_has() {
-	wait_for 5 "$PY" - "$AUDIT" "$1" "$2" <<'PYEOF'
+	local script
+	script=$(cat <<'PYEOF'
 import json, re, sys
 path, event, rule = sys.argv[1:4]
 SEED = ["timestamp", "event", "peer_ip", "method", "path", "user_agent", "user_role",
@@ -74,7 +79,7 @@ for line in lines:
         bad("not the seed's fields in order", line)
     if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z", rec["timestamp"]):
         bad("timestamp", line)
-    if rec["peer_ip"] != "127.0.0.1" or not rec["user_agent"] or rec["user_agent"] == "-":
+    if not re.fullmatch(r"127\.\d+\.\d+\.\d+", rec["peer_ip"] or "") or not rec["user_agent"] or rec["user_agent"] == "-":
         bad("peer_ip / user_agent", line)
     if not isinstance(rec["dry_run"], bool) or rec["dry_run"] != (rec["event"] == "dry_run"):
         bad("dry_run", line)
@@ -88,13 +93,16 @@ for line in lines:
         found = True
 sys.exit(0 if found else 1)
 PYEOF
+)
+	wait_for 5 "$PY" -c "$script" "$AUDIT" "$1" "$2"
 }
 
 # audit_values EVENT RULE EXPECTED_JSON: some record with that event and
 # rule_name ("" = none) has exactly the expected values; a string value
 # starting with "~" is a regular expression the field must match.
 audit_values() {
-	wait_for 5 "$PY" - "$AUDIT" "$1" "$2" "$3" <<'PYEOF'
+	local script
+	script=$(cat <<'PYEOF'
 import json, re, sys
 path, event, rule, want = sys.argv[1], sys.argv[2], sys.argv[3] or None, json.loads(sys.argv[4])
 def ok(rec):
@@ -115,6 +123,8 @@ if any(ok(r) for r in cands):
 print("no %s record for %s with %s among: %s" % (event, rule, want, cands))
 sys.exit(1)
 PYEOF
+)
+	wait_for 5 "$PY" -c "$script" "$AUDIT" "$1" "$2" "$3"
 }
 
 # token_identity TOKEN: the audit identity of a bearer token.
@@ -527,6 +537,28 @@ sc_metrics_counters() {
 	admin_docker rm -f "$c" >/dev/null
 }
 
+# Behind a trusted proxy the audit record keeps the TCP peer in peer_ip and
+# adds the forwarded client as client_ip; without a forwarded address there
+# is no client_ip field.
+sc_audit_trusted_proxy() {
+	local auth=(-H "Authorization: Bearer $ADMIN_TOKEN")
+	CFG_GLOBAL='  trusted_proxies: [127.0.0.1]' policy_proxy 'rules:
+  - name: no-container-list
+    action: deny
+    message: "listing containers is off"
+    conditions:
+      - {field: path, operator: equals, value: /containers/json}' || return 1
+	curl -s -o /dev/null "${auth[@]}" -H 'X-Forwarded-For: 203.0.113.9' "http://127.0.0.1:$PROXY_PORT/containers/json"
+	curl -s -o /dev/null "${auth[@]}" -A 'probe/1' "http://127.0.0.1:$PROXY_PORT/containers/json"
+	audit_values deny no-container-list '{"peer_ip": "127.0.0.1", "client_ip": "203.0.113.9", "status": 403}' ||
+		{ why "no client_ip next to peer_ip behind a trusted proxy"; return 1; }
+	wait_for 5 "$PY" -c 'import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+plain = [r for r in recs if r["user_agent"] == "probe/1"]
+sys.exit(0 if plain and all("client_ip" not in r for r in plain) else 1)' "$AUDIT" ||
+		{ why "client_ip written although nothing changed it"; return 1; }
+}
+
 # Metrics off (the default): /metrics is an ordinary path, authenticated and
 # forwarded; Docker answers 404 with its own JSON message.
 sc_metrics_off() {
@@ -605,6 +637,7 @@ run_scenario policy/canonical-paths sc_canonical_paths
 run_scenario policy/metrics-format sc_metrics_format
 run_scenario policy/metrics-counters sc_metrics_counters
 run_scenario policy/metrics-off sc_metrics_off
+run_scenario policy/audit-trusted-proxy sc_audit_trusted_proxy
 run_scenario policy/reload sc_reload
 # The denial message reaches every docker CLI.
 for cli in "${CLIS[@]}"; do

@@ -490,7 +490,7 @@ sc_resource_streams() {
 	admin_docker rm -f "$c" >/dev/null
 }
 
-# rss_during PID_TO_WATCH PROXY_PID: samples PROXY_PID's VmRSS every 0.05 s while
+# rss_during PID_TO_WATCH PROXY_PID: samples PROXY_PID's VmRSS every 0.02 s while
 # PID_TO_WATCH runs; prints "MAX_KB SAMPLES".
 rss_during() {
 	local max=0 n=0 r
@@ -500,7 +500,7 @@ rss_during() {
 			n=$((n + 1))
 			[ "$r" -gt "$max" ] && max=$r
 		fi
-		sleep 0.05
+		sleep 0.02
 	done
 	echo "$max $n"
 }

@@ -72,8 +72,11 @@ refused() {
 }
 
 # audit_has EVENT STATUS PATH: a record with that event, status and path.
+# (Through -c: a here-document would be read up by wait_for's first try, and
+# every retry would run an empty script that "passes".)
 audit_has() {
-	wait_for 5 "$PY" - "$AUDIT" "$1" "$2" "$3" <<'PYEOF'
+	local script
+	script=$(cat <<'PYEOF'
 import json, sys
 path, event, status, rpath = sys.argv[1:5]
 try:
@@ -86,6 +89,8 @@ for line in lines:
         sys.exit(0)
 sys.exit(1)
 PYEOF
+)
+	wait_for 5 "$PY" -c "$script" "$AUDIT" "$1" "$2" "$3"
 }
 
 cn() { echo "dpp-sec-$RUN_ID-$1"; }
@@ -219,6 +224,10 @@ form_tag() {
 	req "$(P)" POST "/v1.41/images/$IMG/tag?repo=$ok&tag=$tag"
 	expect_eq "proxy: allowed tag" 201 "$R_CODE" || return 1
 	admin_docker image inspect "$ok:$tag" >/dev/null || { why "docker: the allowed tag is missing"; return 1; }
+	# An image name with '/' and ':' is still the tag endpoint for the rule.
+	req "$(P)" POST "/v1.41/images/$ok:$tag/tag?repo=$evil&tag=$tag-slash"
+	refused 403 "Tagging into the protected repository is not permitted" || return 1
+	! admin_docker image inspect "$evil:$tag-slash" >/dev/null 2>&1 || { why "docker: the protected tag was created"; return 1; }
 }
 
 sc_form_nbsp() { form_tag $'\xc2\xa0application/x-www-form-urlencoded' nbsp; }
@@ -255,6 +264,10 @@ sc_multipart_build() {
 		! admin_docker image inspect "dpp-mp-$RUN_ID:proxy" >/dev/null 2>&1 &&
 		! admin_docker image inspect "dpp-mp-$RUN_ID:body2" >/dev/null 2>&1 &&
 		audit_has error 400 /build &&
+		req "$(P)" GET /v1.41/_ping -H 'Content-Type: Multipart/Form-Data; boundary=x' &&
+		refused 400 "multipart/form-data request bodies are refused (Docker would read form fields from them instead of the query parameters)" &&
+		req "$(P)" GET /v1.41/_ping -H 'Content-Type: text/plain' &&
+		expect_eq "proxy: ping" 200 "$R_CODE" &&
 		req "$(P)" POST "/v1.41/build?remote=$remote&t=dpp-mp-$RUN_ID:allowed" &&
 		expect_eq "proxy: build without a form body" 200 "$R_CODE" &&
 		admin_docker image inspect "dpp-mp-$RUN_ID:allowed" >/dev/null
@@ -292,6 +305,31 @@ sc_413() {
 	admin_docker rm -f "$c-raw" "$c-small" >/dev/null
 }
 
+# A chunked body that never ends is read and dropped for at most 256 MiB past
+# the limit; then the connection is closed, and the audit still has a 413.
+sc_413_endless() {
+	local rc t0 el
+	t0=$(now_ms)
+	head -c $((300 * 1024 * 1024)) /dev/zero |
+		curl -sS -o "$RUN_DIR/endless.out" --max-time 120 -H 'Content-Type: application/json' \
+			-H 'Transfer-Encoding: chunked' --data-binary @- "http://127.0.0.1:$PROXY_PORT/v1.41/containers/create?name=$(cn endless)"
+	rc=$?
+	el=$(( $(now_ms) - t0 ))
+	log "curl exited $rc after $el ms"
+	[ "$rc" != 0 ] && [ "$rc" != 28 ] || { why "expected the connection to be closed (curl $rc)"; return 1; }
+	! admin_docker inspect "$(cn endless)" >/dev/null 2>&1 || { why "docker: created"; return 1; }
+	"$PY" - "$AUDIT" <<'PYEOF' || { why "no 413 audit record for the endless body"; return 1; }
+import json, sys
+for line in open(sys.argv[1]).read().splitlines():
+    rec = json.loads(line)
+    if rec.get("status") == 413 and "connection closed after" in rec.get("message", ""):
+        sys.exit(0)
+sys.exit(1)
+PYEOF
+	grep -q 'connection closed after 268435456 more bytes' "$PROXY_LOG" || { why "not logged"; return 1; }
+	ping_ok "$PROXY_PORT" || { why "proxy not answering afterwards"; return 1; }
+}
+
 sc_stop() { stop_proxy 15; }
 
 # ---------------------------------------------------------------------------
@@ -312,6 +350,7 @@ run_scenario security/form-idot-tag sc_form_idot
 run_scenario security/content-type-non-ascii sc_ctype_nonascii
 run_scenario security/multipart-build sc_multipart_build
 run_scenario security/413-both-framings sc_413
+run_scenario security/413-endless-chunked sc_413_endless
 if [ -n "$PROXY_PID" ]; then
 	run_scenario security/stop sc_stop
 fi

@@ -28,7 +28,7 @@ mkdir -p "$out/corpus"
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
 	-I"$root/include" \
-	"$here/fuzz_canon.c" "$root/src/proxy/canon.c" \
+	"$here/fuzz_canon.c" "$root/src/proxy/canon.c" "$root/src/proxy/route.c" \
 	-o "$out/fuzz_canon"
 
 # Seeds: every target of the unit-test table (first TAB field, escapes
@@ -38,6 +38,9 @@ grep -v '^#' "$root/tests/unit/data/canon_cases.txt" | cut -f1 | while IFS= read
 	n=$((n + 1))
 	printf '%b' "$line" >"$out/corpus/seed-$n"
 done
+
+# And the committed seed corpus (tests/fuzz/corpus/fuzz_canon/).
+cp "$here"/corpus/fuzz_canon/* "$out/corpus/"
 
 cat >"$out/canon.dict" <<'EOF'
 "/v1.41/"
@@ -66,6 +69,11 @@ cat >"$out/canon.dict" <<'EOF'
 "https://h"
 "*"
 "/containers/json"
+"/containers/a/b/start"
+"/images/registry:5000/team/app/push"
+"/exec/x/start"
+"/checkpoints/"
+"/debug/pprof/"
 EOF
 
 cd "$out"

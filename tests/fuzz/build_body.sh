@@ -16,7 +16,7 @@ mkdir -p "$out" "$corpus"
 clang-14 -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I"$root/include" $(pkg-config --cflags libcjson) \
-	"$here/fuzz_body.c" "$root/src/proxy/body.c" \
+	"$here/fuzz_body.c" "$root/src/proxy/body.c" "$root/src/proxy/route.c" \
 	$(pkg-config --libs libcjson) -pthread -o "$out/fuzz_body"
 
 # Seeds: a docker CLI create body and a few edge cases.
@@ -26,6 +26,8 @@ printf '{"\342\204\252ernelMemory":1,"s\305\277":[1.5e-3,-0,"\\ud83d\\ude00"]}' 
 printf '%s' '[[[[{"a":[{"b":null}]}]]]]' >"$corpus/seed-nest"
 printf '%s' 'HostConfig.Binds.0' >"$corpus/seed-path"
 printf '%s' 'PUT /containers/x/archive' >"$corpus/seed-kind"
+
+cp "$here"/corpus/fuzz_body/* "$corpus/" # the committed seed corpus
 
 rc=0
 "$out/fuzz_body" -max_total_time="$secs" -max_len=4096 -timeout=10 \

@@ -10,12 +10,16 @@
  *     and parses back to the same path, version, query and forward (a fixed
  *     point: dockerd will see what the rules saw);
  *   - the first value of each pair's name is what dpp_target_query_get gives;
+ *   - dockerd's route for the path (dpp_route_match, several methods): the
+ *     variables lie inside the path, the endpoint is the route's, and a
+ *     reference flagged as holding '/' does hold one;
  * and on every refused input, that *out is NULL and the reason is set. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "dpp/canon.h"
+#include "dpp/route.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -98,6 +102,34 @@ check_target(const struct dpp_target *t)
 	dpp_target_free(again);
 }
 
+static void
+check_route(const struct dpp_target *t)
+{
+	static const char *const methods[] = {"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS"};
+	const char *path = dpp_target_path(t);
+	int versioned = dpp_target_version_prefix(t)[0] != '\0';
+	size_t len = strlen(path);
+
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		struct dpp_route_match m;
+		const char *ref = NULL, *ep = dpp_route_endpoint(methods[i], path, versioned);
+		size_t ref_len = 0;
+
+		if (!dpp_route_match(methods[i], path, versioned, &m)) {
+			CHECK(m.route == NULL && ep == NULL);
+			continue;
+		}
+		CHECK(ep != NULL && strcmp(ep, m.route->endpoint) == 0);
+		CHECK(m.route->method == NULL || strcmp(m.route->method, methods[i]) == 0);
+		CHECK(!(versioned && m.route->unversioned_only));
+		CHECK(m.n_vars <= DPP_ROUTE_MAX_VARS);
+		for (size_t v = 0; v < m.n_vars; v++)
+			CHECK(m.vars[v].off <= len && m.vars[v].len <= len - m.vars[v].off);
+		if (dpp_route_bad_reference(&m, path, &ref, &ref_len))
+			CHECK(ref_len > 0 && memchr(ref, '/', ref_len) != NULL);
+	}
+}
+
 /* Antisymmetry of Docker's version comparison on two halves of the input. */
 static void
 check_version_compare(const uint8_t *data, size_t size)
@@ -123,6 +155,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (dpp_canon_parse((const char *)data, size, &t, &err) == 0) {
 		CHECK(t != NULL && err == NULL);
 		check_target(t);
+		check_route(t);
 		dpp_target_free(t);
 	} else {
 		CHECK(t == NULL && err != NULL && err[0] != '\0');

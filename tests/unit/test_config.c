@@ -244,6 +244,21 @@ static void test_empty_and_comment_files(void **state)
 		expect_ok(fx, cases[i], NULL);
 		assert_int_equal(dpp_config_settings(fx->cfg)->port, DPP_DEFAULT_PORT);
 		assert_string_equal(dpp_config_settings(fx->cfg)->bind, DPP_DEFAULT_BIND);
+		{
+			/* Regression (fuzz_config): printing rows without a
+			 * settings field (auth, rules, lists) formed an
+			 * overflowing pointer, caught by clang's UBSan. */
+			char *out = NULL;
+			size_t len = 0;
+			FILE *mem = open_memstream(&out, &len);
+
+			assert_non_null(mem);
+			dpp_config_print(fx->cfg, mem);
+			assert_int_equal(fclose(mem), 0);
+			assert_non_null(strstr(out, "\nrules: absent\n"));
+			assert_non_null(strstr(out, "\nglobal.port: 2376"));
+			free(out);
+		}
 	}
 }
 
@@ -1035,7 +1050,7 @@ static void test_schema_table(void **state)
 		if (k->type == DPP_CONFIG_ENUM)
 			assert_non_null(k->choices);
 	}
-	assert_int_equal(n, 33);
+	assert_int_equal(n, 35);
 	assert_string_equal(dpp_source_name(DPP_SOURCE_ENV), "env");
 	assert_string_equal(dpp_source_name(DPP_SOURCE_AUTO), "auto");
 }
@@ -1160,6 +1175,8 @@ static char *print_to_string(const struct dpp_config *cfg)
 	"global.max_filter_bytes: 16777216  # default\n" \
 	"global.default_action: allow  # default\n" \
 	"global.audit_log: \"\"  # default\n" \
+	"global.log_file: \"\"  # default\n" \
+	"global.console_history: 10000  # default\n" \
 	"global.store.path: \"\"  # default (not set: docker-policy-proxy.db beside the config file)\n" \
 	"global.store.requests: denied  # default\n" \
 	"global.store.retention: 90d  # default\n" \
