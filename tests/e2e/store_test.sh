@@ -222,11 +222,28 @@ PYEOF
 	expect_eq "rows = JSONL records" "$(jsonl_count)" "$(rows)"
 }
 
+# The mount goes away on every outcome: the proxy (holding the file open)
+# is stopped first, then the tmpfs is unmounted.
 sc_disk_full() {
-	local dropped gaps
+	local rc
 	MNT="$RUN_DIR/full"
 	mkdir -p "$MNT"
 	mount -t tmpfs -o size=1m tmpfs "$MNT" || { MNT=""; skip_because "cannot mount a tmpfs here"; return 77; }
+	disk_full_body
+	rc=$?
+	if [ -n "$PROXY_PID" ]; then
+		kill -TERM "$PROXY_PID" 2>/dev/null
+		wait_for 15 eval '! proc_alive "$PROXY_PID"' || kill -KILL "$PROXY_PID" 2>/dev/null
+		wait "$PROXY_PID" 2>/dev/null
+		PROXY_PID=""
+	fi
+	umount "$MNT" || { why "cannot unmount $MNT"; rc=1; }
+	MNT=""
+	return "$rc"
+}
+
+disk_full_body() {
+	local dropped gaps
 	DB_OVERRIDE="$MNT/store.db" DPP_STORE_QUEUE=16 store_proxy || return 1
 	deny_curl 2 || return 1
 	wait_for 5 eval '[ "$(rows "event = '"'deny'"'")" = 2 ]' || { why "first rows missing"; return 1; }
@@ -251,8 +268,7 @@ sc_disk_full() {
 	deny_curl 1 || return 1
 	wait_for 5 eval '[ $(( $(rows) + dropped )) = "$(jsonl_count)" ]' || { why "writing did not recover"; return 1; }
 	expect_eq "integrity" ok "$(sql 'PRAGMA integrity_check')" || return 1
-	stop_proxy 15 || return 1
-	umount "$MNT" && MNT=""
+	stop_proxy 15
 }
 
 sc_kill9() {
@@ -532,7 +548,7 @@ store_cleanup() {
 }
 
 e2e_init
-trap 'store_cleanup; e2e_cleanup' EXIT
+trap 'e2e_cleanup; store_cleanup' EXIT
 ensure_packages
 command -v sqlite3 >/dev/null || setup_failed packages "the sqlite3 CLI is not installed (apt-get install sqlite3)"
 [ -n "$SETUP_BROKEN" ] || ensure_dockerd
