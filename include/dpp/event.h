@@ -64,6 +64,10 @@ struct dpp_event {
 	int status;              /* HTTP status answered; 0 for dry_run (nothing refused) */
 	int dry_run;             /* 1 for a dry-run match (kind DPP_EVENT_DRY_RUN), else 0 */
 	uint32_t duration_ms;
+	uint64_t bytes_in;       /* request body bytes received (so far, for events
+				  * published mid-request) */
+	uint64_t bytes_out;      /* response body bytes handed to the client; bytes
+				  * relayed after a 101 upgrade are not counted */
 	char method[16];
 	char path[256];          /* canonical path (no version prefix) */
 	char query[256];         /* the request target's query, as sent, without '?';
@@ -79,7 +83,6 @@ struct dpp_event {
 	char message[192];
 	/* For the operator console's details view (bounded excerpts; the audit
 	 * record does not carry them): */
-	uint64_t bytes_out;      /* response body bytes sent to the client */
 	char headers[384];       /* "Name: value\n" per field in arrival order, cut to
 				  * fit; credentials (Authorization, Proxy-Authorization,
 				  * X-Registry-Auth, X-Registry-Config) as "(redacted)" */

@@ -126,6 +126,8 @@ struct request {
 	struct dpp_server *srv;
 	uint64_t id;
 	char *target; /* raw request-target as sent */
+	uint64_t bytes_in;  /* request body bytes received from the client */
+	uint64_t bytes_out; /* response body bytes handed to the client (not after a 101) */
 	struct dpp_runtime *rt;  /* the policy this request is judged by (a reference) */
 	struct dpp_target *canon;
 	struct dpp_route_match route; /* dockerd's route for the canonical path */
@@ -173,7 +175,6 @@ struct request {
 	unsigned deferred_status;
 	long long drained;              /* upload bytes discarded meanwhile */
 	long long t_forwarded; /* the head went to Docker (upstream_latency_ms) */
-	unsigned long long bytes_out; /* response body bytes handed to MHD */
 };
 
 static long long now_ms(void)
@@ -214,6 +215,8 @@ static enum MHD_Result queue_json_error(struct MHD_Connection *c, struct request
 		body = NULL;
 		goto cleanup; /* Docker ends its JSON error bodies with a newline */
 	}
+	if (r != NULL)
+		r->bytes_out = strlen(body);
 	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL)
 		goto cleanup;
@@ -455,7 +458,7 @@ static ssize_t read_body_cb(void *cls, uint64_t pos, char *buf, size_t max)
 	(void)pos;
 	n = dpp_uconn_read_body(r->uc, buf, max, r->client_fd);
 	if (n > 0) {
-		r->bytes_out += (unsigned long long)n;
+		r->bytes_out += (uint64_t)n;
 		return n;
 	}
 	if (n == 0)
@@ -663,6 +666,7 @@ static enum MHD_Result queue_filtered(struct MHD_Connection *c, struct request *
 		ret = queue_error(c, r, 502, "cannot filter Docker's response: %s", err);
 		goto done;
 	}
+	r->bytes_out = out_len;
 	resp = MHD_create_response_from_buffer(out_len, out, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		free(out);
@@ -910,7 +914,8 @@ static void fill_event(const struct request *r, enum dpp_event_kind kind, int st
 	copy_str(ev->rule_action, sizeof(ev->rule_action), rule != NULL ? action : NULL);
 	copy_str(ev->message, sizeof(ev->message), message);
 	ev->dry_run = kind == DPP_EVENT_DRY_RUN;
-	fill_details(r, ev);
+	ev->bytes_in = r->bytes_in;
+	fill_details(r, ev); /* bytes_out and the console's excerpts */
 }
 
 static void stream_opened(struct request *r, struct upgrade_ctx *u)
@@ -942,6 +947,7 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *c, struct request *r
 
 	if (dpp_metrics_render(r->srv->metrics, &text, &len, &err) != 0)
 		return queue_error(c, r, 500, "cannot render the metrics: %s", err != NULL ? err : "error");
+	r->bytes_out = len;
 	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		free(text);
@@ -1332,6 +1338,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_NO; /* out of memory in the URI callback */
 	if (!r->started)
 		return start_request(c, r, method, version);
+	r->bytes_in += *upload_data_size;
 	if (r->mode == MODE_DONE) {
 		*upload_data_size = 0; /* a response is queued; MHD discards the rest */
 		return MHD_YES;

@@ -190,7 +190,7 @@ static int term_width(void)
 }
 
 /* Prints s in exactly w columns (bytes; control bytes shown as '?'). */
-static void cell(const char *s, int w, int last)
+static void cell(FILE *out, const char *s, int w, int last)
 {
 	int n = 0;
 
@@ -198,15 +198,15 @@ static void cell(const char *s, int w, int last)
 		s = "-";
 	for (; *s != '\0' && n < w; s++, n++) {
 		if (n == w - 1 && s[1] != '\0') {
-			putchar('~');
+			fputc('~', out);
 			n++;
 			break;
 		}
-		putchar((unsigned char)*s < 0x20 ? '?' : *s);
+		fputc((unsigned char)*s < 0x20 ? '?' : *s, out);
 	}
 	if (!last)
 		for (; n < w + 1; n++)
-			putchar(' ');
+			fputc(' ', out);
 }
 
 static cJSON *json_str(const char *s)
@@ -334,20 +334,17 @@ static int cmd_audit(struct cli *c)
 			wreq = rest * 55 / 100;
 			wmsg = rest - wreq;
 			{
-				FILE *saved = stdout;
 				char status[16];
 
-				stdout = f;
 				snprintf(status, sizeof(status), "%d", sqlite3_column_int(st, 10));
-				cell(when, 19, 0);
-				cell(col(st, 1), 12, 0);
-				cell(client != NULL ? client : "unix", 15, 0);
-				cell(col(st, 7), 18, 0);
-				cell(req, wreq, 0);
-				cell(col(st, 8), 16, 0);
-				cell(status, 6, 0);
-				cell(col(st, 12), wmsg, 1);
-				stdout = saved;
+				cell(f, when, 19, 0);
+				cell(f, col(st, 1), 12, 0);
+				cell(f, client != NULL ? client : "unix", 15, 0);
+				cell(f, col(st, 7), 18, 0);
+				cell(f, req, wreq, 0);
+				cell(f, col(st, 8), 16, 0);
+				cell(f, status, 6, 0);
+				cell(f, col(st, 12), wmsg, 1);
 			}
 			fclose(f);
 			line = buf;
@@ -375,14 +372,14 @@ static int cmd_audit(struct cli *c)
 			rest = 30;
 		wreq = rest * 55 / 100;
 		wmsg = rest - wreq;
-		cell("TIME (UTC)", 19, 0);
-		cell("EVENT", 12, 0);
-		cell("CLIENT", 15, 0);
-		cell("IDENTITY", 18, 0);
-		cell("REQUEST", wreq, 0);
-		cell("RULE", 16, 0);
-		cell("STATUS", 6, 0);
-		cell("MESSAGE", wmsg, 1);
+		cell(stdout, "TIME (UTC)", 19, 0);
+		cell(stdout, "EVENT", 12, 0);
+		cell(stdout, "CLIENT", 15, 0);
+		cell(stdout, "IDENTITY", 18, 0);
+		cell(stdout, "REQUEST", wreq, 0);
+		cell(stdout, "RULE", 16, 0);
+		cell(stdout, "STATUS", 6, 0);
+		cell(stdout, "MESSAGE", wmsg, 1);
 		putchar('\n');
 	}
 	for (int i = nrows - 1; i >= 0; i--) {

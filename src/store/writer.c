@@ -11,8 +11,9 @@
 static const char insert_sql[] =
 	"INSERT INTO audit_events (time_ms, timestamp, event, peer_ip, method, path, user_agent,"
 	" user_role, identity, rule_name, rule_action, status, dry_run, message, request_id,"
-	" client_ip, duration_ms, config_version, query)"
-	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+	" client_ip, duration_ms, config_version, query, bytes_in, bytes_out)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
+	" ?20, ?21)";
 static const char gap_sql[] =
 	"INSERT INTO store_gaps (start_ms, end_ms, start_time, end_time, dropped, detail, reason)"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
@@ -145,6 +146,8 @@ static int insert_event(struct store_writer *w, const struct dpp_event *ev)
 	if (w->live_version > 0)
 		sqlite3_bind_int64(st, 18, w->live_version);
 	bind_text_or_null(st, 19, ev->query);
+	sqlite3_bind_int64(st, 20, (sqlite3_int64)ev->bytes_in);
+	sqlite3_bind_int64(st, 21, (sqlite3_int64)ev->bytes_out);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;

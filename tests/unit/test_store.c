@@ -113,6 +113,8 @@ static struct dpp_event mk_event(enum dpp_event_kind kind, uint64_t id, int64_t 
 	snprintf(ev.query, sizeof(ev.query), "name=x");
 	snprintf(ev.peer_ip, sizeof(ev.peer_ip), "127.0.0.1");
 	snprintf(ev.client_ip, sizeof(ev.client_ip), "10.1.2.3");
+	ev.bytes_in = 17;
+	ev.bytes_out = 44;
 	if (kind == DPP_EVENT_DENY) {
 		snprintf(ev.rule_name, sizeof(ev.rule_name), "no-create");
 		snprintf(ev.rule_action, sizeof(ev.rule_action), "deny");
@@ -301,8 +303,9 @@ static void test_batching(void **state)
 	assert_int_equal(atomic_load(&f->w.rows_audit), 600);
 	assert_int_equal(q_int(f->db, "SELECT min(request_id) + max(request_id) FROM audit_events"), 601);
 	s = q_text(f->db, "SELECT timestamp || '|' || event || '|' || user_agent || '|' || rule_name || '|' ||"
-			  " identity || '|' || query || '|' || client_ip || '|' || status FROM audit_events WHERE request_id = 1");
-	assert_string_equal(s, "2025-12-01T10:00:00.123Z|deny|-|no-create|token:1a2b3c4d|name=x|10.1.2.3|403");
+			  " identity || '|' || query || '|' || client_ip || '|' || status || '|' || bytes_in || '|' ||"
+			  " bytes_out FROM audit_events WHERE request_id = 1");
+	assert_string_equal(s, "2025-12-01T10:00:00.123Z|deny|-|no-create|token:1a2b3c4d|name=x|10.1.2.3|403|17|44");
 	free(s);
 	/* Empty strings are NULL, as the audit record writes null. */
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM audit_events WHERE request_id = 2 AND identity IS NULL"
