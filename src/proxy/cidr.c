@@ -42,26 +42,39 @@ int dpp_cidr_parse(const char *s, struct dpp_cidr *out)
 	return 0;
 }
 
-bool dpp_cidr_match(const struct dpp_cidr *c, const char *ip)
+int dpp_cidr_addr_parse(const char *ip, struct dpp_cidr *out)
 {
 	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	unsigned char a[16];
-	const unsigned char *p = a;
-	unsigned full, rest;
 
 	if (ip == NULL)
-		return false;
-	if (inet_pton(AF_INET, ip, a) == 1) {
+		return -1;
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, ip, out->addr) == 1) {
+		out->family = AF_INET;
+		out->prefix = 32;
+	} else if (inet_pton(AF_INET6, ip, out->addr) == 1) {
+		out->family = AF_INET6;
+		out->prefix = 128;
+		if (memcmp(out->addr, mapped, sizeof(mapped)) == 0)
+			out->mapped = true;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+bool dpp_cidr_contains(const struct dpp_cidr *c, const struct dpp_cidr *a)
+{
+	const unsigned char *p = a->addr;
+	unsigned full, rest;
+
+	if (a->family == AF_INET) {
 		if (c->family != AF_INET)
 			return false;
-	} else if (inet_pton(AF_INET6, ip, a) == 1) {
-		if (c->family == AF_INET) {
-			if (memcmp(a, mapped, sizeof(mapped)) != 0)
-				return false;
-			p = a + 12;
-		}
-	} else {
-		return false;
+	} else if (c->family == AF_INET) {
+		if (!a->mapped)
+			return false;
+		p = a->addr + 12;
 	}
 	full = c->prefix / 8;
 	rest = c->prefix % 8;
@@ -74,4 +87,11 @@ bool dpp_cidr_match(const struct dpp_cidr *c, const char *ip)
 			return false;
 	}
 	return true;
+}
+
+bool dpp_cidr_match(const struct dpp_cidr *c, const char *ip)
+{
+	struct dpp_cidr a;
+
+	return dpp_cidr_addr_parse(ip, &a) == 0 && dpp_cidr_contains(c, &a);
 }

@@ -3,6 +3,7 @@
  * shared state touched is the rate limiter (its own mutex). Any internal
  * error becomes a deny 500: fail closed. */
 #include "rules_impl.h"
+#include "dispatch.h"
 #include "dpp/body.h"
 
 #include <arpa/inet.h>
@@ -23,6 +24,18 @@ struct ev {
 	pcre2_match_data *md; /* created on the first regex test */
 	char *hbuf;           /* joined header value */
 	const char *error;    /* static text of the first internal error */
+	/* Body values already looked up in this evaluation, by the field's
+	 * label (the body does not change while rules are walked; hundreds of
+	 * rules may test the same field). Only paths without "*". */
+	struct {
+		const char *label;
+		const cJSON *v; /* NULL: absent */
+	} memo[16];
+	size_t n_memo;
+	/* client_ip parsed once for CIDR tests: 0 not yet, 1 parsed, -1 not an
+	 * address (no block contains it). */
+	int ip_state;
+	struct dpp_cidr ip;
 	const struct dpp_policy_tracer *trace; /* explain; NULL in the proxy */
 };
 
@@ -147,6 +160,17 @@ static bool starts_with(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* dpp_cidr_match(block, s) for the client_ip field s, parsing s once per
+ * evaluation (a CIDR operand exists only for client_ip). */
+static bool client_ip_in(struct ev *ev, const struct dpp_cidr *block, const char *s)
+{
+	if (s != ev->req->client_ip)
+		return dpp_cidr_match(block, s);
+	if (ev->ip_state == 0)
+		ev->ip_state = dpp_cidr_addr_parse(s, &ev->ip) == 0 ? 1 : -1;
+	return ev->ip_state == 1 && dpp_cidr_contains(block, &ev->ip);
+}
+
 /* Positive test on a string field; s NULL = absent. 1, 0 or -1. */
 static int test_string(struct ev *ev, const struct rule_cond *cd, const char *s)
 {
@@ -160,7 +184,7 @@ static int test_string(struct ev *ev, const struct rule_cond *cd, const char *s)
 	switch (cd->test) {
 	case TEST_EQUALS:
 		cJSON_ArrayForEach(v, cd->vals) {
-			if (cd->cidrs != NULL ? dpp_cidr_match(&cd->cidrs[i], s)
+			if (cd->cidrs != NULL ? client_ip_in(ev, &cd->cidrs[i], s)
 					      : strcmp(s, v->valuestring) == 0)
 				return 1;
 			i++;
@@ -297,12 +321,74 @@ static int each_test(void *arg, const cJSON *v)
 
 /* Positive test on a body field, "*" segments expanded: holds when the test
  * holds for any value the path names; with none, as for an absent field. */
+static int capture_first(void *arg, const cJSON *v)
+{
+	*(const cJSON **)arg = v;
+	return 1;
+}
+
+/* The one value a path without "*" names (as body_each or body_get gives
+ * it), memoized per evaluation. Sets *found to 0 when the path has a "*"
+ * (no memo). Returns 0, or -1 on error. */
+static int memo_lookup(struct ev *ev, const struct rule_cond *cd, int *found, const cJSON **out)
+{
+	const struct dpp_request_view *req = ev->req;
+	const cJSON *v = NULL;
+	size_t i;
+
+	*found = 0;
+	for (i = 0; i < cd->n_segs; i++) {
+		if (strcmp(cd->segs[i], "*") == 0)
+			return 0;
+	}
+	for (i = 0; i < ev->n_memo; i++) {
+		if (strcmp(ev->memo[i].label, cd->label) == 0) {
+			*found = 1;
+			*out = ev->memo[i].v;
+			return 0;
+		}
+	}
+	if (req->body_each != NULL) {
+		int r = req->body_each(req->body_ctx, (const char *const *)cd->segs, cd->n_segs,
+				       capture_first, &v);
+
+		if (r < 0)
+			return r;
+		if (r == 0)
+			v = NULL;
+	} else if (req->body_get != NULL) {
+		v = req->body_get(req->body_ctx, (const char *const *)cd->segs, cd->n_segs);
+	}
+	if (ev->n_memo < sizeof(ev->memo) / sizeof(ev->memo[0])) {
+		ev->memo[ev->n_memo].label = cd->label;
+		ev->memo[ev->n_memo].v = v;
+		ev->n_memo++;
+	}
+	*found = 1;
+	*out = v;
+	return 0;
+}
+
 static int test_body(struct ev *ev, const struct rule_cond *cd)
 {
 	const struct dpp_request_view *req = ev->req;
 	const char *segs[DPP_BODY_PATH_MAX_SEGMENTS];
 	char idx[DPP_BODY_PATH_MAX_SEGMENTS][12];
+	const cJSON *v = NULL;
+	int found;
 
+	if (cd->label != NULL && cd->n_segs <= DPP_BODY_PATH_MAX_SEGMENTS) {
+		if (memo_lookup(ev, cd, &found, &v) < 0)
+			return -1;
+		if (found && req->body_each != NULL) {
+			/* As below: the value's test, else the test on "absent". */
+			int r = v != NULL ? test_body_value(ev, cd, v) : 0;
+
+			return r != 0 ? r : test_body_value(ev, cd, NULL);
+		}
+		if (found)
+			return test_body_value(ev, cd, v);
+	}
 	if (req->body_each != NULL) {
 		struct each_ctx x = {ev, cd};
 		int r = req->body_each(req->body_ctx, (const char *const *)cd->segs, cd->n_segs,
@@ -517,6 +603,32 @@ static bool role_ok(const struct rule *r, const char *role)
 	       (strcmp(role, ROLE_ADMIN) == 0 || strcmp(role, r->role) == 0);
 }
 
+/* The rules to visit, in order: every rule (linear), or the dispatch's
+ * candidates (dispatch.h: the same decisions, most rules never visited). */
+struct walk {
+	const uint64_t *bits; /* NULL: linear */
+	size_t words, w, next;
+	uint64_t cur;
+};
+
+static bool walk_next(struct walk *wk, size_t n_rules, size_t *i)
+{
+	if (wk->bits == NULL) {
+		if (wk->next >= n_rules)
+			return false;
+		*i = wk->next++;
+		return true;
+	}
+	while (wk->cur == 0) {
+		if (wk->w >= wk->words)
+			return false;
+		wk->cur = wk->bits[wk->w++];
+	}
+	*i = (wk->w - 1) * 64 + (size_t)__builtin_ctzll(wk->cur);
+	wk->cur &= wk->cur - 1;
+	return true;
+}
+
 /* Next trace slot for rule i, or NULL when the trace is full. */
 static struct dpp_policy_trace_rule *trace_add(struct dpp_policy_trace *t, size_t i)
 {
@@ -566,6 +678,10 @@ static void stat_hit(const struct dpp_ruleset *rs, size_t i, uint64_t now_ms)
 			      memory_order_relaxed);
 }
 
+static int evaluate(const struct dpp_ruleset *rs, const struct dpp_request_view *req,
+		    struct dpp_ratelimit *rl, uint64_t now_ms, const struct dpp_policy_tracer *trace,
+		    struct dpp_policy_decision *out, bool linear);
+
 int dpp_policy_evaluate(const struct dpp_ruleset *rs, const struct dpp_request_view *req,
 			struct dpp_ratelimit *rl, uint64_t now_ms,
 			struct dpp_policy_decision *out)
@@ -579,15 +695,32 @@ int dpp_policy_evaluate(const struct dpp_ruleset *rs, const struct dpp_request_v
 			trace->rule_done(trace->ctx, (m), (what));             \
 	} while (0)
 
+/* explain's tracer reports every rule: with one, the walk is linear. */
 int dpp_policy_evaluate_traced(const struct dpp_ruleset *rs, const struct dpp_request_view *req,
 			       struct dpp_ratelimit *rl, uint64_t now_ms,
 			       const struct dpp_policy_tracer *trace,
 			       struct dpp_policy_decision *out)
 {
+	return evaluate(rs, req, rl, now_ms, trace, out, trace != NULL);
+}
+
+int dpp_policy_evaluate_linear(const struct dpp_ruleset *rs, const struct dpp_request_view *req,
+			       struct dpp_ratelimit *rl, uint64_t now_ms,
+			       struct dpp_policy_decision *out)
+{
+	return evaluate(rs, req, rl, now_ms, NULL, out, true);
+}
+
+static int evaluate(const struct dpp_ruleset *rs, const struct dpp_request_view *req,
+		    struct dpp_ratelimit *rl, uint64_t now_ms, const struct dpp_policy_tracer *trace,
+		    struct dpp_policy_decision *out, bool linear)
+{
 	struct ev ev = {.rs = rs, .req = req, .trace = trace};
 	const struct rule *r = NULL;
 	struct dpp_policy_trace_rule *tr = NULL;
 	uint64_t wait_ms = 0;
+	uint64_t bits[DPP_DISPATCH_WORDS];
+	struct walk wk = {0};
 	size_t i;
 	int m, rc = -1;
 
@@ -598,7 +731,11 @@ int dpp_policy_evaluate_traced(const struct dpp_ruleset *rs, const struct dpp_re
 		goto cleanup;
 	}
 	out->trace.ruleset_id = rs->id;
-	for (i = 0; i < rs->n_rules; i++) {
+	if (!linear && rs->dispatch != NULL) {
+		wk.words = dpp_dispatch_candidates(rs->dispatch, req->path, req->method, bits);
+		wk.bits = bits;
+	}
+	while (walk_next(&wk, rs->n_rules, &i)) {
 		bool denies = false;
 		int status = 403;
 		const char *message;

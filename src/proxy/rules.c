@@ -4,6 +4,7 @@
  * each with FILE:LINE:COL and the path of the offending key (relayd style). */
 #include "rules_yaml.h"
 #include "rules_impl.h"
+#include "dispatch.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1752,6 +1753,7 @@ static void ruleset_free(struct dpp_ruleset *rs)
 	free(rs->rules);
 	pcre2_match_context_free(rs->mctx);
 	free(rs->warnings);
+	dpp_dispatch_free(rs->dispatch);
 	free(rs->stats);
 	free(rs);
 }
@@ -1953,6 +1955,9 @@ int dpp_ruleset_compile(yaml_document_t *doc, yaml_node_t *rules_node, const cha
 		rs->n_filters_total += r->n_filters;
 	}
 	qsort(rs->rules, rs->n_rules, sizeof(*rs->rules), rule_cmp);
+	/* Without the index (out of memory) evaluation walks every rule. */
+	if (e.count == 0)
+		rs->dispatch = dpp_dispatch_build(rs->rules, rs->n_rules);
 done:
 	rs->stats = calloc(rs->n_rules > 0 ? rs->n_rules : 1, sizeof(*rs->stats));
 	if (rs->stats == NULL)

@@ -127,7 +127,18 @@ struct dpp_ruleset {
 	size_t n_filters_total;
 	pcre2_match_context *mctx; /* match limits; read-only after compile */
 	char *warnings;            /* compile warnings, one per line; NULL when none */
+	/* Index of rules by literal path prefix and method (dispatch.h); NULL
+	 * when it could not be built: evaluation then walks every rule. */
+	struct dpp_dispatch *dispatch;
 };
+
+struct dpp_dispatch;
+
+/* dpp_policy_evaluate without the dispatch index: visits every rule in
+ * order. Same contract and decisions; for tests that prove the index exact. */
+int dpp_policy_evaluate_linear(const struct dpp_ruleset *rs, const struct dpp_request_view *req,
+			       struct dpp_ratelimit *rl, uint64_t now_ms,
+			       struct dpp_policy_decision *out);
 
 extern const char *const dpp_rule_action_names[];
 extern const char *const dpp_rule_op_names[];

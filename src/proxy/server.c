@@ -45,6 +45,15 @@
 #define HEAD_MAX (128 * 1024)
 #define SMALL_BODY_MAX (64 * 1024)
 #define RESPONSE_BLOCK (64 * 1024)
+#define SMALL_RESPONSE_MAX (16 * 1024) /* read whole before answering */
+/* libmicrohttpd's per-connection memory pool (request head, read and write
+ * buffers). MHD 0.9.75 zeroes the whole pool after every request, so its size
+ * is paid per request in memset and per idle keep-alive connection in RSS
+ * (bench/NOTES.md: 24 KiB keeps 1,000 idle connections plus 200 event streams
+ * under 64 MiB). It takes request heads up to ~22 KiB (larger gets 431),
+ * more than HAProxy's default 16 KiB buffer admits; Docker's largest,
+ * X-Registry-Auth and X-Registry-Config, are a few KiB. */
+#define CONN_POOL (24 * 1024)
 #define POOL_IDLE_MAX 32
 #define RATELIMIT_BUCKETS 65536
 #define PENDING_PEERS_MAX 1024
@@ -688,6 +697,43 @@ static int is_json_type(const struct dpp_uresponse *u)
 	return 0;
 }
 
+/* libmicrohttpd callocs the response's block whole, per response: a small
+ * body of known length gets a block of its own size, not RESPONSE_BLOCK. */
+static size_t block_for(long long content_length)
+{
+	if (content_length < 256)
+		return 256;
+	return content_length < RESPONSE_BLOCK ? (size_t)content_length : RESPONSE_BLOCK;
+}
+
+/* A small body of known length is read whole first: libmicrohttpd sends a
+ * buffer response's head and body in one sendmsg, a callback response's in
+ * two. Returns NULL when Docker's body breaks off (or out of memory). */
+static struct MHD_Response *buffered_response(struct request *r, size_t len)
+{
+	struct MHD_Response *resp;
+	char *buf = malloc(len > 0 ? len : 1);
+	size_t got = 0;
+
+	if (buf == NULL)
+		return NULL;
+	while (got < len) {
+		ssize_t n = dpp_uconn_read_body(r->uc, buf + got, len - got, r->client_fd);
+
+		if (n <= 0) {
+			if (n == DPP_UWAIT_ERROR)
+				dpp_metrics_upstream_error(r->srv->metrics);
+			free(buf);
+			return NULL;
+		}
+		got += (size_t)n;
+	}
+	resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL)
+		free(buf);
+	return resp;
+}
+
 static enum MHD_Result queue_forwarded(struct MHD_Connection *c, struct request *r)
 {
 	struct dpp_uresponse *u = &r->resp;
@@ -711,10 +757,16 @@ static enum MHD_Result queue_forwarded(struct MHD_Connection *c, struct request 
 	if (no_body) {
 		/* Fixed size: MHD would emit a stray chunk terminator for HEAD. */
 		size = u->content_length > 0 && r->head_request ? (uint64_t)u->content_length : 0;
-		resp = MHD_create_response_from_callback(size, RESPONSE_BLOCK, no_body_cb, r, NULL);
+		resp = MHD_create_response_from_callback(size, block_for(0), no_body_cb, r, NULL);
+	} else if (u->content_length >= 0 && u->content_length <= SMALL_RESPONSE_MAX && !r->streaming) {
+		resp = buffered_response(r, (size_t)u->content_length);
+		if (resp == NULL)
+			return queue_error(c, r, 502, "Docker's response broke off before its %lld bytes",
+					   u->content_length);
 	} else if (u->content_length >= 0) {
-		resp = MHD_create_response_from_callback((uint64_t)u->content_length, RESPONSE_BLOCK,
-							 read_body_cb, r, NULL);
+		resp = MHD_create_response_from_callback((uint64_t)u->content_length,
+							 block_for(u->content_length), read_body_cb, r,
+							 NULL);
 	} else {
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, RESPONSE_BLOCK,
 							 read_body_cb, r, NULL);
@@ -1249,6 +1301,11 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 			return queue_error(c, r, 413, "request body larger than %d bytes (global.max_body_bytes)",
 					   set->max_body_bytes);
 		r->mode = MODE_BUFFER; /* judged once the whole body is here */
+		/* A JSON body the proxy holds before anything is forwarded is due
+		 * within the head deadline too, counted from the head: a client
+		 * dripping it a byte at a time is never silent, so MHD's timeout
+		 * alone would let it hold a thread for ever (slowloris bodies). */
+		dpp_watch_waiting(r->srv->watch, r->client_fd);
 		return MHD_YES;
 	}
 	r->defer_denial = r->has_body;
@@ -1335,6 +1392,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 					   "the connection to Docker broke while sending the request body");
 		return MHD_YES;
 	}
+	if (r->mode == MODE_BUFFER)
+		dpp_watch_busy(r->srv->watch, r->client_fd); /* the whole body arrived in time */
 	if (r->mode == MODE_BUFFER && r->too_large)
 		return queue_error(c, r, 413, "request body larger than %d bytes (global.max_body_bytes)",
 				   dpp_runtime_settings(r->rt)->max_body_bytes);
@@ -1706,12 +1765,31 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 		goto oom;
 	dpp_metrics_set_up(srv->metrics, opts->docker_up);
 	dpp_metrics_set_collector(srv->metrics, collect_metrics, srv);
-	srv->listen_fd = open_listener(opts->bind, opts->port, &is_v6, err);
+	if (opts->listen_fd > 0) {
+		/* Socket activation: systemd bound and listens; we only serve. */
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+
+		if (getsockname(opts->listen_fd, (struct sockaddr *)&ss, &sl) != 0) {
+			if (asprintf(err, "the socket passed by systemd is unusable: %s",
+				     strerror(errno)) < 0)
+				*err = NULL;
+			goto fail;
+		}
+		srv->listen_fd = opts->listen_fd;
+		is_v6 = ss.ss_family == AF_INET6;
+	} else {
+		srv->listen_fd = open_listener(opts->bind, opts->port, &is_v6, err);
+	}
 	if (srv->listen_fd < 0)
 		goto fail;
 	if (opts->attach != NULL) {
-		opts->attach(opts->attach_arg, srv->bus, srv->metrics);
 		attached = 1;
+		if (opts->attach(opts->attach_arg, srv->bus, srv->metrics) != 0) {
+			if (asprintf(err, "cannot start the event subscribers") < 0)
+				*err = NULL;
+			goto fail;
+		}
 	}
 	if (is_v6)
 		flags |= MHD_USE_IPv6;
@@ -1733,7 +1811,7 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 		 * idle keep-alive): a quiet `events` or `logs -f` stream runs
 		 * inside our response callback and is never cut by it. */
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)opts->client_timeout_s,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL,
 		MHD_OPTION_END);
 	if (srv->mhd == NULL) {
 		if (asprintf(err, "cannot start the HTTP server on %s:%d", opts->bind, opts->port) < 0)

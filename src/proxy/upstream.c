@@ -466,7 +466,8 @@ ssize_t dpp_uconn_read_body(struct dpp_uconn *c, char *buf, size_t max, int clie
 	c->out_max = max;
 	while (!c->message_done) {
 		if (c->rlen > 0) {
-			size_t feed = c->rlen < max ? c->rlen : max;
+			size_t room = max - c->out_len;
+			size_t feed = c->rlen < room ? c->rlen : room;
 			size_t n = http_parser_execute(&c->parser, &parser_settings,
 						       c->rbuf + c->rstart, feed);
 
@@ -477,7 +478,11 @@ ssize_t dpp_uconn_read_body(struct dpp_uconn *c, char *buf, size_t max, int clie
 				c->out = NULL;
 				return DPP_UWAIT_ERROR;
 			}
-			if (c->out_len > 0)
+			/* Keep feeding what is buffered while there is room: the
+			 * parser leaves the head's last byte (paused there) and
+			 * chunk framing in the feed, so one pass can come out a few
+			 * bytes short, which cost a send of its own per response. */
+			if (c->out_len == max || (c->out_len > 0 && c->rlen == 0))
 				break;
 			continue;
 		}

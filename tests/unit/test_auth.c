@@ -178,7 +178,7 @@ static void test_type_and_describe(void **state)
 		{"auth:\n  secret: " SECRET "\n", DPP_AUTH_BEARER, "bearer (shared secret)"},
 		{"auth:\n  type: none\n", DPP_AUTH_NONE, "none (open access)"},
 		{"auth:\n  type: mtls\n  mtls:\n    default_role: ops\n", DPP_AUTH_MTLS,
-		 "mtls (client certificates; no cert_role_map: the CN is the role + default_role)"},
+		 "mtls (client certificates; no cert_role_map: every certificate gets default_role)"},
 		{"auth:\n  type: mtls\n  mtls:\n    cert_role_map:\n      - cn: a\n        role: b\n",
 		 DPP_AUTH_MTLS, "mtls (client certificates; 1 cert_role_map entry)"},
 		{"auth:\n  type: bearer\n", DPP_AUTH_BEARER,
