@@ -1012,7 +1012,8 @@ static void draw_footer(struct dpp_console *c)
 	} else {
 		char st[600] = "";
 
-		if (c->filter.n > 0 && (c->view == TUI_VIEW_LIVE || c->view == TUI_VIEW_DENIALS))
+		if (c->filter.n > 0 && (c->view == TUI_VIEW_LIVE || c->view == TUI_VIEW_DENIALS ||
+					c->view == TUI_VIEW_AUDIT))
 			snprintf(st, sizeof(st), "[/%s] ", c->filter.source);
 		if (c->msg[0] != '\0' && mono_ms() < c->msg_until)
 			snprintf(st + strlen(st), sizeof(st) - strlen(st), "%s", c->msg);

@@ -222,6 +222,7 @@ sc_audit_and_history() {
 	wait_screen "$S" 'POST +/containers/create +403 DENY +no-privileged' || return 1
 	wait_screen "$S" 'store page 1' || return 1
 	keys "$S" / C-u 'rule:no-privileged status:4xx since:1h' Enter
+	wait_screen "$S" '^\[/rule:no-privileged status:4xx since:1h\]' || return 1
 	wait_screen "$S" 'POST +/containers/create +403 DENY +no-privileged' || return 1
 	no_line "$S" ' ALLOW ' || return 1
 	keys "$S" / C-u Enter 6
@@ -264,6 +265,7 @@ sc_filter() {
 	wait_screen "$S" 'GET +/info +429 LIMIT +limit-info' || return 1
 	no_line "$S" ' 200 ALLOW ' || return 1
 	keys "$S" / C-u 'method:POST' Enter
+	wait_screen "$S" '^\[/method:POST\]' || return 1
 	wait_screen "$S" 'POST +/containers/create +403 DENY' || return 1
 	no_line "$S" ' GET ' || return 1
 	keys "$S" / C-u 'status:abc' Enter
