@@ -438,15 +438,27 @@ int dpp_store_set_aside(const char *path, char *out, size_t outlen)
 	return 0;
 }
 
+/* The audit record's timestamp (format_time in src/proxy/audit.c), so a row
+ * and its JSONL line agree: milliseconds rounded towards minus infinity (a
+ * time before 1970 keeps 0..999 ms), the epoch for a year outside 0..9999
+ * or one gmtime_r cannot represent. */
 void dpp_store_iso_time(int64_t ms, char *out, size_t outlen)
 {
-	time_t s = (time_t)(ms / 1000);
+	int64_t secs = ms / 1000, frac = ms % 1000;
+	time_t s;
 	struct tm tm;
-	char buf[32];
 
-	gmtime_r(&s, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, outlen, "%s.%03dZ", buf, (int)(ms % 1000));
+	if (frac < 0) {
+		frac += 1000;
+		secs--;
+	}
+	s = (time_t)secs;
+	if (gmtime_r(&s, &tm) == NULL || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) {
+		snprintf(out, outlen, "1970-01-01T00:00:00.000Z");
+		return;
+	}
+	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
 }
 
 int dpp_store_sha256_hex(const void *data, size_t len, char out[65])

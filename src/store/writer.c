@@ -136,8 +136,10 @@ static int insert_event(struct store_writer *w, const struct dpp_event *ev)
 	bind_text_or_null(st, 9, ev->identity);
 	bind_text_or_null(st, 10, ev->rule_name);
 	bind_text_or_null(st, 11, ev->rule_action);
-	sqlite3_bind_int(st, 12, ev->status);
-	sqlite3_bind_int(st, 13, ev->dry_run ? 1 : 0);
+	/* As the audit record (audit.c): a dry-run event refused nothing, so
+	 * status 0 and dry_run 1 whatever the event carries. */
+	sqlite3_bind_int(st, 12, ev->kind == DPP_EVENT_DRY_RUN ? 0 : ev->status);
+	sqlite3_bind_int(st, 13, ev->dry_run != 0 || ev->kind == DPP_EVENT_DRY_RUN);
 	bind_text_or_null(st, 14, ev->message);
 	if (ev->id != 0)
 		sqlite3_bind_int64(st, 15, (sqlite3_int64)ev->id);

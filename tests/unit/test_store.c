@@ -313,6 +313,41 @@ static void test_batching(void **state)
 			 1);
 }
 
+/* Found by tests/fuzz/fuzz_store.c: a row must say what the event's JSONL
+ * audit record says. Before the fix a time before 1970 was stored as
+ * "1970-01-01T00:00:00.-01Z" (the record: "1969-12-31T23:59:59.999Z"), a
+ * time gmtime_r cannot represent formatted an uninitialized struct tm, and a
+ * dry-run event kept its status and dry_run 0 where the record writes 0 and
+ * true. */
+static void test_row_matches_audit_record(void **state)
+{
+	struct fx *f = *state;
+	struct dpp_event ev;
+	char ts[40], *s;
+
+	dpp_store_iso_time(-1, ts, sizeof(ts));
+	assert_string_equal(ts, "1969-12-31T23:59:59.999Z");
+	dpp_store_iso_time(-1001, ts, sizeof(ts));
+	assert_string_equal(ts, "1969-12-31T23:59:58.999Z");
+	dpp_store_iso_time(INT64_MAX, ts, sizeof(ts));
+	assert_string_equal(ts, "1970-01-01T00:00:00.000Z");
+	dpp_store_iso_time(INT64_MIN, ts, sizeof(ts));
+	assert_string_equal(ts, "1970-01-01T00:00:00.000Z");
+	dpp_store_iso_time(253402300799999, ts, sizeof(ts)); /* last ms of 9999 */
+	assert_string_equal(ts, "9999-12-31T23:59:59.999Z");
+
+	open_writer(f, 16);
+	ev = mk_event(DPP_EVENT_DRY_RUN, 1, -1);
+	ev.status = 403;
+	ev.dry_run = 0;
+	assert_int_equal(sw_admit(&f->w, &ev, 1), 1);
+	assert_int_equal(sw_flush(&f->w, 1), 1);
+	s = q_text(f->db, "SELECT timestamp || '|' || event || '|' || status || '|' || dry_run"
+			  " FROM audit_events WHERE request_id = 1");
+	assert_string_equal(s, "1969-12-31T23:59:59.999Z|dry_run|0|1");
+	free(s);
+}
+
 static void test_failed_commit_rolled_back(void **state)
 {
 	struct fx *f = *state;
@@ -597,6 +632,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_foreign_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_set_aside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batching, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_row_matches_audit_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_commit_rolled_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_file_keeps_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drops_counted_and_gap_row, setup, teardown),
