@@ -5,10 +5,10 @@ dpp_say() { printf '==> %s\n' "$*" >&2; }
 
 # Build dependencies (Debian 12 package names).
 DPP_BUILD_PKGS="build-essential cmake pkg-config libmicrohttpd-dev libyaml-dev libcjson-dev
- libpcre2-dev libgnutls28-dev libsqlite3-dev libncurses-dev libhttp-parser-dev"
+ libpcre2-dev libgnutls28-dev libsqlite3-dev libncurses-dev libhttp-parser-dev libsystemd-dev"
 # Test dependencies: unit tests, fuzzers, real clients for the end-to-end tests.
 DPP_TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev busybox-static python3-docker curl tmux
- gnutls-bin python3-prometheus-client socat sqlite3"
+ gnutls-bin python3-prometheus-client socat mandoc dpkg-dev fakeroot adduser systemd sqlite3 wrk"
 
 dpp_apt_updated=0
 # Installs the packages of "$@" that are not installed yet.

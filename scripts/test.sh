@@ -81,9 +81,24 @@ suite "end-to-end: body JSON spelling and exact numbers (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/bodyjson bash tests/e2e/bodyjson_test.sh
 suite "end-to-end: README claims on refusals, limits and shutdown (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/claims bash tests/e2e/claims_test.sh
+suite "end-to-end: setup wizard (full screen via tmux, --plain, --non-interactive; ASan+UBSan build)" \
+	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/setup bash tests/e2e/setup_test.sh
+suite "end-to-end: systemd notify and socket activation (ASan+UBSan build)" \
+	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/systemd bash tests/e2e/systemd_test.sh
+suite "install: .deb (dpkg -i, purge) and assets/install.sh twice" \
+	env DPP_E2E_LOGDIR=.e2e-logs/install bash tests/e2e/install_test.sh
+suite "end-to-end: faults and load on a private dockerd (ASan+UBSan build)" \
+	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/fault bash tests/e2e/fault_test.sh
+suite "end-to-end: operator console in tmux (ASan+UBSan build)" \
+	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/console bash tests/e2e/console_test.sh
 suite "end-to-end: threads smoke (ThreadSanitizer build)" \
 	env DPP_BIN=build-tsan/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/tsan TSAN_OPTIONS=halt_on_error=0 \
 	DPP_E2E_ONLY='run-echo|exec-stdin|logs-follow|events|attach-stream|aborted-streams|sigterm' bash tests/e2e/run_all.sh
+# Ruleset and runtime swaps racing requests: the SIGHUP storm under wrk load.
+suite "end-to-end: ruleset swap under load, SIGHUP storm (ThreadSanitizer build)" \
+	env DPP_BIN=build-tsan/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/tsan-hup \
+	TSAN_OPTIONS=halt_on_error=0:exitcode=66 DPP_E2E_ONLY='sighup-storm|sanitizers-clean' \
+	bash tests/e2e/fault_test.sh
 suite "end-to-end: transparent proxy smoke (release build)" \
 	env DPP_BIN=build/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/release DPP_E2E_ONLY='run-echo|exec-stdin|run-it|sdk|head-ping' bash tests/e2e/run_all.sh
 

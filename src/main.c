@@ -1,19 +1,27 @@
 /* Composition root: flags, modes; wires the proxy (and later store and tui).
  * Exit codes follow sysexits(3). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <systemd/sd-daemon.h>
 
 #include <cjson/cJSON.h>
 
 #include "dpp/audit.h"
 #include "dpp/config.h"
+#include "dpp/control.h"
 #include "dpp/log.h"
 #include "dpp/metrics.h"
 #include "dpp/presets.h"
@@ -21,6 +29,9 @@
 #include "dpp/server.h"
 #include "dpp/tls.h"
 #include "dpp/upstream.h"
+#include "setup.h"
+#include "explain.h"
+#include "console.h"
 #include "store.h"
 
 #define GRACE_MS 10000
@@ -40,15 +51,21 @@ struct proxy_state {
 	size_t start_text_len;
 	struct dpp_audit *audit;
 	char audit_path[1024];
+	int audit_failed; /* start-up: the configured audit_log could not be opened */
 	struct dpp_store *store;
+	const char *reload_origin;   /* config_versions source of the next reload; NULL: "sighup" */
 	char socket[DPP_SOCKET_PATH_MAX];
 	enum dpp_source socket_source;
+	int listen_fd;        /* > 0: passed by systemd (socket activation) */
+	char listen_bind[64]; /* its address and port replace global.bind/port */
+	int listen_port;
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: docker-policy-proxy [OPTIONS]\n"
+		"       docker-policy-proxy explain --help   (how a request would be decided)\n"
 		"\n"
 		"A policy proxy in front of the Docker Engine socket.\n"
 		"\n"
@@ -58,7 +75,9 @@ static void usage(FILE *out)
 		"  -p, --port N          listen port (global.port / DOCKER_PROXY_PORT, default 2376)\n"
 		"  -s, --socket PATH     Docker socket (global.socket / DOCKER_SOCKET, default: auto-detect)\n"
 		"  -l, --log-level LVL   trace, debug, info, warn, error (global.log_level / DOCKER_PROXY_LOG / RUST_LOG)\n"
-		"      --headless        run without the operator console, logging to stderr\n"
+		"      --headless        run without the operator console, logging to stderr (the console\n"
+		"                        starts only when stdin and stdout are terminals)\n"
+		"      --read-only       console: refuse every key that changes the configuration\n"
 		"      --check-config    print the effective settings and exit (0 valid, 1 errors)\n"
 		"      --list-presets    list the built-in presets and their vectors, and exit\n"
 		"  -h, --help            this text\n"
@@ -68,8 +87,10 @@ static void usage(FILE *out)
 		"Subcommands over the SQLite store (see docker-policy-proxy history --help):\n"
 		"  audit [FILTERS]       audit events: who tried what, when, and what the rules said\n"
 		"  history [show|diff|rollback|confirm]  config versions, diffs, rollback\n"
+		"  setup [--plain|--non-interactive]  the configuration wizard (setup --help)\n"
 		"\n"
-		"Signals: SIGHUP reloads the configuration, SIGTERM/SIGINT stop gracefully.\n");
+		"Signals: SIGHUP reloads the configuration (with the console: unless its terminal\n"
+		"hung up, which stops the proxy), SIGTERM/SIGINT stop gracefully.\n");
 }
 
 static const char *source_name(enum dpp_source s)
@@ -214,6 +235,10 @@ static int build_runtime(struct proxy_state *st, struct dpp_config *cfg,
 
 	snprintf(eff.socket, sizeof(eff.socket), "%s", st->socket);
 	eff.socket_source = st->socket_source;
+	if (st->listen_fd > 0) {
+		snprintf(eff.bind, sizeof(eff.bind), "%s", st->listen_bind);
+		eff.port = st->listen_port;
+	}
 	if (running != NULL)
 		dpp_config_keep_restart_only(cfg, running, &eff);
 	rc = dpp_runtime_build(cfg, &eff, rt, errors, &warnings);
@@ -223,20 +248,78 @@ static int build_runtime(struct proxy_state *st, struct dpp_config *cfg,
 	return rc;
 }
 
-static void audit_apply(struct proxy_state *st, const struct dpp_settings *s, int reopen)
+/* Opens path for append exactly as the audit writer does (created 0600 when
+ * missing) and closes it again: 0, or -1 with errno set. */
+static int audit_try_open(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+/* --check-config: could path be opened for append? Creates nothing: an
+ * existing file is opened without O_CREAT, a missing one needs a writable,
+ * searchable directory. 0, or -1 with errno set. */
+static int audit_check_open(const char *path)
+{
+	char dir[sizeof(((struct dpp_settings *)0)->audit_log)];
+	int fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno != ENOENT)
+		return -1;
+	snprintf(dir, sizeof(dir), "%s", path);
+	return access(dirname(dir), W_OK | X_OK);
+}
+
+/* SIGHUP with an unchanged audit_log: logrotate moved the file. The writer
+ * re-opens it on its own thread; trying here first lets a failure be
+ * reported and counted now, while the writer keeps the old descriptor. */
+static int audit_reopen(struct proxy_state *st)
+{
+	int saved;
+
+	if (st->audit == NULL)
+		return 0;
+	if (audit_try_open(st->audit_path) != 0) {
+		saved = errno;
+		dpp_log_error("audit: cannot re-open %s for append: %s; still writing to the file "
+			      "already open",
+			      st->audit_path, strerror(saved));
+		dpp_metrics_audit_open_failure(st->metrics);
+		errno = saved;
+		return -1;
+	}
+	dpp_audit_reopen(st->audit);
+	return 0;
+}
+
+/* Starts, switches or re-opens the audit writer for s->audit_log. reload: a
+ * SIGHUP. Returns 0, or -1 with errno set when the configured file cannot be
+ * opened for append: at start-up the caller refuses to run (EX_CANTCREAT);
+ * on reload the writer already running (if any) keeps its descriptor, the
+ * error is logged and counted (docker_proxy_audit_open_failures_total). */
+static int audit_apply(struct proxy_state *st, const struct dpp_settings *s, int reload)
 {
 	const char *err = NULL;
+	struct dpp_audit *next;
+	int saved;
 
-	if (strcmp(s->audit_log, st->audit_path) == 0) {
-		if (reopen && st->audit != NULL)
-			dpp_audit_reopen(st->audit); /* logrotate moved the file */
-		return;
+	if (strcmp(s->audit_log, st->audit_path) == 0)
+		return reload ? audit_reopen(st) : 0;
+	if (s->audit_log[0] == '\0') {
+		dpp_audit_stop(st->audit);
+		st->audit = NULL;
+		st->audit_path[0] = '\0';
+		dpp_log_info("audit: off (global.audit_log is not set)");
+		return 0;
 	}
-	dpp_audit_stop(st->audit);
-	st->audit = NULL;
-	st->audit_path[0] = '\0';
-	if (s->audit_log[0] == '\0')
-		return;
 	{
 		/* Refusals before the rules (400 framing/target/body, 413, 502)
 		 * are audited too: probes must leave a trace. */
@@ -246,15 +329,54 @@ static void audit_apply(struct proxy_state *st, const struct dpp_settings *s, in
 			.kinds = DPP_AUDIT_KINDS_DEFAULT | DPP_BUS_KIND(DPP_EVENT_ERROR),
 		};
 
-		st->audit = dpp_audit_start_with(st->bus, &ao, &err);
+		errno = 0;
+		next = dpp_audit_start_with(st->bus, &ao, &err);
 	}
-	if (st->audit == NULL) {
-		dpp_log_error("audit: cannot write %s: %s (%s); audit events are NOT recorded",
-			      s->audit_log, err != NULL ? err : "error", strerror(errno));
-		return;
+	if (next == NULL) {
+		saved = errno != 0 ? errno : EIO;
+		if (reload) {
+			if (st->audit != NULL)
+				dpp_log_error("audit: cannot open %s for append: %s (%s); still writing "
+					      "%s",
+					      s->audit_log, strerror(saved), err != NULL ? err : "error",
+					      st->audit_path);
+			else
+				dpp_log_error("audit: cannot open %s for append: %s (%s); audit events "
+					      "are NOT recorded",
+					      s->audit_log, strerror(saved),
+					      err != NULL ? err : "error");
+			dpp_metrics_audit_open_failure(st->metrics);
+		}
+		errno = saved;
+		return -1;
 	}
+	/* The new writer is subscribed before the old one stops: no gap. */
+	dpp_audit_stop(st->audit);
+	st->audit = next;
 	snprintf(st->audit_path, sizeof(st->audit_path), "%s", s->audit_log);
 	dpp_log_info("audit: writing %s", s->audit_log);
+	return 0;
+}
+
+/* Under socket activation the listener's address is systemd's, not the
+ * file's: global.bind and global.port lines are no restart to report. */
+static void drop_activated_keys(char *list)
+{
+	char *in = list, *out = list;
+
+	while (*in != '\0') {
+		size_t len = strcspn(in, "\n");
+		int skip = strncmp(in, "global.bind", 11) == 0 || strncmp(in, "global.port", 11) == 0;
+
+		if (in[len] == '\n')
+			len++;
+		if (!skip) {
+			memmove(out, in, len);
+			out += len;
+		}
+		in += len;
+	}
+	*out = '\0';
 }
 
 static void store_retention(const struct dpp_settings *s, long long *ret, long long *req)
@@ -307,7 +429,7 @@ static void notify_version(const char *origin, const char *path, const char *tex
 
 /* Before the server accepts anything: the store and the audit writer see
  * every request from the first one on, so the two records agree. */
-static void attach_subscribers(void *arg, struct dpp_bus *bus, struct dpp_metrics *m)
+static int attach_subscribers(void *arg, struct dpp_bus *bus, struct dpp_metrics *m)
 {
 	struct proxy_state *st = arg;
 
@@ -316,7 +438,14 @@ static void attach_subscribers(void *arg, struct dpp_bus *bus, struct dpp_metric
 	store_start(st, &st->start_settings);
 	notify_version("startup", dpp_config_path(st->cfg), st->start_text, st->start_text_len, 1,
 		       NULL);
-	audit_apply(st, &st->start_settings, 0);
+	if (audit_apply(st, &st->start_settings, 0) != 0) {
+		fprintf(stderr, "docker-policy-proxy: global.audit_log: cannot open %s for append: %s; "
+				"refusing to run without the configured audit trail\n",
+			st->start_settings.audit_log, strerror(errno));
+		st->audit_failed = 1;
+		return -1;
+	}
+	return 0;
 }
 
 static void detach_subscribers(void *arg)
@@ -334,7 +463,7 @@ static void detach_subscribers(void *arg)
  * listener's bind and TLS state (restart-only). Anything start-up would
  * refuse, TLS material that does not load included, refuses the whole
  * reload; the running configuration stays. */
-static void reload(struct proxy_state *st)
+static int reload(struct proxy_state *st, char **why)
 {
 	const struct dpp_settings *running = dpp_runtime_settings(st->rt);
 	struct dpp_config *next = NULL;
@@ -359,7 +488,9 @@ static void reload(struct proxy_state *st)
 		goto refused;
 	}
 	restart = dpp_config_restart_needed_vs(running, next);
-	if (restart != NULL)
+	if (restart != NULL && st->listen_fd > 0)
+		drop_activated_keys(restart);
+	if (restart != NULL && restart[0] != '\0')
 		log_lines(DPP_LOG_WARN, "needs a restart to take effect (old value stays): ", restart);
 	apply_logging(eff);
 	if (creds != NULL) {
@@ -378,7 +509,8 @@ static void reload(struct proxy_state *st)
 	dpp_metrics_config_reload(dpp_server_metrics(st->srv), 1);
 	dpp_log_info("configuration reloaded: auth %s, %zu rule(s)",
 		     dpp_auth_describe(dpp_runtime_auth(rt)), dpp_ruleset_count(dpp_runtime_rules(rt)));
-	notify_version("sighup", dpp_config_path(next), text, text_len, 1, NULL);
+	notify_version(st->reload_origin != NULL ? st->reload_origin : "sighup", dpp_config_path(next),
+		       text, text_len, 1, NULL);
 	{
 		long long ret, req;
 
@@ -386,20 +518,150 @@ static void reload(struct proxy_state *st)
 		dpp_store_apply(st->store, eff->store_requests, ret, req);
 	}
 	free(text);
-	return;
+	return 0;
 refused:
 	dpp_log_error("reload refused: the running configuration stays in effect");
 	/* logrotate's SIGHUP must re-open the audit file all the same. */
-	if (st->audit != NULL)
-		dpp_audit_reopen(st->audit);
+	audit_reopen(st);
 	dpp_metrics_config_reload(dpp_server_metrics(st->srv), 0);
-	notify_version("sighup", text != NULL ? path : NULL, text, text_len, 0,
-		       tls_err != NULL ? tls_err : errors);
+	notify_version(st->reload_origin != NULL ? st->reload_origin : "sighup",
+		       text != NULL ? path : NULL, text, text_len, 0, tls_err != NULL ? tls_err : errors);
 	free(text);
-	free(errors);
+	if (why != NULL)
+		*why = tls_err != NULL ? tls_err : errors != NULL ? errors : strdup("reload refused");
+	if (why == NULL || *why != errors)
+		free(errors);
+	if (why == NULL || *why != tls_err)
+		free(tls_err);
+	dpp_runtime_unref(rt);
+	dpp_config_free(next);
+	return -1;
+}
+
+/* ---- the control interface's hooks (dpp/control.h) ----------------------- */
+
+/* Checks the file at path as reload() would judge it, changing nothing. */
+static int hook_validate(void *ctx, const char *path, char **errors)
+{
+	struct proxy_state *st = ctx;
+	struct dpp_config_flags flags = st->flags;
+	struct dpp_config *next = NULL;
+	struct dpp_runtime *rt = NULL;
+	struct dpp_tls_creds *creds = NULL;
+	char *tls_err = NULL;
+	int rc = -1;
+
+	*errors = NULL;
+	flags.config_path = path;
+	if (dpp_config_load(&flags, &next, errors) != 0 ||
+	    build_runtime(st, next, dpp_runtime_settings(st->rt), &rt, errors) != 0)
+		goto cleanup;
+	if (dpp_server_has_tls(st->srv) && load_tls(dpp_runtime_settings(rt), &creds, &tls_err) != 0) {
+		*errors = tls_err;
+		tls_err = NULL;
+		goto cleanup;
+	}
+	rc = 0;
+cleanup:
+	if (rc != 0 && *errors == NULL)
+		*errors = strdup("configuration refused");
+	dpp_tls_creds_unref(creds);
 	free(tls_err);
 	dpp_runtime_unref(rt);
 	dpp_config_free(next);
+	return rc;
+}
+
+/* The console's apply (and its SIGHUP): the SIGHUP path, recorded in config
+ * history with the console's source ("console", "rollback", "sighup"). */
+static int hook_reload(void *ctx, const char *source, char **errors)
+{
+	struct proxy_state *st = ctx;
+	int rc;
+
+	st->reload_origin = source;
+	rc = reload(st, errors);
+	st->reload_origin = NULL;
+	return rc;
+}
+
+/* A console proposal the loader refused before anything was written. */
+static void hook_record(void *ctx, const char *text, const char *version, const char *based_on,
+			const char *source, const char *author, int applied, const char *errors)
+{
+	struct proxy_state *st = ctx;
+
+	(void)version;
+	(void)based_on;
+	(void)author; /* the store names the operator itself (SUDO_USER, login, uid) */
+	notify_version(source, dpp_config_path(st->cfg), text, strlen(text), applied, errors);
+}
+
+/* The log file while the console owns the terminal: global.log_file, else
+ * docker-policy-proxy.log beside the config file (or in the working
+ * directory). */
+static void console_log_path(const struct proxy_state *st, const struct dpp_settings *s,
+			     char *out, size_t len)
+{
+	const char *cfg = dpp_config_path(st->cfg);
+	const char *slash = cfg != NULL ? strrchr(cfg, '/') : NULL;
+
+	if (s->log_file[0] != '\0')
+		snprintf(out, len, "%s", s->log_file);
+	else if (slash != NULL)
+		snprintf(out, len, "%.*sdocker-policy-proxy.log", (int)(slash - cfg) + 1, cfg);
+	else
+		snprintf(out, len, "docker-policy-proxy.log");
+}
+
+/* systemd socket activation (sd_listen_fds(3)): at most one listening TCP
+ * socket; its address stands in for global.bind and global.port. Returns 0
+ * (st->listen_fd stays 0 without activation), or -1 with a message. */
+static int take_activated_socket(struct proxy_state *st, char *why, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int n = sd_listen_fds(1), fd = SD_LISTEN_FDS_START;
+
+	if (n == 0)
+		return 0;
+	if (n < 0 || n > 1) {
+		snprintf(why, len, "systemd passed %d sockets; the unit must pass one TCP socket", n);
+		return -1;
+	}
+	if (sd_is_socket_inet(fd, 0, SOCK_STREAM, 1, 0) <= 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		snprintf(why, len, "the socket systemd passed is not a listening TCP socket");
+		return -1;
+	}
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &in->sin_addr, st->listen_bind, sizeof(st->listen_bind));
+		st->listen_port = ntohs(in->sin_port);
+	} else {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, st->listen_bind, sizeof(st->listen_bind));
+		st->listen_port = ntohs(in6->sin6_port);
+	}
+	st->listen_fd = fd;
+	return 0;
+}
+
+/* STATUS= for systemctl status: the request rate since the last call. */
+static void notify_status(struct proxy_state *st, uint64_t *last_n, struct timespec *last_t)
+{
+	struct timespec now;
+	uint64_t n = dpp_metrics_requests_total(dpp_server_metrics(st->srv));
+	double dt;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	dt = (double)(now.tv_sec - last_t->tv_sec) + (double)(now.tv_nsec - last_t->tv_nsec) / 1e9;
+	sd_notifyf(0, "STATUS=serving: %.1f requests/s, %llu requests since start",
+		   dt > 0 ? (double)(n - *last_n) / dt : 0.0, (unsigned long long)n);
+	*last_n = n;
+	*last_t = now;
 }
 
 int main(int argc, char **argv)
@@ -411,6 +673,7 @@ int main(int argc, char **argv)
 		{"socket", required_argument, NULL, 's'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"headless", no_argument, NULL, 'H'},
+		{"read-only", no_argument, NULL, 'R'},
 		{"check-config", no_argument, NULL, 'C'},
 		{"list-presets", no_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
@@ -425,13 +688,27 @@ int main(int argc, char **argv)
 	char *errors = NULL, *err = NULL, *cfg_text = NULL;
 	size_t cfg_text_len = 0;
 	char docker_desc[256];
-	int headless = 0, check = 0, opt, rc = EX_SOFTWARE, docker_up;
+	int headless = 0, check = 0, read_only = 0, opt, rc = EX_SOFTWARE, docker_up, under_systemd;
+	struct timespec last_t;
+	time_t last_warn;
+	uint64_t last_n = 0;
+	int console_mode;
+	struct dpp_console *console = NULL;
+	struct dpp_control *ctl = NULL;
+	FILE *log_file = NULL;
+	int saved_stderr = -1;
+	char log_path[1100] = "";
+	char listen_desc[512];
 	sigset_t sigs;
 
 	/* `docker-policy-proxy audit ...` / `history ...`: the store's CLI. */
 	if (argc > 1 && dpp_store_cli_is_command(argv[1]))
 		return dpp_store_cli_main(argc - 1, argv + 1);
 	memset(&st, 0, sizeof(st));
+	if (argc > 1 && strcmp(argv[1], "setup") == 0)
+		return dpp_setup_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "explain") == 0)
+		return dpp_cli_explain(argc - 1, argv + 1);
 	while ((opt = getopt_long(argc, argv, "c:b:p:s:l:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -469,6 +746,9 @@ int main(int argc, char **argv)
 		case 'H':
 			headless = 1;
 			break;
+		case 'R':
+			read_only = 1;
+			break;
 		case 'C':
 			check = 1;
 			break;
@@ -499,6 +779,18 @@ int main(int argc, char **argv)
 		free(errors);
 		return check ? 1 : EX_CONFIG;
 	}
+	if (dpp_config_path(st.cfg) == NULL && !check && !headless) {
+		int required = 0;
+		const char *path = dpp_config_pick_path(&st.flags, &required);
+		static char setup_word[] = "setup";
+		char *setup_argv[] = {setup_word, NULL};
+
+		if (dpp_setup_offer(path)) {
+			free(cfg_text);
+			dpp_config_free(st.cfg);
+			return dpp_setup_main(1, setup_argv);
+		}
+	}
 	settings = *dpp_config_settings(st.cfg);
 	apply_logging(&settings);
 	if (resolve_socket(&settings) != 0) {
@@ -509,6 +801,19 @@ int main(int argc, char **argv)
 	}
 	snprintf(st.socket, sizeof(st.socket), "%s", settings.socket);
 	st.socket_source = settings.socket_source;
+	if (!check) {
+		char why[160];
+
+		if (take_activated_socket(&st, why, sizeof(why)) != 0) {
+			fprintf(stderr, "docker-policy-proxy: %s\n", why);
+			rc = EX_OSERR;
+			goto cleanup;
+		}
+		if (st.listen_fd > 0) {
+			snprintf(settings.bind, sizeof(settings.bind), "%s", st.listen_bind);
+			settings.port = st.listen_port;
+		}
+	}
 	if (build_runtime(&st, st.cfg, NULL, &st.rt, &errors) != 0) {
 		fprintf(stderr, "%sdocker-policy-proxy: configuration refused\n",
 			errors != NULL ? errors : "");
@@ -525,6 +830,10 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	presets_identify(st.socket, dpp_config_path(st.cfg));
+	if (check && settings.audit_log[0] != '\0' && audit_check_open(settings.audit_log) != 0)
+		fprintf(stderr, "docker-policy-proxy: warning: global.audit_log: cannot open %s for "
+				"append: %s; the proxy will refuse to start (exit %d) until it can\n",
+			settings.audit_log, strerror(errno), EX_CANTCREAT);
 	if (check) {
 		dpp_config_print(st.cfg, stdout);
 		printf("# upstream socket: %s (%s)\n", settings.socket,
@@ -533,8 +842,47 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto cleanup;
 	}
-	if (!headless && isatty(STDOUT_FILENO))
-		dpp_log_info("the operator console is not part of this build yet; running headless");
+	/* The console takes the screen only on a terminal: stdin and stdout
+	 * both ttys, and not --headless. Logs then go to global.log_file and
+	 * the Log view, never to the terminal. */
+	console_mode = !headless && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+	if (console_mode) {
+		struct dpp_console_options co = {
+			.read_only = read_only,
+			.history = (size_t)settings.console_history,
+		};
+		int fd;
+
+		console_log_path(&st, &settings, log_path, sizeof(log_path));
+		fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		log_file = fd >= 0 ? fdopen(fd, "a") : NULL;
+		if (log_file == NULL) {
+			fprintf(stderr, "docker-policy-proxy: cannot open the console's log file %s: %s "
+					"(set global.log_file, or run with --headless)\n",
+				log_path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			rc = EX_CANTCREAT;
+			goto cleanup;
+		}
+		co.log_path = log_path;
+		console = dpp_console_create(&co);
+		if (console == NULL) {
+			fprintf(stderr, "docker-policy-proxy: out of memory for the console\n");
+			goto cleanup;
+		}
+		/* Before any thread starts: the stream and sink are plain
+		 * pointers. stderr itself goes to the file too, so a stray
+		 * library message cannot scribble over the screen. */
+		dpp_log_set_stream(log_file);
+		dpp_log_set_sink(dpp_console_log_sink, console);
+		fflush(stderr);
+		saved_stderr = dup(STDERR_FILENO);
+		if (saved_stderr >= 0)
+			dup2(fileno(log_file), STDERR_FILENO);
+	} else if (read_only) {
+		dpp_log_warn("--read-only applies to the console only; running headless");
+	}
 
 	/* Signals are taken synchronously by this thread only; every thread
 	 * started from here on inherits the blocked mask. */
@@ -560,16 +908,28 @@ int main(int argc, char **argv)
 	opts.client_timeout_s = settings.client_timeout;
 	opts.max_connections = settings.max_connections;
 	opts.max_connections_per_ip = settings.max_connections_per_ip;
+	opts.listen_fd = st.listen_fd;
 	opts.attach = attach_subscribers;
 	opts.detach = detach_subscribers;
 	opts.attach_arg = &st;
 	st.start_settings = settings;
 	st.start_text = cfg_text;
 	st.start_text_len = cfg_text_len;
+	/* An audit trail that was asked for and cannot be written stops the
+	 * start (fail closed): checked before listening, and again when the
+	 * writer really opens it (attach_subscribers). */
+	if (settings.audit_log[0] != '\0' && audit_try_open(settings.audit_log) != 0) {
+		fprintf(stderr, "docker-policy-proxy: global.audit_log: cannot open %s for append: %s; "
+				"refusing to run without the configured audit trail\n",
+			settings.audit_log, strerror(errno));
+		rc = EX_CANTCREAT;
+		goto cleanup;
+	}
 	if (dpp_server_start(&opts, &st.srv, &err) != 0) {
-		fprintf(stderr, "docker-policy-proxy: %s\n", err != NULL ? err : "cannot start");
+		if (!st.audit_failed)
+			fprintf(stderr, "docker-policy-proxy: %s\n", err != NULL ? err : "cannot start");
 		free(err);
-		rc = EX_OSERR;
+		rc = st.audit_failed ? EX_CANTCREAT : EX_OSERR;
 		goto cleanup;
 	}
 	free(cfg_text);
@@ -585,17 +945,74 @@ int main(int argc, char **argv)
 		dpp_log_warn("Docker is not answering at %s yet; requests get 502 until it does",
 			     settings.socket);
 
+	/* Under systemd (Type=notify): READY=1 only once the listener is up
+	 * and Docker has answered; until then the loop probes Docker every
+	 * second. STATUS= carries the request rate. */
+	under_systemd = getenv("NOTIFY_SOCKET") != NULL;
+	clock_gettime(CLOCK_MONOTONIC, &last_t);
+	last_warn = last_t.tv_sec;
+	if (docker_up)
+		sd_notify(0, "READY=1\nSTATUS=serving");
+	else
+		sd_notifyf(0, "STATUS=listening; waiting for Docker at %s", settings.socket);
+	if (console_mode) {
+		struct dpp_control_hooks hooks = {
+			.ctx = &st, .validate = hook_validate, .reload = hook_reload,
+			.record = hook_record,
+		};
+		struct dpp_control_info info = {
+			.listen = listen_desc,
+			.upstream = settings.socket,
+			.docker = docker_desc,
+			.config_path = dpp_config_path(st.cfg),
+		};
+		enum dpp_console_exit why;
+		char store_path[4096];
+
+		if (st.store != NULL &&
+		    dpp_store_resolve_path(&settings, dpp_config_path(st.cfg), store_path,
+					   sizeof(store_path)))
+			dpp_console_set_store(console, store_path);
+
+		snprintf(listen_desc, sizeof(listen_desc), "%s%s%s:%d%s%s",
+			 strchr(settings.bind, ':') ? "[" : "", settings.bind,
+			 strchr(settings.bind, ':') ? "]" : "", settings.port,
+			 settings.listen_unix[0] != '\0' ? " and unix:" : "", settings.listen_unix);
+		ctl = dpp_control_create(st.srv, &hooks, &info);
+		why = ctl != NULL ? dpp_console_run(console, ctl, &sigs) : DPP_CONSOLE_FAILED;
+		if (why == DPP_CONSOLE_FAILED)
+			dpp_log_error("the console could not run; stopping (use --headless without a terminal)");
+		else if (why == DPP_CONSOLE_QUIT)
+			dpp_log_info("console: the operator quit; stopping (in-flight requests get up to %d s)",
+				     GRACE_MS / 1000);
+		rc = why == DPP_CONSOLE_FAILED ? EX_SOFTWARE : 0;
+		goto stop;
+	}
 	for (;;) {
-		/* Wake hourly to repeat the exposure warning, if there is one. */
-		struct timespec hour = {3600, 0};
-		int sig = sigtimedwait(&sigs, NULL, &hour);
+		struct timespec tick = {!under_systemd ? 3600 : docker_up ? 5 : 1, 0};
+		int sig = sigtimedwait(&sigs, NULL, &tick);
 
 		if (sig < 0) {
 			if (errno == EAGAIN) {
+				struct timespec now;
 				const char *w = dpp_runtime_exposure_warning(st.rt);
 
-				if (w != NULL)
-					log_lines(DPP_LOG_WARN, "", w);
+				clock_gettime(CLOCK_MONOTONIC, &now);
+				/* Repeat the exposure warning hourly, if there is one. */
+				if (now.tv_sec - last_warn >= 3600) {
+					last_warn = now.tv_sec;
+					if (w != NULL)
+						log_lines(DPP_LOG_WARN, "", w);
+				}
+				if (!docker_up && under_systemd &&
+				    probe_docker(settings.socket, docker_desc, sizeof(docker_desc))) {
+					docker_up = 1;
+					dpp_log_info("Docker answers at %s (%s): ready", settings.socket,
+						     docker_desc);
+					sd_notify(0, "READY=1");
+				}
+				if (docker_up && under_systemd)
+					notify_status(&st, &last_n, &last_t);
 				continue;
 			}
 			if (errno == EINTR)
@@ -604,13 +1021,18 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (sig == SIGHUP) {
-			reload(&st);
+			sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
+			reload(&st, NULL);
+			sd_notify(0, docker_up ? "READY=1\nSTATUS=serving" : "STATUS=waiting for Docker");
 			continue;
 		}
 		dpp_log_info("%s: stopping (in-flight requests get up to %d s)",
 			     sig == SIGTERM ? "SIGTERM" : "SIGINT", GRACE_MS / 1000);
+		sd_notify(0, "STOPPING=1\nSTATUS=stopping");
 		break;
 	}
+	rc = 0;
+stop:
 	{
 		int cut;
 
@@ -627,8 +1049,22 @@ int main(int argc, char **argv)
 			dpp_log_warn("%d request(s) were cut at shutdown", cut);
 	}
 	dpp_log_info("stopped");
-	rc = 0;
 cleanup:
+	dpp_control_free(ctl);
+	if (console != NULL) {
+		dpp_log_set_sink(NULL, NULL);
+		dpp_console_free(console);
+	}
+	if (saved_stderr >= 0) {
+		dup2(saved_stderr, STDERR_FILENO);
+		close(saved_stderr);
+	}
+	if (log_file != NULL) {
+		dpp_log_set_stream(NULL);
+		fclose(log_file);
+		if (rc != 0)
+			fprintf(stderr, "docker-policy-proxy: stopped with an error; see %s\n", log_path);
+	}
 	free(cfg_text);
 	dpp_tls_creds_unref(tls_creds);
 	dpp_runtime_unref(st.rt);

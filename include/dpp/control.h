@@ -42,11 +42,15 @@ struct dpp_control_hooks {
 	 * or -1 with *errors (malloc'd, one "FILE:LINE:COL: message" per line). */
 	int (*validate)(void *ctx, const char *path, char **errors);
 	/* Re-reads the configured file and swaps it in live: the SIGHUP path.
-	 * Returns 0 when the new configuration took effect, -1 with *errors. */
-	int (*reload)(void *ctx, char **errors);
-	/* Optional (NULL: none): records a config version (the store's
-	 * config_versions). source "console", "rollback", ...; applied 0 with
-	 * errors for a refused one. Failures are the hook's to log. */
+	 * source names the cause for config history ("sighup", "console",
+	 * "rollback"). Returns 0 when the new configuration took effect, -1
+	 * with *errors. */
+	int (*reload)(void *ctx, const char *source, char **errors);
+	/* Optional (NULL: none): records a proposal refused before it was
+	 * written (the store's config_versions, applied 0 with the errors).
+	 * A text that was written is recorded by the reload hook, which runs
+	 * the same path as SIGHUP, so no version is recorded twice. Failures
+	 * are the hook's to log. */
 	void (*record)(void *ctx, const char *text, const char *version, const char *based_on,
 		       const char *source, const char *author, int applied, const char *errors);
 };
@@ -134,8 +138,11 @@ int dpp_control_read_config(struct dpp_control *ctl, char **text, char version[D
 
 /* Validates `text` as the configuration file, with the real loader (the
  * validate hook, on a private temporary copy beside the file). Errors name
- * the configuration file, not the copy. Returns 0, or -1 with *errors. */
-int dpp_control_validate(struct dpp_control *ctl, const char *text, char **errors);
+ * the configuration file, not the copy. A refused text is a refused
+ * proposal: it is recorded (record hook) with `source` (NULL: not
+ * recorded). Returns 0, or -1 with *errors. */
+int dpp_control_validate(struct dpp_control *ctl, const char *text, const char *source,
+			 const char *author, char **errors);
 
 /* Out: makes `text` the configuration. Refuses (-1, *errors) when the file's
  * version on disk is not based_on, when text does not validate, or when it

@@ -69,6 +69,9 @@ void dpp_metrics_request_done(struct dpp_metrics *m, const char *method, int sta
 			      uint32_t duration_ms);
 
 /* requests_allowed_total += 1 (a request forwarded to Docker). */
+/* Sum of requests_total over every label (finished requests since start),
+ * for the service manager's status line. Thread-safe (relaxed reads). */
+uint64_t dpp_metrics_requests_total(struct dpp_metrics *m);
 void dpp_metrics_allowed(struct dpp_metrics *m);
 
 /* requests_denied_total / rate_limited_total {rule} += 1 (once per refused
@@ -105,6 +108,11 @@ void dpp_metrics_set_head_timeouts(struct dpp_metrics *m, uint64_t n);
 
 /* config_reloads_total{result="success"} when ok != 0, else "failure". */
 void dpp_metrics_config_reload(struct dpp_metrics *m, int ok);
+
+/* audit_open_failures_total += 1: on SIGHUP, global.audit_log could not be
+ * opened for append (logrotate re-open, or a new path); the writer keeps the
+ * file it has open, if any. Thread-safe. */
+void dpp_metrics_audit_open_failure(struct dpp_metrics *m);
 
 /* active_streams += 1 / -= 1: call once when a hijack or streaming response
  * starts and once when it ends. */

@@ -31,10 +31,15 @@ struct dpp_server_options {
 	 * writer, the store): attach is called once the bus and metrics exist
 	 * and before anything is accepted. When dpp_server_start fails after
 	 * attach, detach is called (no request runs any more) before the bus is
-	 * freed: unsubscribe there. Both run on the calling thread; NULL: none. */
-	void (*attach)(void *arg, struct dpp_bus *bus, struct dpp_metrics *metrics);
+	 * freed: unsubscribe there. Both run on the calling thread; NULL: none.
+	 * attach returns 0, or -1 to make dpp_server_start fail before anything
+	 * is accepted (detach is still called, so undo partial work there). */
+	int (*attach)(void *arg, struct dpp_bus *bus, struct dpp_metrics *metrics);
 	void (*detach)(void *arg);
 	void *attach_arg;
+	int listen_fd;           /* > 0: a listening TCP socket to serve instead of binding
+				    bind:port (systemd socket activation; ownership passes
+				    to the server); 0 = bind it ourselves */
 };
 
 /* Binds the listen socket and starts serving. Borrowed strings are copied.

@@ -1,6 +1,7 @@
 /* Request-head deadline: a client must deliver a complete request head
  * within `deadline` seconds of connecting (or of its previous request
- * ending), however slowly it drips bytes. libmicrohttpd's own timeout only
+ * ending), however slowly it drips bytes; the server re-arms it for a JSON
+ * body it buffers before judging (due `deadline` seconds after the head). libmicrohttpd's own timeout only
  * measures silence, so a client sending one byte every few seconds would
  * otherwise hold a connection (and a thread) for ever (slowloris).
  * Connections are keyed by their socket fd, which the server registers

@@ -143,10 +143,12 @@ static void describe(struct dpp_auth *a)
 		snprintf(d, n, "none (open access)");
 		return;
 	case DPP_AUTH_MTLS:
-		if (a->ncert == 0)
+		if (a->ncert == 0 && a->mtls_default_role != NULL)
+			snprintf(d, n, "mtls (client certificates; no cert_role_map: every "
+				       "certificate gets default_role)");
+		else if (a->ncert == 0)
 			snprintf(d, n, "mtls (client certificates; no cert_role_map: the CN is the "
-				       "role%s)",
-				 a->mtls_default_role != NULL ? " + default_role" : "");
+				       "role)");
 		else
 			snprintf(d, n, "mtls (client certificates; %zu cert_role_map entr%s%s)",
 				 a->ncert, a->ncert == 1 ? "y" : "ies",
@@ -405,15 +407,18 @@ static void check_cert(const struct dpp_auth *a, const struct dpp_peer *peer,
 			}
 		}
 	}
-	if (cn_len == 0) {
-		if (a->mtls_default_role == NULL) {
-			out->reason = "client certificate without CN matches no cert_role_map entry "
-				      "and auth.mtls.default_role is unset";
-			return;
-		}
+	/* Seed README: the CN becomes the role only when "neither a map entry matches nor
+	 * default_role is set". An unmatched certificate must never pick its own role
+	 * (CN=admin) while the operator configured a default. */
+	if (a->mtls_default_role != NULL) {
 		out->status = DPP_AUTH_OK;
 		out->reason = "client certificate (default_role)";
 		set_role(out, a->mtls_default_role);
+		return;
+	}
+	if (cn_len == 0) {
+		out->reason = "client certificate without CN matches no cert_role_map entry "
+			      "and auth.mtls.default_role is unset";
 		return;
 	}
 	if (!valid_role(peer->cn, (size_t)cn_len)) {

@@ -23,6 +23,7 @@
 #include "yaml_util.h"
 #include "dpp/cidr.h"
 #include "dpp/config.h"
+#include "dpp/route.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -96,9 +97,15 @@ static int check_duration(const char *value, size_t len, const char **why)
 
 /* The metrics path is answered by the proxy instead of Docker, so it must
  * not shadow the API: "/" and anything starting with "/v" (the version
- * prefix, /version, /volumes) are refused, as the seed refuses them. */
+ * prefix, /version, /volumes) are refused, as the seed refuses them, and so
+ * is any path dockerd routes without a version prefix for some method
+ * (route.h's table: /_ping, /info, /containers/json, /debug/pprof/...), which
+ * the unauthenticated metrics handler would take over. dockerd's OPTIONS
+ * catch-all (/{anyroute:.*}, a CORS preflight) is not counted. */
 static int check_metrics_path(const char *value, size_t len, const char **why)
 {
+	static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE"};
+
 	if (len == 0 || value[0] != '/' || strpbrk(value, "?# \t") != NULL) {
 		*why = "must be a URL path starting with / (no query, no spaces)";
 		return -1;
@@ -106,6 +113,13 @@ static int check_metrics_path(const char *value, size_t len, const char **why)
 	if (len == 1 || value[1] == 'v') {
 		*why = "must not be / or start with /v (it would hide Docker API paths)";
 		return -1;
+	}
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		if (dpp_route_endpoint(methods[i], value, 0) != NULL) {
+			*why = "must not be a path Docker's API serves (it would hide that endpoint "
+			       "behind the unauthenticated metrics handler)";
+			return -1;
+		}
 	}
 	return 0;
 }

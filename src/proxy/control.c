@@ -370,7 +370,8 @@ static int validate_at(struct dpp_control *ctl, const char *tmp, char **errors)
 	return rc;
 }
 
-int dpp_control_validate(struct dpp_control *ctl, const char *text, char **errors)
+int dpp_control_validate(struct dpp_control *ctl, const char *text, const char *source,
+			 const char *author, char **errors)
 {
 	char tmp[PATH_MAX];
 	int fd, rc;
@@ -386,6 +387,13 @@ int dpp_control_validate(struct dpp_control *ctl, const char *text, char **error
 	close(fd);
 	rc = validate_at(ctl, tmp, errors);
 	unlink(tmp);
+	if (rc != 0 && source != NULL && ctl->hooks.record != NULL) {
+		char version[DPP_CONTROL_VERSION_LEN];
+
+		dpp_cfgedit_version(text, strlen(text), version);
+		ctl->hooks.record(ctl->hooks.ctx, text, version, ctl->version, source, author, 0,
+				  *errors);
+	}
 	return rc;
 }
 
@@ -443,17 +451,13 @@ int dpp_control_apply(struct dpp_control *ctl, const char *text, const char *bas
 	}
 	fsync_dir(ctl->config_path);
 	memcpy(ctl->version, version, sizeof(ctl->version));
-	if (ctl->hooks.reload(ctl->hooks.ctx, &rerr) != 0) {
+	if (ctl->hooks.reload(ctl->hooks.ctx, source != NULL ? source : "console", &rerr) != 0) {
 		*errors = dup_printf("%s was written but the reload refused it; the previous "
 				     "configuration stays live: %s",
 				     ctl->config_path, rerr != NULL ? rerr : "unknown error");
-		if (ctl->hooks.record != NULL)
-			ctl->hooks.record(ctl->hooks.ctx, text, version, based_on, source, author, 0,
-					  *errors);
-		goto cleanup;
+		goto cleanup; /* the reload hook recorded the refusal */
 	}
-	if (ctl->hooks.record != NULL)
-		ctl->hooks.record(ctl->hooks.ctx, text, version, based_on, source, author, 1, NULL);
+	/* The reload hook recorded the version that became live. */
 	if (new_version != NULL)
 		memcpy(new_version, version, DPP_CONTROL_VERSION_LEN);
 	rc = 0;
@@ -498,7 +502,7 @@ int dpp_control_reload(struct dpp_control *ctl, char **errors)
 	int rc;
 
 	*errors = NULL;
-	rc = ctl->hooks.reload(ctl->hooks.ctx, errors);
+	rc = ctl->hooks.reload(ctl->hooks.ctx, "sighup", errors);
 	if (rc == 0 && ctl->config_path != NULL && read_file(ctl->config_path, &text, &len) == 0)
 		dpp_cfgedit_version(text, len, ctl->version);
 	free(text);

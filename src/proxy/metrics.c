@@ -63,6 +63,7 @@ struct dpp_metrics {
 	atomic_uint_least64_t auth_failures;
 	atomic_uint_least64_t lockouts;
 	atomic_uint_least64_t audit_dropped;
+	atomic_uint_least64_t audit_open_failures;
 	atomic_uint_least64_t upstream_errors;
 	atomic_uint_least64_t upstream_timeouts;
 	atomic_uint_least64_t body_too_large;
@@ -265,6 +266,18 @@ void dpp_metrics_request_done(struct dpp_metrics *m, const char *method, int sta
 	atomic_fetch_add_explicit(&m->duration_sum_ms, duration_ms, memory_order_relaxed);
 }
 
+uint64_t dpp_metrics_requests_total(struct dpp_metrics *m)
+{
+	uint64_t n = 0;
+
+	if (m == NULL)
+		return 0;
+	for (size_t i = 0; i < N_METHODS; i++)
+		for (size_t j = 0; j < N_STATUS; j++)
+			n += atomic_load_explicit(&m->requests[i][j], memory_order_relaxed);
+	return n;
+}
+
 void dpp_metrics_allowed(struct dpp_metrics *m)
 {
 	if (m != NULL)
@@ -365,6 +378,12 @@ void dpp_metrics_config_reload(struct dpp_metrics *m, int ok)
 {
 	if (m != NULL)
 		inc(ok ? &m->reloads_ok : &m->reloads_failed);
+}
+
+void dpp_metrics_audit_open_failure(struct dpp_metrics *m)
+{
+	if (m != NULL)
+		inc(&m->audit_open_failures);
 }
 
 void dpp_metrics_stream_begin(struct dpp_metrics *m)
@@ -502,13 +521,19 @@ static void simple(struct sbuf *sb, const char *name, const char *type, const ch
 	sb_printf(sb, "%s %" PRIu64 "\n", name, value);
 }
 
+/* seed_zero: one of the seed's series, which were unlabelled counters that
+ * read 0 from the start. Until the first labelled sample exists the family
+ * carries one unlabelled sample of 0, so sum() is 0 and absent() is false
+ * instead of "no data"; after that, sum() over the labels is the count. */
 static void labelled_table(struct sbuf *sb, const char *name, const char *help,
-			   const char *label, struct label_table *t)
+			   const char *label, struct label_table *t, int seed_zero)
 {
 	size_t n = atomic_load_explicit(&t->n, memory_order_acquire);
 	uint64_t other = get(&t->other);
 
 	family(sb, name, "counter", help);
+	if (seed_zero && n == 0 && other == 0)
+		sb_printf(sb, "%s 0\n", name);
 	for (size_t i = 0; i <= n; i++) {
 		const char *v = i < n ? t->e[i].value : "other";
 		uint64_t c = i < n ? get(&t->e[i].count) : other;
@@ -571,8 +596,11 @@ static void render_latency(struct sbuf *sb, struct dpp_metrics *m)
 
 static void render_requests(struct sbuf *sb, struct dpp_metrics *m)
 {
+	size_t start;
+
 	family(sb, "docker_proxy_requests_total", "counter",
 	       "Requests answered, by method and HTTP status code.");
+	start = sb->len;
 	for (size_t mi = 0; mi < N_METHODS; mi++) {
 		for (size_t si = 0; si < N_STATUS; si++) {
 			uint64_t c = get(&m->requests[mi][si]);
@@ -589,6 +617,10 @@ static void render_requests(struct sbuf *sb, struct dpp_metrics *m)
 				  method_names[mi], status, c);
 		}
 	}
+	/* The seed's unlabelled counter read 0 before the first request: see
+	 * labelled_table. */
+	if (sb->err == NULL && sb->len == start)
+		sb_puts(sb, "docker_proxy_requests_total 0\n");
 }
 
 static void render_histogram(struct sbuf *sb, struct dpp_metrics *m)
@@ -627,12 +659,12 @@ int dpp_metrics_render(struct dpp_metrics *m, char **out, size_t *len, const cha
 	       "Requests allowed by the policy and forwarded to Docker.", get(&m->allowed));
 	labelled_table(&sb, "docker_proxy_requests_denied_total",
 		       "Requests denied, by deciding rule (\"default\": the default action).", "rule",
-		       &m->denied);
+		       &m->denied, 1);
 	simple(&sb, "docker_proxy_requests_dry_run_total", "counter",
 	       "Requests that one or more dry-run rules would have refused (they went on).",
 	       get(&m->dry_run_requests));
 	labelled_table(&sb, "docker_proxy_rate_limited_total", "Requests refused by a rate limit, by rule.",
-		       "rule", &m->rate_limited);
+		       "rule", &m->rate_limited, 1);
 	simple(&sb, "docker_proxy_auth_failures_total", "counter",
 	       "Requests (and TLS handshakes) refused for missing or invalid credentials.",
 	       get(&m->auth_failures));
@@ -642,9 +674,13 @@ int dpp_metrics_render(struct dpp_metrics *m, char **out, size_t *len, const cha
 	simple(&sb, "docker_proxy_audit_dropped_total", "counter",
 	       "Audit events dropped because the audit writer's queue was full.",
 	       get(&m->audit_dropped));
+	simple(&sb, "docker_proxy_audit_open_failures_total", "counter",
+	       "Reloads (SIGHUP) at which global.audit_log could not be opened for append (the "
+	       "file already open, if any, is kept).",
+	       get(&m->audit_open_failures));
 	labelled_table(&sb, "docker_proxy_bus_dropped_total",
 		       "Events dropped because a bus subscriber's queue was full, by subscriber.",
-		       "subscriber", &m->bus_dropped);
+		       "subscriber", &m->bus_dropped, 0);
 	simple(&sb, "docker_proxy_upstream_errors_total", "counter",
 	       "Requests that failed talking to the Docker socket (502).", get(&m->upstream_errors));
 	simple(&sb, "docker_proxy_upstream_timeouts_total", "counter",

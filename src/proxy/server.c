@@ -1301,6 +1301,11 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 			return queue_error(c, r, 413, "request body larger than %d bytes (global.max_body_bytes)",
 					   set->max_body_bytes);
 		r->mode = MODE_BUFFER; /* judged once the whole body is here */
+		/* A JSON body the proxy holds before anything is forwarded is due
+		 * within the head deadline too, counted from the head: a client
+		 * dripping it a byte at a time is never silent, so MHD's timeout
+		 * alone would let it hold a thread for ever (slowloris bodies). */
+		dpp_watch_waiting(r->srv->watch, r->client_fd);
 		return MHD_YES;
 	}
 	r->defer_denial = r->has_body;
@@ -1387,6 +1392,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 					   "the connection to Docker broke while sending the request body");
 		return MHD_YES;
 	}
+	if (r->mode == MODE_BUFFER)
+		dpp_watch_busy(r->srv->watch, r->client_fd); /* the whole body arrived in time */
 	if (r->mode == MODE_BUFFER && r->too_large)
 		return queue_error(c, r, 413, "request body larger than %d bytes (global.max_body_bytes)",
 				   dpp_runtime_settings(r->rt)->max_body_bytes);
@@ -1758,12 +1765,31 @@ int dpp_server_start(const struct dpp_server_options *opts, struct dpp_server **
 		goto oom;
 	dpp_metrics_set_up(srv->metrics, opts->docker_up);
 	dpp_metrics_set_collector(srv->metrics, collect_metrics, srv);
-	srv->listen_fd = open_listener(opts->bind, opts->port, &is_v6, err);
+	if (opts->listen_fd > 0) {
+		/* Socket activation: systemd bound and listens; we only serve. */
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+
+		if (getsockname(opts->listen_fd, (struct sockaddr *)&ss, &sl) != 0) {
+			if (asprintf(err, "the socket passed by systemd is unusable: %s",
+				     strerror(errno)) < 0)
+				*err = NULL;
+			goto fail;
+		}
+		srv->listen_fd = opts->listen_fd;
+		is_v6 = ss.ss_family == AF_INET6;
+	} else {
+		srv->listen_fd = open_listener(opts->bind, opts->port, &is_v6, err);
+	}
 	if (srv->listen_fd < 0)
 		goto fail;
 	if (opts->attach != NULL) {
-		opts->attach(opts->attach_arg, srv->bus, srv->metrics);
 		attached = 1;
+		if (opts->attach(opts->attach_arg, srv->bus, srv->metrics) != 0) {
+			if (asprintf(err, "cannot start the event subscribers") < 0)
+				*err = NULL;
+			goto fail;
+		}
 	}
 	if (is_v6)
 		flags |= MHD_USE_IPv6;

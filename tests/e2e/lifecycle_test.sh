@@ -282,6 +282,118 @@ sc_sigterm_streams() {
 	admin_docker rm -f "$c" >/dev/null
 }
 
+# A configured global.audit_log that cannot be opened for append: start-up
+# refuses (exit 73, EX_CANTCREAT, with the reason), --check-config only warns;
+# on SIGHUP the writer keeps the file it has open, logs the error and counts
+# it in docker_proxy_audit_open_failures_total.
+audit_records() {
+	[ -f "$1" ] || { echo 0; return; }
+	grep -c '"event":"deny"' "$1"
+}
+open_failures() {
+	curl -s "http://127.0.0.1:$P_PORT/metrics" >"$RUN_DIR/audit-metrics.txt"
+	"$PY" -c 'import sys
+from prometheus_client.parser import text_string_to_metric_families as p
+v = [s.value for f in p(open(sys.argv[1]).read()) for s in f.samples
+     if s.name == "docker_proxy_audit_open_failures_total"]
+print(int(v[0]) if len(v) == 1 else "missing")' "$RUN_DIR/audit-metrics.txt"
+}
+sc_audit_unopenable() {
+	local cfg="$RUN_DIR/audit-bad.yaml" bad="$RUN_DIR/no-such-dir/audit.jsonl" port code
+	local good="$RUN_DIR/aud1/audit.jsonl" moved="$RUN_DIR/aud1.moved/audit.jsonl"
+	local rules='rules:\n  - name: no-version\n    conditions: [{field: path, operator: equals, value: /version}]\n    action: deny\n'
+	printf "global:\n  audit_log: %s\n  metrics: {enabled: true}\nauth:\n  type: none\n$rules" "$bad" >"$cfg"
+	port=$(free_port)
+	run_bin --headless --port "$port" --socket "$DOCKER_SOCK" --config "$cfg"
+	expect_eq "start with audit_log in a missing directory" 73 "$RC" || return 1
+	expect_match "the reason" "global.audit_log: cannot open $bad for append: No such file or directory" "$OUT" || return 1
+	if grep -q 'listening on' <<<"$OUT"; then why "the proxy listened before refusing"; return 1; fi
+	[ ! -e "$RUN_DIR/no-such-dir" ] || { why "the missing directory was created"; return 1; }
+	run_bin --check-config --socket "$DOCKER_SOCK" --config "$cfg"
+	expect_eq "--check-config: a warning, not an error" 0 "$RC" || return 1
+	expect_match "--check-config warns" "warning: global.audit_log: cannot open $bad for append" "$OUT" || return 1
+	[ ! -e "$RUN_DIR/no-such-dir" ] || { why "--check-config created the directory"; return 1; }
+
+	# SIGHUP: logrotate's re-open fails (the directory was moved away).
+	mkdir -p "$RUN_DIR/aud1"
+	printf "global:\n  audit_log: %s\n  metrics: {enabled: true}\nauth:\n  type: none\n$rules" "$good" >"$cfg"
+	start_private --socket "$DOCKER_SOCK" --config "$cfg" || return 1
+	expect_eq "open failures at start" 0 "$(open_failures)" || { stop_private; return 1; }
+	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_PORT/version")
+	expect_eq "denied" 403 "$code" || { stop_private; return 1; }
+	wait_for 5 eval '[ "$(audit_records "$good")" -eq 1 ]' || { why "no deny record"; stop_private; return 1; }
+	mv "$RUN_DIR/aud1" "$RUN_DIR/aud1.moved"
+	kill -HUP "$P_PID"
+	wait_for 5 grep -q "audit: cannot re-open $good for append: No such file or directory; still writing" "$P_LOG" ||
+		{ why "no error logged for the failed re-open"; stop_private; return 1; }
+	expect_eq "open failures after the failed re-open" 1 "$(open_failures)" || { stop_private; return 1; }
+	curl -s -o /dev/null "http://127.0.0.1:$P_PORT/version"
+	wait_for 5 eval '[ "$(audit_records "$moved")" -eq 2 ]' ||
+		{ why "the old descriptor was not kept: $(audit_records "$moved") record(s)"; stop_private; return 1; }
+	# SIGHUP with a new audit_log that cannot be opened: the old file stays.
+	printf "global:\n  audit_log: %s\n  metrics: {enabled: true}\nauth:\n  type: none\n$rules" "$bad" >"$cfg"
+	kill -HUP "$P_PID"
+	wait_for 5 grep -q "audit: cannot open $bad for append: No such file or directory .*; still writing $good" "$P_LOG" ||
+		{ why "no error logged for the new path"; stop_private; return 1; }
+	expect_eq "open failures after the bad new path" 2 "$(open_failures)" || { stop_private; return 1; }
+	curl -s -o /dev/null "http://127.0.0.1:$P_PORT/version"
+	wait_for 5 eval '[ "$(audit_records "$moved")" -eq 3 ]' ||
+		{ why "records lost after the bad new path: $(audit_records "$moved")"; stop_private; return 1; }
+	stop_private
+}
+
+# Issue 7's reload defect, exactly: started on 0.0.0.0 with bearer tokens, a
+# reload of `bind: 127.0.0.1` + `auth: {type: none}` must be refused (bind is
+# restart-only, so the listener stays on 0.0.0.0 and the file is judged
+# against it), and the token stays required. Runs inside a private network
+# namespace (unshare -n, only lo up), so 0.0.0.0 reaches loopback only; the
+# Unix socket still reaches dockerd.
+sc_reload_exposure_netns() {
+	local inner="$RUN_DIR/netns-reload.sh" out="$RUN_DIR/netns-reload.out" rc
+	command -v unshare >/dev/null && command -v ip >/dev/null ||
+		{ skip_because "network namespaces unavailable: unshare or ip missing"; return 77; }
+	if ! unshare -n sh -c 'ip link set lo up' >/dev/null 2>&1; then
+		skip_because "network namespaces unavailable: 'unshare -n' failed (needs CAP_SYS_ADMIN)"
+		return 77
+	fi
+	cat >"$inner" <<'EOF'
+set -u
+bin=$1 sock=$2 dir=$3 tok=$4
+fail() { echo "FAIL: $*"; [ -z "${pid:-}" ] || kill -KILL "$pid" 2>/dev/null; exit 1; }
+code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@"; }
+ip link set lo up || fail "ip link set lo up"
+[ "$(ip -o link show | grep -vc ': lo:')" -eq 0 ] || fail "the namespace has other interfaces than lo"
+printf 'global:\n  bind: 0.0.0.0\n  port: 23760\nauth:\n  type: bearer\n  tokens:\n    - token: %s\n      role: admin\n' "$tok" >"$dir/rl.yaml"
+"$bin" --headless --socket "$sock" --config "$dir/rl.yaml" >"$dir/rl.log" 2>&1 </dev/null &
+pid=$!
+for _ in $(seq 1 200); do grep -q 'listening on 0.0.0.0:23760' "$dir/rl.log" && break; sleep 0.1; done
+grep -q 'listening on 0.0.0.0:23760' "$dir/rl.log" || { cat "$dir/rl.log"; fail "not listening on 0.0.0.0:23760"; }
+[ "$(code http://127.0.0.1:23760/version)" = 401 ] || fail "before the reload: no token was not 401"
+[ "$(code -H "Authorization: Bearer $tok" http://127.0.0.1:23760/version)" = 200 ] || fail "before the reload: the token was not 200"
+echo "before reload: 401 without a token, 200 with it"
+printf 'global:\n  bind: 127.0.0.1\n  port: 23760\nauth: {type: none}\n' >"$dir/rl.yaml"
+kill -HUP "$pid"
+for _ in $(seq 1 50); do grep -q 'reload refused: the running configuration stays' "$dir/rl.log" && break; sleep 0.1; done
+grep -q 'reload refused: the running configuration stays in effect' "$dir/rl.log" || { cat "$dir/rl.log"; fail "the reload was not refused"; }
+grep -q 'reload refused: .*refusing to expose open, unauthenticated Docker access on 0.0.0.0 without TLS' "$dir/rl.log" ||
+	{ cat "$dir/rl.log"; fail "the refusal does not name the exposure"; }
+! grep -q 'configuration reloaded' "$dir/rl.log" || fail "the configuration was reloaded"
+[ "$(code http://127.0.0.1:23760/version)" = 401 ] || fail "after the refused reload: no token was not 401"
+[ "$(code -H "Authorization: Bearer $tok" http://127.0.0.1:23760/version)" = 200 ] || fail "after the refused reload: the token was not 200"
+echo "after reload: refused, 401 without a token, 200 with it"
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+[ "$rc" -eq 0 ] || fail "exit status $rc after SIGTERM"
+echo "ok"
+EOF
+	unshare -n bash "$inner" "$DPP_BIN" "$DOCKER_SOCK" "$RUN_DIR" "tok-$RUN_ID-0123456789" >"$out" 2>&1
+	rc=$?
+	cat "$out"
+	[ "$rc" -eq 0 ] || { why "$(grep -m1 '^FAIL:' "$out" | cut -c7-)"; return 1; }
+	expect_eq "last line" ok "$(tail -n 1 "$out")"
+}
+
 e2e_init
 ensure_packages
 [ -n "$SETUP_BROKEN" ] || ensure_dockerd
@@ -300,4 +412,6 @@ run_scenario lifecycle/client-timeout sc_client_timeout
 run_scenario lifecycle/per-ip-limit sc_per_ip_limit
 run_scenario lifecycle/reload-judged-against-running sc_reload_judged_running
 run_scenario lifecycle/sigterm-open-streams sc_sigterm_streams
+run_scenario lifecycle/audit-log-unopenable sc_audit_unopenable
+run_scenario lifecycle/reload-exposure-netns sc_reload_exposure_netns
 e2e_finish

@@ -93,6 +93,20 @@ PYEOF
 	wait_for 5 "$PY" -c "$script" "$AUDIT" "$1" "$2" "$3"
 }
 
+# audit_count EVENT STATUS PATH: how many records have that event, status and path.
+audit_count() {
+	"$PY" - "$AUDIT" "$@" <<'PYEOF'
+import json, sys
+path, event, status, rpath = sys.argv[1:5]
+try:
+    recs = [json.loads(l) for l in open(path).read().splitlines()]
+except OSError:
+    recs = []
+print(sum(1 for r in recs if r.get("event") == event and str(r.get("status")) == status
+          and r.get("path") == rpath))
+PYEOF
+}
+
 cn() { echo "dpp-sec-$RUN_ID-$1"; }
 
 # make_pair SUFFIX: a target container (running when $2 = run) and a parent
@@ -285,12 +299,18 @@ sc_413() {
 	req "$RAW_HOST" POST "/v1.41/containers/create?name=$c-raw" -H 'Content-Type: application/json' --data-binary "@$big"
 	expect_eq "raw: create with the large body" 201 "$R_CODE" || return 1
 	for framing in length chunked; do
-		local hdr=()
+		local hdr=() before
 		[ "$framing" = chunked ] && hdr=(-H 'Transfer-Encoding: chunked')
+		# Counted: each framing must add its own record (the chunked one
+		# must not pass on the Content-Length case's record).
+		before=$(audit_count error 413 /containers/create)
 		req "$(P)" POST "/v1.41/containers/create?name=$c-$framing" -H 'Content-Type: application/json' "${hdr[@]}" --data-binary "@$big"
 		refused 413 "request body larger than $MAX_BODY bytes (global.max_body_bytes)" || return 1
 		! admin_docker inspect "$c-$framing" >/dev/null 2>&1 || { why "docker: $framing create happened"; return 1; }
-		audit_has error 413 /containers/create || { why "no audit record of the 413"; return 1; }
+		wait_for 5 eval '[ "$(audit_count error 413 /containers/create)" -gt "$before" ]' ||
+			{ why "no audit record of the $framing 413"; return 1; }
+		sleep 0.3
+		expect_eq "413 records after the $framing request" $((before + 1)) "$(audit_count error 413 /containers/create)" || return 1
 	done
 	# The connection stays usable after a chunked 413 (keep-alive).
 	curl -sS -o /dev/null -w '%{http_code}\n' -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' \

@@ -91,6 +91,95 @@ n_containers() { admin_docker ps -aq --filter "label=$LABEL" | wc -l; }
 
 cname() { echo "dpp-seed-$RUN_ID-$1"; }
 
+# The seed's timestamp field (RFC 3339, UTC, milliseconds) for audit_record.
+TS_RE='"timestamp": "~\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z"'
+
+# token_identity TOKEN: the audit identity of a bearer token.
+token_identity() { printf 'token:%s' "$(printf %s "$1" | sha256sum | cut -c1-8)"; }
+
+# with_audit FILE OUT AUDIT: a copy of the seed FILE whose global section also
+# sets audit_log AUDIT and turns metrics on (neither key is in FILE).
+with_audit() {
+	if grep -q '^global:' "$1"; then
+		awk -v a="$3" '{ print } /^global:/ { print "  audit_log: " a; print "  metrics: {enabled: true}" }' "$1" >"$2"
+	else
+		{ printf 'global:\n  audit_log: %s\n  metrics: {enabled: true}\n' "$3"; cat "$1"; } >"$2"
+	fi
+}
+
+# audit_record FILE EVENT EXPECTED_JSON: FILE holds a record of EVENT whose
+# first thirteen fields are the seed's, in the seed's order, with exactly the
+# values of EXPECTED_JSON (all thirteen keys; a string "~RE" is a regular
+# expression the value must match; types must match: null is not "").
+audit_record() {
+	local script
+	script=$(cat <<'PYEOF'
+import json, re, sys
+path, event, want = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+SEED = ["timestamp", "event", "peer_ip", "method", "path", "user_agent", "user_role",
+        "identity", "rule_name", "rule_action", "status", "dry_run", "message"]
+if sorted(want) != sorted(SEED):
+    print("test bug: expected keys %s" % sorted(want)); sys.exit(2)
+def ok(rec):
+    if list(rec)[:13] != SEED:
+        return False
+    for k, v in want.items():
+        if isinstance(v, str) and v.startswith("~"):
+            if not isinstance(rec[k], str) or not re.fullmatch(v[1:], rec[k]):
+                return False
+        elif rec[k] != v or type(rec[k]) is not type(v):
+            return False
+    return True
+try:
+    recs = [json.loads(l, object_pairs_hook=lambda p: dict(p)) for l in open(path).read().splitlines()]
+except OSError:
+    sys.exit(1)
+cands = [r for r in recs if r.get("event") == event]
+if any(ok(r) for r in cands):
+    sys.exit(0)
+print("no %s record with %s among: %s" % (event, want, cands))
+sys.exit(1)
+PYEOF
+)
+	wait_for 5 "$PY" -c "$script" "$1" "$2" "$3" >/dev/null || "$PY" -c "$script" "$1" "$2" "$3"
+}
+
+# seed_metrics FILE CHECKS...: reads /metrics with the reference Prometheus
+# parser into FILE; each check "NAME OP N" compares sum() over the samples
+# named NAME (OP: == or >=); "NAME{k=v,...} OP N" sums only the samples with
+# those label values. Every seed series must have a sample.
+seed_metrics() {
+	local out=$1
+	shift
+	curl -s "http://127.0.0.1:$PROXY_PORT/metrics" >"$out" || { why "GET /metrics failed"; return 1; }
+	"$PY" - "$out" "$@" <<'PYEOF'
+import sys
+from prometheus_client.parser import text_string_to_metric_families as parse
+SEED = ["requests_total", "requests_allowed_total", "requests_denied_total",
+        "requests_dry_run_total", "auth_failures_total", "auth_lockouts_total",
+        "rate_limited_total", "upstream_errors_total", "upstream_timeouts_total",
+        "body_too_large_total", "bad_request_total", "request_timeouts_total", "upgrade_total",
+        "upstream_latency_ms_bucket", "upstream_latency_ms_count", "upstream_latency_ms_sum"]
+samples = [s for f in parse(open(sys.argv[1]).read()) for s in f.samples]
+names = {s.name for s in samples}
+bad = ["docker_proxy_" + n for n in SEED if "docker_proxy_" + n not in names]
+if bad:
+    print("no sample for: %s" % bad); sys.exit(1)
+for check in sys.argv[2:]:
+    name, op, n = check.split()
+    want = {}
+    if "{" in name:
+        name, labels = name.rstrip("}").split("{")
+        want = dict(kv.split("=", 1) for kv in labels.split(","))
+    sel = [s.value for s in samples
+           if s.name == name and all(s.labels.get(k) == v for k, v in want.items())]
+    v = sum(sel) if sel else None
+    if v is None or not (v == float(n) if op == "==" else v >= float(n)):
+        print("metric %s = %s, want %s %s" % (name, v, op, n)); sys.exit(1)
+print("metrics ok: %d samples" % len(samples))
+PYEOF
+}
+
 # ---------------------------------------------------------------------------
 # 01: endpoints and methods (auth type none)
 
@@ -112,7 +201,7 @@ sc_endpoints() {
 		"$(req "" POST /configs/create '{"Name":"x","Data":"eA=="}')" || return 1
 	# block-exec: both the exec creation and the exec start are refused.
 	c=$(cname exec)
-	as anon run -d "${LBL[@]}" --name "$c" "$IMG" sleep 300 >/dev/null || { why "run -d refused"; return 1; }
+	as anon run -d --network none "${LBL[@]}" --name "$c" "$IMG" sleep 300 >/dev/null || { why "run -d refused"; return 1; }
 	denied_with "Exec operations are not permitted" as anon exec "$c" true || return 1
 	expect_eq "no exec instance created" "[]" "$(admin_docker inspect -f '{{json .ExecIDs}}' "$c" | sed 's/^null$/[]/')" || return 1
 	expect_eq "POST /exec/ID/start" "403 Exec operations are not permitted" \
@@ -145,15 +234,15 @@ sc_body() {
 		absent container "$(cname cap)" || return 1
 	done
 	expect_eq "containers after the denials" "$before" "$(n_containers)" || return 1
-	expect_eq "plain run" ok "$(as anon run --rm "${LBL[@]}" "$IMG" echo ok)" || return 1
-	expect_eq "harmless capability" ok "$(as anon run --rm "${LBL[@]}" --cap-add CHOWN "$IMG" echo ok)" || return 1
+	expect_eq "plain run" ok "$(as anon run --rm --network none "${LBL[@]}" "$IMG" echo ok)" || return 1
+	expect_eq "harmless capability" ok "$(as anon run --rm --network none "${LBL[@]}" --cap-add CHOWN "$IMG" echo ok)" || return 1
 	# The rule tests Binds for presence, so a named volume given with -v
 	# (also in Binds) is refused too; --mount puts it in Mounts instead.
 	denied_with "Bind mounts are not allowed" \
 		as anon run --rm "${LBL[@]}" --name "$(cname bind)" -v "$(cname data):/data" "$IMG" true || return 1
 	absent container "$(cname bind)" || return 1
 	expect_eq "named volume with --mount" ok \
-		"$(as anon run --rm "${LBL[@]}" --mount "type=volume,src=$(cname data),dst=/data" "$IMG" echo ok)" || return 1
+		"$(as anon run --rm --network none "${LBL[@]}" --mount "type=volume,src=$(cname data),dst=/data" "$IMG" echo ok)" || return 1
 	admin_docker volume rm -f "$(cname data)" >/dev/null 2>&1
 	return 0
 }
@@ -169,7 +258,7 @@ sc_roles() {
 		as readonly run --rm "${LBL[@]}" --name "$c" "$IMG" true || return 1
 	absent container "$c" || return 1
 	as readonly ps >/dev/null || { why "readonly could not list"; return 1; }
-	expect_eq "admin run" ok "$(as admin run --rm "${LBL[@]}" "$IMG" echo ok)" || return 1
+	expect_eq "admin run" ok "$(as admin run --rm --network none "${LBL[@]}" "$IMG" echo ok)" || return 1
 	expect_eq "no token" "401" "$(req "" GET /containers/json | cut -d' ' -f1)"
 }
 
@@ -186,7 +275,7 @@ sc_network() {
 		as outside run --rm "${LBL[@]}" --name "$c" "$IMG" true || return 1
 	absent container "$c" || return 1
 	as inside ps >/dev/null || { why "an internal (10.x) client was refused"; return 1; }
-	expect_eq "internal client runs" ok "$(as inside run --rm "${LBL[@]}" "$IMG" echo ok)"
+	expect_eq "internal client runs" ok "$(as inside run --rm --network none "${LBL[@]}" "$IMG" echo ok)"
 }
 
 # ---------------------------------------------------------------------------
@@ -196,7 +285,7 @@ sc_redact() {
 	local c out
 	seed_proxy "$FIX/04-redaction-and-rate-limits.yaml" || return 1
 	c=$(cname env)
-	as anon run -d "${LBL[@]}" --name "$c" -e SECRET=hunter2 "$IMG" sleep 300 >/dev/null || { why "run refused"; return 1; }
+	as anon run -d --network none "${LBL[@]}" --name "$c" -e SECRET=hunter2 "$IMG" sleep 300 >/dev/null || { why "run refused"; return 1; }
 	out=$(as anon inspect "$c") || { why "inspect failed"; return 1; }
 	[[ $out == *hunter2* ]] && { why "the secret is visible through inspect"; return 1; }
 	expect_match "Env redacted" 'SECRET=\*\*\*REDACTED\*\*\*' "$out" || return 1
@@ -264,14 +353,26 @@ sc_limit_all() {
 	denied_with "Rate limit exceeded. You are blocked for 30 seconds." as anon ps
 }
 
-# watch-image-pulls: dry_run, so the import (POST /images/create) goes through.
+# watch-image-pulls: dry_run, so the import (POST /images/create) goes through,
+# with a dry_run record (status 0, dry_run true) and its rule_decisions count.
+# The copy adds global.audit_log and metrics; the rules are the file's.
 sc_dry_run() {
-	local img="dpp-seed-dry:$RUN_ID"
-	seed_proxy "$FIX/04-redaction-and-rate-limits.yaml" || return 1
+	local img="dpp-seed-dry:$RUN_ID" cfg="$RUN_DIR/04-audit.yaml" audit="$RUN_DIR/audit-04.jsonl"
+	with_audit "$FIX/04-redaction-and-rate-limits.yaml" "$cfg" "$audit"
+	seed_proxy "$cfg" || return 1
 	tar -C "$RUN_DIR/rootfs" -c . | as anon import - "$img" >/dev/null ||
 		{ why "image import was blocked by a dry-run rule"; return 1; }
 	admin_docker image inspect "$img" >/dev/null || { why "imported image not in Docker"; return 1; }
 	admin_docker rmi "$img" >/dev/null
+	audit_record "$audit" dry_run '{'"$TS_RE"',
+		"event": "dry_run", "peer_ip": "127.0.0.1", "method": "POST", "path": "/images/create",
+		"user_agent": "~Docker-Client/.+", "user_role": "admin", "identity": "anonymous",
+		"rule_name": "watch-image-pulls", "rule_action": "deny", "status": 0, "dry_run": true,
+		"message": "(dry-run) image pull would be denied"}' || { why "no dry_run record with the seed's values"; return 1; }
+	seed_metrics "$RUN_DIR/metrics-04.txt" \
+		'docker_proxy_rule_decisions_total{rule=watch-image-pulls,mode=dry_run} == 1' \
+		'docker_proxy_requests_dry_run_total == 1' 'docker_proxy_requests_denied_total == 0' ||
+		{ why "metrics after the dry run"; return 1; }
 }
 
 # ---------------------------------------------------------------------------
@@ -292,22 +393,71 @@ sc_allowlist() {
 
 # ---------------------------------------------------------------------------
 # 06: mTLS with required client certificates (placeholders replaced by test
-# certificates; bind 0.0.0.0 overridden to loopback by --bind)
+# certificates; bind 0.0.0.0 overridden to loopback by --bind). An admin-only
+# create rule is appended: CN=admin.ops.example.com is mapped to admin, while a
+# certificate from the same CA with CN=admin matches no entry and so gets
+# default_role "user" (the seed: the CN is the role only when "neither a map
+# entry matches nor default_role is set").
+
+# client_cert PKI NAME CN: a TLS client certificate signed by the test CA.
+client_cert() {
+	printf 'cn = "%s"\ntls_www_client\nexpiration_days = 2\n' "$3" >"$1/$2.tmpl"
+	certtool --generate-privkey --key-type=rsa --bits=2048 --no-text --outfile "$1/$2.key" >/dev/null 2>&1 &&
+		certtool --generate-certificate --load-privkey "$1/$2.key" --load-ca-certificate "$1/ca.pem" \
+			--load-ca-privkey "$1/ca.key" --template "$1/$2.tmpl" --outfile "$1/$2.pem" >/dev/null 2>&1
+}
+
+# mtls_docker PKI NAME docker-args...: the docker CLI with client certificate NAME.
+mtls_docker() {
+	local pki=$1 who=$2
+	shift 2
+	timeout 60 "$DOCKER" --tlsverify --tlscacert "$pki/ca.pem" --tlscert "$pki/$who.pem" \
+		--tlskey "$pki/$who.key" "$@"
+}
 
 sc_mtls() {
-	local cfg="$RUN_DIR/06.yaml" pki="$RUN_DIR/pki" port log pid out rc
+	local cfg="$RUN_DIR/06.yaml" pki="$RUN_DIR/pki" port log pid out rc c audit="$RUN_DIR/audit-06.jsonl"
 	bash "$E2E_REPO/tests/unit/make_certs.sh" "$pki" >"$RUN_DIR/pki.log" 2>&1 || { why "make_certs.sh failed"; return 1; }
+	client_cert "$pki" opsadmin admin.ops.example.com || { why "certtool failed (opsadmin)"; return 1; }
+	client_cert "$pki" cnadmin admin || { why "certtool failed (cnadmin)"; return 1; }
 	sed -e "s#/etc/docker-proxy/server-key.pem#$pki/server.key#" \
 	    -e "s#/etc/docker-proxy/server.pem#$pki/server.pem#" \
-	    -e "s#/etc/docker-proxy/ca.pem#$pki/ca.pem#" "$FIX/06-mtls.yaml" >"$cfg"
+	    -e "s#/etc/docker-proxy/ca.pem#$pki/ca.pem#" "$FIX/06-mtls.yaml" >"$cfg.in"
+	with_audit "$cfg.in" "$cfg" "$audit"
+	printf '%s\n' 'rules:' '  - name: admin-only-create' \
+		'    conditions: [{field: path, operator: equals, value: /containers/create}]' \
+		'    action: require_role' '    role: admin' \
+		'    message: Admin role required to create containers' >>"$cfg"
 	port=$(free_port)
 	log="$RUN_DIR/proxy-06.log"
 	"$DPP_BIN" --headless --bind 127.0.0.1 --port "$port" --socket "$DOCKER_SOCK" --config "$cfg" >"$log" 2>&1 </dev/null &
 	pid=$!
 	wait_for 20 grep -q 'listening on https://127.0.0.1' "$log" || { cat "$log"; kill "$pid"; why "TLS proxy did not start"; return 1; }
-	out=$(timeout 60 "$DOCKER" --tlsverify --tlscacert "$pki/ca.pem" --tlscert "$pki/alice.pem" \
-		--tlskey "$pki/alice.key" -H "tcp://127.0.0.1:$port" run --rm "${LBL[@]}" "$IMG" echo over-mtls 2>&1)
-	expect_eq "client certificate: run" over-mtls "$out" || { kill "$pid"; return 1; }
+	out=$(mtls_docker "$pki" opsadmin -H "tcp://127.0.0.1:$port" run --rm --network none "${LBL[@]}" "$IMG" echo over-mtls 2>&1)
+	expect_eq "mapped admin certificate: run" over-mtls "$out" || { kill "$pid"; return 1; }
+	mtls_docker "$pki" alice -H "tcp://127.0.0.1:$port" ps >/dev/null 2>&1 ||
+		{ kill "$pid"; why "unmatched certificate (default_role user): ps refused"; return 1; }
+	# CN=admin, not in the map: default_role user, refused by the admin-only rule.
+	c=$(cname cn-admin)
+	denied_with "Admin role required to create containers" \
+		mtls_docker "$pki" cnadmin -H "tcp://127.0.0.1:$port" run --rm "${LBL[@]}" --name "$c" "$IMG" true ||
+		{ kill "$pid"; return 1; }
+	absent container "$c" || { kill "$pid"; return 1; }
+	out=$(curl -s --cacert "$pki/ca.pem" --cert "$pki/cnadmin.pem" --key "$pki/cnadmin.key" \
+		-A "dpp-seed-e2e/1.0" -o "$RUN_DIR/resp" -w '%{http_code}' -H 'Content-Type: application/json' \
+		-d "{\"Image\":\"$IMG\",\"Labels\":{\"${LABEL%%=*}\":\"${LABEL#*=}\"}}" \
+		"https://127.0.0.1:$port/v1.41/containers/create?name=$c")
+	expect_eq "CN=admin, POST /containers/create" "403 Admin role required to create containers" \
+		"$out $("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["message"])' "$RUN_DIR/resp" 2>&1)" ||
+		{ kill "$pid"; return 1; }
+	absent container "$c" || { kill "$pid"; return 1; }
+	# The role it got is default_role, recorded as such.
+	audit_record "$audit" deny "{$TS_RE, \"event\": \"deny\", \"peer_ip\": \"127.0.0.1\",
+		\"method\": \"POST\", \"path\": \"/containers/create\", \"user_agent\": \"dpp-seed-e2e/1.0\",
+		\"user_role\": \"user\", \"identity\": \"cert:admin\", \"rule_name\": \"admin-only-create\",
+		\"rule_action\": \"require_role\", \"status\": 403, \"dry_run\": false,
+		\"message\": \"Admin role required to create containers\"}" ||
+		{ kill "$pid"; why "CN=admin: no deny record with user_role user"; return 1; }
 	out=$(timeout 60 "$DOCKER" --tlsverify --tlscacert "$pki/ca.pem" -H "tcp://127.0.0.1:$port" \
 		run --rm "${LBL[@]}" --name "$(cname nocert)" "$IMG" true 2>&1)
 	rc=$?
@@ -332,15 +482,30 @@ sc_secret() {
 	seed_proxy "$cfg" || rc=1
 	unset DOCKER_PROXY_SECRET
 	[ "$rc" -eq 0 ] || return 1
-	expect_eq "secret: run" ok "$(as secret run --rm "${LBL[@]}" "$IMG" echo ok)" || return 1
+	expect_eq "secret: run" ok "$(as secret run --rm --network none "${LBL[@]}" "$IMG" echo ok)" || return 1
 	c=$(cname nosecret)
 	as anon run --rm "${LBL[@]}" --name "$c" "$IMG" true && { why "run without a token succeeded"; return 1; }
 	absent container "$c" || return 1
 	expect_eq "no token" 401 "$(req "" GET /containers/json | cut -d' ' -f1)" || return 1
 	expect_eq "wrong token" 401 "$(req "wrong-$SHARED_SECRET" GET /containers/json | cut -d' ' -f1)" || return 1
-	curl -s "http://127.0.0.1:$PROXY_PORT/metrics" >"$RUN_DIR/metrics-07.txt"
-	grep -q '^docker_proxy_requests_total' "$RUN_DIR/metrics-07.txt" || { why "metrics.enabled: true but no metrics at /metrics"; return 1; }
-	[ -s "$RUN_DIR/audit-07.jsonl" ] || { why "no audit records at global.audit_log"; return 1; }
+	expect_eq "wrong token (curl)" 401 "$(curl -s -o /dev/null -w '%{http_code}' -A "dpp-seed-e2e/1.0" \
+		-H "Authorization: Bearer wrong-$SHARED_SECRET" "http://127.0.0.1:$PROXY_PORT/v1.41/containers/json?all=1")" || return 1
+	expect_eq "no token (curl)" 401 "$(curl -s -o /dev/null -w '%{http_code}' -A "dpp-seed-e2e/2.0" \
+		-X DELETE "http://127.0.0.1:$PROXY_PORT/containers/x")" || return 1
+	audit_record "$RUN_DIR/audit-07.jsonl" auth_failure "{$TS_RE, \"event\": \"auth_failure\",
+		\"peer_ip\": \"127.0.0.1\", \"method\": \"GET\", \"path\": \"/containers/json\",
+		\"user_agent\": \"dpp-seed-e2e/1.0\", \"user_role\": null, \"identity\": \"$(token_identity "wrong-$SHARED_SECRET")\",
+		\"rule_name\": null, \"rule_action\": null, \"status\": 401, \"dry_run\": false,
+		\"message\": \"invalid credentials\"}" || { why "no auth_failure record (wrong token) with the seed's values"; return 1; }
+	audit_record "$RUN_DIR/audit-07.jsonl" auth_failure "{$TS_RE, \"event\": \"auth_failure\",
+		\"peer_ip\": \"127.0.0.1\", \"method\": \"DELETE\", \"path\": \"/containers/x\",
+		\"user_agent\": \"dpp-seed-e2e/2.0\", \"user_role\": null, \"identity\": null,
+		\"rule_name\": null, \"rule_action\": null, \"status\": 401, \"dry_run\": false,
+		\"message\": \"authentication required: send Authorization: Bearer <token>\"}" ||
+		{ why "no auth_failure record (no token) with the seed's values"; return 1; }
+	seed_metrics "$RUN_DIR/metrics-07.txt" 'docker_proxy_auth_failures_total >= 4' \
+		'docker_proxy_requests_total{status=401} >= 4' 'docker_proxy_requests_denied_total == 0' \
+		'docker_proxy_rate_limited_total == 0' || { why "metrics of 07"; return 1; }
 }
 
 # ---------------------------------------------------------------------------
@@ -348,8 +513,9 @@ sc_secret() {
 # each scenario starts a fresh proxy)
 
 sc_installer_readonly() {
-	local c v b
-	seed_proxy "$FIX/08-installer-output.yaml" || return 1
+	local c v b code cfg="$RUN_DIR/08-audit.yaml" audit="$RUN_DIR/audit-08-$SCEN_NO.jsonl"
+	with_audit "$FIX/08-installer-output.yaml" "$cfg" "$audit"
+	seed_proxy "$cfg" || return 1
 	as readonly ps >/dev/null || { why "readonly: ps refused"; return 1; }
 	as readonly images >/dev/null || { why "readonly: images refused"; return 1; }
 	as readonly volume ls >/dev/null || { why "readonly: volume ls refused"; return 1; }
@@ -366,7 +532,7 @@ sc_installer_readonly() {
 	admin_docker volume inspect "$v" >/dev/null || { why "the volume was removed despite the denial"; return 1; }
 	admin_docker volume rm "$v" >/dev/null
 	c=$(cname ro-exec)
-	admin_docker run -d "${LBL[@]}" --name "$c" "$IMG" sleep 300 >/dev/null || { why "raw run failed"; return 1; }
+	admin_docker run -d --network none "${LBL[@]}" --name "$c" "$IMG" sleep 300 >/dev/null || { why "raw run failed"; return 1; }
 	denied_with "Exec operations are not permitted" as readonly exec "$c" true || return 1
 	expect_eq "no exec instance created" "[]" "$(admin_docker inspect -f '{{json .ExecIDs}}' "$c" | sed 's/^null$/[]/')" || return 1
 	admin_docker rm -f "$c" >/dev/null
@@ -385,13 +551,28 @@ sc_installer_readonly() {
 	expect_eq "8 MiB build context" "403 Image building is not permitted via this proxy" \
 		"$(curl -s -o "$RUN_DIR/resp" -w '%{http_code} ' -H "Authorization: Bearer $READONLY_TOKEN" \
 			-H 'Content-Type: application/x-tar' --data-binary @"$RUN_DIR/big.tar" \
-			"http://127.0.0.1:$PROXY_PORT/build?t=$b" && "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["message"])' "$RUN_DIR/resp")"
+			"http://127.0.0.1:$PROXY_PORT/build?t=$b" && "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["message"])' "$RUN_DIR/resp")" || return 1
+	# The deny record of admin-only-create: the seed's thirteen fields.
+	c=$(cname ro-curl)
+	code=$(curl -s -o /dev/null -w '%{http_code}' -A "dpp-seed-e2e/1.0" -H "Authorization: Bearer $READONLY_TOKEN" \
+		-H 'Content-Type: application/json' -d "{\"Image\":\"$IMG\"}" \
+		"http://127.0.0.1:$PROXY_PORT/v1.41/containers/create?name=$c")
+	expect_eq "readonly: POST /containers/create" 403 "$code" || return 1
+	absent container "$c" || return 1
+	audit_record "$audit" deny "{$TS_RE, \"event\": \"deny\",
+		\"peer_ip\": \"127.0.0.1\", \"method\": \"POST\", \"path\": \"/containers/create\",
+		\"user_agent\": \"dpp-seed-e2e/1.0\", \"user_role\": \"readonly\", \"identity\": \"$(token_identity "$READONLY_TOKEN")\",
+		\"rule_name\": \"admin-only-create\", \"rule_action\": \"require_role\", \"status\": 403,
+		\"dry_run\": false, \"message\": \"Admin role required to create containers\"}" ||
+		{ why "no deny record with the seed's values"; return 1; }
+	seed_metrics "$RUN_DIR/metrics-08.txt" 'docker_proxy_requests_denied_total{rule=admin-only-create} >= 2' \
+		'docker_proxy_requests_total{method=POST,status=403} >= 2' || { why "metrics after the denials"; return 1; }
 }
 
 sc_installer_admin() {
 	local before c
 	seed_proxy "$FIX/08-installer-output.yaml" || return 1
-	expect_eq "admin: plain run" ok "$(as admin run --rm "${LBL[@]}" "$IMG" echo ok)" || return 1
+	expect_eq "admin: plain run" ok "$(as admin run --rm --network none "${LBL[@]}" "$IMG" echo ok)" || return 1
 	before=$(n_containers)
 	c=$(cname adm-priv)
 	denied_with "Privileged containers are not allowed" \
@@ -412,17 +593,12 @@ sc_installer_admin() {
 }
 
 # ---------------------------------------------------------------------------
-# 09: the wizard's shape, every unset rule key spelled null. The global
-# section's nulls are left out here: reading them as "not set" is the config
-# loader's part of issue 8 (checked by seed_check_config_09 once merged);
-# auth and rules are used exactly as written.
+# 09: the wizard's shape, every unset key spelled null (global, auth and
+# rules), used exactly as written.
 
 sc_wizard() {
-	local cfg="$RUN_DIR/09.yaml" c
-	awk '/^[^ #]/ { top = $1 } !(top == "global:" && / null$/)' \
-		"$FIX/09-wizard-output-with-nulls.yaml" >"$cfg"
-	grep -q 'rate_limit: null' "$cfg" || { why "the rules' nulls were lost in the copy"; return 1; }
-	seed_proxy "$cfg" || return 1
+	local c
+	seed_proxy "$FIX/09-wizard-output-with-nulls.yaml" || return 1
 	c=$(cname wiz-priv)
 	denied_with "Privileged containers are not allowed" \
 		as admin run --rm "${LBL[@]}" --name "$c" --privileged "$IMG" true || return 1
@@ -431,7 +607,7 @@ sc_wizard() {
 	denied_with "Bind mounts are not allowed" \
 		as admin run --rm "${LBL[@]}" --name "$c" -v /tmp:/h "$IMG" true || return 1
 	absent container "$c" || return 1
-	expect_eq "plain run" ok "$(as admin run --rm "${LBL[@]}" "$IMG" echo ok)"
+	expect_eq "plain run" ok "$(as admin run --rm --network none "${LBL[@]}" "$IMG" echo ok)"
 }
 
 sc_stop() { stop_proxy 15; }

@@ -71,8 +71,8 @@ rules:
 	expect_eq "socket group" nogroup "$(stat -c %G "$sock")" || { stop_cfg; return 1; }
 	grep -q "and unix:$sock" "$P_LOG" || { why "start-up line does not name the Unix socket"; stop_cfg; return 1; }
 	# root (uid 0) is admin by SO_PEERCRED, without any token.
-	expect_eq "root runs" ok "$(timeout 60 "$DOCKER" -H "unix://$sock" run --rm "${LBL[@]}" "$IMG" echo ok)" || { stop_cfg; return 1; }
-	echo hello | timeout 60 "$DOCKER" -H "unix://$sock" run --rm -i "${LBL[@]}" "$IMG" cat >"$RUN_DIR/u.out" 2>&1
+	expect_eq "root runs" ok "$(timeout 60 "$DOCKER" -H "unix://$sock" run --rm --network none "${LBL[@]}" "$IMG" echo ok)" || { stop_cfg; return 1; }
+	echo hello | timeout 60 "$DOCKER" -H "unix://$sock" run --rm -i --network none "${LBL[@]}" "$IMG" cat >"$RUN_DIR/u.out" 2>&1
 	expect_eq "hijack over the Unix socket" hello "$(cat "$RUN_DIR/u.out")" || { stop_cfg; return 1; }
 	# nobody (uid 65534) is a viewer: may read, may not create.
 	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups curl -s -o /dev/null -w '%{http_code}' --unix-socket "$sock" http://d/containers/json)
@@ -142,10 +142,10 @@ sc_tls_cli() {
 	start_cfg "$(tls_config)" || return 1
 	grep -q "listening on https://127.0.0.1:$P_PORT" "$P_LOG" || { why "start-up line does not say https"; stop_cfg; return 1; }
 	tdk alice ps >/dev/null || { why "docker --tlsverify ps failed"; stop_cfg; return 1; }
-	out=$(DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH="$PKI/alice-dir" timeout 60 "$DOCKER" -H "tcp://127.0.0.1:$P_PORT" run --rm "${LBL[@]}" "$IMG" echo over-tls)
+	out=$(DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH="$PKI/alice-dir" timeout 60 "$DOCKER" -H "tcp://127.0.0.1:$P_PORT" run --rm --network none "${LBL[@]}" "$IMG" echo over-tls)
 	expect_eq "run --rm with DOCKER_CERT_PATH" over-tls "$out" || { stop_cfg; return 1; }
 	c="dpp-tls-$RUN_ID-x"
-	tdk alice run -d "${LBL[@]}" --name "$c" "$IMG" sleep 300 >/dev/null || { why "run -d failed"; stop_cfg; return 1; }
+	tdk alice run -d --network none "${LBL[@]}" --name "$c" "$IMG" sleep 300 >/dev/null || { why "run -d failed"; stop_cfg; return 1; }
 	printf 'line1\nline2\n' >"$RUN_DIR/in.txt"
 	out=$(tdk alice exec -i "$c" sh -c 'cat; exit 5' <"$RUN_DIR/in.txt")
 	local rc=$?
@@ -199,7 +199,7 @@ PYEOF
 sc_tls_roles() {
 	local c="dpp-tls-$RUN_ID-r"
 	start_cfg "$(tls_config)" || return 1
-	tdk alice run -d "${LBL[@]}" --name "$c" "$IMG" sleep 300 >/dev/null || { why "alice (admin) could not run"; stop_cfg; return 1; }
+	tdk alice run -d --network none "${LBL[@]}" --name "$c" "$IMG" sleep 300 >/dev/null || { why "alice (admin) could not run"; stop_cfg; return 1; }
 	# node1.build.example.com matches *.build.example.com (one label): builder.
 	out=$(tdk node1 exec "$c" true 2>&1) && { why "builder could exec"; stop_cfg; return 1; }
 	expect_match "wildcard role denied exec with the rule's message" "builders may not exec" "$out" || { stop_cfg; return 1; }

@@ -178,7 +178,7 @@ static void test_type_and_describe(void **state)
 		{"auth:\n  secret: " SECRET "\n", DPP_AUTH_BEARER, "bearer (shared secret)"},
 		{"auth:\n  type: none\n", DPP_AUTH_NONE, "none (open access)"},
 		{"auth:\n  type: mtls\n  mtls:\n    default_role: ops\n", DPP_AUTH_MTLS,
-		 "mtls (client certificates; no cert_role_map: the CN is the role + default_role)"},
+		 "mtls (client certificates; no cert_role_map: every certificate gets default_role)"},
 		{"auth:\n  type: mtls\n  mtls:\n    cert_role_map:\n      - cn: a\n        role: b\n",
 		 DPP_AUTH_MTLS, "mtls (client certificates; 1 cert_role_map entry)"},
 		{"auth:\n  type: bearer\n", DPP_AUTH_BEARER,
@@ -888,6 +888,39 @@ static void test_lockout_threads(void **state)
 	dpp_lockout_free(lk);
 }
 
+/* The console's Limits view: failing and locked addresses, read-only. */
+static void test_lockout_snapshot(void **state)
+{
+	struct dpp_lockout *lk = dpp_lockout_create(16);
+	struct dpp_lockout_state *st = NULL;
+	size_t n = 0;
+
+	(void)state;
+	assert_non_null(lk);
+	assert_int_equal(dpp_lockout_snapshot(lk, 1000, &st, &n), 0);
+	assert_int_equal(n, 0);
+	assert_null(st);
+	for (int i = 0; i < DPP_LOCKOUT_FAILURES; i++)
+		dpp_lockout_record_failure(lk, "::ffff:10.0.0.1", 1000 + i);
+	dpp_lockout_record_failure(lk, "10.0.0.2", 1000);
+	assert_int_equal(dpp_lockout_snapshot(lk, 2000, &st, &n), 0);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(st[i].ip, "10.0.0.1") == 0) {
+			assert_int_equal(st[i].remaining_ms, DPP_LOCKOUT_DURATION_MS + 1009 - 2000);
+		} else {
+			assert_string_equal(st[i].ip, "10.0.0.2");
+			assert_int_equal(st[i].failures, 1);
+			assert_int_equal(st[i].remaining_ms, 0);
+		}
+	}
+	free(st);
+	/* Outside the window and unlocked: no longer listed. */
+	assert_int_equal(dpp_lockout_snapshot(lk, 1000 + DPP_LOCKOUT_DURATION_MS + 60000, &st, &n), 0);
+	assert_int_equal(n, 0);
+	dpp_lockout_free(lk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -914,6 +947,7 @@ int main(void)
 		cmocka_unit_test(test_lockout_expired_lock_is_evictable),
 		cmocka_unit_test(test_authenticate_lockout),
 		cmocka_unit_test(test_lockout_threads),
+		cmocka_unit_test(test_lockout_snapshot),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

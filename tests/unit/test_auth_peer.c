@@ -134,18 +134,18 @@ static void test_cert_role_map(void **state)
 		 "cert:db1.ops.example.com"},
 		{"wildcard, case-insensitive", "DB1.OPS.EXAMPLE.COM", {NULL}, DPP_AUTH_OK, "ops",
 		 "cert:DB1.OPS.EXAMPLE.COM"},
-		/* Neither wildcard matches (two and three labels): the CN, valid
-		 * role characters, becomes the role. */
+		/* Neither wildcard matches (two and three labels): default_role is set, so
+		 * the unmatched certificate gets it, never its own CN. */
 		{"wildcard: two labels do not match", "a.db1.ops.example.com", {NULL}, DPP_AUTH_OK,
-		 "a.db1.ops.example.com", "cert:a.db1.ops.example.com"},
+		 "viewer", "cert:a.db1.ops.example.com"},
 		{"wildcard: the bare domain does not match", "ops.example.com", {NULL}, DPP_AUTH_OK,
 		 "member", "cert:ops.example.com"}, /* ...but *.example.com does */
 		{"wildcard: the bare apex does not match", "example.com", {NULL}, DPP_AUTH_OK,
-		 "example.com", "cert:example.com"},
+		 "viewer", "cert:example.com"},
 		{"wildcard: empty label does not match", ".example.com", {NULL}, DPP_AUTH_OK,
-		 ".example.com", "cert:.example.com"},
+		 "viewer", "cert:.example.com"},
 		{"wildcard: suffix must be a whole label", "aexample.com", {NULL}, DPP_AUTH_OK,
-		 "aexample.com", "cert:aexample.com"},
+		 "viewer", "cert:aexample.com"},
 		{"first matching entry wins over later ones", "build.example.com",
 		 {"db1.ops.example.com"}, DPP_AUTH_OK, "ci", "cert:build.example.com"},
 		{"first entry wins even when a later name matches it", "x.example.com",
@@ -155,14 +155,16 @@ static void test_cert_role_map(void **state)
 		{"no CN, nothing matches: default_role", "", {"host.other.org"}, DPP_AUTH_OK, "viewer",
 		 "cert:host.other.org"},
 		{"no CN, no SAN: default_role", "", {NULL}, DPP_AUTH_OK, "viewer", "cert:"},
-		{"CN as role fallback", "admin", {"host.other.org"}, DPP_AUTH_OK, "admin",
-		 "cert:admin"},
-		{"CN with invalid role characters", "John Smith", {NULL}, DPP_AUTH_INVALID, "",
-		 "cert:John Smith"},
-		{"CN longer than a role", "abcdefghijabcdefghijabcdefghijab", {NULL}, DPP_AUTH_INVALID,
-		 "", "cert:abcdefghijabcdefghijabcdefghijab"},
-		{"CN with control bytes: invalid, identity sanitised", "ad\x01min\xc3\xa9", {NULL},
-		 DPP_AUTH_INVALID, "", "cert:ad?min??"},
+		/* Seed: the CN is the role only when "neither a map entry matches nor
+		 * default_role is set". A CA-signed CN=admin is not admin here. */
+		{"unmatched CN=admin: default_role, not the CN", "admin", {"host.other.org"},
+		 DPP_AUTH_OK, "viewer", "cert:admin"},
+		{"unmatched CN with invalid role characters: default_role", "John Smith", {NULL},
+		 DPP_AUTH_OK, "viewer", "cert:John Smith"},
+		{"unmatched CN longer than a role: default_role", "abcdefghijabcdefghijabcdefghijab",
+		 {NULL}, DPP_AUTH_OK, "viewer", "cert:abcdefghijabcdefghijabcdefghijab"},
+		{"CN with control bytes: identity sanitised", "ad\x01min\xc3\xa9", {NULL},
+		 DPP_AUTH_OK, "viewer", "cert:ad?min??"},
 	};
 	struct compiled c;
 
@@ -205,7 +207,9 @@ static void test_cert_missing(void **state)
 
 	(void)state;
 	assert_non_null(lk);
-	compile_ok(&c, MTLS);
+	/* Without default_role, so that an unmatched CN that is no role is INVALID. */
+	compile_ok(&c, "auth:\n  type: mtls\n  mtls:\n    cert_role_map:\n"
+		       "      - cn: build.example.com\n        role: ci\n");
 
 	/* No peer at all, TLS without certificate, certificate without TLS. */
 	dpp_auth_authenticate_peer(c.auth, NULL, &r);
@@ -258,6 +262,43 @@ static void test_cert_no_default_role(void **state)
 	dpp_auth_authenticate_peer(c.auth, &p, &r);
 	assert_int_equal(r.status, DPP_AUTH_OK);
 	assert_string_equal(r.role, "ops");
+	/* ...but only a CN that is a valid role. */
+	p = cert_peer("John Smith", NULL);
+	dpp_auth_authenticate_peer(c.auth, &p, &r);
+	assert_int_equal(r.status, DPP_AUTH_INVALID);
+	assert_string_equal(r.role, "");
+	p = cert_peer("abcdefghijabcdefghijabcdefghijab", NULL);
+	dpp_auth_authenticate_peer(c.auth, &p, &r);
+	assert_int_equal(r.status, DPP_AUTH_INVALID);
+	p = cert_peer("ad\x01min\xc3\xa9", NULL);
+	dpp_auth_authenticate_peer(c.auth, &p, &r);
+	assert_int_equal(r.status, DPP_AUTH_INVALID);
+	assert_string_equal(r.identity, "cert:ad?min??");
+	done(&c);
+
+	/* A map without default_role: an unmatched certificate's CN is its role (seed). */
+	compile_ok(&c, "auth:\n  type: mtls\n  mtls:\n    cert_role_map:\n"
+		       "      - cn: admin.ops.example.com\n        role: admin\n");
+	p = cert_peer("admin.ops.example.com", NULL);
+	dpp_auth_authenticate_peer(c.auth, &p, &r);
+	assert_int_equal(r.status, DPP_AUTH_OK);
+	assert_string_equal(r.role, "admin");
+	p = cert_peer("alice", NULL);
+	dpp_auth_authenticate_peer(c.auth, &p, &r);
+	assert_int_equal(r.status, DPP_AUTH_OK);
+	assert_string_equal(r.role, "alice");
+	done(&c);
+
+	/* The same map with default_role (the seed's 06-mtls.yaml): CN=admin is "user". */
+	compile_ok(&c, "auth:\n  type: mtls\n  mtls:\n    cert_role_map:\n"
+		       "      - cn: admin.ops.example.com\n        role: admin\n"
+		       "    default_role: user\n");
+	p = cert_peer("admin", NULL);
+	dpp_auth_authenticate_peer(c.auth, &p, &r);
+	assert_int_equal(r.status, DPP_AUTH_OK);
+	assert_string_equal(r.role, "user");
+	assert_string_equal(r.identity, "cert:admin");
+	assert_string_equal(r.reason, "client certificate (default_role)");
 	done(&c);
 }
 

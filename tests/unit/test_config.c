@@ -343,6 +343,10 @@ static void test_metrics_off_by_default(void **state)
 	expect_ok(fx, "global:\n  metrics:\n    enabled: true\n    path: /_metrics\n", NULL);
 	assert_int_equal(dpp_config_settings(fx->cfg)->metrics_enabled, 1);
 	assert_string_equal(dpp_config_settings(fx->cfg)->metrics_path, "/_metrics");
+	/* The seed's default and near misses of routed paths are not Docker's. */
+	expect_ok(fx, "global:\n  metrics:\n    enabled: true\n    path: /metrics\n", NULL);
+	expect_ok(fx, "global:\n  metrics:\n    path: /_ping/metrics\n", NULL);
+	expect_ok(fx, "global:\n  metrics:\n    path: /proxy/metrics\n", NULL);
 }
 
 /* ---- each key ------------------------------------------------------------ */
@@ -693,6 +697,29 @@ static void test_error_classes(void **state)
 		{"global:\n  metrics:\n    path: /version\n",
 		 "3:11: global.metrics.path: must not be / or start with /v (it would hide Docker API "
 		 "paths)"},
+		/* ...nor any path dockerd routes without a version prefix */
+		{"global:\n  metrics:\n    path: /_ping\n",
+		 "3:11: global.metrics.path: must not be a path Docker's API serves (it would hide "
+		 "that endpoint behind the unauthenticated metrics handler)"},
+		{"global:\n  metrics:\n    path: /containers/json\n",
+		 "3:11: global.metrics.path: must not be a path Docker's API serves (it would hide "
+		 "that endpoint behind the unauthenticated metrics handler)"},
+		{"global:\n  metrics:\n    path: /info\n",
+		 "3:11: global.metrics.path: must not be a path Docker's API serves (it would hide "
+		 "that endpoint behind the unauthenticated metrics handler)"},
+		{"global:\n  metrics:\n    path: /containers/abc/archive\n",
+		 "3:11: global.metrics.path: must not be a path Docker's API serves (it would hide "
+		 "that endpoint behind the unauthenticated metrics handler)"},
+		{"global:\n  metrics:\n    path: /images/registry:5000/team/app/json\n",
+		 "3:11: global.metrics.path: must not be a path Docker's API serves (it would hide "
+		 "that endpoint behind the unauthenticated metrics handler)"},
+		/* DELETE /containers/{name:.*}: a container named "metrics" */
+		{"global:\n  metrics:\n    path: /containers/metrics\n",
+		 "3:11: global.metrics.path: must not be a path Docker's API serves (it would hide "
+		 "that endpoint behind the unauthenticated metrics handler)"},
+		{"global:\n  metrics:\n    path: /debug/pprof/heap\n",
+		 "3:11: global.metrics.path: must not be a path Docker's API serves (it would hide "
+		 "that endpoint behind the unauthenticated metrics handler)"},
 		{"global:\n  metrics:\n    path: metrics\n",
 		 "3:11: global.metrics.path: must be a URL path starting with / (no query, no spaces)"},
 		/* unknown keys */

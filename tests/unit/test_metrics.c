@@ -68,15 +68,19 @@ static void test_empty_registry(void **state)
 	static const char *const lines[] = {
 		"# HELP docker_proxy_requests_total Requests answered, by method and HTTP status code.",
 		"# TYPE docker_proxy_requests_total counter",
+		"docker_proxy_requests_total 0",
 		"# TYPE docker_proxy_requests_allowed_total counter",
 		"docker_proxy_requests_allowed_total 0",
 		"# TYPE docker_proxy_requests_denied_total counter",
+		"docker_proxy_requests_denied_total 0",
 		"# TYPE docker_proxy_requests_dry_run_total counter",
 		"docker_proxy_requests_dry_run_total 0",
 		"# TYPE docker_proxy_rate_limited_total counter",
+		"docker_proxy_rate_limited_total 0",
 		"docker_proxy_auth_failures_total 0",
 		"docker_proxy_auth_lockouts_total 0",
 		"docker_proxy_audit_dropped_total 0",
+		"docker_proxy_audit_open_failures_total 0",
 		"# TYPE docker_proxy_bus_dropped_total counter",
 		"docker_proxy_upstream_errors_total 0",
 		"docker_proxy_upstream_timeouts_total 0",
@@ -586,6 +590,137 @@ static void test_prometheus_client_parses_output(void **state)
 	rmdir(dir);
 }
 
+/* Renders m, has the reference parser (check_prometheus.py) read it and
+ * returns its samples (cJSON list; the caller deletes it). */
+static cJSON *parsed_samples(struct dpp_metrics *m)
+{
+	const char *src = getenv("DPP_SOURCE_DIR");
+	char dir[] = "/tmp/dpp-metrics-XXXXXX";
+	char prom[64], json[64], cmd[1024];
+	char *text, *jtext;
+	FILE *fp;
+	int rc;
+	cJSON *samples;
+
+	if (src == NULL)
+		fail_msg("DPP_SOURCE_DIR is not set (run through ctest)");
+	assert_non_null(mkdtemp(dir));
+	snprintf(prom, sizeof(prom), "%s/metrics.prom", dir);
+	snprintf(json, sizeof(json), "%s/samples.json", dir);
+	text = render(m);
+	fp = fopen(prom, "w");
+	assert_non_null(fp);
+	assert_int_equal(fputs(text, fp) >= 0, 1);
+	assert_int_equal(fclose(fp), 0);
+	free(text);
+	snprintf(cmd, sizeof(cmd), "'%s' '%s/tests/unit/check_prometheus.py' '%s' '%s'", python(),
+		 src, prom, json);
+	rc = system(cmd);
+	if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0)
+		fail_msg("check_prometheus.py failed (exit %d; 2: apt-get install "
+			 "python3-prometheus-client, or set DPP_PYTHON): %s",
+			 rc != -1 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, cmd);
+	fp = fopen(json, "r");
+	assert_non_null(fp);
+	jtext = calloc(1, 1 << 20);
+	assert_non_null(jtext);
+	assert_true(fread(jtext, 1, (1 << 20) - 1, fp) > 0);
+	fclose(fp);
+	samples = cJSON_Parse(jtext);
+	assert_non_null(samples);
+	free(jtext);
+	unlink(prom);
+	unlink(json);
+	rmdir(dir);
+	return samples;
+}
+
+/* Samples named `name` (any labels): their number, their sum, and how many
+ * carry no label at all. */
+static void sample_stats(const cJSON *samples, const char *name, int *n, double *sum,
+			 int *unlabelled)
+{
+	const cJSON *s;
+
+	*n = 0;
+	*sum = 0;
+	*unlabelled = 0;
+	cJSON_ArrayForEach(s, samples) {
+		const cJSON *sn = cJSON_GetObjectItemCaseSensitive(s, "name");
+
+		if (!cJSON_IsString(sn) || strcmp(sn->valuestring, name) != 0)
+			continue;
+		(*n)++;
+		*sum += cJSON_GetObjectItemCaseSensitive(s, "value")->valuedouble;
+		if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(s, "labels")) == 0)
+			(*unlabelled)++;
+	}
+}
+
+/* The seed's unlabelled counters read 0 from the start: each has a sample
+ * (not only a TYPE line) before anything happened, as the reference parser
+ * reads it, and the histogram has all its buckets at 0. Labelled families
+ * drop the unlabelled 0 once a labelled sample exists, so sum() is the
+ * count. */
+static void test_seed_series_zero_from_start(void **state)
+{
+	static const char *const seed[] = {
+		"docker_proxy_requests_total",	       "docker_proxy_requests_allowed_total",
+		"docker_proxy_requests_denied_total",  "docker_proxy_requests_dry_run_total",
+		"docker_proxy_auth_failures_total",    "docker_proxy_auth_lockouts_total",
+		"docker_proxy_rate_limited_total",     "docker_proxy_upstream_errors_total",
+		"docker_proxy_upstream_timeouts_total", "docker_proxy_body_too_large_total",
+		"docker_proxy_bad_request_total",      "docker_proxy_request_timeouts_total",
+		"docker_proxy_upgrade_total",
+	};
+	static const char *const les[] = {"5",	 "10",	 "25",	 "50",	  "100",   "250",
+					  "500", "1000", "2500", "5000", "10000", "+Inf"};
+	static const char *const labelled[] = {"docker_proxy_requests_total",
+					       "docker_proxy_requests_denied_total",
+					       "docker_proxy_rate_limited_total"};
+	struct dpp_metrics *m = new_metrics();
+	cJSON *samples;
+	int n, unl;
+	double sum;
+
+	(void)state;
+	samples = parsed_samples(m);
+	for (size_t i = 0; i < sizeof(seed) / sizeof(seed[0]); i++) {
+		sample_stats(samples, seed[i], &n, &sum, &unl);
+		if (n != 1 || unl != 1 || sum != 0)
+			fail_msg("%s before any event: %d sample(s), %d unlabelled, sum %g; want one "
+				 "unlabelled sample of 0",
+				 seed[i], n, unl, sum);
+	}
+	for (size_t i = 0; i < sizeof(les) / sizeof(les[0]); i++) {
+		const cJSON *s = find_sample(samples, "docker_proxy_upstream_latency_ms_bucket", "le",
+					     les[i]);
+
+		if (s == NULL || cJSON_GetObjectItemCaseSensitive(s, "value")->valuedouble != 0)
+			fail_msg("upstream_latency_ms bucket le=%s missing or not 0", les[i]);
+	}
+	sample_stats(samples, "docker_proxy_upstream_latency_ms_count", &n, &sum, &unl);
+	assert_true(n == 1 && sum == 0);
+	sample_stats(samples, "docker_proxy_upstream_latency_ms_sum", &n, &sum, &unl);
+	assert_true(n == 1 && sum == 0);
+	cJSON_Delete(samples);
+
+	dpp_metrics_request_done(m, "GET", 200, 1);
+	dpp_metrics_request_done(m, "POST", 403, 1);
+	dpp_metrics_denied(m, "r1");
+	dpp_metrics_denied(m, NULL);
+	dpp_metrics_rate_limited(m, "r2");
+	samples = parsed_samples(m);
+	for (size_t i = 0; i < sizeof(labelled) / sizeof(labelled[0]); i++) {
+		sample_stats(samples, labelled[i], &n, &sum, &unl);
+		if (unl != 0 || sum != (i == 2 ? 1 : 2))
+			fail_msg("%s after events: %d sample(s), %d unlabelled, sum %g", labelled[i], n,
+				 unl, sum);
+	}
+	cJSON_Delete(samples);
+	dpp_metrics_free(m);
+}
+
 /* The checker itself must reject broken text, or the test above proves
  * nothing. */
 static void test_checker_rejects_bad_text(void **state)
@@ -645,6 +780,7 @@ int main(void)
 		cmocka_unit_test(test_collector),
 		cmocka_unit_test(test_concurrent_counting),
 		cmocka_unit_test(test_prometheus_client_parses_output),
+		cmocka_unit_test(test_seed_series_zero_from_start),
 		cmocka_unit_test(test_checker_rejects_bad_text),
 	};
 

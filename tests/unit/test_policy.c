@@ -877,6 +877,74 @@ static void test_exists_value_and_methods_ignored(void **state)
 	}
 }
 
+/* The console's view of an evaluation: which rules ran (rules the dispatch
+ * index skips are not evaluated, hence not in the trace), each top-level
+ * condition's result (short-circuit shown as not evaluated), and the live
+ * counters, which a reload carries over by rule name. */
+static void test_trace_and_counters(void **state)
+{
+	struct dpp_request_view req = {.method = "GET", .path = "/containers/json"};
+	struct dpp_policy_decision d;
+	struct dpp_rule_info ri;
+	struct dpp_ruleset *rs, *next;
+	char text[128];
+
+	(void)state;
+	rs = compile_text("rules:\n"
+			  "  - name: a\n    action: deny\n    conditions:\n"
+			  /* not a method or path literal: the dispatch index visits it */
+			  "      - {field: header.X-Test, operator: equals, value: y}\n"
+			  "      - {field: path, operator: starts_with, value: /containers}\n"
+			  "  - name: b\n    action: deny\n    dry_run: true\n    conditions:\n"
+			  "      - {field: path, operator: starts_with, value: /containers}\n"
+			  "      - {field: method, operator: equals, value: GET}\n"
+			  "  - name: c\n    action: deny\n    conditions:\n"
+			  "      - {field: method, operator: equals, value: GET}\n");
+	assert_non_null(rs);
+	assert_int_equal(dpp_policy_evaluate(rs, &req, NULL, 5000, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_DENY);
+	assert_int_equal(d.trace.ruleset_id, dpp_ruleset_id(rs));
+	assert_int_equal(d.trace.n, 3);
+	/* a: first condition false, second never evaluated */
+	assert_int_equal(d.trace.r[0].rule, 0);
+	assert_int_equal(d.trace.r[0].outcome, DPP_TRACE_NO_MATCH);
+	assert_int_equal(d.trace.r[0].n_conds, 2);
+	assert_int_equal(d.trace.r[0].n_evaluated, 1);
+	assert_int_equal(d.trace.r[0].held, 0);
+	/* b: both held, dry run */
+	assert_int_equal(d.trace.r[1].outcome, DPP_TRACE_DRY_RUN);
+	assert_int_equal(d.trace.r[1].held, 3);
+	/* c denied */
+	assert_int_equal(d.trace.r[2].outcome, DPP_TRACE_DENIED);
+	dpp_policy_decision_done(&d);
+	assert_int_equal(dpp_ruleset_rule_info(rs, 1, &ri), 0);
+	assert_string_equal(ri.name, "b");
+	assert_int_equal(ri.hits, 1);
+	assert_int_equal(ri.dry_runs, 1);
+	assert_int_equal(ri.denials, 0);
+	assert_int_equal(ri.last_hit_ms, 5000);
+	assert_int_equal(dpp_ruleset_rule_info(rs, 2, &ri), 0);
+	assert_int_equal(ri.denials, 1);
+	assert_int_equal(dpp_ruleset_rule_info(rs, 0, &ri), 0);
+	assert_int_equal(ri.hits, 0);
+	assert_int_equal(ri.last_hit_ms, 0);
+	assert_int_equal(dpp_ruleset_cond_text(rs, 0, 1, text, sizeof(text)), 0);
+	assert_string_equal(text, "path starts_with \"/containers\"");
+	assert_int_equal(dpp_ruleset_cond_text(rs, 0, 2, text, sizeof(text)), -1);
+	/* A reload keeps the counters of rules whose name stays. */
+	next = compile_text("rules:\n  - name: c\n    action: allow\n  - name: new\n    action: deny\n");
+	assert_non_null(next);
+	assert_true(dpp_ruleset_id(next) != dpp_ruleset_id(rs));
+	dpp_ruleset_carry_stats(next, rs);
+	assert_int_equal(dpp_ruleset_rule_info(next, 0, &ri), 0);
+	assert_string_equal(ri.name, "c");
+	assert_int_equal(ri.denials, 1);
+	assert_int_equal(dpp_ruleset_rule_info(next, 1, &ri), 0);
+	assert_int_equal(ri.hits, 0);
+	dpp_ruleset_unref(next);
+	dpp_ruleset_unref(rs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -891,6 +959,7 @@ int main(void)
 		cmocka_unit_test(test_require_role_default_admin),
 		cmocka_unit_test(test_exists_value_and_methods_ignored),
 		cmocka_unit_test(test_policy_cases),
+		cmocka_unit_test(test_trace_and_counters),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

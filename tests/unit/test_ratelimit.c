@@ -246,6 +246,25 @@ static void test_clock(void **state)
 	assert_true(b >= a);
 }
 
+/* Refusals per bucket, for the console's Limits view. */
+static void test_refused_count(void **state)
+{
+	struct dpp_ratelimit *rl = dpp_ratelimit_create(8);
+	struct dpp_ratelimit_state *st = NULL;
+	size_t n = 0;
+	uint64_t retry;
+
+	(void)state;
+	assert_int_equal(take(rl, "r", "1.2.3.4", 1, 60000, 0, 0, &retry), 1);
+	assert_int_equal(take(rl, "r", "1.2.3.4", 1, 60000, 0, 1, &retry), 0);
+	assert_int_equal(take(rl, "r", "1.2.3.4", 1, 60000, 0, 2, &retry), 0);
+	assert_int_equal(dpp_ratelimit_snapshot(rl, 3, &st, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(st[0].refused, 2);
+	free(st);
+	dpp_ratelimit_free(rl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +273,7 @@ int main(void)
 		cmocka_unit_test(test_bad_args),	 cmocka_unit_test(test_eviction),
 		cmocka_unit_test(test_snapshot_and_retain), cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_clock),
+		cmocka_unit_test(test_refused_count),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
