@@ -118,6 +118,9 @@ def main():
     if any(k[0] == "conns" for k in runs):
         w("## Idle keep-alive connections and `/events` streams (mock upstream)")
         w("")
+        w("HAProxy's configuration closes idle keep-alive connections after 10 s (`timeout http-keep-alive`),")
+        w("so its idle ones are gone when checked; the proxy keeps them (client_timeout).")
+        w("")
         w("| target | RSS | RSS at start | threads | idle CPU | new request p50 / max | idle ones still served |")
         w("| --- | --- | --- | --- | --- | --- | --- |")
         for t in ("proxy", "haproxy"):
@@ -174,7 +177,7 @@ def main():
     if p1000 and p20:
         target("1,000 rules >= 0.8x of the 20-rule throughput", p1000 >= 0.8 * p20, f"{p1000 / p20:.2f}x")
     target("1,000 rules < 20 us evaluation (bench_rules)", None,
-           "see bench/NOTES.md section 6: spread policy ~1 us; worst case (half the rules test this endpoint's body) more")
+           "bench_rules (NOTES.md section 6): met for a spread policy (0.97 us); not met for the worst case, 67-88 us (190,000 instructions), where 500 of the 1,000 rules really apply to the request and test its body and a header")
     for s, label in (("archive_get", "archive GET"), ("archive_put", "archive PUT"),
                      ("image_save", "image save"), ("image_load", "image load")):
         dd, pp = med(s, "direct", "mb_s"), med(s, "proxy", "mb_s")
@@ -205,7 +208,7 @@ def main():
         good, total = ex[-1].split("/")
         target("parallel exec -i byte-exact", good == total, ex[-1])
     target("console open >= 95% of headless throughput", None,
-           "the console (branch `console`) had not landed on main when this ran")
+           "not part of run.sh: measured by bench/console.sh (README: median 99.9% of headless, 3 rounds)")
     w("| target | status | measured |")
     w("| --- | --- | --- |")
     out.extend(rows)

@@ -31,15 +31,14 @@
 #include <time.h>
 #include <unistd.h>
 
-struct cell {
-	_Atomic uint64_t seq;
-	struct dpp_event ev;
-};
-
 struct dpp_bus_sub {
 	struct dpp_bus *bus;
 	char name[DPP_BUS_NAME_MAX + 1];
-	struct cell *cells;
+	/* The sequence numbers apart from the events: initialising them must not
+	 * touch every event's page (a 4,096-event ring would be ~4 MiB resident
+	 * at start-up, unused). */
+	_Atomic uint64_t *seqs;
+	struct dpp_event *evs;
 	uint64_t capacity;
 	_Atomic uint64_t head; /* next position to enqueue */
 	_Atomic uint64_t tail; /* next position to dequeue */
@@ -80,7 +79,8 @@ static void sub_free(struct dpp_bus_sub *sub)
 		return;
 	if (sub->efd >= 0)
 		close(sub->efd);
-	free(sub->cells);
+	free(sub->seqs);
+	free(sub->evs);
 	free(sub);
 }
 
@@ -123,13 +123,14 @@ struct dpp_bus_sub *dpp_bus_subscribe(struct dpp_bus *bus, const char *name, siz
 	sub->bus = bus;
 	memcpy(sub->name, name, name_len + 1);
 	sub->capacity = capacity;
-	sub->cells = calloc(capacity, sizeof(*sub->cells));
-	if (sub->cells == NULL) {
+	sub->seqs = calloc(capacity, sizeof(*sub->seqs));
+	sub->evs = calloc(capacity, sizeof(*sub->evs));
+	if (sub->seqs == NULL || sub->evs == NULL) {
 		*err = "out of memory";
 		goto fail;
 	}
 	for (size_t i = 0; i < capacity; i++)
-		atomic_init(&sub->cells[i].seq, (uint64_t)i);
+		atomic_init(&sub->seqs[i], (uint64_t)i);
 	atomic_init(&sub->head, 0);
 	atomic_init(&sub->tail, 0);
 	atomic_init(&sub->dropped, 0);
@@ -178,14 +179,14 @@ void dpp_bus_unsubscribe(struct dpp_bus *bus, struct dpp_bus_sub *sub)
 static int ring_push(struct dpp_bus_sub *sub, const struct dpp_event *ev)
 {
 	uint64_t pos = atomic_load_explicit(&sub->head, memory_order_relaxed);
-	struct cell *c;
+	uint64_t k;
 
 	for (;;) {
 		uint64_t seq;
 		int64_t diff;
 
-		c = &sub->cells[pos % sub->capacity];
-		seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+		k = pos % sub->capacity;
+		seq = atomic_load_explicit(&sub->seqs[k], memory_order_acquire);
 		diff = (int64_t)(seq - pos);
 		if (diff == 0) {
 			if (atomic_compare_exchange_weak_explicit(&sub->head, &pos, pos + 1,
@@ -198,8 +199,8 @@ static int ring_push(struct dpp_bus_sub *sub, const struct dpp_event *ev)
 			pos = atomic_load_explicit(&sub->head, memory_order_relaxed);
 		}
 	}
-	c->ev = *ev;
-	atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+	sub->evs[k] = *ev;
+	atomic_store_explicit(&sub->seqs[k], pos + 1, memory_order_release);
 	return 1;
 }
 
@@ -208,14 +209,14 @@ static int ring_push(struct dpp_bus_sub *sub, const struct dpp_event *ev)
 static int ring_pop(struct dpp_bus_sub *sub, struct dpp_event *out)
 {
 	uint64_t pos = atomic_load_explicit(&sub->tail, memory_order_relaxed);
-	struct cell *c;
+	uint64_t k;
 
 	for (;;) {
 		uint64_t seq;
 		int64_t diff;
 
-		c = &sub->cells[pos % sub->capacity];
-		seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+		k = pos % sub->capacity;
+		seq = atomic_load_explicit(&sub->seqs[k], memory_order_acquire);
 		diff = (int64_t)(seq - (pos + 1));
 		if (diff == 0) {
 			if (atomic_compare_exchange_weak_explicit(&sub->tail, &pos, pos + 1,
@@ -228,8 +229,8 @@ static int ring_pop(struct dpp_bus_sub *sub, struct dpp_event *out)
 			pos = atomic_load_explicit(&sub->tail, memory_order_relaxed);
 		}
 	}
-	*out = c->ev;
-	atomic_store_explicit(&c->seq, pos + sub->capacity, memory_order_release);
+	*out = sub->evs[k];
+	atomic_store_explicit(&sub->seqs[k], pos + sub->capacity, memory_order_release);
 	return 1;
 }
 
