@@ -232,12 +232,12 @@ scen_slowloris_bodies() {
 }
 
 scen_churn() {
-	local cfg="$RUN_DIR/churn.yaml" fds thr rc
+	local cfg="$RUN_DIR/churn.yaml" fds cold_fds thr rc
 	printf 'auth:\n  type: none\n' >"$cfg"
 	fault_proxy "$cfg" || return 1
 	expect_eq "ping" 200 "$(code_of /_ping)" || { stop_private; return 1; }
 	sleep 0.5
-	fds=$(proc_fds "$P_PID")
+	cold_fds=$(proc_fds "$P_PID")
 	thr=$(proc_threads "$P_PID")
 	# The upstream pool keeps up to one idle Docker connection per concurrent
 	# client: warm it with a short churn at the same concurrency first, so the
@@ -251,7 +251,11 @@ scen_churn() {
 	rc=$?
 	cat "$RUN_DIR/churn.out"
 	[ "$rc" -eq 0 ] || { why "churn: $(cat "$RUN_DIR/churn.out")"; stop_private; return 1; }
-	settle_to "$P_PID" "$fds" "$thr" 15 || { why "leak after churn: $(proc_fds "$P_PID") fds / $(proc_threads "$P_PID") threads, baseline $fds / $thr"; stop_private; return 1; }
+	# The upstream pool may keep up to POOL_IDLE_MAX (32, server.c) idle
+	# Docker connections, and how many depends on scheduling: allow the pool's
+	# bound above the cold baseline, never more. A leak of one descriptor per
+	# 300 of the 10,000 connections already exceeds it; threads must return.
+	settle_to "$P_PID" "$((cold_fds + 32))" "$thr" 15 || { why "leak after churn: $(proc_fds "$P_PID") fds / $(proc_threads "$P_PID") threads, cold baseline $cold_fds (+32 pool) / $thr"; stop_private; return 1; }
 	stop_private
 }
 
