@@ -113,31 +113,14 @@ static const char *source_name(enum dpp_source s)
  * Docker answered. */
 static int probe_docker(const char *socket_path, char *desc, size_t len)
 {
-	struct dpp_upstream *up = dpp_upstream_create(socket_path, 0);
-	const char *err = "out of memory";
-	char *body = NULL;
-	int status = -1, ok = 0;
+	const char *err = NULL;
+	int status = dpp_upstream_docker_version(socket_path, PROBE_TIMEOUT_MS, desc, len, &err);
 
-	if (up != NULL)
-		status = dpp_upstream_get(up, "/version", 64 * 1024, PROBE_TIMEOUT_MS, &body, &err);
-	if (status == 200) {
-		cJSON *doc = cJSON_Parse(body);
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "Version");
-		const cJSON *api = cJSON_GetObjectItemCaseSensitive(doc, "ApiVersion");
-
-		snprintf(desc, len, "Docker %s, API %s",
-			 cJSON_IsString(v) ? v->valuestring : "?",
-			 cJSON_IsString(api) ? api->valuestring : "?");
-		cJSON_Delete(doc);
-		ok = 1;
-	} else if (status > 0) {
+	if (status > 0 && status != 200)
 		snprintf(desc, len, "Docker answered /version with HTTP %d", status);
-	} else {
+	else if (status < 0)
 		snprintf(desc, len, "Docker not answering yet: %s", err);
-	}
-	free(body);
-	dpp_upstream_free(up);
-	return ok;
+	return status == 200;
 }
 
 static void apply_logging(const struct dpp_settings *s)

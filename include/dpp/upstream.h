@@ -114,4 +114,12 @@ void dpp_uconn_set_stream(struct dpp_uconn *c, int stream);
 int dpp_upstream_get(struct dpp_upstream *up, const char *target, size_t max, int timeout_ms,
 		     char **body, const char **err);
 
+/* Asks the Docker Engine on socket_path for GET /version (Engine API
+ * SystemVersion) on a fresh connection and writes "Docker VERSION, API
+ * APIVERSION" into desc (len bytes, cut to fit; "?" for a missing field).
+ * Returns the HTTP status (200: desc filled), or -1 when Docker did not
+ * answer within timeout_ms, with *err a static reason. Thread-safe. */
+int dpp_upstream_docker_version(const char *socket_path, int timeout_ms, char *desc, size_t len,
+				const char **err);
+
 #endif

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <http_parser.h>
 
 #define RBUF_SIZE (64 * 1024)
@@ -578,5 +579,31 @@ int dpp_upstream_get(struct dpp_upstream *up, const char *target, size_t max, in
 cleanup:
 	free(buf);
 	uconn_close(c);
+	return status;
+}
+
+int dpp_upstream_docker_version(const char *socket_path, int timeout_ms, char *desc, size_t len,
+				const char **err)
+{
+	struct dpp_upstream *up = dpp_upstream_create(socket_path, 0);
+	char *body = NULL;
+	int status = -1;
+
+	*err = "out of memory";
+	if (len > 0)
+		desc[0] = '\0';
+	if (up != NULL)
+		status = dpp_upstream_get(up, "/version", 64 * 1024, timeout_ms, &body, err);
+	if (status == 200) {
+		cJSON *doc = cJSON_Parse(body);
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "Version");
+		const cJSON *api = cJSON_GetObjectItemCaseSensitive(doc, "ApiVersion");
+
+		snprintf(desc, len, "Docker %s, API %s", cJSON_IsString(v) ? v->valuestring : "?",
+			 cJSON_IsString(api) ? api->valuestring : "?");
+		cJSON_Delete(doc);
+	}
+	free(body);
+	dpp_upstream_free(up);
 	return status;
 }

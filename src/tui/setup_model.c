@@ -349,10 +349,9 @@ const char *setup_certtool_help(void)
 
 int setup_probe_socket(const char *path, char *desc, size_t len)
 {
-	struct dpp_upstream *up;
-	const char *err = "out of memory";
-	char *body = NULL;
-	int status = -1, ok = 0;
+	const char *err = NULL;
+	char ver[192];
+	int status;
 	struct stat st;
 
 	if (path == NULL || path[0] == '\0') {
@@ -364,27 +363,14 @@ int setup_probe_socket(const char *path, char *desc, size_t len)
 		snprintf(desc, len, "%s: %s", path, strerror(errno));
 		return 0;
 	}
-	up = dpp_upstream_create(path, 0);
-	if (up != NULL)
-		status = dpp_upstream_get(up, "/version", 64 * 1024, PROBE_TIMEOUT_MS, &body, &err);
-	if (status == 200) {
-		cJSON *doc = cJSON_Parse(body);
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "Version");
-		const cJSON *api = cJSON_GetObjectItemCaseSensitive(doc, "ApiVersion");
-
-		snprintf(desc, len, "answers: Docker %s, API %s",
-			 cJSON_IsString(v) ? v->valuestring : "?",
-			 cJSON_IsString(api) ? api->valuestring : "?");
-		cJSON_Delete(doc);
-		ok = 1;
-	} else if (status > 0) {
+	status = dpp_upstream_docker_version(path, PROBE_TIMEOUT_MS, ver, sizeof(ver), &err);
+	if (status == 200)
+		snprintf(desc, len, "answers: %s", ver);
+	else if (status > 0)
 		snprintf(desc, len, "answers /version with HTTP %d", status);
-	} else {
+	else
 		snprintf(desc, len, "does not answer: %s", err != NULL ? err : "error");
-	}
-	free(body);
-	dpp_upstream_free(up);
-	return ok;
+	return status == 200;
 }
 
 char *setup_tokens_text(const struct setup_answers *a)
