@@ -630,27 +630,20 @@ static int is_null(const yaml_node_t *n)
 	return dpp_yaml_is_null(n);
 }
 
-/* Appends ".seg" (or "seg" at the start) to path of length plen; returns the
- * new length, truncating at MAX_PATH_TEXT. */
-static size_t path_append(char *path, size_t plen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static size_t path_append(char *path, size_t plen, const char *fmt, ...)
+/* Appends s to path of length plen; returns the new length, truncating at
+ * MAX_PATH_TEXT. No printf: the walk builds a path for every node (a
+ * 1,000-rule file: ~60,000; bench/NOTES.md) and reads it only in messages. */
+static size_t path_put(char *path, size_t plen, const char *s)
 {
-	va_list ap;
-	int n;
+	size_t len = strlen(s);
 
 	if (plen >= MAX_PATH_TEXT - 1)
 		return MAX_PATH_TEXT - 1;
-	va_start(ap, fmt);
-	n = vsnprintf(path + plen, MAX_PATH_TEXT - plen, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		path[plen] = '\0';
-		return plen;
-	}
-	plen += (size_t)n;
-	return plen < MAX_PATH_TEXT - 1 ? plen : MAX_PATH_TEXT - 1;
+	if (len > MAX_PATH_TEXT - 1 - plen)
+		len = MAX_PATH_TEXT - 1 - plen;
+	memcpy(path + plen, s, len);
+	path[plen + len] = '\0';
+	return plen + len;
 }
 
 static size_t path_key(char *path, size_t plen, const yaml_node_t *key)
@@ -659,7 +652,32 @@ static size_t path_key(char *path, size_t plen, const yaml_node_t *key)
 	/* Quote a key that would read as a path ("global.port" at the top level). */
 	const char *q = (k[0] == '\0' || strchr(k, '.') != NULL) ? "\"" : "";
 
-	return path_append(path, plen, "%s%s%s%s", plen > 0 ? "." : "", q, k, q);
+	if (plen >= MAX_PATH_TEXT - 1)
+		return MAX_PATH_TEXT - 1;
+	path[plen] = '\0';
+	plen = path_put(path, plen, plen > 0 ? "." : "");
+	plen = path_put(path, plen, q);
+	plen = path_put(path, plen, k);
+	return path_put(path, plen, q);
+}
+
+/* path + "[i]" */
+static size_t path_index(char *path, size_t plen, size_t i)
+{
+	char num[24];
+	size_t d = sizeof(num);
+
+	num[--d] = '\0';
+	num[--d] = ']';
+	do {
+		num[--d] = (char)('0' + i % 10);
+		i /= 10;
+	} while (i != 0);
+	num[--d] = '[';
+	if (plen >= MAX_PATH_TEXT - 1)
+		return MAX_PATH_TEXT - 1;
+	path[plen] = '\0';
+	return path_put(path, plen, num + d);
 }
 
 /* ---- pass 1: interpolation, duplicate keys, depth ---------------------- */
@@ -927,7 +945,7 @@ static void walk_document(struct loader *L)
 				continue;
 			}
 			cid = n->data.sequence.items.start[f->next];
-			clen = path_append(path, f->plen, "[%zu]", f->next);
+			clen = path_index(path, f->plen, f->next);
 			f->next++;
 		} else {
 			sp--;

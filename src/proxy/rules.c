@@ -156,16 +156,60 @@ __attribute__((format(printf, 4, 5))) static void warn_at(struct cc *c, const ya
 	va_end(ap);
 }
 
+/* Appends len bytes of s at dst[k] (dst holds n bytes), truncating as
+ * snprintf does; returns the new length. */
+static size_t path_put(char *dst, size_t n, size_t k, const char *s, size_t len)
+{
+	if (k + 1 >= n)
+		return k;
+	if (len > n - 1 - k)
+		len = n - 1 - k;
+	memcpy(dst + k, s, len);
+	dst[k + len] = '\0';
+	return k + len;
+}
+
+/* dst = base followed by fmt's expansion, truncated like snprintf. A path is
+ * built for every node but read only in messages: the two common forms
+ * (".%s", "[%zu]") and literal suffixes are joined without printf, which
+ * took 40% of a 1,000-rule compile's instructions (bench/NOTES.md). */
 __attribute__((format(printf, 4, 5))) static void path_join(char *dst, size_t n, const char *base,
 							      const char *fmt, ...)
 {
 	va_list ap;
-	int k = snprintf(dst, n, "%s", base);
+	size_t k, blen = strlen(base);
 
-	if (k < 0 || (size_t)k >= n)
+	if (n == 0)
+		return;
+	dst[0] = '\0';
+	k = path_put(dst, n, 0, base, blen);
+	if (blen >= n)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(dst + k, n - (size_t)k, fmt, ap);
+	if (strchr(fmt, '%') == NULL) {
+		path_put(dst, n, k, fmt, strlen(fmt));
+	} else if (strcmp(fmt, ".%s") == 0) {
+		const char *s = va_arg(ap, const char *);
+
+		if (s == NULL)
+			s = "(null)";
+		k = path_put(dst, n, k, ".", 1);
+		path_put(dst, n, k, s, strlen(s));
+	} else if (strcmp(fmt, "[%zu]") == 0) {
+		size_t i = va_arg(ap, size_t);
+		char num[24];
+		size_t d = sizeof(num);
+
+		num[--d] = ']';
+		do {
+			num[--d] = (char)('0' + i % 10);
+			i /= 10;
+		} while (i != 0);
+		num[--d] = '[';
+		path_put(dst, n, k, num + d, sizeof(num) - d);
+	} else {
+		vsnprintf(dst + k, n - k, fmt, ap);
+	}
 	va_end(ap);
 }
 
