@@ -7,6 +7,7 @@
 #include "dpp/body.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,16 +122,38 @@ static int field_string(struct ev *ev, const struct rule_cond *cd, const char **
 	return 0;
 }
 
-static int re_match(struct ev *ev, const pcre2_code *re, const char *s, size_t len)
+/* JIT compilations of rule regexes, each done once at its first match
+ * (rules_impl.h): rare, so one lock for all. */
+static pthread_mutex_t jit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void jit_once(const struct rule_cond *cd)
+{
+	struct rule_cond *w = (struct rule_cond *)cd; /* the one mutable field */
+
+	if (pthread_mutex_lock(&jit_lock) != 0)
+		return; /* not compiled: the interpreter runs the same pattern */
+	if (atomic_load_explicit(&w->jit_done, memory_order_relaxed) == 0) {
+		/* JIT is an optimisation only: without it (unsupported CPU,
+		 * no executable memory) the interpreter runs the same pattern. */
+		(void)pcre2_jit_compile(w->re, PCRE2_JIT_COMPLETE);
+		atomic_store_explicit(&w->jit_done, 1, memory_order_release);
+	}
+	pthread_mutex_unlock(&jit_lock);
+}
+
+static int re_match(struct ev *ev, const struct rule_cond *cd, const char *s, size_t len)
 {
 	int rc;
+
+	if (atomic_load_explicit(&cd->jit_done, memory_order_acquire) == 0)
+		jit_once(cd);
 
 	if (ev->md == NULL) {
 		ev->md = pcre2_match_data_create(1, NULL);
 		if (ev->md == NULL)
 			return fail(ev, "out of memory");
 	}
-	rc = pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, ev->md, ev->rs->mctx);
+	rc = pcre2_match(cd->re, (PCRE2_SPTR)s, len, 0, 0, ev->md, ev->rs->mctx);
 	if (rc >= 0)
 		return 1; /* 0: matched, ovector too small (we need none) */
 	if (rc == PCRE2_ERROR_NOMATCH)
@@ -193,7 +216,7 @@ static int test_string(struct ev *ev, const struct rule_cond *cd, const char *s)
 	case TEST_CONTAINS: return strstr(s, cd->vals->child->valuestring) != NULL;
 	case TEST_STARTS_WITH: return starts_with(s, cd->vals->child->valuestring);
 	case TEST_ENDS_WITH: return ends_with(s, cd->vals->child->valuestring);
-	case TEST_MATCHES: return re_match(ev, cd->re, s, strlen(s));
+	case TEST_MATCHES: return re_match(ev, cd, s, strlen(s));
 	case TEST_EXISTS: break;
 	}
 	return fail(ev, "bad test");
@@ -249,7 +272,7 @@ static int test_body_value(struct ev *ev, const struct rule_cond *cd, const cJSO
 		return 0;
 	case TEST_MATCHES:
 		if (cJSON_IsString(j)) {
-			return re_match(ev, cd->re, j->valuestring, strlen(j->valuestring));
+			return re_match(ev, cd, j->valuestring, strlen(j->valuestring));
 		} else {
 			/* keys in Docker's spelling, numbers as sent (body.h) */
 			char *text = dpp_body_text(j);
@@ -257,7 +280,7 @@ static int test_body_value(struct ev *ev, const struct rule_cond *cd, const cJSO
 
 			if (text == NULL)
 				return fail(ev, "out of memory");
-			rc = re_match(ev, cd->re, text, strlen(text));
+			rc = re_match(ev, cd, text, strlen(text));
 			free(text);
 			return rc;
 		}

@@ -814,9 +814,8 @@ static int compile_regex(struct cc *c, struct rule_cond *leaf, yaml_node_t *val,
 		err_at(c, val, path, "invalid regex at offset %zu: %s", (size_t)off, (char *)msg);
 		return -1;
 	}
-	/* JIT is an optimisation only: without it (unsupported CPU, no
-	 * executable memory) the interpreter runs the same pattern. */
-	(void)pcre2_jit_compile(leaf->re, PCRE2_JIT_COMPLETE);
+	/* JIT compilation waits for the first match (rules_impl.h). */
+	atomic_init(&leaf->jit_done, 0);
 	return 0;
 }
 
