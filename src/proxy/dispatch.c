@@ -29,6 +29,9 @@ struct dnode {
 struct dpp_dispatch {
 	size_t n_rules, words, indexed;
 	uint32_t *method_mask; /* per rule */
+	/* By method bit b (32 rows of `words`): the rules whose method_mask
+	 * has b, so a request's method filters a whole word at once. */
+	uint64_t *method_words;
 	uint64_t *wild;        /* rules without a path key */
 	struct dnode *nodes;   /* nodes[0] is the root (the empty prefix) */
 	size_t n_nodes, cap_nodes;
@@ -328,6 +331,16 @@ struct dpp_dispatch *dpp_dispatch_build(struct rule *const *rules, size_t n)
 		d->lists[k] = b.pairs[k].rule;
 	}
 	free(b.pairs);
+	b.pairs = NULL;
+	d->method_words = calloc(32 * (d->words > 0 ? d->words : 1), sizeof(*d->method_words));
+	if (d->method_words == NULL)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		for (unsigned bit = 0; bit < 32; bit++) {
+			if (d->method_mask[i] & (1u << bit))
+				d->method_words[bit * d->words + i / 64] |= 1ull << (i % 64);
+		}
+	}
 	return d;
 fail:
 	free(b.pairs);
@@ -340,6 +353,7 @@ void dpp_dispatch_free(struct dpp_dispatch *d)
 	if (d == NULL)
 		return;
 	free(d->method_mask);
+	free(d->method_words);
 	free(d->wild);
 	free(d->nodes);
 	free(d->lists);
@@ -396,16 +410,9 @@ size_t dpp_dispatch_candidates(const struct dpp_dispatch *d, const char *path,
 			mark(d, &d->nodes[node], bits);
 		}
 	}
-	for (size_t w = 0; w < d->words; w++) {
-		uint64_t b = bits[w];
+	const uint64_t *mw = d->method_words + (size_t)__builtin_ctz(mbit) * d->words;
 
-		while (b != 0) {
-			unsigned i = (unsigned)__builtin_ctzll(b);
-
-			b &= b - 1;
-			if ((d->method_mask[w * 64 + i] & mbit) == 0)
-				bits[w] &= ~(1ull << i);
-		}
-	}
+	for (size_t w = 0; w < d->words; w++)
+		bits[w] &= mw[w];
 	return d->words;
 }

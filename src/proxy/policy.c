@@ -38,6 +38,10 @@ struct ev {
 	int ip_state;
 	struct dpp_cidr ip;
 	const struct dpp_policy_tracer *trace; /* explain; NULL in the proxy */
+	/* Results of shared leaves (rule_cond.memo_slot): 0 not yet, else
+	 * 1 + result. NULL with a tracer (explain reports every test with
+	 * the value it read). */
+	uint8_t *lmemo;
 };
 
 static int fail(struct ev *ev, const char *why)
@@ -237,7 +241,8 @@ static int test_body_value(struct ev *ev, const struct rule_cond *cd, const cJSO
 	switch (cd->test) {
 	case TEST_EQUALS:
 		cJSON_ArrayForEach(v, cd->vals) {
-			if (cJSON_Compare(j, v, 1))
+			/* cJSON_Compare is false for different types: skip the call */
+			if ((j->type & 0xFF) == (v->type & 0xFF) && cJSON_Compare(j, v, 1))
 				return 1;
 		}
 		return 0;
@@ -359,13 +364,15 @@ static int memo_lookup(struct ev *ev, const struct rule_cond *cd, int *found, co
 	const cJSON *v = NULL;
 	size_t i;
 
+	const char *key = cd->body_key != NULL ? cd->body_key : cd->label;
+
 	*found = 0;
-	for (i = 0; i < cd->n_segs; i++) {
-		if (strcmp(cd->segs[i], "*") == 0)
-			return 0;
-	}
+	if (cd->has_star)
+		return 0;
+	/* Labels are interned (rules_impl.h): a pointer miss only costs a
+	 * second lookup. */
 	for (i = 0; i < ev->n_memo; i++) {
-		if (strcmp(ev->memo[i].label, cd->label) == 0) {
+		if (ev->memo[i].label == key) {
 			*found = 1;
 			*out = ev->memo[i].v;
 			return 0;
@@ -383,7 +390,7 @@ static int memo_lookup(struct ev *ev, const struct rule_cond *cd, int *found, co
 		v = req->body_get(req->body_ctx, (const char *const *)cd->segs, cd->n_segs);
 	}
 	if (ev->n_memo < sizeof(ev->memo) / sizeof(ev->memo[0])) {
-		ev->memo[ev->n_memo].label = cd->label;
+		ev->memo[ev->n_memo].label = key;
 		ev->memo[ev->n_memo].v = v;
 		ev->n_memo++;
 	}
@@ -476,6 +483,80 @@ static void trace_skipped(struct ev *ev, const struct rule_cond *cd, unsigned de
 
 static int eval_group(struct ev *ev, const struct rule_cond *cd, unsigned depth);
 
+/* A leaf's result: 1, 0 or -1; *s the string field's value it read. */
+static int eval_leaf(struct ev *ev, const struct rule_cond *cd, const char **s)
+{
+	int r;
+
+	*s = NULL;
+	if (cd->field == FIELD_BODY) {
+		r = test_body(ev, cd);
+	} else {
+		if (field_string(ev, cd, s) < 0)
+			r = -1;
+		else
+			r = test_string(ev, cd, *s);
+	}
+	if (r >= 0 && cd->negate)
+		r = !r;
+	return r;
+}
+
+/* A shared leaf's result already in the cache (0 or 1), else -1. */
+static inline int cached(const struct ev *ev, const struct rule_cond *cd)
+{
+	if (cd->memo_slot == 0 || ev->lmemo == NULL)
+		return -1;
+	return (int)ev->lmemo[cd->memo_slot - 1] - 1;
+}
+
+/* eval_cond without a tracer: the same short-circuits and results, shared
+ * leaves answered from the cache (an error is never cached: it ends the
+ * evaluation). */
+static int eval_fast(struct ev *ev, const struct rule_cond *cd)
+{
+	const char *s;
+	size_t i;
+	int r;
+
+	switch (cd->kind) {
+	case COND_LEAF:
+		if (cd->memo_slot != 0 && ev->lmemo != NULL) {
+			uint8_t m = ev->lmemo[cd->memo_slot - 1];
+
+			if (m != 0)
+				return m - 1;
+			r = eval_leaf(ev, cd, &s);
+			if (r >= 0)
+				ev->lmemo[cd->memo_slot - 1] = (uint8_t)(r + 1);
+			return r;
+		}
+		return eval_leaf(ev, cd, &s);
+	case COND_AND:
+		for (i = 0; i < cd->n_kids; i++) {
+			r = cached(ev, cd->kids[i]);
+			if (r < 0)
+				r = eval_fast(ev, cd->kids[i]);
+			if (r <= 0)
+				return r;
+		}
+		return 1;
+	case COND_OR:
+		for (i = 0; i < cd->n_kids; i++) {
+			r = cached(ev, cd->kids[i]);
+			if (r < 0)
+				r = eval_fast(ev, cd->kids[i]);
+			if (r != 0)
+				return r;
+		}
+		return 0;
+	case COND_NOT:
+		r = eval_fast(ev, cd->kids[0]);
+		return r < 0 ? r : !r;
+	}
+	return fail(ev, "bad condition");
+}
+
 /* 1 when the condition holds, 0 when not, -1 on internal error (which
  * propagates at once: an error is never read as "no match"). depth only
  * feeds the trace. */
@@ -484,26 +565,16 @@ static int eval_cond(struct ev *ev, const struct rule_cond *cd, unsigned depth)
 	const char *s = NULL;
 	int r;
 
+	if (ev->trace == NULL)
+		return eval_fast(ev, cd);
 	if (cd->kind != COND_LEAF) {
-		if (ev->trace == NULL)
-			return eval_group(ev, cd, depth);
 		trace_cond(ev, cd, depth, DPP_TRACE_PENDING, NULL);
 		r = eval_group(ev, cd, depth);
 		trace_cond(ev, cd, depth, r, NULL);
 		return r;
 	}
-	if (cd->field == FIELD_BODY) {
-		r = test_body(ev, cd);
-	} else {
-		if (field_string(ev, cd, &s) < 0)
-			r = -1;
-		else
-			r = test_string(ev, cd, s);
-	}
-	if (r >= 0 && cd->negate)
-		r = !r;
-	if (ev->trace != NULL)
-		trace_cond(ev, cd, depth, r < 0 ? -1 : r, s);
+	r = eval_leaf(ev, cd, &s);
+	trace_cond(ev, cd, depth, r < 0 ? -1 : r, s);
 	return r;
 }
 
@@ -739,6 +810,7 @@ static int evaluate(const struct dpp_ruleset *rs, const struct dpp_request_view 
 		    struct dpp_policy_decision *out, bool linear)
 {
 	struct ev ev = {.rs = rs, .req = req, .trace = trace};
+	uint8_t lmemo[LEAF_MEMO_MAX];
 	const struct rule *r = NULL;
 	struct dpp_policy_trace_rule *tr = NULL;
 	uint64_t wait_ms = 0;
@@ -754,6 +826,10 @@ static int evaluate(const struct dpp_ruleset *rs, const struct dpp_request_view 
 		goto cleanup;
 	}
 	out->trace.ruleset_id = rs->id;
+	if (trace == NULL && rs->n_memo_slots > 0) {
+		memset(lmemo, 0, rs->n_memo_slots);
+		ev.lmemo = lmemo;
+	}
 	if (!linear && rs->dispatch != NULL) {
 		wk.words = dpp_dispatch_candidates(rs->dispatch, req->path, req->method, bits);
 		wk.bits = bits;
@@ -772,6 +848,8 @@ static int evaluate(const struct dpp_ruleset *rs, const struct dpp_request_view 
 		 * bounded record keeps the top-level list. */
 		if (trace != NULL)
 			m = r->match != NULL ? eval_cond(&ev, r->match, 0) : 1;
+		else if (tr == NULL)
+			m = r->match != NULL ? eval_fast(&ev, r->match) : 1;
 		else
 			m = match_traced(&ev, r, tr);
 		if (m < 0) {

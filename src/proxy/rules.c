@@ -738,6 +738,8 @@ static int parse_field(const char *name, struct rule_cond *leaf, const char **wh
 			leaf->segs[leaf->n_segs] = strndup(seg, len);
 			if (leaf->segs[leaf->n_segs] == NULL)
 				return -1;
+			if (len == 1 && seg[0] == '*')
+				leaf->has_star = true;
 			leaf->n_segs++;
 			p = seg + len;
 		}
@@ -1897,6 +1899,174 @@ int dpp_ruleset_cond_text(const struct dpp_ruleset *rs, size_t i, size_t j, char
 	return 0;
 }
 
+/* ---- shared leaves (rules_impl.h: memo_slot, body_key) ---- */
+
+/* Exact structural equality of two operands: same types, same strings,
+ * bit-equal numbers, same members in the same order (cJSON_Compare allows
+ * an epsilon between numbers, which could merge tests that differ). */
+static bool json_same(const cJSON *a, const cJSON *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	if ((a->type & 0xFF) != (b->type & 0xFF))
+		return false;
+	if ((a->string == NULL) != (b->string == NULL) ||
+	    (a->string != NULL && strcmp(a->string, b->string) != 0))
+		return false;
+	switch (a->type & 0xFF) {
+	case cJSON_Number:
+		if (memcmp(&a->valuedouble, &b->valuedouble, sizeof(double)) != 0)
+			return false;
+		break;
+	case cJSON_String:
+	case cJSON_Raw:
+		if ((a->valuestring == NULL) != (b->valuestring == NULL) ||
+		    (a->valuestring != NULL && strcmp(a->valuestring, b->valuestring) != 0))
+			return false;
+		break;
+	case cJSON_Array:
+	case cJSON_Object: {
+		const cJSON *x = a->child, *y = b->child;
+
+		for (; x != NULL && y != NULL; x = x->next, y = y->next) {
+			if (!json_same(x, y))
+				return false;
+		}
+		if (x != NULL || y != NULL)
+			return false;
+		break;
+	}
+	default:
+		break;
+	}
+	return true;
+}
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; p != NULL && *p != '\0'; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return (h ^ 0xff) * 1099511628211ull;
+}
+
+static uint64_t hash_json(uint64_t h, const cJSON *v)
+{
+	if (v == NULL)
+		return hash_str(h, "-");
+	h = (h ^ (unsigned)(v->type & 0xFF)) * 1099511628211ull;
+	h = hash_str(h, v->string);
+	switch (v->type & 0xFF) {
+	case cJSON_String:
+	case cJSON_Raw: h = hash_str(h, v->valuestring); break;
+	case cJSON_Number: {
+		uint64_t bits;
+
+		memcpy(&bits, &v->valuedouble, sizeof(bits));
+		h = (h ^ bits) * 1099511628211ull;
+		break;
+	}
+	case cJSON_Array:
+	case cJSON_Object:
+		for (const cJSON *c = v->child; c != NULL; c = c->next)
+			h = hash_json(h, c);
+		break;
+	default: break;
+	}
+	return h;
+}
+
+struct leaves {
+	struct rule_cond **v;
+	size_t n, cap;
+};
+
+static int collect_leaves(struct leaves *l, struct rule_cond *cd)
+{
+	if (cd == NULL)
+		return 0;
+	if (cd->kind != COND_LEAF) {
+		for (size_t i = 0; i < cd->n_kids; i++) {
+			if (collect_leaves(l, cd->kids[i]) != 0)
+				return -1;
+		}
+		return 0;
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap > 0 ? 2 * l->cap : 256;
+		struct rule_cond **nv = realloc(l->v, cap * sizeof(*nv));
+
+		if (nv == NULL)
+			return -1;
+		l->v = nv;
+		l->cap = cap;
+	}
+	l->v[l->n++] = cd;
+	return 0;
+}
+
+static bool same_test(const struct rule_cond *a, const struct rule_cond *b)
+{
+	return a->op == b->op && strcmp(a->label, b->label) == 0 && json_same(a->vals, b->vals);
+}
+
+/* Gives leaves that are the same test one cache slot, and body leaves of
+ * the same label one body_key. Only an optimisation: out of memory leaves
+ * every leaf uncached (evaluation is the same, only slower). */
+static void intern_leaves(struct dpp_ruleset *rs)
+{
+	struct leaves l = {0};
+	size_t cap = 16, *tab = NULL, *lab = NULL;
+
+	for (size_t i = 0; i < rs->n_rules; i++) {
+		if (collect_leaves(&l, rs->rules[i]->match) != 0)
+			goto done;
+	}
+	if (l.n < 2)
+		goto done;
+	while (cap < 2 * l.n)
+		cap *= 2;
+	tab = malloc(cap * sizeof(*tab));
+	lab = malloc(cap * sizeof(*lab));
+	if (tab == NULL || lab == NULL)
+		goto done;
+	memset(tab, 0xff, cap * sizeof(*tab));
+	memset(lab, 0xff, cap * sizeof(*lab));
+	for (size_t k = 0; k < l.n; k++) {
+		struct rule_cond *cd = l.v[k];
+		uint64_t h = hash_json(hash_str(1469598103934665603ull + (uint64_t)cd->op, cd->label),
+				       cd->vals);
+		size_t i;
+
+		for (i = (size_t)h & (cap - 1); tab[i] != SIZE_MAX; i = (i + 1) & (cap - 1)) {
+			if (same_test(l.v[tab[i]], cd))
+				break;
+		}
+		if (tab[i] == SIZE_MAX) {
+			tab[i] = k;
+		} else {
+			struct rule_cond *first = l.v[tab[i]];
+
+			if (first->memo_slot == 0 && rs->n_memo_slots < LEAF_MEMO_MAX)
+				first->memo_slot = (uint32_t)++rs->n_memo_slots;
+			cd->memo_slot = first->memo_slot;
+		}
+		if (cd->field != FIELD_BODY)
+			continue;
+		h = hash_str(1469598103934665603ull, cd->label);
+		for (i = (size_t)h & (cap - 1); lab[i] != SIZE_MAX; i = (i + 1) & (cap - 1)) {
+			if (strcmp(l.v[lab[i]]->label, cd->label) == 0)
+				break;
+		}
+		if (lab[i] == SIZE_MAX)
+			lab[i] = k;
+		cd->body_key = l.v[lab[i]]->label;
+	}
+done:
+	free(tab);
+	free(lab);
+	free(l.v);
+}
+
 /* A set of rule names (open addressing over indices into rules[]): the
  * duplicate-name check and the reload's statistics carry were O(n^2)
  * strcmp loops, ~15 million instructions for 1,000 rules. */
@@ -2066,8 +2236,10 @@ int dpp_ruleset_compile(yaml_document_t *doc, yaml_node_t *rules_node, const cha
 	names.slot = NULL;
 	qsort(rs->rules, rs->n_rules, sizeof(*rs->rules), rule_cmp);
 	/* Without the index (out of memory) evaluation walks every rule. */
-	if (e.count == 0)
+	if (e.count == 0) {
 		rs->dispatch = dpp_dispatch_build(rs->rules, rs->n_rules);
+		intern_leaves(rs);
+	}
 done:
 	rs->stats = calloc(rs->n_rules > 0 ? rs->n_rules : 1, sizeof(*rs->stats));
 	if (rs->stats == NULL)

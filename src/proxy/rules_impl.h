@@ -84,7 +84,20 @@ struct rule_cond {
 	 * never run (the dispatch index skips them), and JIT for 400 of them
 	 * cost a third of a 1,000-rule compile and ~4 MiB of resident memory. */
 	atomic_int jit_done;
+	bool has_star; /* a body path with a "*" segment */
+	/* Filled by the compile's last pass (rules.c, intern_leaves). A leaf's
+	 * result is a function of the request alone, so leaves that are the
+	 * same test (same field as written, operator and operands, compared
+	 * exactly) share a slot of a per-evaluation cache: 1 + slot, 0 when
+	 * the test is unique or the cache is full. */
+	uint32_t memo_slot;
+	/* Body leaves: one pointer per distinct label (the body-value memo
+	 * compares pointers); NULL before interning. */
+	const char *body_key;
 };
+
+/* Slots of the per-evaluation leaf cache (one byte each, on the stack). */
+#define LEAF_MEMO_MAX 1024
 
 enum rule_action {
 	ACTION_DENY = 0,
@@ -136,6 +149,7 @@ struct dpp_ruleset {
 	/* Index of rules by literal path prefix and method (dispatch.h); NULL
 	 * when it could not be built: evaluation then walks every rule. */
 	struct dpp_dispatch *dispatch;
+	size_t n_memo_slots; /* leaf cache slots in use (<= LEAF_MEMO_MAX) */
 };
 
 struct dpp_dispatch;
