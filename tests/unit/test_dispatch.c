@@ -205,7 +205,7 @@ static void test_random_rulesets_decide_like_a_linear_walk(void **state)
 	static const char body_true[] = "{\"HostConfig\":{\"Privileged\":true}}";
 	static const char body_false[] = "{\"HostConfig\":{\"Privileged\":false}}";
 	struct dpp_header hdrs[] = {{"User-Agent", "docker/24.0"}};
-	size_t indexed = 0, skipped = 0, total = 0;
+	size_t indexed = 0, skipped = 0, total = 0, memo_slots = 0;
 
 	(void)state;
 	rng_state = 20261201u;
@@ -215,14 +215,20 @@ static void test_random_rulesets_decide_like_a_linear_walk(void **state)
 		char *errors = NULL;
 		struct dpp_ratelimit *rl_a = dpp_ratelimit_create(64);
 		struct dpp_ratelimit *rl_b = dpp_ratelimit_create(64);
+		/* The reference without the shared-leaf cache: a tracer (even
+		 * one with no callbacks) turns it off and walks linearly. */
+		struct dpp_ratelimit *rl_c = dpp_ratelimit_create(64);
+		static const struct dpp_policy_tracer no_callbacks = {0};
 		cJSON *bt = cJSON_Parse(body_true), *bf = cJSON_Parse(body_false);
 
 		assert_non_null(rl_a);
 		assert_non_null(rl_b);
+		assert_non_null(rl_c);
 		if (fx_compile(rules, &rs, &errors) != 0)
 			fail_msg("random ruleset does not compile: %s\n%s", errors, rules);
 		assert_non_null(rs->dispatch);
 		indexed += dpp_dispatch_indexed(rs->dispatch);
+		memo_slots += rs->n_memo_slots;
 		for (int q = 0; q < 60; q++) {
 			struct dpp_request_view v = {
 				.method = rnd(12) == 0 ? NULL : PICK(METHODS),
@@ -238,11 +244,13 @@ static void test_random_rulesets_decide_like_a_linear_walk(void **state)
 				.body_get = fx_body_get,
 				.body_ctx = rnd(3) == 0 ? NULL : rnd(2) ? bt : bf,
 			};
-			struct dpp_policy_decision a, b;
+			struct dpp_policy_decision a, b, c;
 			uint64_t bits[DPP_DISPATCH_WORDS];
 			size_t words = dpp_dispatch_candidates(rs->dispatch, v.path, v.method, bits);
 			int ra = dpp_policy_evaluate(rs, &v, rl_a, 1000 + (uint64_t)q, &a);
 			int rb = dpp_policy_evaluate_linear(rs, &v, rl_b, 1000 + (uint64_t)q, &b);
+			int rc = dpp_policy_evaluate_traced(rs, &v, rl_c, 1000 + (uint64_t)q,
+							    &no_callbacks, &c);
 
 			size_t cand = 0;
 			for (size_t w = 0; w < words; w++)
@@ -251,21 +259,27 @@ static void test_random_rulesets_decide_like_a_linear_walk(void **state)
 			total += dpp_ruleset_count(rs);
 			assert_int_equal(ra, rb);
 			same_decision(&a, &b, rules, &v);
+			assert_int_equal(ra, rc);
+			same_decision(&a, &c, rules, &v);
 			dpp_policy_decision_done(&a);
 			dpp_policy_decision_done(&b);
+			dpp_policy_decision_done(&c);
 		}
 		cJSON_Delete(bt);
 		cJSON_Delete(bf);
 		dpp_ratelimit_free(rl_a);
 		dpp_ratelimit_free(rl_b);
+		dpp_ratelimit_free(rl_c);
 		dpp_ruleset_unref(rs);
 		free(errors);
 		free(rules);
 	}
-	print_message("indexed rules: %zu; rule visits skipped: %zu of %zu\n", indexed, skipped,
-		      total);
-	/* The comparison means something only if the index skips rules. */
+	print_message("indexed rules: %zu; rule visits skipped: %zu of %zu; shared-leaf slots: %zu\n",
+		      indexed, skipped, total, memo_slots);
+	/* The comparison means something only if the index skips rules and
+	 * leaves are shared (the cache answers some tests). */
 	assert_true(indexed > 0);
+	assert_true(memo_slots > 0);
 	assert_true(skipped * 5 > total);
 }
 
