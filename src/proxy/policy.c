@@ -502,56 +502,117 @@ static int eval_leaf(struct ev *ev, const struct rule_cond *cd, const char **s)
 	return r;
 }
 
-/* A shared leaf's result already in the cache (0 or 1), else -1. */
-static inline int cached(const struct ev *ev, const struct rule_cond *cd)
+/* Out of line: keeps quick_eq's common path free of register saves. */
+static __attribute__((noinline)) int in_cidrs(struct ev *ev, const struct rule_cond *cd,
+					      const char *s)
 {
-	if (cd->memo_slot == 0 || ev->lmemo == NULL)
-		return -1;
-	return (int)ev->lmemo[cd->memo_slot - 1] - 1;
+	for (size_t i = 0; i < cd->n_vals; i++) {
+		if (client_ip_in(ev, &cd->cidrs[i], s))
+			return 1;
+	}
+	return 0;
+}
+
+/* A `quick` leaf (rules_impl.h): test_string's equals on field_string's
+ * value, without the general path. */
+static int quick_eq(struct ev *ev, const struct rule_cond *cd)
+{
+	const struct dpp_request_view *req = ev->req;
+	const char *s = NULL;
+	const cJSON *v;
+	int r = 0;
+
+	switch (cd->field) {
+	case FIELD_PATH: s = req->path; break;
+	case FIELD_METHOD: s = req->method; break;
+	case FIELD_ENDPOINT: s = req->endpoint; break;
+	case FIELD_CLIENT_IP: s = nonempty(req->client_ip); break;
+	case FIELD_ROLE: s = nonempty(req->role); break;
+	case FIELD_IDENTITY: s = nonempty(req->identity); break;
+	default: return fail(ev, "bad quick field");
+	}
+	if (s == NULL) {
+		r = 0;
+	} else if (cd->cidrs != NULL) {
+		r = in_cidrs(ev, cd, s);
+	} else if (cd->eq1 != NULL) {
+		r = s[0] == cd->eq1[0] && strcmp(s, cd->eq1) == 0;
+	} else {
+		cJSON_ArrayForEach(v, cd->vals) {
+			if (strcmp(s, v->valuestring) == 0) {
+				r = 1;
+				break;
+			}
+		}
+	}
+	return cd->negate ? !r : r;
+}
+
+static int eval_fast(struct ev *ev, const struct rule_cond *cd);
+
+/* A leaf through the shared-leaf cache (an error is never cached: it ends
+ * the evaluation). */
+static int eval_leaf_cached(struct ev *ev, const struct rule_cond *cd)
+{
+	const char *s;
+	int r;
+
+	if (cd->memo_slot != 0 && ev->lmemo != NULL) {
+		uint8_t m = ev->lmemo[cd->memo_slot - 1];
+
+		if (m != 0)
+			return m - 1;
+		r = cd->quick ? quick_eq(ev, cd) : eval_leaf(ev, cd, &s);
+		if (r >= 0)
+			ev->lmemo[cd->memo_slot - 1] = (uint8_t)(r + 1);
+		return r;
+	}
+	return cd->quick ? quick_eq(ev, cd) : eval_leaf(ev, cd, &s);
+}
+
+/* One member of a group: leaves without a call to eval_fast. */
+static inline int eval_kid(struct ev *ev, const struct rule_cond *cd)
+{
+	if (cd->kind != COND_LEAF)
+		return eval_fast(ev, cd);
+	if (cd->memo_slot != 0 && ev->lmemo != NULL && ev->lmemo[cd->memo_slot - 1] != 0)
+		return ev->lmemo[cd->memo_slot - 1] - 1;
+	if (cd->memo_slot == 0 && cd->quick)
+		return quick_eq(ev, cd);
+	return eval_leaf_cached(ev, cd);
 }
 
 /* eval_cond without a tracer: the same short-circuits and results, shared
- * leaves answered from the cache (an error is never cached: it ends the
- * evaluation). */
+ * leaves answered from the cache. */
+static inline int eval_and(struct ev *ev, const struct rule_cond *cd)
+{
+	for (size_t i = 0; i < cd->n_kids; i++) {
+		int r = eval_kid(ev, cd->kids[i]);
+
+		if (r <= 0)
+			return r;
+	}
+	return 1;
+}
+
 static int eval_fast(struct ev *ev, const struct rule_cond *cd)
 {
-	const char *s;
-	size_t i;
 	int r;
 
 	switch (cd->kind) {
 	case COND_LEAF:
-		if (cd->memo_slot != 0 && ev->lmemo != NULL) {
-			uint8_t m = ev->lmemo[cd->memo_slot - 1];
-
-			if (m != 0)
-				return m - 1;
-			r = eval_leaf(ev, cd, &s);
-			if (r >= 0)
-				ev->lmemo[cd->memo_slot - 1] = (uint8_t)(r + 1);
-			return r;
-		}
-		return eval_leaf(ev, cd, &s);
+		return eval_leaf_cached(ev, cd);
 	case COND_AND:
-		for (i = 0; i < cd->n_kids; i++) {
-			r = cached(ev, cd->kids[i]);
-			if (r < 0)
-				r = eval_fast(ev, cd->kids[i]);
-			if (r <= 0)
-				return r;
-		}
-		return 1;
+		return eval_and(ev, cd);
 	case COND_OR:
-		for (i = 0; i < cd->n_kids; i++) {
-			r = cached(ev, cd->kids[i]);
-			if (r < 0)
-				r = eval_fast(ev, cd->kids[i]);
+		for (size_t i = 0; i < cd->n_kids; i++) {
+			r = eval_kid(ev, cd->kids[i]);
 			if (r != 0)
 				return r;
 		}
 		return 0;
 	case COND_NOT:
-		r = eval_fast(ev, cd->kids[0]);
+		r = eval_kid(ev, cd->kids[0]);
 		return r < 0 ? r : !r;
 	}
 	return fail(ev, "bad condition");
@@ -849,7 +910,9 @@ static int evaluate(const struct dpp_ruleset *rs, const struct dpp_request_view 
 		if (trace != NULL)
 			m = r->match != NULL ? eval_cond(&ev, r->match, 0) : 1;
 		else if (tr == NULL)
-			m = r->match != NULL ? eval_fast(&ev, r->match) : 1;
+			m = r->match == NULL		 ? 1
+			    : r->match->kind == COND_AND ? eval_and(&ev, r->match)
+							 : eval_fast(&ev, r->match);
 		else
 			m = match_traced(&ev, r, tr);
 		if (m < 0) {

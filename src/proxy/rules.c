@@ -2021,6 +2021,27 @@ static void intern_leaves(struct dpp_ruleset *rs)
 		if (collect_leaves(&l, rs->rules[i]->match) != 0)
 			goto done;
 	}
+	for (size_t k = 0; k < l.n; k++) {
+		struct rule_cond *cd = l.v[k];
+
+		if (cd->test != TEST_EQUALS || cd->vals == NULL)
+			continue;
+		switch (cd->field) {
+		case FIELD_PATH:
+		case FIELD_METHOD:
+		case FIELD_ENDPOINT:
+		case FIELD_CLIENT_IP:
+		case FIELD_ROLE:
+		case FIELD_IDENTITY:
+			cd->n_vals = (size_t)cJSON_GetArraySize(cd->vals);
+			if (cd->n_vals == 1 && cJSON_IsString(cd->vals->child))
+				cd->eq1 = cd->vals->child->valuestring;
+			cd->quick = true;
+			break;
+		default:
+			break;
+		}
+	}
 	if (l.n < 2)
 		goto done;
 	while (cap < 2 * l.n)

@@ -94,6 +94,12 @@ struct rule_cond {
 	/* Body leaves: one pointer per distinct label (the body-value memo
 	 * compares pointers); NULL before interning. */
 	const char *body_key;
+	/* equals/in on a field read straight from the request view (path,
+	 * method, endpoint, client_ip, role, identity): evaluated inline
+	 * (policy.c, quick_eq). n_vals operands; eq1 the only one's text. */
+	bool quick;
+	size_t n_vals;
+	const char *eq1;
 };
 
 /* Slots of the per-evaluation leaf cache (one byte each, on the stack). */
