@@ -143,6 +143,14 @@ def main():
                 w(f"| {t} | {fmt(med('exec', t, 'mb_s'), 1)} | {runs[('exec', t, 'byte_exact')][-1]} |")
         w("")
 
+    if any(k[0] == "rules" for k in runs):
+        w("## Rule evaluation (`bench_rules 1000 20000`, in-process microbenchmark)")
+        w("")
+        w("| case | us per evaluation (wall) | us of CPU |")
+        w("| --- | --- | --- |")
+        for c, label in (("worst", "worst: 500 of 1,000 rules apply"), ("spread", "spread: rules on their own paths")):
+            w(f"| {label} | {fmt(med('rules', c, 'us_per_eval'), 2)} | {fmt(med('rules', c, 'cpu_us_per_eval'), 2)} |")
+        w("")
     if any(k[0] == "startup" for k in runs):
         w("## Start-up, idle memory, reload (1,000 rules)")
         w("")
@@ -176,8 +184,16 @@ def main():
         target("20 rules vs HAProxy and direct", None, "small section not run")
     if p1000 and p20:
         target("1,000 rules >= 0.8x of the 20-rule throughput", p1000 >= 0.8 * p20, f"{p1000 / p20:.2f}x")
-    target("1,000 rules < 20 us evaluation (bench_rules)", None,
-           "bench_rules (NOTES.md section 6): met for a spread policy (0.97 us); not met for the worst case, 67-88 us (190,000 instructions), where 500 of the 1,000 rules really apply to the request and test its body and a header")
+    rw, rc = med("rules", "worst", "us_per_eval"), med("rules", "worst", "cpu_us_per_eval")
+    if rw is not None and rc is not None:
+        # CPU time decides: on this shared machine the wall clock also counts
+        # the time bench_rules waited for a core.
+        target("1,000 rules < 20 us evaluation (bench_rules, worst case)", rc < 20,
+               f"{rc:.1f} us of CPU ({rw:.1f} us wall on the loaded machine); spread policy "
+               f"{fmt(med('rules', 'spread', 'cpu_us_per_eval'), 2)} us",
+               "500 of the 1,000 rules apply to the request (NOTES.md section 8)")
+    else:
+        target("1,000 rules < 20 us evaluation (bench_rules)", None, "rules section not run")
     for s, label in (("archive_get", "archive GET"), ("archive_put", "archive PUT"),
                      ("image_save", "image save"), ("image_load", "image load")):
         dd, pp = med(s, "direct", "mb_s"), med(s, "proxy", "mb_s")
@@ -200,9 +216,12 @@ def main():
         if ir0 is not None:
             target("idle RSS < 8 MiB (no rules)", ir0 < 8 * 1024, f"{ir0 / 1024:.1f} MiB")
         target("idle RSS < 8 MiB (1,000 rules)", ir < 8 * 1024, f"{ir / 1024:.1f} MiB",
-               "compiled rules: PCRE2 JIT code for 400 regexes, cJSON operands")
-        target("start-up < 50 ms (1,000 rules)", st < 50, f"{st:.0f} ms", "YAML parse and rule compile")
-        target("reload of 1,000 rules < 50 ms", rl < 50, f"{rl:.0f} ms", "YAML parse and rule compile")
+               "shared libraries' file pages alone are ~7.6 MiB; the YAML document kept for the "
+               "process's life and the compiled rules add ~4.5 MiB of heap (NOTES.md section 8)")
+        target("start-up < 50 ms (1,000 rules)", st < 50, f"{st:.0f} ms",
+               "~95 million instructions, half of them libyaml's parse (NOTES.md section 8); wall time on the loaded machine")
+        target("reload of 1,000 rules < 50 ms", rl < 50, f"{rl:.0f} ms",
+               "YAML parse (libyaml) and rule compile; wall time on the loaded machine")
     ex = runs.get(("exec", "proxy", "byte_exact"))
     if ex:
         good, total = ex[-1].split("/")

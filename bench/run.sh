@@ -14,7 +14,7 @@
 #   STREAM_ROUNDS=$ROUNDS  rounds of the stream section (long: 1 GiB each way)
 #   EXEC_N=100 EXEC_MIB=10  parallel exec -i sessions and MiB piped by each
 #   IDLE=1000 EVENTS=200    idle keep-alive connections and /events streams
-#   SECTIONS="small create docker conns streams exec startup"  what to run
+#   SECTIONS="small create docker conns streams exec startup rules"  what to run
 #   BIN=build/docker-policy-proxy   the proxy binary (built when missing)
 #   OUT=bench/results.md
 #   MERGE_RAW=FILE  add the raw runs of an earlier invocation (results.tsv) to the report
@@ -32,7 +32,7 @@ EXEC_N=${EXEC_N:-100}
 EXEC_MIB=${EXEC_MIB:-10}
 IDLE=${IDLE:-1000}
 EVENTS=${EVENTS:-200}
-SECTIONS=${SECTIONS:-"small create docker conns streams exec startup"}
+SECTIONS=${SECTIONS:-"small create docker conns streams exec startup rules"}
 BIN=${BIN:-$REPO/build/docker-policy-proxy}
 OUT=${OUT:-$REPO/bench/results.md}
 DOCKER_SOCK=${DOCKER_SOCKET:-/var/run/docker.sock}
@@ -433,6 +433,23 @@ if want startup; then
 		wait $spid 2>/dev/null
 		say "start-up round $r: $(tail -3 "$RAW" | cut -f3,4 | tr '\t\n' '= ')"
 	done
+fi
+
+# ------------------------------------------------------ rule evaluation (bench_rules)
+if want rules; then
+	if cmake --build "$REPO/build" --target bench_rules >/dev/null 2>&1; then
+		for r in $(seq 1 "$ROUNDS"); do
+			for c in worst spread; do
+				# "rules=1000 (worst) iterations=N: W us per evaluation (C us of CPU), ..."
+				line=$("$REPO/build/bench_rules" 1000 20000 "$c") || continue
+				rec rules "$c" us_per_eval "$(sed -n 's/.*: \([0-9.]*\) us per evaluation.*/\1/p' <<<"$line")"
+				rec rules "$c" cpu_us_per_eval "$(sed -n 's/.*(\([0-9.]*\) us of CPU).*/\1/p' <<<"$line")"
+			done
+			say "rules round $r: $(tail -4 "$RAW" | cut -f2-4 | tr '\t\n' '= ')"
+		done
+	else
+		say "bench_rules does not build: rules section skipped"
+	fi
 fi
 
 # ------------------------------------------------------ report
