@@ -2,6 +2,7 @@
  * behaviour cases in tests/unit/data/policy/ (one YAML file each: rules,
  * request, expected decision), and fail-closed internal errors. */
 #include <dirent.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -369,6 +370,71 @@ static void test_absent_fields(void **state)
 }
 
 /* ---- fail closed ---- */
+
+/* Regexes are JIT-compiled at their first match (policy.c): threads that
+ * reach the same fresh regexes at once must all get the right answers (run
+ * under the sanitizer builds, this also checks the hand-over). */
+struct jit_race {
+	struct dpp_ruleset *rs;
+	pthread_barrier_t *go;
+	int wrong;
+};
+
+static void *jit_race_thread(void *arg)
+{
+	struct jit_race *jr = arg;
+	char path[32];
+
+	pthread_barrier_wait(jr->go);
+	for (int round = 0; round < 50; round++) {
+		for (int k = 0; k < 17; k++) {
+			struct dpp_request_view req = {.method = "GET", .path = path};
+			struct dpp_policy_decision d;
+			char want[8];
+
+			snprintf(path, sizeof(path), k < 16 ? "/p%d/x" : "/q", k);
+			snprintf(want, sizeof(want), "r%d", k);
+			if (dpp_policy_evaluate(jr->rs, &req, NULL, 0, &d) != 0 ||
+			    (k < 16 ? d.verdict != DPP_POLICY_DENY || d.rule == NULL ||
+					      strcmp(d.rule, want) != 0
+				    : d.verdict != DPP_POLICY_ALLOW))
+				jr->wrong++;
+			dpp_policy_decision_done(&d);
+		}
+	}
+	return NULL;
+}
+
+static void test_regex_jit_at_first_match_concurrent(void **state)
+{
+	char yaml[4096];
+	size_t len = 0;
+	pthread_barrier_t go;
+	pthread_t t[4];
+	struct jit_race jr[4];
+
+	(void)state;
+	len += (size_t)snprintf(yaml + len, sizeof(yaml) - len, "rules:\n");
+	for (int k = 0; k < 16; k++)
+		len += (size_t)snprintf(yaml + len, sizeof(yaml) - len,
+					"  - {name: r%d, action: deny, conditions: [{field: path, "
+					"operator: matches, value: '^/p%d(/|$)'}]}\n",
+					k, k);
+	struct dpp_ruleset *rs = compile_text(yaml);
+
+	assert_non_null(rs);
+	assert_int_equal(pthread_barrier_init(&go, NULL, 4), 0);
+	for (int i = 0; i < 4; i++) {
+		jr[i] = (struct jit_race){.rs = rs, .go = &go};
+		assert_int_equal(pthread_create(&t[i], NULL, jit_race_thread, &jr[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(jr[i].wrong, 0);
+	}
+	pthread_barrier_destroy(&go);
+	dpp_ruleset_unref(rs);
+}
 
 static void test_regex_limit_fails_closed(void **state)
 {
@@ -951,6 +1017,7 @@ int main(void)
 		cmocka_unit_test(test_operator_matrix),
 		cmocka_unit_test(test_absent_fields),
 		cmocka_unit_test(test_regex_limit_fails_closed),
+		cmocka_unit_test(test_regex_jit_at_first_match_concurrent),
 		cmocka_unit_test(test_missing_limiter_fails_closed),
 		cmocka_unit_test(test_header_join_limit),
 		cmocka_unit_test(test_limiter_survives_swap),
