@@ -39,8 +39,8 @@ struct ev {
 	struct dpp_cidr ip;
 	const struct dpp_policy_tracer *trace; /* explain; NULL in the proxy */
 	/* Results of shared leaves (rule_cond.memo_slot): 0 not yet, else
-	 * 1 + result. NULL with a tracer (explain reports every test with
-	 * the value it read). */
+	 * 1 + result. Set whenever there is no tracer (eval_fast's case);
+	 * NULL with one (explain reports every test with the value it read). */
 	uint8_t *lmemo;
 };
 
@@ -557,7 +557,7 @@ static int eval_leaf_cached(struct ev *ev, const struct rule_cond *cd)
 	const char *s;
 	int r;
 
-	if (cd->memo_slot != 0 && ev->lmemo != NULL) {
+	if (cd->memo_slot != 0) {
 		uint8_t m = ev->lmemo[cd->memo_slot - 1];
 
 		if (m != 0)
@@ -575,7 +575,7 @@ static inline int eval_kid(struct ev *ev, const struct rule_cond *cd)
 {
 	if (cd->kind != COND_LEAF)
 		return eval_fast(ev, cd);
-	if (cd->memo_slot != 0 && ev->lmemo != NULL && ev->lmemo[cd->memo_slot - 1] != 0)
+	if (cd->memo_slot != 0 && ev->lmemo[cd->memo_slot - 1] != 0)
 		return ev->lmemo[cd->memo_slot - 1] - 1;
 	if (cd->memo_slot == 0 && cd->quick)
 		return quick_eq(ev, cd);
@@ -887,7 +887,7 @@ static int evaluate(const struct dpp_ruleset *rs, const struct dpp_request_view 
 		goto cleanup;
 	}
 	out->trace.ruleset_id = rs->id;
-	if (trace == NULL && rs->n_memo_slots > 0) {
+	if (trace == NULL) { /* eval_fast runs only then, and relies on it */
 		memset(lmemo, 0, rs->n_memo_slots);
 		ev.lmemo = lmemo;
 	}
