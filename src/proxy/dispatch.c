@@ -50,11 +50,11 @@ struct build {
 
 /* A condition that can never make evaluation fail (return -1): no regex, no
  * header (joining repeated fields allocates), no body. */
-static bool infallible(const struct rule_cond *cd)
+bool dpp_dispatch_infallible(const struct rule_cond *cd)
 {
 	if (cd->kind != COND_LEAF) {
 		for (size_t i = 0; i < cd->n_kids; i++) {
-			if (!infallible(cd->kids[i]))
+			if (!dpp_dispatch_infallible(cd->kids[i]))
 				return false;
 		}
 		return true;
@@ -271,7 +271,7 @@ static int index_rule(struct build *b, const struct rule *r, uint32_t i)
 		}
 		if (b->d->method_mask[i] == MASK_ANY)
 			b->d->method_mask[i] = method_key(kids[k]);
-		if (!infallible(kids[k]))
+		if (!dpp_dispatch_infallible(kids[k]))
 			break;
 	}
 	if (have_path || b->d->method_mask[i] != MASK_ANY)

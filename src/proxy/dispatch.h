@@ -41,4 +41,8 @@ size_t dpp_dispatch_candidates(const struct dpp_dispatch *d, const char *path,
 /* Rules that are path- or method-indexed (for tests and benchmarks). */
 size_t dpp_dispatch_indexed(const struct dpp_dispatch *d);
 
+/* True when evaluating cd can never fail (return -1): no regex, no header
+ * (joining repeated fields allocates), no body. */
+bool dpp_dispatch_infallible(const struct rule_cond *cd);
+
 #endif

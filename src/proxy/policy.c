@@ -19,6 +19,14 @@
 
 static const char *const ROLE_ADMIN = "admin";
 
+/* The rules to visit, in order: every rule (linear), or the dispatch's
+ * candidates (dispatch.h: the same decisions, most rules never visited). */
+struct walk {
+	uint64_t *bits; /* NULL: linear */
+	size_t words, w, next;
+	uint64_t cur;
+};
+
 struct ev {
 	const struct dpp_ruleset *rs;
 	const struct dpp_request_view *req;
@@ -42,6 +50,11 @@ struct ev {
 	 * 1 + result. Set whenever there is no tracer (eval_fast's case);
 	 * NULL with one (explain reports every test with the value it read). */
 	uint8_t *lmemo;
+	/* The dispatch walk (NULL: linear) and the rule being evaluated:
+	 * a shared leaf found false takes the later rules it decides out of
+	 * the walk (rules_impl.h, kill_start). */
+	struct walk *wk;
+	size_t cur;
 };
 
 static int fail(struct ev *ev, const char *why)
@@ -550,6 +563,27 @@ static int quick_eq(struct ev *ev, const struct rule_cond *cd)
 
 static int eval_fast(struct ev *ev, const struct rule_cond *cd);
 
+/* Slot's test is false: the later rules it decides (no match, and nothing
+ * before it in their lists can fail) leave the walk. */
+static void kill_rules(struct ev *ev, uint32_t slot)
+{
+	const struct dpp_ruleset *rs = ev->rs;
+	struct walk *wk = ev->wk;
+
+	for (uint32_t k = rs->kill_start[slot]; k < rs->kill_start[slot + 1]; k++) {
+		uint32_t q = rs->kill_rules[k];
+		size_t w = q / 64;
+		uint64_t bit = 1ull << (q % 64);
+
+		if (q <= ev->cur || w + 1 < wk->w)
+			continue; /* visited already */
+		if (w + 1 == wk->w)
+			wk->cur &= ~bit; /* the word being walked */
+		else
+			wk->bits[w] &= ~bit;
+	}
+}
+
 /* A leaf through the shared-leaf cache (an error is never cached: it ends
  * the evaluation). */
 static int eval_leaf_cached(struct ev *ev, const struct rule_cond *cd)
@@ -565,6 +599,8 @@ static int eval_leaf_cached(struct ev *ev, const struct rule_cond *cd)
 		r = cd->quick ? quick_eq(ev, cd) : eval_leaf(ev, cd, &s);
 		if (r >= 0)
 			ev->lmemo[cd->memo_slot - 1] = (uint8_t)(r + 1);
+		if (r == 0 && ev->wk != NULL && ev->rs->kill_start != NULL)
+			kill_rules(ev, cd->memo_slot - 1);
 		return r;
 	}
 	return cd->quick ? quick_eq(ev, cd) : eval_leaf(ev, cd, &s);
@@ -758,14 +794,6 @@ static bool role_ok(const struct rule *r, const char *role)
 	       (strcmp(role, ROLE_ADMIN) == 0 || strcmp(role, r->role) == 0);
 }
 
-/* The rules to visit, in order: every rule (linear), or the dispatch's
- * candidates (dispatch.h: the same decisions, most rules never visited). */
-struct walk {
-	const uint64_t *bits; /* NULL: linear */
-	size_t words, w, next;
-	uint64_t cur;
-};
-
 static bool walk_next(struct walk *wk, size_t n_rules, size_t *i)
 {
 	if (wk->bits == NULL) {
@@ -894,6 +922,8 @@ static int evaluate(const struct dpp_ruleset *rs, const struct dpp_request_view 
 	if (!linear && rs->dispatch != NULL) {
 		wk.words = dpp_dispatch_candidates(rs->dispatch, req->path, req->method, bits);
 		wk.bits = bits;
+		if (trace == NULL)
+			ev.wk = &wk;
 	}
 	while (walk_next(&wk, rs->n_rules, &i)) {
 		bool denies = false;
@@ -901,6 +931,7 @@ static int evaluate(const struct dpp_ruleset *rs, const struct dpp_request_view 
 		const char *message;
 
 		r = rs->rules[i];
+		ev.cur = i;
 		tr = trace_add(&out->trace, i);
 		if (trace != NULL && trace->rule != NULL)
 			trace->rule(trace->ctx, i, r->name, dpp_rule_action_names[r->action],

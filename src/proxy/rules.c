@@ -1799,6 +1799,8 @@ static void ruleset_free(struct dpp_ruleset *rs)
 	pcre2_match_context_free(rs->mctx);
 	free(rs->warnings);
 	dpp_dispatch_free(rs->dispatch);
+	free(rs->kill_start);
+	free(rs->kill_rules);
 	free(rs->stats);
 	free(rs);
 }
@@ -2088,6 +2090,82 @@ done:
 	free(l.v);
 }
 
+/* The top-level conditions of rule r that may decide "no match" for it
+ * once known false (rules_impl.h, kill_start): each shared leaf of its
+ * list up to and including the first condition that can fail. Calls
+ * fn(slot, arg) for each. */
+static void kill_slots(const struct rule *r, void (*fn)(uint32_t slot, void *arg), void *arg)
+{
+	const struct rule_cond *m = r->match;
+
+	if (m == NULL || m->kind != COND_AND)
+		return;
+	for (size_t k = 0; k < m->n_kids; k++) {
+		const struct rule_cond *kid = m->kids[k];
+
+		if (kid->kind == COND_LEAF && kid->memo_slot != 0)
+			fn(kid->memo_slot - 1, arg);
+		if (!dpp_dispatch_infallible(kid))
+			return;
+	}
+}
+
+struct kill_fill {
+	uint32_t *pos;   /* counts (first pass), then the next free entry per slot */
+	uint32_t *rules; /* NULL while counting */
+	uint32_t rule;
+};
+
+static void kill_add(uint32_t slot, void *arg)
+{
+	struct kill_fill *kf = arg;
+
+	if (kf->rules == NULL)
+		kf->pos[slot + 1]++;
+	else
+		kf->rules[kf->pos[slot]++] = kf->rule;
+}
+
+/* Builds rs->kill_start/kill_rules; out of memory leaves them NULL (no
+ * rule is ever skipped that way: only an optimisation). */
+static void build_kills(struct dpp_ruleset *rs)
+{
+	size_t ns = rs->n_memo_slots;
+	uint32_t *start = NULL, *pos = NULL, *list = NULL;
+	struct kill_fill kf;
+
+	if (ns == 0)
+		return;
+	start = calloc(ns + 1, sizeof(*start));
+	pos = malloc((ns + 1) * sizeof(*pos));
+	if (start == NULL || pos == NULL)
+		goto fail;
+	kf = (struct kill_fill){.pos = start};
+	for (size_t i = 0; i < rs->n_rules; i++)
+		kill_slots(rs->rules[i], kill_add, &kf);
+	for (size_t k = 0; k < ns; k++)
+		start[k + 1] += start[k];
+	if (start[ns] == 0)
+		goto fail;
+	list = malloc(start[ns] * sizeof(*list));
+	if (list == NULL)
+		goto fail;
+	memcpy(pos, start, (ns + 1) * sizeof(*pos));
+	kf = (struct kill_fill){.pos = pos, .rules = list};
+	for (size_t i = 0; i < rs->n_rules; i++) {
+		kf.rule = (uint32_t)i;
+		kill_slots(rs->rules[i], kill_add, &kf);
+	}
+	free(pos);
+	rs->kill_start = start;
+	rs->kill_rules = list;
+	return;
+fail:
+	free(start);
+	free(pos);
+	free(list);
+}
+
 /* A set of rule names (open addressing over indices into rules[]): the
  * duplicate-name check and the reload's statistics carry were O(n^2)
  * strcmp loops, ~15 million instructions for 1,000 rules. */
@@ -2260,6 +2338,8 @@ int dpp_ruleset_compile(yaml_document_t *doc, yaml_node_t *rules_node, const cha
 	if (e.count == 0) {
 		rs->dispatch = dpp_dispatch_build(rs->rules, rs->n_rules);
 		intern_leaves(rs);
+		if (rs->dispatch != NULL)
+			build_kills(rs);
 	}
 done:
 	rs->stats = calloc(rs->n_rules > 0 ? rs->n_rules : 1, sizeof(*rs->stats));

@@ -156,6 +156,13 @@ struct dpp_ruleset {
 	 * when it could not be built: evaluation then walks every rule. */
 	struct dpp_dispatch *dispatch;
 	size_t n_memo_slots; /* leaf cache slots in use (<= LEAF_MEMO_MAX) */
+	/* By leaf cache slot s: the rules (indices into rules, ascending)
+	 * kill_rules[kill_start[s] .. kill_start[s + 1]) that cannot match
+	 * once slot s's test is false: it is one of their top-level
+	 * conditions and every condition before it cannot fail, so the
+	 * linear walk would have found "no match" there too. NULL: none. */
+	uint32_t *kill_start;
+	uint32_t *kill_rules;
 };
 
 struct dpp_dispatch;

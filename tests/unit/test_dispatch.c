@@ -283,6 +283,41 @@ static void test_random_rulesets_decide_like_a_linear_walk(void **state)
 	assert_true(skipped * 5 > total);
 }
 
+/* A shared test found false takes later rules out of the walk only when
+ * nothing before it in their lists can fail: here r1's regex hits the match
+ * limit before its `role` test, so the answer stays the linear walk's 500. */
+static void test_false_shared_leaf_keeps_earlier_errors(void **state)
+{
+	static const char rules[] =
+		"rules:\n"
+		"  - {name: r0, action: deny, conditions: [{field: role, operator: equals, value: ops}]}\n"
+		"  - {name: r1, action: deny, conditions: [{field: header.X, operator: matches, value: '^(a+)+$'}, "
+		"{field: role, operator: equals, value: ops}]}\n"
+		"  - {name: r2, action: deny, conditions: [{field: path, operator: equals, value: /x}, "
+		"{field: role, operator: equals, value: ops}]}\n";
+	struct dpp_header h = {"X", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!"};
+	struct dpp_request_view v = {.method = "GET", .path = "/x", .headers = &h, .n_headers = 1,
+				     .client_ip = "127.0.0.1", .role = "user"};
+	struct dpp_ruleset *rs = NULL;
+	char *errors = NULL;
+	struct dpp_policy_decision d;
+
+	(void)state;
+	if (fx_compile(rules, &rs, &errors) != 0)
+		fail_msg("does not compile: %s", errors);
+	assert_non_null(rs->kill_start); /* r2 is decided by r0's false test */
+	assert_int_equal(dpp_policy_evaluate(rs, &v, NULL, 0, &d), -1);
+	assert_int_equal(d.status, 500);
+	assert_string_equal(d.rule, "r1");
+	dpp_policy_decision_done(&d);
+	h.value = "b"; /* no error: r1 and r2 do not match, the request passes */
+	assert_int_equal(dpp_policy_evaluate(rs, &v, NULL, 0, &d), 0);
+	assert_int_equal(d.verdict, DPP_POLICY_ALLOW);
+	dpp_policy_decision_done(&d);
+	dpp_ruleset_unref(rs);
+	free(errors);
+}
+
 /* Regexes whose literal prefix is not safe are never indexed. */
 static void test_unsafe_regexes_are_not_indexed(void **state)
 {
@@ -342,6 +377,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_random_rulesets_decide_like_a_linear_walk),
 		cmocka_unit_test(test_unsafe_regexes_are_not_indexed),
+		cmocka_unit_test(test_false_shared_leaf_keeps_earlier_errors),
 		cmocka_unit_test(test_large_ruleset_visits_few_rules),
 	};
 
