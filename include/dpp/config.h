@@ -172,6 +172,8 @@ struct dpp_config_version {
 	size_t len;
 	int applied;
 	const char *errors;
+	const char *author; /* who asked (a control socket peer); NULL: the store
+			     * names the operator from its own environment */
 };
 typedef void (*dpp_config_version_fn)(void *arg, const struct dpp_config_version *v);
 
