@@ -1090,11 +1090,16 @@ int dpp_ctlsrv_start(const struct dpp_ctlsrv_opts *opts, struct dpp_ctlsrv **out
 	{
 		size_t dl = strlen(RUN_DIR);
 
-		if (strncmp(s->path, RUN_DIR "/", dl + 1) == 0 && strchr(s->path + dl + 1, '/') == NULL &&
-		    mkdir(RUN_DIR, 0755) != 0 && errno != EEXIST) {
-			*err = dup_printf("global.control_socket: cannot create %s: %s", RUN_DIR,
-					  strerror(errno));
-			goto fail;
+		if (strncmp(s->path, RUN_DIR "/", dl + 1) == 0 && strchr(s->path + dl + 1, '/') == NULL) {
+			if (mkdir(RUN_DIR, 0755) == 0) {
+				/* 0755 whatever the umask: control_group members must
+				 * reach the socket inside. */
+				(void)chmod(RUN_DIR, 0755);
+			} else if (errno != EEXIST) {
+				*err = dup_printf("global.control_socket: cannot create %s: %s", RUN_DIR,
+						  strerror(errno));
+				goto fail;
+			}
 		}
 	}
 	rc = clear_stale(s->path, err);
