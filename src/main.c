@@ -395,10 +395,13 @@ static void store_start(struct proxy_state *st, const struct dpp_settings *s)
 }
 
 /* Tells the store (through the core's neutral hook) what was tried. */
+static const char *notify_author; /* the author of the change running now (reload lock) */
+
 static void notify_version(const char *origin, const char *path, const char *text, size_t len,
 			   int applied, const char *errors)
 {
 	struct dpp_config_version v = {
+		.author = notify_author,
 		.origin = origin,
 		.path = path,
 		.text = text,
@@ -557,13 +560,15 @@ cleanup:
 
 /* The console's apply (and its SIGHUP): the SIGHUP path, recorded in config
  * history with the console's source ("console", "rollback", "sighup"). */
-static int hook_reload(void *ctx, const char *source, char **errors)
+static int hook_reload(void *ctx, const char *source, const char *author, char **errors)
 {
 	struct proxy_state *st = ctx;
 	int rc;
 
 	st->reload_origin = source;
+	notify_author = author;
 	rc = reload(st, errors);
+	notify_author = NULL;
 	st->reload_origin = NULL;
 	return rc;
 }
@@ -576,8 +581,11 @@ static void hook_record(void *ctx, const char *text, const char *version, const 
 
 	(void)version;
 	(void)based_on;
-	(void)author; /* the store names the operator itself (SUDO_USER, login, uid) */
+	/* The embedded console's author is the store's own choice (SUDO_USER,
+	 * login, uid); a control socket peer's is its user name. */
+	notify_author = author;
 	notify_version(source, dpp_config_path(st->cfg), text, strlen(text), applied, errors);
+	notify_author = NULL;
 }
 
 /* The log file while the console owns the terminal: global.log_file, else

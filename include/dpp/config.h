@@ -61,6 +61,11 @@ struct dpp_settings {
 	int store_requests;                /* 0 denied (security events only), 1 all */
 	char store_retention[32];          /* duration text, see dpp_config_parse_duration */
 	char store_request_retention[32];
+	char control_socket[DPP_SOCKET_PATH_MAX]; /* control socket; "" with source default:
+					    * the default path (docs/control.md); "" from
+					    * the file: off */
+	enum dpp_source control_socket_source;
+	char control_group[64];            /* group whose members may use it; "" = none */
 };
 
 /* Command-line values; NULL / 0 means "not given". Borrowed for the call. */
@@ -167,6 +172,8 @@ struct dpp_config_version {
 	size_t len;
 	int applied;
 	const char *errors;
+	const char *author; /* who asked (a control socket peer); NULL: the store
+			     * names the operator from its own environment */
 };
 typedef void (*dpp_config_version_fn)(void *arg, const struct dpp_config_version *v);
 

@@ -14,11 +14,13 @@
  * the file on disk is no longer that version (edited by hand meanwhile) the
  * apply is refused, so no edit is ever lost.
  *
- * Threads: snapshot and read functions are thread-safe. The mutating calls
- * (apply, set_dry_run, reload) run the embedding program's reload hook in
- * the calling thread; the program must call them from the one thread that
- * also handles SIGHUP (main.c: the console's thread when it runs, the
- * signal loop when headless), so two reloads never overlap. */
+ * Threads: every function is thread-safe. The mutating calls (apply,
+ * set_dry_run, reload) and validate run the embedding program's hooks in
+ * the calling thread while holding the control's one lock, so the embedded
+ * console, the control socket's thread and SIGHUP never overlap: a change
+ * is read-version / validate / write / reload as one step. A program that
+ * reloads by other means (headless SIGHUP) takes the same lock with
+ * dpp_control_lock, or calls dpp_control_reload_as. */
 #ifndef DPP_CONTROL_H
 #define DPP_CONTROL_H
 
@@ -43,9 +45,11 @@ struct dpp_control_hooks {
 	int (*validate)(void *ctx, const char *path, char **errors);
 	/* Re-reads the configured file and swaps it in live: the SIGHUP path.
 	 * source names the cause for config history ("sighup", "console",
-	 * "rollback"). Returns 0 when the new configuration took effect, -1
-	 * with *errors. */
-	int (*reload)(void *ctx, const char *source, char **errors);
+	 * "rollback", "ctl"); author names who asked (a control socket peer's
+	 * user; NULL: the operator of the daemon's own environment). Called
+	 * with the control's lock held. Returns 0 when the new configuration
+	 * took effect, -1 with *errors. */
+	int (*reload)(void *ctx, const char *source, const char *author, char **errors);
 	/* Optional (NULL: none): records a proposal refused before it was
 	 * written (the store's config_versions, applied 0 with the errors).
 	 * A text that was written is recorded by the reload hook, which runs
@@ -164,6 +168,24 @@ int dpp_control_set_dry_run(struct dpp_control *ctl, const char *rule, int on,
 
 /* Out: reloads the file as SIGHUP does. Returns 0, or -1 with *errors. */
 int dpp_control_reload(struct dpp_control *ctl, char **errors);
+
+/* The same with the history's source and author (NULL: the daemon's
+ * operator): the control socket's reload ("ctl" or "console"). */
+int dpp_control_reload_as(struct dpp_control *ctl, const char *source, const char *author,
+			  char **errors);
+
+/* dpp_control_set_dry_run with the history's source (the control socket:
+ * "ctl" or "console"). based_on NULL: whatever is live. */
+int dpp_control_set_dry_run_as(struct dpp_control *ctl, const char *rule, int on,
+			       const char *based_on, const char *source, const char *author,
+			       char new_version[DPP_CONTROL_VERSION_LEN], char **errors);
+
+/* The one lock of the mutating calls, for a program that changes the
+ * configuration outside them (SIGHUP without a console) or runs the
+ * store's rollback. Not recursive: never call a mutating call while
+ * holding it. */
+void dpp_control_lock(struct dpp_control *ctl);
+void dpp_control_unlock(struct dpp_control *ctl);
 
 /* The operator's name for config history: $SUDO_USER, else the login name,
  * else "uid:N", into buf. */

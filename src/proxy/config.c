@@ -247,6 +247,18 @@ static const struct dpp_config_row builtin_rows[] = {
 	  .help = "How long plain request events (requests: all) stay in the store."},
 	 check_duration, FIELD(store_request_retention),
 	 sizeof(((struct dpp_settings *)0)->store_request_retention), NO},
+	{{.key = "global.control_socket", .type = DPP_CONFIG_STRING, .def = "",
+	  .help = "Unix socket for docker-policy-proxy console and ctl (docs/control.md); not "
+		  "set: /run/docker-policy-proxy/control.sock when running as root, else "
+		  "control.sock beside the store file; \"\" turns it off. Never TCP. "
+		  "Restart-only."},
+	 check_socket_path, FIELD(control_socket), DPP_SOCKET_PATH_MAX,
+	 FIELD(control_socket_source)},
+	{{.key = "global.control_group", .type = DPP_CONFIG_STRING, .def = "",
+	  .help = "Group (name) whose members may use the control socket (mode 0660 with that "
+		  "group); empty: only root and the daemon's own user (mode 0600). Membership is "
+		  "read from the group database for the peer's user. Restart-only."},
+	 NULL, FIELD(control_group), sizeof(((struct dpp_settings *)0)->control_group), NO},
 	{{.key = "global.metrics", .type = DPP_CONFIG_MAPPING, .reloadable = 1,
 	  .help = "Prometheus metrics on the proxy port."},
 	 NULL, NO, 0, NO},
@@ -1512,6 +1524,8 @@ static void print_source(FILE *out, const struct dpp_config_row *r, enum dpp_sou
 		fprintf(out, "  # default (empty: auto-detect)\n");
 	else if (src == DPP_SOURCE_DEFAULT && strcmp(r->k.key, "global.store.path") == 0)
 		fprintf(out, "  # default (not set: docker-policy-proxy.db beside the config file)\n");
+	else if (src == DPP_SOURCE_DEFAULT && strcmp(r->k.key, "global.control_socket") == 0)
+		fprintf(out, "  # default (not set: the default path, docs/control.md)\n");
 	else
 		fprintf(out, "  # %s\n", dpp_source_name(src));
 }

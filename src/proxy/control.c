@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,10 @@ struct dpp_control {
 	char *config_path; /* NULL: no file */
 	int64_t started_ms;
 	char version[DPP_CONTROL_VERSION_LEN];
+	/* Serializes every change (and validate, which reads the running
+	 * state through the hook) across the console, the control socket's
+	 * thread and SIGHUP (dpp_control_lock). Also guards version. */
+	pthread_mutex_t lock;
 };
 
 static int64_t wall_ms(void)
@@ -96,6 +101,10 @@ struct dpp_control *dpp_control_create(struct dpp_server *srv, const struct dpp_
 		return NULL;
 	ctl->srv = srv;
 	ctl->hooks = *hooks;
+	if (pthread_mutex_init(&ctl->lock, NULL) != 0) {
+		free(ctl);
+		return NULL;
+	}
 	snprintf(ctl->listen, sizeof(ctl->listen), "%s", info->listen != NULL ? info->listen : "");
 	snprintf(ctl->upstream, sizeof(ctl->upstream), "%s",
 		 info->upstream != NULL ? info->upstream : "");
@@ -103,6 +112,7 @@ struct dpp_control *dpp_control_create(struct dpp_server *srv, const struct dpp_
 	if (info->config_path != NULL) {
 		ctl->config_path = strdup(info->config_path);
 		if (ctl->config_path == NULL) {
+			pthread_mutex_destroy(&ctl->lock);
 			free(ctl);
 			return NULL;
 		}
@@ -118,8 +128,19 @@ void dpp_control_free(struct dpp_control *ctl)
 {
 	if (ctl == NULL)
 		return;
+	pthread_mutex_destroy(&ctl->lock);
 	free(ctl->config_path);
 	free(ctl);
+}
+
+void dpp_control_lock(struct dpp_control *ctl)
+{
+	pthread_mutex_lock(&ctl->lock);
+}
+
+void dpp_control_unlock(struct dpp_control *ctl)
+{
+	pthread_mutex_unlock(&ctl->lock);
 }
 
 struct dpp_bus_sub *dpp_control_subscribe(struct dpp_control *ctl, const char *name,
@@ -161,7 +182,9 @@ struct dpp_control_snapshot *dpp_control_snapshot(struct dpp_control *ctl)
 		 dpp_auth_describe(dpp_runtime_auth(rt)));
 	snprintf(s->status.config_path, sizeof(s->status.config_path), "%s",
 		 ctl->config_path != NULL ? ctl->config_path : "");
+	pthread_mutex_lock(&ctl->lock);
 	memcpy(s->status.version, ctl->version, sizeof(s->status.version));
+	pthread_mutex_unlock(&ctl->lock);
 	s->status.started_ms = ctl->started_ms;
 	dpp_server_counts(ctl->srv, &s->status.requests, &s->status.denials);
 	s->status.streams = dpp_server_streams(ctl->srv);
@@ -370,8 +393,8 @@ static int validate_at(struct dpp_control *ctl, const char *tmp, char **errors)
 	return rc;
 }
 
-int dpp_control_validate(struct dpp_control *ctl, const char *text, const char *source,
-			 const char *author, char **errors)
+static int validate_locked(struct dpp_control *ctl, const char *text, const char *source,
+			   const char *author, char **errors)
 {
 	char tmp[PATH_MAX];
 	int fd, rc;
@@ -397,6 +420,17 @@ int dpp_control_validate(struct dpp_control *ctl, const char *text, const char *
 	return rc;
 }
 
+int dpp_control_validate(struct dpp_control *ctl, const char *text, const char *source,
+			 const char *author, char **errors)
+{
+	int rc;
+
+	pthread_mutex_lock(&ctl->lock);
+	rc = validate_locked(ctl, text, source, author, errors);
+	pthread_mutex_unlock(&ctl->lock);
+	return rc;
+}
+
 static void fsync_dir(const char *path)
 {
 	char dir[PATH_MAX];
@@ -414,9 +448,9 @@ static void fsync_dir(const char *path)
 	}
 }
 
-int dpp_control_apply(struct dpp_control *ctl, const char *text, const char *based_on,
-		      const char *source, const char *author,
-		      char new_version[DPP_CONTROL_VERSION_LEN], char **errors)
+static int apply_locked(struct dpp_control *ctl, const char *text, const char *based_on,
+			const char *source, const char *author,
+			char new_version[DPP_CONTROL_VERSION_LEN], char **errors)
 {
 	char tmp[PATH_MAX], now_version[DPP_CONTROL_VERSION_LEN], version[DPP_CONTROL_VERSION_LEN];
 	char *disk = NULL, *rerr = NULL;
@@ -451,7 +485,8 @@ int dpp_control_apply(struct dpp_control *ctl, const char *text, const char *bas
 	}
 	fsync_dir(ctl->config_path);
 	memcpy(ctl->version, version, sizeof(ctl->version));
-	if (ctl->hooks.reload(ctl->hooks.ctx, source != NULL ? source : "console", &rerr) != 0) {
+	if (ctl->hooks.reload(ctl->hooks.ctx, source != NULL ? source : "console", author,
+			      &rerr) != 0) {
 		*errors = dup_printf("%s was written but the reload refused it; the previous "
 				     "configuration stays live: %s",
 				     ctl->config_path, rerr != NULL ? rerr : "unknown error");
@@ -469,44 +504,86 @@ cleanup:
 	return rc;
 }
 
-int dpp_control_set_dry_run(struct dpp_control *ctl, const char *rule, int on,
-			    const char *based_on, const char *author,
-			    char new_version[DPP_CONTROL_VERSION_LEN], char **errors)
+int dpp_control_apply(struct dpp_control *ctl, const char *text, const char *based_on,
+		      const char *source, const char *author,
+		      char new_version[DPP_CONTROL_VERSION_LEN], char **errors)
+{
+	int rc;
+
+	pthread_mutex_lock(&ctl->lock);
+	rc = apply_locked(ctl, text, based_on, source, author, new_version, errors);
+	pthread_mutex_unlock(&ctl->lock);
+	return rc;
+}
+
+int dpp_control_set_dry_run_as(struct dpp_control *ctl, const char *rule, int on,
+			       const char *based_on, const char *source, const char *author,
+			       char new_version[DPP_CONTROL_VERSION_LEN], char **errors)
 {
 	char *text = NULL, *next = NULL;
 	char version[DPP_CONTROL_VERSION_LEN];
 	int rc = -1;
 
 	*errors = NULL;
+	if (new_version != NULL)
+		new_version[0] = '\0';
+	pthread_mutex_lock(&ctl->lock);
 	if (dpp_control_read_config(ctl, &text, version, errors) != 0)
-		return -1;
+		goto cleanup;
 	if (based_on != NULL && strcmp(based_on, version) != 0) {
-		*errors = dup_printf("%s changed on disk since it was read: nothing applied",
-				     ctl->config_path);
+		*errors = dup_printf("%s changed on disk since it was read (version %.12s, now %.12s): "
+				     "nothing applied",
+				     ctl->config_path, based_on, version);
 		goto cleanup;
 	}
 	if (dpp_cfgedit_set_rule_key(text, rule, "dry_run", on ? "true" : "false", &next,
 				     errors) != 0)
 		goto cleanup;
-	rc = dpp_control_apply(ctl, next, version, "console", author, new_version, errors);
+	rc = apply_locked(ctl, next, version, source, author, new_version, errors);
 cleanup:
+	pthread_mutex_unlock(&ctl->lock);
 	free(text);
 	free(next);
 	return rc;
 }
 
-int dpp_control_reload(struct dpp_control *ctl, char **errors)
+int dpp_control_set_dry_run(struct dpp_control *ctl, const char *rule, int on,
+			    const char *based_on, const char *author,
+			    char new_version[DPP_CONTROL_VERSION_LEN], char **errors)
+{
+	return dpp_control_set_dry_run_as(ctl, rule, on, based_on, "console", author, new_version,
+					  errors);
+}
+
+static int reload_locked(struct dpp_control *ctl, const char *source, const char *author,
+			 char **errors)
 {
 	char *text = NULL;
 	size_t len = 0;
 	int rc;
 
 	*errors = NULL;
-	rc = ctl->hooks.reload(ctl->hooks.ctx, "sighup", errors);
+	rc = ctl->hooks.reload(ctl->hooks.ctx, source, author, errors);
 	if (rc == 0 && ctl->config_path != NULL && read_file(ctl->config_path, &text, &len) == 0)
 		dpp_cfgedit_version(text, len, ctl->version);
 	free(text);
 	return rc;
+}
+
+int dpp_control_reload_as(struct dpp_control *ctl, const char *source, const char *author,
+			  char **errors)
+{
+	int rc;
+
+	pthread_mutex_lock(&ctl->lock);
+	rc = reload_locked(ctl, source, author, errors);
+	pthread_mutex_unlock(&ctl->lock);
+	return rc;
+}
+
+int dpp_control_reload(struct dpp_control *ctl, char **errors)
+{
+	return dpp_control_reload_as(ctl, "sighup", NULL, errors);
 }
 
 void dpp_control_author(char *buf, size_t len)

@@ -751,6 +751,7 @@ void dpp_store_config_hook(void *arg, const struct dpp_config_version *v)
 	j->v.len = v->text != NULL ? v->len : 0;
 	j->v.applied = v->applied;
 	j->v.errors = v->errors != NULL ? dup_or_null(v->errors, strlen(v->errors)) : NULL;
+	j->v.author = v->author != NULL ? dup_or_null(v->author, strlen(v->author)) : NULL;
 	j->v.time_ms = wall_ms();
 	if (j->v.origin == NULL || (v->text != NULL && j->v.text == NULL)) {
 		sw_version_free(&j->v);

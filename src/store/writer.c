@@ -257,6 +257,7 @@ void sw_version_free(struct sw_version *sv)
 	free(sv->path);
 	free(sv->text);
 	free(sv->errors);
+	free(sv->author);
 	memset(sv, 0, sizeof(*sv));
 }
 
@@ -352,7 +353,9 @@ int64_t sw_record_version(struct store_writer *w, const struct sw_version *v)
 		id = 0; /* unchanged: no row */
 	} else {
 		dpp_store_iso_time(v->time_ms, ts, sizeof(ts));
-		if (req_author == NULL)
+		if (req_author == NULL && v->author != NULL)
+			snprintf(author, sizeof(author), "%s", v->author);
+		else if (req_author == NULL)
 			dpp_store_author(author, sizeof(author));
 		rc = sqlite3_prepare_v2(
 			w->db,

@@ -27,6 +27,7 @@ struct sw_version {             /* one configuration to record */
 	size_t len;
 	int applied;
 	char *errors;           /* may be NULL */
+	char *author;           /* may be NULL: dpp_store_author */
 	int64_t time_ms;
 };
 

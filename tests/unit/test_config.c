@@ -1077,7 +1077,7 @@ static void test_schema_table(void **state)
 		if (k->type == DPP_CONFIG_ENUM)
 			assert_non_null(k->choices);
 	}
-	assert_int_equal(n, 35);
+	assert_int_equal(n, 37);
 	assert_string_equal(dpp_source_name(DPP_SOURCE_ENV), "env");
 	assert_string_equal(dpp_source_name(DPP_SOURCE_AUTO), "auto");
 }
@@ -1208,6 +1208,8 @@ static char *print_to_string(const struct dpp_config *cfg)
 	"global.store.requests: denied  # default\n" \
 	"global.store.retention: 90d  # default\n" \
 	"global.store.request_retention: 7d  # default\n" \
+	"global.control_socket: \"\"  # default (not set: the default path, docs/control.md)\n" \
+	"global.control_group: \"\"  # default\n" \
 	"global.metrics.enabled: false  # default\n" \
 	"global.metrics.path: /metrics  # default\n" \
 	"global.trusted_proxies: (not set)  # default\n" \
