@@ -356,7 +356,7 @@ static void print_event(const struct dpp_event *ev)
 	char when[32];
 	time_t t = (time_t)(ev->time_ms / 1000);
 	struct tm tm;
-	char st[8];
+	char st[16];
 
 	localtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%H:%M:%S", &tm);
