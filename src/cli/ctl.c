@@ -27,27 +27,7 @@
 
 static int exit_for(const struct dpp_ctl_error *e)
 {
-	switch (e->kind) {
-	case DPP_CTL_OK:
-		return EX_OK;
-	case DPP_CTL_NO_DAEMON:
-	case DPP_CTL_GONE:
-	case DPP_CTL_TIMEOUT:
-		return EX_UNAVAILABLE;
-	case DPP_CTL_PERMISSION:
-		return EX_NOPERM;
-	case DPP_CTL_REFUSED:
-		if (strcmp(e->code, DPP_PROTO_E_INTERNAL) == 0)
-			return EX_SOFTWARE;
-		if (strcmp(e->code, DPP_PROTO_E_FORBIDDEN) == 0)
-			return EX_NOPERM;
-		return EX_DATAERR;
-	case DPP_CTL_PROTOCOL:
-		return EX_PROTOCOL;
-	case DPP_CTL_SYSTEM:
-		return EX_OSERR;
-	}
-	return EX_SOFTWARE;
+	return dpp_ctl_exit_code(e);
 }
 
 static int report(const char *what, const struct dpp_ctl_error *e)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sysexits.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,6 +73,31 @@ void dpp_ctl_connect_error(struct dpp_ctl_error *err, const char *path, int e)
 			path, strerror(e));
 	else
 		set_err(err, DPP_CTL_SYSTEM, NULL, "cannot connect to %s: %s", path, strerror(e));
+}
+
+int dpp_ctl_exit_code(const struct dpp_ctl_error *e)
+{
+	switch (e->kind) {
+	case DPP_CTL_OK:
+		return EX_OK;
+	case DPP_CTL_NO_DAEMON:
+	case DPP_CTL_GONE:
+	case DPP_CTL_TIMEOUT:
+		return EX_UNAVAILABLE;
+	case DPP_CTL_PERMISSION:
+		return EX_NOPERM;
+	case DPP_CTL_REFUSED:
+		if (strcmp(e->code, DPP_PROTO_E_INTERNAL) == 0)
+			return EX_SOFTWARE;
+		if (strcmp(e->code, DPP_PROTO_E_FORBIDDEN) == 0)
+			return EX_NOPERM;
+		return EX_DATAERR;
+	case DPP_CTL_PROTOCOL:
+		return EX_PROTOCOL;
+	case DPP_CTL_SYSTEM:
+		return EX_OSERR;
+	}
+	return EX_SOFTWARE;
 }
 
 void dpp_ctl_on_behalf_of(char *buf, size_t len)

@@ -44,6 +44,11 @@ struct dpp_ctl_error {
 	char message[4096]; /* for people; the loader's lines for invalid */
 };
 
+/* The CLI's exit status for an error (sysexits.h): 0 ok; 69 no daemon,
+ * gone or timed out; 77 permission denied; 65 refused (conflict, invalid,
+ * not_found, ...); 70 the daemon's internal error; 76 protocol; 71 system. */
+int dpp_ctl_exit_code(const struct dpp_ctl_error *e);
+
 /* Fills buf with who the changes are made on behalf of: $SUDO_USER when
  * running as root and it is set, else "" (the daemon then uses the peer's
  * own name). */

@@ -24,6 +24,8 @@
 #include <yaml.h>
 
 #include "cfgfile.h"
+#include "client.h"
+#include "ctlsock.h"
 #include "db.h"
 #include "dpp/cidr.h"
 #include "dpp/config.h"
@@ -38,6 +40,7 @@ struct cli {
 	long limit;
 	int json, reveal;
 	const char *confirm, *comment;
+	const char *control_socket; /* --control-socket (rollback) */
 	char db_path[4096];
 };
 
@@ -50,7 +53,8 @@ static void cli_usage(FILE *out)
 		"  " PROG " history                      list config versions (* = live)\n"
 		"  " PROG " history show N [--reveal]    one version's text (token:/secret: values masked)\n"
 		"  " PROG " history diff N [M] [--reveal]  unified diff of N against M (default: the live one)\n"
-		"  " PROG " history rollback N [--confirm 10m] [--comment TEXT]\n"
+		"  " PROG " history rollback N [--confirm 10m] [--comment TEXT] [--control-socket PATH]\n"
+		"        (through the running daemon's control socket when one answers, else the file + SIGHUP)\n"
 		"  " PROG " history confirm              keep a rollback made with --confirm\n"
 		"Common: --store PATH (the database) or --config PATH (the proxy's config file,\n"
 		"whose global.store.path names it; default $DOCKER_PROXY_CONFIG, else ./config.yaml).\n"
@@ -975,6 +979,59 @@ static pid_t find_proxy(const char *db_path)
 	return pid > 1 ? (pid_t)pid : 0;
 }
 
+/* A running daemon does the rollback itself when its control socket
+ * answers (command history_rollback: the same validate / record / swap
+ * path as every change). Returns the exit code, or -1 when no daemon
+ * answers there (the file + SIGHUP path below then applies). */
+static int rollback_over_socket(struct cli *c, int64_t id, long long confirm_s)
+{
+	struct dpp_ctl_error e;
+	struct dpp_ctl_peer peer;
+	struct dpp_ctlclient *cl;
+	char path[4096], msg[1200], obo[64];
+	cJSON *args, *resp = NULL;
+	const cJSON *v;
+	int rc;
+
+	if (dpp_ctlsock_resolve(c->control_socket, c->config, path, sizeof(path), msg, sizeof(msg)) != 0)
+		return -1; /* turned off: the file path */
+	memset(&e, 0, sizeof(e));
+	dpp_ctl_on_behalf_of(obo, sizeof(obo));
+	cl = dpp_ctlclient_connect(path, "ctl", obo, 5000, &peer, &e);
+	if (cl == NULL) {
+		if (e.kind == DPP_CTL_NO_DAEMON && c->control_socket == NULL)
+			return -1;
+		fprintf(stderr, PROG ": history rollback: %s\n", e.message);
+		return dpp_ctl_exit_code(&e);
+	}
+	args = cJSON_CreateObject();
+	if (args == NULL || cJSON_AddNumberToObject(args, "id", (double)id) == NULL ||
+	    (confirm_s > 0 && cJSON_AddNumberToObject(args, "confirm_ms", (double)confirm_s * 1000) == NULL) ||
+	    (c->comment != NULL && cJSON_AddStringToObject(args, "comment", c->comment) == NULL)) {
+		cJSON_Delete(args);
+		dpp_ctlclient_close(cl);
+		fprintf(stderr, PROG ": history rollback: out of memory\n");
+		return EX_OSERR;
+	}
+	if (dpp_ctlclient_request(cl, "history_rollback", args, 60000, &resp, &e) != 0) {
+		if (e.kind == DPP_CTL_REFUSED)
+			fprintf(stderr, PROG ": history rollback to version %lld refused by the daemon (%s): %s\n",
+				(long long)id, e.code, e.message);
+		else
+			fprintf(stderr, PROG ": history rollback: %s\n", e.message);
+		rc = dpp_ctl_exit_code(&e);
+	} else {
+		v = cJSON_GetObjectItem(resp, "version");
+		printf("rolled back to version %lld: live now in PID %ld (config version %.12s)%s\n",
+		       (long long)id, peer.pid, cJSON_IsString(v) ? v->valuestring : "?",
+		       confirm_s > 0 ? "; run `" PROG " history confirm` to keep it" : "");
+		rc = EX_OK;
+	}
+	cJSON_Delete(resp);
+	dpp_ctlclient_close(cl);
+	return rc;
+}
+
 static int cmd_history_rollback(struct cli *c, const char *arg)
 {
 	sqlite3 *db = NULL;
@@ -997,6 +1054,10 @@ static int cmd_history_rollback(struct cli *c, const char *arg)
 		fprintf(stderr, PROG ": --confirm: a duration such as 10m or 30s\n");
 		return EX_USAGE;
 	}
+	rc = rollback_over_socket(c, id, confirm_s);
+	if (rc >= 0)
+		return rc;
+	rc = EX_SOFTWARE;
 	if (resolve_db(c) != 0)
 		return EX_UNAVAILABLE;
 	if (dpp_store_db_open_cli_rw(c->db_path, &db, err, sizeof(err)) != DPP_STORE_OPEN_OK) {
@@ -1240,6 +1301,7 @@ int dpp_store_cli_main(int argc, char **argv)
 		{"limit", required_argument, NULL, 9},     {"json", no_argument, NULL, 10},
 		{"reveal", no_argument, NULL, 11},         {"confirm", required_argument, NULL, 12},
 		{"comment", required_argument, NULL, 13},  {"help", no_argument, NULL, 'h'},
+		{"control-socket", required_argument, NULL, 14},
 		{NULL, 0, NULL, 0},
 	};
 	struct cli c;
@@ -1277,6 +1339,7 @@ int dpp_store_cli_main(int argc, char **argv)
 		case 11: c.reveal = 1; break;
 		case 12: c.confirm = optarg; break;
 		case 13: c.comment = optarg; break;
+		case 14: c.control_socket = optarg; break;
 		case 'h':
 			cli_usage(stdout);
 			return EX_OK;
