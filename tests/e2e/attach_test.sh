@@ -79,8 +79,8 @@ wait_exit() {
 
 # median_ping N: median seconds of N sequential GET /_ping.
 median_ping() {
-	local i
-	for i in $(seq "$1"); do
+	local _
+	for _ in $(seq "$1"); do
 		curl -s -o /dev/null -w '%{time_total}\n' --max-time 5 "http://127.0.0.1:$P_PORT/_ping"
 	done | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'
 }
