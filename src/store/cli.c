@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -979,6 +980,32 @@ static pid_t find_proxy(const char *db_path)
 	return pid > 1 ? (pid_t)pid : 0;
 }
 
+/* 1 when the daemon behind cl runs the configuration file config names
+ * (dpp_config_pick_path's choice), compared by realpath. */
+static int same_config(struct dpp_ctlclient *cl, const char *config)
+{
+	struct dpp_config_flags flags;
+	struct dpp_ctl_error e;
+	cJSON *resp = NULL;
+	const cJSON *st, *cp;
+	char a[PATH_MAX], b[PATH_MAX];
+	const char *mine;
+	int required, same = 0;
+
+	memset(&flags, 0, sizeof(flags));
+	flags.config_path = config;
+	mine = dpp_config_pick_path(&flags, &required);
+	if (mine == NULL || realpath(mine, a) == NULL)
+		return 0;
+	if (dpp_ctlclient_request(cl, "status", NULL, 5000, &resp, &e) != 0)
+		return 0;
+	st = cJSON_GetObjectItem(resp, "status");
+	cp = cJSON_GetObjectItem(st, "config_path");
+	same = cJSON_IsString(cp) && realpath(cp->valuestring, b) != NULL && strcmp(a, b) == 0;
+	cJSON_Delete(resp);
+	return same;
+}
+
 /* A running daemon does the rollback itself when its control socket
  * answers (command history_rollback: the same validate / record / swap
  * path as every change). Returns the exit code, or -1 when no daemon
@@ -1003,6 +1030,12 @@ static int rollback_over_socket(struct cli *c, int64_t id, long long confirm_s)
 			return -1;
 		fprintf(stderr, PROG ": history rollback: %s\n", e.message);
 		return dpp_ctl_exit_code(&e);
+	}
+	if (c->control_socket == NULL && !same_config(cl, c->config)) {
+		/* A daemon answers on the default socket, but it runs another
+		 * configuration than the one this rollback is for. */
+		dpp_ctlclient_close(cl);
+		return -1;
 	}
 	args = cJSON_CreateObject();
 	if (args == NULL || cJSON_AddNumberToObject(args, "id", (double)id) == NULL ||
