@@ -370,6 +370,12 @@ static int cmd_events(struct ctl *x, const char *const *kinds, size_t n_kinds)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
+	/* Interrupting is how this command ends, also when started in the
+	 * background by a shell (which leaves SIGINT ignored: an ignored
+	 * signal never reaches a signalfd). */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0 ||
 	    (sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
 		fprintf(stderr, PROG " ctl events: signals: %s\n", strerror(errno));

@@ -1038,7 +1038,7 @@ static int rollback_over_socket(struct cli *c, int64_t id, long long confirm_s)
 		return -1;
 	}
 	args = cJSON_CreateObject();
-	if (args == NULL || cJSON_AddNumberToObject(args, "id", (double)id) == NULL ||
+	if (args == NULL || cJSON_AddNumberToObject(args, "version_id", (double)id) == NULL ||
 	    (confirm_s > 0 && cJSON_AddNumberToObject(args, "confirm_ms", (double)confirm_s * 1000) == NULL) ||
 	    (c->comment != NULL && cJSON_AddStringToObject(args, "comment", c->comment) == NULL)) {
 		cJSON_Delete(args);
