@@ -71,6 +71,8 @@ suite "end-to-end: security regressions (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/security bash tests/e2e/security_test.sh
 suite "end-to-end: SQLite store, audit and history (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/store bash tests/e2e/store_test.sh
+suite "end-to-end: the daemon's control socket (ASan+UBSan build)" \
+	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/control bash tests/e2e/control_test.sh
 suite "end-to-end: life cycle (ASan+UBSan build)" \
 	env DPP_BIN=build-san/docker-policy-proxy DPP_E2E_LOGDIR=.e2e-logs/lifecycle bash tests/e2e/lifecycle_test.sh
 suite "end-to-end: TLS, client certificates, Unix socket (ASan+UBSan build)" \

@@ -34,6 +34,7 @@
 #include "ctl.h"
 #include "console.h"
 #include "store.h"
+#include "server.h"
 
 #define GRACE_MS 10000
 #define AUDIT_QUEUE 8192
@@ -60,6 +61,9 @@ struct proxy_state {
 	int listen_fd;        /* > 0: passed by systemd (socket activation) */
 	char listen_bind[64]; /* its address and port replace global.bind/port */
 	int listen_port;
+	struct dpp_control *ctl;    /* for the control socket's history hook */
+	char store_db[4096];        /* the store's file; "" when it is off */
+	char config_file[4096];     /* the configuration file ("" none); fixed at start */
 };
 
 static void usage(FILE *out)
@@ -401,6 +405,7 @@ static void store_start(struct proxy_state *st, const struct dpp_settings *s)
 
 /* Tells the store (through the core's neutral hook) what was tried. */
 static const char *notify_author; /* the author of the change running now (reload lock) */
+static const char *notify_author_rb; /* a control socket rollback's author (control thread) */
 
 static void notify_version(const char *origin, const char *path, const char *text, size_t len,
 			   int applied, const char *errors)
@@ -593,6 +598,123 @@ static void hook_record(void *ctx, const char *text, const char *version, const 
 	notify_author = NULL;
 }
 
+/* ---- the control socket (docs/control.md) --------------------------------- */
+
+/* global.control_socket, or its default: /run/docker-policy-proxy/ as root,
+ * else control.sock beside the store file (where the store would be when it
+ * is off). Returns 1 with the path, 0 when turned off. */
+static int control_socket_path(const struct dpp_settings *s, const char *config_path, char *out,
+			       size_t len)
+{
+	char store[4096];
+	const char *slash;
+
+	if (s->control_socket_source != DPP_SOURCE_DEFAULT) {
+		if (s->control_socket[0] == '\0')
+			return 0;
+		snprintf(out, len, "%s", s->control_socket);
+		return 1;
+	}
+	if (geteuid() == 0) {
+		snprintf(out, len, "/run/docker-policy-proxy/control.sock");
+		return 1;
+	}
+	if (!dpp_store_resolve_path(s, config_path, store, sizeof(store))) {
+		struct dpp_settings d = *s;
+
+		d.store_path_source = DPP_SOURCE_DEFAULT;
+		dpp_store_resolve_path(&d, config_path, store, sizeof(store));
+	}
+	slash = strrchr(store, '/');
+	if (slash == NULL)
+		snprintf(out, len, "control.sock");
+	else
+		snprintf(out, len, "%.*s/control.sock", (int)(slash - store), store);
+	return 1;
+}
+
+static int history_reload(void *arg, char **errors)
+{
+	struct proxy_state *st = arg;
+
+	return dpp_control_reload_as(st->ctl, "rollback", notify_author_rb, errors);
+}
+
+/* history_* over the control socket: the store CLI's own code. */
+static int hook_history(void *ctx, const char *cmd, const cJSON *req, const char *source,
+			const char *author, cJSON *result, char code[32], char **message)
+{
+	struct proxy_state *st = ctx;
+
+	(void)source;
+	if (st->store_db[0] == '\0') {
+		snprintf(code, 32, "internal");
+		*message = strdup("the SQLite store is off (global.store.path: \"\"): no history");
+		return -1;
+	}
+	notify_author_rb = author;
+	{
+		int rc = dpp_store_history_ctl(st->store_db,
+					       st->config_file[0] != '\0' ? st->config_file : NULL, cmd, req, author,
+					       result, code, message, history_reload, st);
+
+		notify_author_rb = NULL;
+		return rc;
+	}
+}
+
+/* Starts the control socket server. Returns 0 (also when turned off), or
+ * the exit status: EX_TEMPFAIL when a live daemon owns the socket (never
+ * taken over), EX_OSERR when it cannot be created. */
+static int control_socket_start(struct proxy_state *st, const struct dpp_settings *s,
+				struct dpp_control *ctl, struct dpp_ctlsrv **out)
+{
+	char path[4096];
+	struct dpp_ctlsrv_opts o;
+	char *err = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!control_socket_path(s, dpp_config_path(st->cfg), path, sizeof(path))) {
+		dpp_log_info("control socket: off (global.control_socket: \"\")");
+		return 0;
+	}
+	if (strlen(path) >= DPP_SOCKET_PATH_MAX) {
+		fprintf(stderr, "docker-policy-proxy: control socket: %s is longer than 107 bytes; "
+				"set global.control_socket\n", path);
+		return EX_OSERR;
+	}
+	memset(&o, 0, sizeof(o));
+	o.path = path;
+	o.group = s->control_group;
+	o.ctl = ctl;
+	o.bus = st->bus;
+	o.hooks.ctx = st;
+	o.hooks.history = hook_history;
+	st->ctl = ctl;
+	snprintf(st->config_file, sizeof(st->config_file), "%s",
+		 dpp_config_path(st->cfg) != NULL ? dpp_config_path(st->cfg) : "");
+	if (st->store == NULL ||
+	    !dpp_store_resolve_path(s, dpp_config_path(st->cfg), st->store_db, sizeof(st->store_db)))
+		st->store_db[0] = '\0';
+	rc = dpp_ctlsrv_start(&o, out, &err);
+	if (rc != 0 && s->control_socket_source == DPP_SOURCE_DEFAULT) {
+		/* Only the default path: several daemons on one host (tests,
+		 * one per configuration) must not stop each other from
+		 * starting. A configured path that fails stops the start. */
+		dpp_log_warn("%s; running without a control socket (set global.control_socket)",
+			     err != NULL ? err : "control socket: cannot start");
+		free(err);
+		return 0;
+	}
+	if (rc != 0) {
+		fprintf(stderr, "docker-policy-proxy: %s\n", err != NULL ? err : "control socket: cannot start");
+		free(err);
+		return rc == DPP_CTLSRV_IN_USE ? EX_TEMPFAIL : EX_OSERR;
+	}
+	return 0;
+}
+
 /* The log file while the console owns the terminal: global.log_file, else
  * docker-policy-proxy.log beside the config file (or in the working
  * directory). */
@@ -691,6 +813,7 @@ int main(int argc, char **argv)
 	int console_mode;
 	struct dpp_console *console = NULL;
 	struct dpp_control *ctl = NULL;
+	struct dpp_ctlsrv *ctlsrv = NULL;
 	FILE *log_file = NULL;
 	int saved_stderr = -1;
 	char log_path[1100] = "";
@@ -945,6 +1068,35 @@ int main(int argc, char **argv)
 		dpp_log_warn("Docker is not answering at %s yet; requests get 502 until it does",
 			     settings.socket);
 
+	{
+		/* The control interface: the embedded console's, and the control
+		 * socket's in both modes (one lock serializes their changes). */
+		struct dpp_control_hooks hooks = {
+			.ctx = &st, .validate = hook_validate, .reload = hook_reload,
+			.record = hook_record,
+		};
+		struct dpp_control_info info = {
+			.listen = listen_desc,
+			.upstream = settings.socket,
+			.docker = docker_desc,
+			.config_path = dpp_config_path(st.cfg),
+		};
+
+		snprintf(listen_desc, sizeof(listen_desc), "%s%s%s:%d%s%s",
+			 strchr(settings.bind, ':') ? "[" : "", settings.bind,
+			 strchr(settings.bind, ':') ? "]" : "", settings.port,
+			 settings.listen_unix[0] != '\0' ? " and unix:" : "", settings.listen_unix);
+		ctl = dpp_control_create(st.srv, &hooks, &info);
+		if (ctl == NULL) {
+			dpp_log_error("out of memory");
+			rc = EX_OSERR;
+			goto stop;
+		}
+		rc = control_socket_start(&st, &settings, ctl, &ctlsrv);
+		if (rc != 0)
+			goto stop;
+		rc = EX_SOFTWARE;
+	}
 	/* Under systemd (Type=notify): READY=1 only once the listener is up
 	 * and Docker has answered; until then the loop probes Docker every
 	 * second. STATUS= carries the request rate. */
@@ -956,16 +1108,6 @@ int main(int argc, char **argv)
 	else
 		sd_notifyf(0, "STATUS=listening; waiting for Docker at %s", settings.socket);
 	if (console_mode) {
-		struct dpp_control_hooks hooks = {
-			.ctx = &st, .validate = hook_validate, .reload = hook_reload,
-			.record = hook_record,
-		};
-		struct dpp_control_info info = {
-			.listen = listen_desc,
-			.upstream = settings.socket,
-			.docker = docker_desc,
-			.config_path = dpp_config_path(st.cfg),
-		};
 		enum dpp_console_exit why;
 		char store_path[4096];
 
@@ -973,13 +1115,7 @@ int main(int argc, char **argv)
 		    dpp_store_resolve_path(&settings, dpp_config_path(st.cfg), store_path,
 					   sizeof(store_path)))
 			dpp_console_set_store(console, store_path);
-
-		snprintf(listen_desc, sizeof(listen_desc), "%s%s%s:%d%s%s",
-			 strchr(settings.bind, ':') ? "[" : "", settings.bind,
-			 strchr(settings.bind, ':') ? "]" : "", settings.port,
-			 settings.listen_unix[0] != '\0' ? " and unix:" : "", settings.listen_unix);
-		ctl = dpp_control_create(st.srv, &hooks, &info);
-		why = ctl != NULL ? dpp_console_run(console, ctl, &sigs) : DPP_CONSOLE_FAILED;
+		why = dpp_console_run(console, ctl, &sigs);
 		if (why == DPP_CONSOLE_FAILED)
 			dpp_log_error("the console could not run; stopping (use --headless without a terminal)");
 		else if (why == DPP_CONSOLE_QUIT)
@@ -1021,8 +1157,13 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (sig == SIGHUP) {
+			char *why = NULL;
+
 			sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
-			reload(&st, NULL);
+			/* Through the control's lock: never alongside a control
+			 * socket change. */
+			dpp_control_reload_as(ctl, "sighup", NULL, &why);
+			free(why);
 			sd_notify(0, docker_up ? "READY=1\nSTATUS=serving" : "STATUS=waiting for Docker");
 			continue;
 		}
@@ -1036,6 +1177,9 @@ stop:
 	{
 		int cut;
 
+		/* bye to attached clients; the socket file goes (clean stop). */
+		dpp_ctlsrv_stop(ctlsrv);
+		ctlsrv = NULL;
 		/* The audit writer drains what the last requests published. */
 		cut = dpp_server_stop_accepting(st.srv, GRACE_MS);
 		dpp_audit_stop(st.audit);

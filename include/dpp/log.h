@@ -37,6 +37,15 @@ void dpp_log_set_stream(FILE *stream);
 typedef void (*dpp_log_sink_fn)(void *arg, enum dpp_log_level level, const char *line);
 void dpp_log_set_sink(dpp_log_sink_fn fn, void *arg);
 
+/* More destinations beside the sink (the control socket's log
+ * subscriptions): fn(arg, level, line) as for the sink, called with a lock
+ * held, so fn must only copy the line (never block, never call dpp_log).
+ * Unlike the sink, taps may be added and removed while other threads log;
+ * after dpp_log_remove_tap returns, fn is not running and is never called
+ * again. At most 4. Returns 0, or -1 when 4 are registered. Thread-safe. */
+int dpp_log_add_tap(dpp_log_sink_fn fn, void *arg);
+void dpp_log_remove_tap(dpp_log_sink_fn fn, void *arg);
+
 /* Parses "trace".."error" (case-insensitive; "warning" too). Returns 0, or
  * -1 when unknown (NULL included), leaving *out alone. Thread-safe. */
 int dpp_log_parse_level(const char *name, enum dpp_log_level *out);

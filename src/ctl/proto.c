@@ -949,6 +949,51 @@ int dpp_proto_bye_from_json(const cJSON *o, char *reason, size_t len)
 	return 0;
 }
 
+/* ---- requests ------------------------------------------------------------ */
+
+int dpp_proto_request_parse(const cJSON *obj, int64_t *id, char *cmd, size_t cmdlen)
+{
+	const cJSON *c;
+	double v;
+
+	*id = 0;
+	if (cmdlen > 0)
+		cmd[0] = '\0';
+	if (!cJSON_IsObject(obj))
+		return -1;
+	if (get_num(obj, "id", -9007199254740992.0, 9007199254740992.0, 1, &v) != 0)
+		return -1;
+	*id = (int64_t)v;
+	c = cJSON_GetObjectItemCaseSensitive(obj, "cmd");
+	if (!cJSON_IsString(c) || c->valuestring == NULL || c->valuestring[0] == '\0' ||
+	    strlen(c->valuestring) >= cmdlen || strlen(c->valuestring) > 31)
+		return -1;
+	memcpy(cmd, c->valuestring, strlen(c->valuestring) + 1);
+	return 0;
+}
+
+int dpp_proto_kinds_parse(const cJSON *arr, uint32_t *mask)
+{
+	const cJSON *e;
+	uint32_t m = 0;
+
+	if (arr == NULL) {
+		*mask = 0xffffffffu;
+		return 0;
+	}
+	if (!cJSON_IsArray(arr))
+		return -1;
+	cJSON_ArrayForEach(e, arr) {
+		enum dpp_event_kind k;
+
+		if (!cJSON_IsString(e) || dpp_proto_kind_parse(e->valuestring, &k) != 0)
+			return -1;
+		m |= 1u << (unsigned)k;
+	}
+	*mask = m;
+	return 0;
+}
+
 /* ---- framing ------------------------------------------------------------- */
 
 char *dpp_proto_print(const cJSON *obj, size_t *len)

@@ -166,6 +166,17 @@ int dpp_proto_dropped_from_json(const cJSON *obj, uint64_t *events);
 cJSON *dpp_proto_bye_to_json(const char *reason);
 int dpp_proto_bye_from_json(const cJSON *obj, char *reason, size_t len);
 
+/* ---- requests ---------------------------------------------------------- */
+
+/* A request line's envelope: "id" (an integer, |id| <= 2^53; absent: 0)
+ * and "cmd" (a string of 1..31 bytes). Returns 0, or -1 when malformed
+ * (*id still set when it was readable, so the error can echo it). */
+int dpp_proto_request_parse(const cJSON *obj, int64_t *id, char *cmd, size_t cmdlen);
+/* A subscribe's "kinds": an array of event kind names into a bit set of
+ * DPP_BUS_KIND(kind); NULL (absent) is every kind. Returns 0, or -1 on a
+ * non-array, a non-string or an unknown name. */
+int dpp_proto_kinds_parse(const cJSON *arr, uint32_t *mask);
+
 /* ---- framing ----------------------------------------------------------- */
 
 /* One line to send: obj printed unformatted, plus '\n'. Returns malloc'd

@@ -1,5 +1,6 @@
 #include "dpp/log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -15,6 +16,16 @@ static FILE *log_stream;
 static dpp_log_sink_fn log_sink;
 static void *log_sink_arg;
 
+/* Taps (dpp_log_add_tap): registered at any time, so guarded by a lock;
+ * n_taps lets dpp_log skip the lock when there are none. */
+#define MAX_TAPS 4
+static pthread_mutex_t taps_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	dpp_log_sink_fn fn;
+	void *arg;
+} taps[MAX_TAPS];
+static atomic_int n_taps;
+
 static const char *const level_names[] = {"trace", "debug", "info", "warn", "error"};
 
 void dpp_log_set_level(enum dpp_log_level level) { atomic_store(&log_level, (int)level); }
@@ -26,6 +37,38 @@ void dpp_log_set_sink(dpp_log_sink_fn fn, void *arg)
 {
 	log_sink = fn;
 	log_sink_arg = fn != NULL ? arg : NULL;
+}
+
+int dpp_log_add_tap(dpp_log_sink_fn fn, void *arg)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&taps_lock);
+	for (int i = 0; i < MAX_TAPS; i++) {
+		if (taps[i].fn == NULL) {
+			taps[i].fn = fn;
+			taps[i].arg = arg;
+			atomic_fetch_add(&n_taps, 1);
+			rc = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&taps_lock);
+	return rc;
+}
+
+void dpp_log_remove_tap(dpp_log_sink_fn fn, void *arg)
+{
+	pthread_mutex_lock(&taps_lock);
+	for (int i = 0; i < MAX_TAPS; i++) {
+		if (taps[i].fn == fn && taps[i].arg == arg) {
+			taps[i].fn = NULL;
+			taps[i].arg = NULL;
+			atomic_fetch_sub(&n_taps, 1);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&taps_lock);
 }
 
 int dpp_log_parse_level(const char *name, enum dpp_log_level *out)
@@ -104,11 +147,20 @@ void dpp_log(enum dpp_log_level level, const char *fmt, ...)
 	fputs(line, out);
 	fflush(out);
 	funlockfile(out);
-	if (log_sink != NULL) {
+	if (log_sink != NULL || atomic_load(&n_taps) > 0) {
 		size_t n = strlen(line);
 
 		if (n > 0 && line[n - 1] == '\n')
 			line[n - 1] = '\0';
-		log_sink(log_sink_arg, level, line);
+		if (log_sink != NULL)
+			log_sink(log_sink_arg, level, line);
+		if (atomic_load(&n_taps) > 0) {
+			pthread_mutex_lock(&taps_lock);
+			for (int i = 0; i < MAX_TAPS; i++) {
+				if (taps[i].fn != NULL)
+					taps[i].fn(taps[i].arg, level, line);
+			}
+			pthread_mutex_unlock(&taps_lock);
+		}
 	}
 }

@@ -906,7 +906,7 @@ out:
 
 /* Validates text with the real loader and policy compiler, from a temporary
  * file beside the target (so relative paths read as they will). */
-static int validate_config(const char *target, const char *text, size_t len)
+static int validate_config(const char *target, const char *text, size_t len, FILE *errf)
 {
 	char tmp[4200], dir[4096];
 	const char *slash = strrchr(target, '/');
@@ -924,7 +924,7 @@ static int validate_config(const char *target, const char *text, size_t len)
 	snprintf(tmp, sizeof(tmp), "%s/.dpp-rollback-check-XXXXXX", dir);
 	fd = mkstemp(tmp);
 	if (fd < 0) {
-		fprintf(stderr, PROG ": cannot write a temporary file in %s: %s\n", dir, strerror(errno));
+		fprintf(errf, PROG ": cannot write a temporary file in %s: %s\n", dir, strerror(errno));
 		return -1;
 	}
 	while (off < len) {
@@ -946,7 +946,7 @@ static int validate_config(const char *target, const char *text, size_t len)
 	}
 	unlink(tmp);
 	if (!ok)
-		fprintf(stderr, "%s" PROG ": the version does not load; nothing changed\n",
+		fprintf(errf, "%s" PROG ": the version does not load; nothing changed\n",
 			errors != NULL ? errors : "");
 	free(errors);
 	free(warnings);
@@ -1065,40 +1065,37 @@ static int rollback_over_socket(struct cli *c, int64_t id, long long confirm_s)
 	return rc;
 }
 
-static int cmd_history_rollback(struct cli *c, const char *arg)
+/* The writing half of `history rollback`, shared by the CLI and the
+ * daemon's control socket (history_rollback): checks version id with the
+ * real loader, records a hand edit since the live version, records the
+ * request (who, why, the confirmation deadline: confirm_s > 0) and writes
+ * the file atomically, all in one transaction. Messages go to out and errf.
+ * author NULL: dpp_store_author. Returns an EX_* status; on EX_OK *written
+ * is 1 when the file was written (0: that version is live already), *dbp
+ * the open database (the caller closes it), *req_id the request row, and
+ * sha (65 bytes) the version's SHA-256. */
+static int rollback_write(struct cli *c, int64_t id, long long confirm_s, const char *who,
+			  FILE *out, FILE *errf, sqlite3 **dbp, int64_t *req_id_out,
+			  int64_t *deadline_out, char *sha_out, int *written)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	struct version v, live;
 	char err[1024], author[128], target[4096], *cur = NULL, cur_sha[65];
-	int64_t id, deadline = 0, req_id = 0, before, t0;
-	long long confirm_s = 0;
+	int64_t deadline = 0, req_id = 0, t0;
 	size_t curlen = 0;
 	int rc = EX_SOFTWARE, have_live;
-	pid_t pid;
 
 	memset(&v, 0, sizeof(v));
 	memset(&live, 0, sizeof(live));
-	if (parse_id(arg, &id) != 0) {
-		fprintf(stderr, PROG ": history rollback: a version number is needed\n");
-		return EX_USAGE;
-	}
-	if (c->confirm != NULL && dpp_config_parse_duration(c->confirm, &confirm_s) != 0) {
-		fprintf(stderr, PROG ": --confirm: a duration such as 10m or 30s\n");
-		return EX_USAGE;
-	}
-	rc = rollback_over_socket(c, id, confirm_s);
-	if (rc >= 0)
-		return rc;
-	rc = EX_SOFTWARE;
-	if (resolve_db(c) != 0)
-		return EX_UNAVAILABLE;
+	*dbp = NULL;
+	*written = 0;
 	if (dpp_store_db_open_cli_rw(c->db_path, &db, err, sizeof(err)) != DPP_STORE_OPEN_OK) {
-		fprintf(stderr, PROG ": %s: %s\n", c->db_path, err);
+		fprintf(errf, PROG ": %s: %s\n", c->db_path, err);
 		return EX_UNAVAILABLE;
 	}
 	if (version_get(db, id, &v) != 1) {
-		fprintf(stderr, PROG ": no config version %lld\n", (long long)id);
+		fprintf(errf, PROG ": no config version %lld\n", (long long)id);
 		rc = EX_DATAERR;
 		goto out;
 	}
@@ -1110,26 +1107,30 @@ static int cmd_history_rollback(struct cli *c, const char *arg)
 	else if (v.path != NULL)
 		snprintf(target, sizeof(target), "%s", v.path);
 	else {
-		fprintf(stderr, PROG ": which config file? none is recorded; give --config PATH\n");
+		fprintf(errf, PROG ": which config file? none is recorded; give --config PATH\n");
 		rc = EX_USAGE;
 		goto out;
 	}
 	if (have_live && strcmp(live.sha, v.sha) == 0) {
-		printf("version %lld is the live configuration already (version %lld); nothing to do\n",
+		fprintf(out, "version %lld is the live configuration already (version %lld); nothing to do\n",
 		       (long long)id, (long long)live.id);
 		rc = EX_OK;
+		snprintf(sha_out, 65, "%s", v.sha);
 		goto out;
 	}
-	if (validate_config(target, v.content != NULL ? v.content : "", v.len) != 0) {
+	if (validate_config(target, v.content != NULL ? v.content : "", v.len, errf) != 0) {
 		rc = EX_CONFIG;
 		goto out;
 	}
-	dpp_store_author(author, sizeof(author));
+	if (who != NULL)
+		snprintf(author, sizeof(author), "%s", who);
+	else
+		dpp_store_author(author, sizeof(author));
 	t0 = now_ms();
 	if (confirm_s > 0)
 		deadline = t0 + confirm_s * 1000;
 	if (dpp_store_exec(db, "BEGIN IMMEDIATE", err, sizeof(err)) != SQLITE_OK) {
-		fprintf(stderr, PROG ": the store is busy: %s\n", err);
+		fprintf(errf, PROG ": the store is busy: %s\n", err);
 		rc = EX_TEMPFAIL;
 		goto out;
 	}
@@ -1157,7 +1158,7 @@ static int cmd_history_rollback(struct cli *c, const char *arg)
 			goto db_fail;
 		sqlite3_finalize(st);
 		st = NULL;
-		printf("the file was edited by hand since version %lld: recorded as version %lld (source file)\n",
+		fprintf(out, "the file was edited by hand since version %lld: recorded as version %lld (source file)\n",
 		       (long long)live.id, (long long)sqlite3_last_insert_rowid(db));
 	}
 	if (sqlite3_prepare_v2(db,
@@ -1180,14 +1181,63 @@ static int cmd_history_rollback(struct cli *c, const char *arg)
 	req_id = sqlite3_last_insert_rowid(db);
 	if (dpp_store_write_file_atomic(target, v.content != NULL ? v.content : "", v.len, err,
 					sizeof(err)) != 0) {
-		fprintf(stderr, PROG ": %s; nothing changed\n", err);
+		fprintf(errf, PROG ": %s; nothing changed\n", err);
 		dpp_store_exec(db, "ROLLBACK", NULL, 0);
 		rc = EX_CANTCREAT;
 		goto out;
 	}
 	if (dpp_store_exec(db, "COMMIT", err, sizeof(err)) != SQLITE_OK)
 		goto db_fail;
-	printf("wrote version %lld to %s\n", (long long)id, target);
+	fprintf(out, "wrote version %lld to %s\n", (long long)id, target);
+	snprintf(sha_out, 65, "%s", v.sha);
+	*req_id_out = req_id;
+	*deadline_out = deadline;
+	*written = 1;
+	rc = EX_OK;
+	goto out;
+db_fail:
+	fprintf(errf, PROG ": %s\n", sqlite3_errmsg(db));
+	if (sqlite3_get_autocommit(db) == 0)
+		dpp_store_exec(db, "ROLLBACK", NULL, 0);
+	rc = EX_SOFTWARE;
+out:
+	sqlite3_finalize(st);
+	free(cur);
+	version_free(&v);
+	version_free(&live);
+	if (rc == EX_OK)
+		*dbp = db;
+	else
+		sqlite3_close(db);
+	return rc;
+}
+
+static int cmd_history_rollback(struct cli *c, const char *arg)
+{
+	sqlite3 *db = NULL;
+	char sha[65];
+	int64_t id, deadline = 0, req_id = 0, before;
+	long long confirm_s = 0;
+	int rc, written = 0;
+	pid_t pid;
+
+	if (parse_id(arg, &id) != 0) {
+		fprintf(stderr, PROG ": history rollback: a version number is needed\n");
+		return EX_USAGE;
+	}
+	if (c->confirm != NULL && dpp_config_parse_duration(c->confirm, &confirm_s) != 0) {
+		fprintf(stderr, PROG ": --confirm: a duration such as 10m or 30s\n");
+		return EX_USAGE;
+	}
+	rc = rollback_over_socket(c, id, confirm_s);
+	if (rc >= 0)
+		return rc;
+	if (resolve_db(c) != 0)
+		return EX_UNAVAILABLE;
+	rc = rollback_write(c, id, confirm_s, NULL, stdout, stderr, &db, &req_id, &deadline, sha,
+			    &written);
+	if (rc != EX_OK || !written)
+		goto out;
 	before = 0;
 	{
 		sqlite3_stmt *q = NULL;
@@ -1260,22 +1310,13 @@ static int cmd_history_rollback(struct cli *c, const char *arg)
 	if (rc == EX_TEMPFAIL)
 		fprintf(stderr, PROG ": the proxy (pid %ld) did not record the reload within 15 s; see its log\n",
 			(long)pid);
-	goto out;
-db_fail:
-	fprintf(stderr, PROG ": %s\n", sqlite3_errmsg(db));
-	if (sqlite3_get_autocommit(db) == 0)
-		dpp_store_exec(db, "ROLLBACK", NULL, 0);
-	rc = EX_SOFTWARE;
 out:
-	sqlite3_finalize(st);
-	free(cur);
-	version_free(&v);
-	version_free(&live);
 	sqlite3_close(db);
 	return rc;
 }
 
-static int cmd_history_confirm(struct cli *c)
+
+static int history_confirm(struct cli *c, FILE *out, FILE *errf)
 {
 	sqlite3 *db = NULL;
 	struct version live;
@@ -1287,11 +1328,11 @@ static int cmd_history_confirm(struct cli *c)
 	if (resolve_db(c) != 0)
 		return EX_UNAVAILABLE;
 	if (dpp_store_db_open_cli_rw(c->db_path, &db, err, sizeof(err)) != DPP_STORE_OPEN_OK) {
-		fprintf(stderr, PROG ": %s: %s\n", c->db_path, err);
+		fprintf(errf, PROG ": %s: %s\n", c->db_path, err);
 		return EX_UNAVAILABLE;
 	}
 	if (version_get(db, 0, &live) != 1 || strcmp(live.state, "pending") != 0) {
-		fprintf(stderr, PROG ": nothing to confirm: the live version is not waiting for a confirmation\n");
+		fprintf(errf, PROG ": nothing to confirm: the live version is not waiting for a confirmation\n");
 		rc = EX_DATAERR;
 		goto out;
 	}
@@ -1301,19 +1342,263 @@ static int cmd_history_confirm(struct cli *c)
 		 " AND confirm_state = 'pending' AND confirm_deadline_ms > %lld",
 		 (long long)live.id, (long long)now);
 	if (dpp_store_exec(db, sql, err, sizeof(err)) != SQLITE_OK) {
-		fprintf(stderr, PROG ": %s\n", err);
+		fprintf(errf, PROG ": %s\n", err);
 		goto out;
 	}
 	if (sqlite3_changes(db) != 1) {
-		fprintf(stderr, PROG ": too late: the deadline of version %lld passed at %s; the proxy reverts it\n",
+		fprintf(errf, PROG ": too late: the deadline of version %lld passed at %s; the proxy reverts it\n",
 			(long long)live.id, when);
 		rc = EX_DATAERR;
 		goto out;
 	}
-	printf("version %lld confirmed: it stays live\n", (long long)live.id);
+	fprintf(out, "version %lld confirmed: it stays live\n", (long long)live.id);
 	rc = EX_OK;
 out:
 	version_free(&live);
+	sqlite3_close(db);
+	return rc;
+}
+
+static int cmd_history_confirm(struct cli *c)
+{
+	return history_confirm(c, stdout, stderr);
+}
+
+/* ---- the control socket's history commands (store.h) --------------------- */
+
+static cJSON *version_json(const struct version *v, int with_content)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *text = NULL;
+
+	if (o == NULL)
+		return NULL;
+	cJSON_AddNumberToObject(o, "id", (double)v->id);
+	cJSON_AddStringToObject(o, "timestamp", v->when);
+	cJSON_AddStringToObject(o, "source", v->source);
+	cJSON_AddStringToObject(o, "author", v->author);
+	cJSON_AddStringToObject(o, "sha256", v->sha);
+	cJSON_AddBoolToObject(o, "applied", v->applied != 0);
+	if (v->errors != NULL)
+		cJSON_AddStringToObject(o, "errors", v->errors);
+	else
+		cJSON_AddNullToObject(o, "errors");
+	if (v->based_on > 0)
+		cJSON_AddNumberToObject(o, "based_on", (double)v->based_on);
+	else
+		cJSON_AddNullToObject(o, "based_on");
+	if (v->rollback_of > 0)
+		cJSON_AddNumberToObject(o, "rollback_of", (double)v->rollback_of);
+	else
+		cJSON_AddNullToObject(o, "rollback_of");
+	if (with_content) {
+		char state[96];
+
+		state_text(v, state, sizeof(state));
+		cJSON_AddStringToObject(o, "state", state);
+		if (v->comment != NULL)
+			cJSON_AddStringToObject(o, "comment", v->comment);
+		if (v->path != NULL)
+			cJSON_AddStringToObject(o, "path", v->path);
+		text = shown_text(v, 0);
+		if (text == NULL || cJSON_AddStringToObject(o, "content", text) == NULL) {
+			free(text);
+			cJSON_Delete(o);
+			return NULL;
+		}
+		free(text);
+	}
+	return o;
+}
+
+static void set_err(char code[32], char **message, const char *c, const char *msg)
+{
+	snprintf(code, 32, "%s", c);
+	*message = strdup(msg != NULL && msg[0] != '\0' ? msg : "history command failed");
+}
+
+static const char *ex_code(int ex)
+{
+	switch (ex) {
+	case EX_USAGE:
+		return "bad_request";
+	case EX_DATAERR:
+		return "not_found";
+	case EX_CONFIG:
+		return "invalid";
+	case EX_TEMPFAIL:
+		return "busy";
+	default:
+		return "internal";
+	}
+}
+
+int dpp_store_history_ctl(const char *db_path, const char *config_path, const char *cmd,
+			  const cJSON *req, const char *author, cJSON *result, char code[32],
+			  char **message, int (*reload)(void *arg, char **errors), void *reload_arg)
+{
+	struct cli c;
+	const cJSON *idj = cJSON_GetObjectItemCaseSensitive(req, "id_version");
+	sqlite3 *db = NULL;
+	char *obuf = NULL, *ebuf = NULL;
+	size_t olen = 0, elen = 0;
+	FILE *out = NULL, *errf = NULL;
+	int rc = -1, ex;
+
+	*message = NULL;
+	code[0] = '\0';
+	memset(&c, 0, sizeof(c));
+	c.store = db_path;
+	c.config = config_path;
+	snprintf(c.db_path, sizeof(c.db_path), "%s", db_path);
+	(void)idj;
+	if (strcmp(cmd, "history_list") == 0 || strcmp(cmd, "history_show") == 0) {
+		const cJSON *lim = cJSON_GetObjectItemCaseSensitive(req, "limit");
+		const cJSON *vid = cJSON_GetObjectItemCaseSensitive(req, "version");
+		char err[512];
+
+		if (dpp_store_db_open_cli_rw(db_path, &db, err, sizeof(err)) != DPP_STORE_OPEN_OK) {
+			set_err(code, message, "internal", err);
+			return -1;
+		}
+		if (cmd[8] == 'l') {
+			long limit = 20;
+			sqlite3_stmt *st = NULL;
+			cJSON *arr;
+			char sql[512];
+
+			if (lim != NULL) {
+				if (!cJSON_IsNumber(lim) || lim->valuedouble < 1 || lim->valuedouble > 100000) {
+					set_err(code, message, "bad_request", "limit must be 1..100000");
+					goto done;
+				}
+				limit = (long)lim->valuedouble;
+			}
+			arr = cJSON_AddArrayToObject(result, "versions");
+			snprintf(sql, sizeof(sql), "SELECT %s FROM config_versions ORDER BY id DESC LIMIT ?1",
+				 version_cols);
+			if (arr == NULL || sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+				set_err(code, message, "internal", sqlite3_errmsg(db));
+				goto done;
+			}
+			sqlite3_bind_int64(st, 1, limit);
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				struct version v;
+				cJSON *o;
+
+				version_read(st, &v);
+				o = version_json(&v, 0);
+				version_free(&v);
+				if (o == NULL || !cJSON_AddItemToArray(arr, o)) {
+					cJSON_Delete(o);
+					break;
+				}
+			}
+			sqlite3_finalize(st);
+			rc = 0;
+		} else {
+			struct version v;
+			int found;
+			cJSON *o, *it;
+
+			(void)vid;
+			vid = cJSON_GetObjectItemCaseSensitive(req, "version_id");
+			if (!cJSON_IsNumber(vid) || vid->valuedouble < 1) {
+				set_err(code, message, "bad_request", "version_id (a positive integer) is required");
+				goto done;
+			}
+			found = version_get(db, (int64_t)vid->valuedouble, &v);
+			if (found != 1) {
+				set_err(code, message, found == 0 ? "not_found" : "internal",
+					found == 0 ? "no such config version" : sqlite3_errmsg(db));
+				goto done;
+			}
+			o = version_json(&v, 1);
+			version_free(&v);
+			if (o == NULL) {
+				set_err(code, message, "internal", "out of memory");
+				goto done;
+			}
+			/* Under "entry": its "id" must not clash with the request's. */
+			(void)it;
+			if (!cJSON_AddItemToObject(result, "entry", o)) {
+				cJSON_Delete(o);
+				set_err(code, message, "internal", "out of memory");
+				goto done;
+			}
+			rc = 0;
+		}
+		goto done;
+	}
+	out = open_memstream(&obuf, &olen);
+	errf = open_memstream(&ebuf, &elen);
+	if (out == NULL || errf == NULL) {
+		set_err(code, message, "internal", "out of memory");
+		goto done;
+	}
+	if (strcmp(cmd, "history_confirm") == 0) {
+		ex = history_confirm(&c, out, errf);
+		fflush(out);
+		fflush(errf);
+		if (ex != EX_OK) {
+			set_err(code, message, ex == EX_DATAERR ? "conflict" : ex_code(ex), ebuf);
+			goto done;
+		}
+		rc = 0;
+		goto done;
+	}
+	if (strcmp(cmd, "history_rollback") == 0) {
+		const cJSON *vid = cJSON_GetObjectItemCaseSensitive(req, "version_id");
+		const cJSON *cms = cJSON_GetObjectItemCaseSensitive(req, "confirm_ms");
+		const cJSON *com = cJSON_GetObjectItemCaseSensitive(req, "comment");
+		int64_t req_id = 0, deadline = 0;
+		char sha[65] = "";
+		int written = 0;
+		long long confirm_s = 0;
+
+		if (!cJSON_IsNumber(vid) || vid->valuedouble < 1 ||
+		    (cms != NULL && (!cJSON_IsNumber(cms) || cms->valuedouble < 0 ||
+				     cms->valuedouble > 31536000000.0)) ||
+		    (com != NULL && !cJSON_IsString(com))) {
+			set_err(code, message, "bad_request",
+				"version_id (a positive integer) is required; confirm_ms a number, "
+				"comment a string");
+			goto done;
+		}
+		if (cms != NULL)
+			confirm_s = ((long long)cms->valuedouble + 999) / 1000;
+		c.comment = com != NULL ? com->valuestring : NULL;
+		ex = rollback_write(&c, (int64_t)vid->valuedouble, confirm_s, author, out, errf, &db,
+				    &req_id, &deadline, sha, &written);
+		fflush(out);
+		fflush(errf);
+		if (ex != EX_OK) {
+			set_err(code, message, ex_code(ex), ebuf);
+			goto done;
+		}
+		if (written) {
+			char *rerr = NULL;
+
+			if (reload(reload_arg, &rerr) != 0) {
+				set_err(code, message, "invalid", rerr);
+				free(rerr);
+				goto done;
+			}
+		}
+		cJSON_AddStringToObject(result, "version", sha);
+		if (deadline > 0)
+			cJSON_AddNumberToObject(result, "confirm_deadline_ms", (double)deadline);
+		rc = 0;
+		goto done;
+	}
+	set_err(code, message, "unknown_command", "unknown history command");
+done:
+	if (out != NULL)
+		fclose(out);
+	if (errf != NULL)
+		fclose(errf);
+	free(obuf);
+	free(ebuf);
 	sqlite3_close(db);
 	return rc;
 }

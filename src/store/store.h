@@ -67,4 +67,19 @@ void dpp_store_stop(struct dpp_store *s);
 int dpp_store_cli_is_command(const char *word);
 int dpp_store_cli_main(int argc, char **argv);
 
+/* The control socket's history_list / history_show / history_rollback /
+ * history_confirm (docs/control.md) over the store at db_path, with the
+ * same code as `history` (secrets masked in content, rollback checked with
+ * the loader, hand edits recorded, the request row naming author). The
+ * rollback's reload is reload(reload_arg, &errors) (the daemon's own: the
+ * SIGHUP path under the control lock) instead of a signal. config_path: the
+ * configuration file (NULL: as recorded). Adds the result members to
+ * result; returns 0, or -1 with code and *message (malloc'd). Arguments:
+ * limit (list), version_id (show, rollback), confirm_ms, comment. */
+struct cJSON;
+int dpp_store_history_ctl(const char *db_path, const char *config_path, const char *cmd,
+			  const struct cJSON *req, const char *author, struct cJSON *result,
+			  char code[32], char **message, int (*reload)(void *arg, char **errors),
+			  void *reload_arg);
+
 #endif

@@ -1,0 +1,338 @@
+#!/usr/bin/env bash
+# End-to-end tests of the daemon's control socket (docs/control.md) with the
+# real dockerd: a private headless proxy per scenario, driven by a small
+# independent python NDJSON client (ctlclient.py). Hello and version
+# mismatch; status/rules/limits; a docker CLI request as an event on a
+# kinds-filtered subscription; dry_run recorded in history with source ctl
+# and the caller's name; a stale config_apply refused; reload; a peer of
+# another uid refused and audited; mode 0600; stale socket replaced, live one
+# not taken; a subscriber that stops reading does not slow requests and its
+# drops are counted; bye on SIGTERM. Uses lib.sh.
+#
+#   tests/e2e/control_test.sh        # ends with "e2e: N passed, M failed"
+
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+TEST_GROUP=dpp-ctl-e2e
+PUB=""   # a directory every uid can traverse (sockets nobody must reach)
+
+ctl() { timeout -k 5 60 "$PY" "$PUB/ctlclient.py" "$SOCK" "$@"; }
+# jget JSON EXPR: a python expression over the parsed object `o`.
+jget() { "$PY" -c 'import json,sys; o=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
+
+RULES='rules:
+  - name: no-volume-create
+    action: deny
+    message: "volume creation is disabled"
+    conditions:
+      - {field: method, operator: equals, value: POST}
+      - {field: path, operator: equals, value: /volumes/create}'
+
+# ctl_proxy [GLOBAL_EXTRA]: a private proxy with its own directory (under
+# $PUB, traversable by nobody), control socket $SOCK, audit $AUDIT, store $DB.
+ctl_proxy() {
+	D="$PUB/s$SCEN_NO"
+	mkdir -p "$D"
+	chmod 755 "$D"
+	SOCK="$D/control.sock"
+	AUDIT="$D/audit.jsonl"
+	CFG="$D/config.yaml"
+	DB="$D/docker-policy-proxy.db"
+	cat >"$CFG" <<EOF
+global:
+  audit_log: $AUDIT
+  control_socket: $SOCK
+${1:-}
+auth:
+  type: none
+$RULES
+EOF
+	start_private --config "$CFG" --socket "$DOCKER_SOCK" || return 1
+	wait_for 10 test -S "$SOCK" || { why "no control socket at $SOCK"; return 1; }
+}
+
+sc_hello() {
+	local out
+	ctl_proxy || return 1
+	out=$(ctl hello) || { why "hello refused: $out"; return 1; }
+	expect_eq "hello version" 1 "$(jget "$out" 'o["hello"]')" || return 1
+	expect_eq "hello pid" "$P_PID" "$(jget "$out" 'o["pid"]')" || return 1
+	expect_eq "hello user" "$(id -un)" "$(jget "$out" 'o["user"]')" || return 1
+	expect_eq "hello server" docker-policy-proxy "$(jget "$out" 'o["server"]')" || return 1
+	out=$(ctl --hello-version 2 hello)
+	expect_eq "version 2 refused" unsupported_version "$(jget "$out" 'o["error"]["code"]')" || return 1
+	expect_eq "supported versions" "[1]" "$(jget "$out" 'o["error"]["supported"]')" || return 1
+	out=$(ctl --client nonsense hello)
+	expect_eq "unknown client refused" bad_request "$(jget "$out" 'o["error"]["code"]')" || return 1
+	# A line that is not JSON: bad_request, and the daemon is fine.
+	out=$(printf '{"hello":1,"client":"ctl"}\nnot json\n' | timeout 5 socat - "UNIX-CONNECT:$SOCK" 2>/dev/null |
+		sed -n 2p)
+	if command -v socat >/dev/null; then
+		expect_eq "garbage refused" bad_request "$(jget "$out" 'o["error"]["code"]')" || return 1
+	fi
+	out=$(ctl req nosuch) && { why "unknown command accepted"; return 1; }
+	expect_eq "unknown command" unknown_command "$(jget "$out" 'o["ok"] or o["error"]["code"]')" || return 1
+	stop_private
+}
+
+sc_status_rules_limits() {
+	local out
+	ctl_proxy || return 1
+	curl -s -o /dev/null "http://127.0.0.1:$P_PORT/_ping"
+	out=$(ctl req status) || { why "status: $out"; return 1; }
+	expect_eq "status pid" "$P_PID" "$(jget "$out" 'o["status"]["pid"]')" || return 1
+	expect_eq "docker_up" True "$(jget "$out" 'o["status"]["docker_up"]')" || return 1
+	expect_eq "config_path" "$CFG" "$(jget "$out" 'o["status"]["config_path"]')" || return 1
+	expect_eq "n_rules" 1 "$(jget "$out" 'o["status"]["n_rules"]')" || return 1
+	expect_match "requests counted" '^[1-9]' "$(jget "$out" 'o["status"]["requests"]')" || return 1
+	expect_match "ruleset_id is a string" "^<class 'str'>$" "$(jget "$out" 'type(o["status"]["ruleset_id"])')" || return 1
+	out=$(ctl req rules) || { why "rules: $out"; return 1; }
+	expect_eq "rule name" no-volume-create "$(jget "$out" 'o["rules"][0]["name"]')" || return 1
+	expect_eq "rule never hit" -1 "$(jget "$out" 'o["rules"][0]["last_hit_ago_ms"]')" || return 1
+	out=$(ctl req limits) || { why "limits: $out"; return 1; }
+	expect_eq "no buckets" "[]" "$(jget "$out" 'o["buckets"]')" || return 1
+	expect_eq "no lockouts" "[]" "$(jget "$out" 'o["lockouts"]')" || return 1
+	out=$(ctl req snapshot) || { why "snapshot: $out"; return 1; }
+	expect_eq "snapshot members" "['buckets', 'id', 'lockouts', 'ok', 'rules', 'status', 'subscribers']" \
+		"$(jget "$out" 'sorted(o)')" || return 1
+	stop_private
+}
+
+sc_events_filtered() {
+	local ev n
+	ctl_proxy || return 1
+	ctl events '["deny"]' 1 30 >"$D/events.out" &
+	local cpid=$!
+	sleep 1
+	# An allowed request first (must not arrive: kind request), then a denied one.
+	timeout 60 "$DOCKER" -H "tcp://127.0.0.1:$P_PORT" ps >/dev/null || { why "docker ps failed"; return 1; }
+	timeout 60 "$DOCKER" -H "tcp://127.0.0.1:$P_PORT" volume create "dpp-ctl-$RUN_ID" >/dev/null 2>&1 &&
+		{ why "volume create was allowed"; return 1; }
+	wait "$cpid" || { why "no deny event on the subscription (rc $?)"; return 1; }
+	n=$(grep -c '"event"' "$D/events.out")
+	expect_eq "events received" 1 "$n" || return 1
+	ev=$(head -1 "$D/events.out")
+	expect_eq "kind" deny "$(jget "$ev" 'o["event"]["kind"]')" || return 1
+	expect_eq "path" /volumes/create "$(jget "$ev" 'o["event"]["path"]')" || return 1
+	expect_eq "rule" no-volume-create "$(jget "$ev" 'o["event"]["rule_name"]')" || return 1
+	expect_match "user agent" '^Docker-Client/' "$(jget "$ev" 'o["event"]["user_agent"]')" || return 1
+	expect_eq "trace outcome" denied "$(jget "$ev" 'o["event"]["trace"]["rules"][0]["outcome"]')" || return 1
+	stop_private
+}
+
+file_sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+sc_dry_run_history() {
+	local out v nv row
+	ctl_proxy || return 1
+	out=$(ctl req config_read) || { why "config_read: $out"; return 1; }
+	v=$(jget "$out" 'o["version"]')
+	expect_eq "version is the file's sha256" "$(file_sha "$CFG")" "$v" || return 1
+	out=$(ctl req dry_run '{"rule":"nosuch","on":true}') && { why "unknown rule accepted"; return 1; }
+	expect_eq "unknown rule" not_found "$(jget "$out" 'o["error"]["code"]')" || return 1
+	out=$(ctl req dry_run "{\"rule\":\"no-volume-create\",\"on\":true,\"based_on\":\"$v\"}") ||
+		{ why "dry_run refused: $out"; return 1; }
+	nv=$(jget "$out" 'o["version"]')
+	expect_eq "new version is the file's" "$(file_sha "$CFG")" "$nv" || return 1
+	grep -q 'dry_run: true' "$CFG" || { why "dry_run: true not written to $CFG"; return 1; }
+	out=$(ctl req rules)
+	expect_eq "rule is dry-run live" True "$(jget "$out" 'o["rules"][0]["dry_run"]')" || return 1
+	timeout 60 "$DOCKER" -H "tcp://127.0.0.1:$P_PORT" volume create "dpp-ctl-$RUN_ID" >/dev/null ||
+		{ why "volume create still refused under dry run"; return 1; }
+	admin_docker volume rm "dpp-ctl-$RUN_ID" >/dev/null 2>&1
+	wait_for 10 eval '[ "$(sqlite3 "$DB" "SELECT count(*) FROM config_versions WHERE sha256 = '"'$nv'"'")" = 1 ]' ||
+		{ why "no history row for $nv"; return 1; }
+	row=$(sqlite3 "$DB" "SELECT source || '|' || author || '|' || applied FROM config_versions WHERE sha256 = '$nv'")
+	expect_eq "history row" "ctl|$(id -un)|1" "$row" || return 1
+	# A root peer acting for a sudo user: "NAME (root)".
+	out=$(ctl --on-behalf-of alice req dry_run "{\"rule\":\"no-volume-create\",\"on\":false}") ||
+		{ why "dry_run off refused: $out"; return 1; }
+	nv=$(jget "$out" 'o["version"]')
+	wait_for 10 eval '[ -n "$(sqlite3 "$DB" "SELECT id FROM config_versions WHERE sha256 = '"'$nv'"'")" ]' ||
+		{ why "no history row for $nv"; return 1; }
+	row=$(sqlite3 "$DB" "SELECT source || '|' || author FROM config_versions WHERE sha256 = '$nv' ORDER BY id DESC LIMIT 1")
+	if [ "$(id -u)" = 0 ]; then
+		expect_eq "on_behalf_of author" "ctl|alice (root)" "$row" || return 1
+	fi
+	# history over the socket: the same rows.
+	out=$(ctl req history_list '{"limit":1}') || { why "history_list: $out"; return 1; }
+	expect_eq "latest history row" "$nv" "$(jget "$out" 'o["versions"][0]["sha256"]')" || return 1
+	out=$(ctl req history_show '{"version_id":1}') || { why "history_show: $out"; return 1; }
+	expect_eq "history_show source" startup "$(jget "$out" 'o["entry"]["source"]')" || return 1
+	stop_private
+}
+
+sc_apply_stale() {
+	local out v before
+	ctl_proxy || return 1
+	out=$(ctl req config_read)
+	v=$(jget "$out" 'o["version"]')
+	# Someone edits the file by hand meanwhile.
+	printf '# edited by hand\n' >>"$CFG"
+	before=$(file_sha "$CFG")
+	out=$(ctl req config_apply "$("$PY" -c 'import json,sys; print(json.dumps({"text": open(sys.argv[1]).read() + "# mine\n", "based_on": sys.argv[2]}))' "$CFG" "$v")") &&
+		{ why "stale apply accepted"; return 1; }
+	expect_eq "stale apply" conflict "$(jget "$out" 'o["error"]["code"]')" || return 1
+	expect_eq "file unchanged" "$before" "$(file_sha "$CFG")" || return 1
+	# Invalid text based on the live version: invalid, nothing changed.
+	out=$(ctl req config_apply "{\"text\":\"rules: 7\\n\",\"based_on\":\"$before\"}") &&
+		{ why "invalid apply accepted"; return 1; }
+	expect_eq "invalid apply" invalid "$(jget "$out" 'o["error"]["code"]')" || return 1
+	expect_eq "file unchanged after invalid" "$before" "$(file_sha "$CFG")" || return 1
+	out=$(ctl req config_validate '{"text":"rules: 7\n"}') && { why "invalid text validated"; return 1; }
+	expect_eq "validate" invalid "$(jget "$out" 'o["error"]["code"]')" || return 1
+	stop_private
+}
+
+sc_reload() {
+	local out
+	ctl_proxy || return 1
+	sed -i 's/volume creation is disabled/volumes are off here/' "$CFG"
+	out=$(ctl req reload) || { why "reload refused: $out"; return 1; }
+	out=$(curl -s -XPOST -H 'Content-Type: application/json' -d '{}' "http://127.0.0.1:$P_PORT/volumes/create")
+	expect_match "new message live" 'volumes are off here' "$out" || return 1
+	printf 'rules: 7\n' >>"$CFG"
+	out=$(ctl req reload) && { why "broken file reloaded"; return 1; }
+	expect_eq "broken reload" invalid "$(jget "$out" 'o["error"]["code"]')" || return 1
+	out=$(curl -s -XPOST -H 'Content-Type: application/json' -d '{}' "http://127.0.0.1:$P_PORT/volumes/create")
+	expect_match "old rules stay" 'volumes are off here' "$out" || return 1
+	stop_private
+}
+
+sc_foreign_uid() {
+	local out gid
+	[ "$(id -u)" = 0 ] || { skip_because "needs root (setpriv)"; return 77; }
+	getent group "$TEST_GROUP" >/dev/null || groupadd "$TEST_GROUP" ||
+		{ why "cannot create group $TEST_GROUP"; return 1; }
+	gid=$(getent group "$TEST_GROUP" | cut -d: -f3)
+	ctl_proxy "  control_group: $TEST_GROUP" || return 1
+	expect_eq "socket mode and group" "660 $TEST_GROUP" "$(stat -c '%a %G' "$SOCK")" || return 1
+	# The filesystem lets nobody (egid = the group) connect; the daemon
+	# judges the user's groups, not the egid, and refuses.
+	out=$(setpriv --reuid nobody --regid "$gid" --clear-groups "$PY" "$PUB/ctlclient.py" "$SOCK" hello 2>&1)
+	expect_eq "nobody refused" forbidden "$(jget "$out" 'o["error"]["code"]')" || return 1
+	wait_for 10 grep -q '"auth_failure"' "$AUDIT" || { why "no auth_failure in $AUDIT"; return 1; }
+	out=$(grep '"auth_failure"' "$AUDIT" | tail -1)
+	expect_eq "audit identity" "unix:uid=$(id -u nobody)" "$(jget "$out" 'o["identity"]')" || return 1
+	expect_eq "audit method" CONTROL "$(jget "$out" 'o["method"]')" || return 1
+	expect_eq "audit path" /control "$(jget "$out" 'o["path"]')" || return 1
+	wait_for 10 eval '[ "$(sqlite3 "$DB" "SELECT count(*) FROM audit_events WHERE event = '"'auth_failure'"' AND method = '"'CONTROL'"'")" -ge 1 ]' ||
+		{ why "no auth_failure row in the store"; return 1; }
+	# The daemon is unharmed.
+	ctl req status >/dev/null || { why "status failed after the refusal"; return 1; }
+	stop_private || return 1
+	# Without control_group: mode 0600, and the filesystem refuses nobody.
+	ctl_proxy || return 1
+	expect_eq "socket mode" 600 "$(stat -c '%a' "$SOCK")" || return 1
+	out=$(setpriv --reuid nobody --regid "$gid" --clear-groups "$PY" "$PUB/ctlclient.py" "$SOCK" hello 2>&1) &&
+		{ why "nobody connected to a 0600 socket"; return 1; }
+	expect_match "EACCES" 'PermissionError|Permission denied' "$out" || return 1
+	stop_private
+}
+
+sc_stale_live() {
+	local out rc first_pid first_log
+	D="$PUB/s$SCEN_NO"
+	mkdir -p "$D"
+	SOCK="$D/control.sock"
+	# A socket file nobody listens on (a crash left it).
+	"$PY" -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$SOCK"
+	test -S "$SOCK" || { why "could not make a stale socket"; return 1; }
+	ctl_proxy || return 1
+	grep -q 'replaced the stale' "$P_LOG" || { why "no 'replaced the stale' in the log"; return 1; }
+	ctl req status >/dev/null || { why "the new socket does not answer"; return 1; }
+	first_pid=$P_PID
+	first_log=$P_LOG
+	# A second daemon on the same control_socket must not take it.
+	out=$(timeout 30 "$DPP_BIN" --headless --port "$(free_port)" --config "$CFG" --socket "$DOCKER_SOCK" 2>&1)
+	rc=$?
+	expect_eq "second daemon's exit status (EX_TEMPFAIL)" 75 "$rc" || return 1
+	expect_match "message" 'control.sock is in use by another running docker-policy-proxy' "$out" || return 1
+	out=$(ctl req status) || { why "the first daemon lost its socket"; return 1; }
+	expect_eq "still the first daemon" "$first_pid" "$(jget "$out" 'o["status"]["pid"]')" || return 1
+	P_PID=$first_pid
+	P_LOG=$first_log
+	stop_private || return 1
+	[ ! -e "$SOCK" ] || { why "socket file left after a clean stop"; return 1; }
+}
+
+# median_ping N: median time_total of N curl /_ping in ms (3 decimals).
+median_ping() {
+	local i
+	for i in $(seq "$1"); do
+		curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$P_PORT/_ping"
+	done | sort -n | awk '{ a[NR] = $1 } END { printf "%.3f\n", a[int((NR + 1) / 2)] * 1000 }'
+}
+
+sc_stalled_subscriber() {
+	local base stalled spid out dropped ok
+	ctl_proxy || return 1
+	base=$(median_ping 200)
+	ctl stall "$D/stall.ready" &
+	spid=$!
+	wait_for 10 test -e "$D/stall.ready" || { why "the stalling subscriber did not subscribe"; return 1; }
+	# Enough events to overflow its socket, output buffer and ring.
+	"$PY" - "$P_PORT" <<'EOF'
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+for _ in range(4000):
+    c.request("GET", "/_ping")
+    c.getresponse().read()
+EOF
+	stalled=$(median_ping 200)
+	log "median /_ping: ${base} ms alone, ${stalled} ms with a stalled subscriber"
+	ok=$(awk -v b="$base" -v s="$stalled" 'BEGIN { print (s < 2 * b + 2) ? 1 : 0 }')
+	expect_eq "latency with a stalled subscriber < 2x + 2 ms (${base} -> ${stalled})" 1 "$ok" || return 1
+	out=$(ctl req status) || { why "status failed"; return 1; }
+	dropped=$(jget "$out" 'max([s["dropped"] for s in o["subscribers"] if s["name"].startswith("ctl:")] or [0])')
+	log "the stalled subscriber dropped $dropped events"
+	expect_match "drops counted" '^[1-9]' "$dropped" || return 1
+	kill "$spid" 2>/dev/null
+	wait "$spid" 2>/dev/null
+	ctl req status >/dev/null || { why "daemon unhealthy after the subscriber left"; return 1; }
+	stop_private
+}
+
+sc_bye() {
+	local bpid out
+	ctl_proxy || return 1
+	ctl bye 30 >"$D/bye.out" &
+	bpid=$!
+	sleep 1
+	stop_private || return 1
+	wait "$bpid" || { why "no bye line before the connection closed"; return 1; }
+	out=$(cat "$D/bye.out")
+	expect_eq "bye reason" stopping "$(jget "$out" 'o["bye"]["reason"]')" || return 1
+	[ ! -e "$SOCK" ] || { why "socket file left after SIGTERM"; return 1; }
+}
+
+ctl_cleanup() {
+	[ -z "$PUB" ] || rm -rf "$PUB"
+	getent group "$TEST_GROUP" >/dev/null && groupdel "$TEST_GROUP" 2>/dev/null
+	return 0
+}
+
+e2e_init
+trap 'e2e_cleanup; ctl_cleanup' EXIT
+ensure_packages
+command -v sqlite3 >/dev/null || setup_failed packages "the sqlite3 CLI is not installed"
+[ -n "$SETUP_BROKEN" ] || ensure_dockerd
+[ "$DPP_E2E_TARGET" = proxy ] || setup_failed target "control tests need the proxy (DPP_E2E_TARGET=proxy)"
+mapfile -t CLIS < <(list_clis)
+DOCKER=${CLIS[0]:-docker}
+PUB=$(mktemp -d /tmp/dpp-ctl-e2e.XXXXXX) && chmod 755 "$PUB" && cp "$E2E_DIR/ctlclient.py" "$PUB/" &&
+	chmod 644 "$PUB/ctlclient.py" || setup_failed scratch "cannot prepare $PUB"
+
+run_scenario ctl/hello sc_hello
+run_scenario ctl/status-rules-limits sc_status_rules_limits
+run_scenario ctl/events-kind-filter sc_events_filtered
+run_scenario ctl/dry-run-history sc_dry_run_history
+run_scenario ctl/apply-stale-refused sc_apply_stale
+run_scenario ctl/reload sc_reload
+run_scenario ctl/foreign-uid-refused sc_foreign_uid
+run_scenario ctl/stale-replaced-live-kept sc_stale_live
+run_scenario ctl/stalled-subscriber sc_stalled_subscriber
+run_scenario ctl/bye-on-sigterm sc_bye
+ctl_cleanup
+e2e_finish
