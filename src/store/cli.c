@@ -1006,6 +1006,33 @@ static int same_config(struct dpp_ctlclient *cl, const char *config)
 	return same;
 }
 
+/* The id of the newest recorded version whose SHA-256 is sha (the
+ * rollback's copy), from the daemon's history_list; 0 when not found. */
+static long long newest_with_sha(struct dpp_ctlclient *cl, const cJSON *sha)
+{
+	struct dpp_ctl_error e;
+	cJSON *args = cJSON_CreateObject(), *resp = NULL;
+	const cJSON *it;
+	long long nid = 0;
+
+	if (!cJSON_IsString(sha) || args == NULL || cJSON_AddNumberToObject(args, "limit", 5) == NULL) {
+		cJSON_Delete(args);
+		return 0;
+	}
+	if (dpp_ctlclient_request(cl, "history_list", args, 5000, &resp, &e) != 0)
+		return 0;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(resp, "versions"))
+	{
+		const cJSON *h = cJSON_GetObjectItem(it, "sha256"), *id = cJSON_GetObjectItem(it, "id");
+
+		if (cJSON_IsString(h) && cJSON_IsNumber(id) && strcmp(h->valuestring, sha->valuestring) == 0 &&
+		    (long long)id->valuedouble > nid)
+			nid = (long long)id->valuedouble;
+	}
+	cJSON_Delete(resp);
+	return nid;
+}
+
 /* A running daemon does the rollback itself when its control socket
  * answers (command history_rollback: the same validate / record / swap
  * path as every change). Returns the exit code, or -1 when no daemon
@@ -1017,7 +1044,6 @@ static int rollback_over_socket(struct cli *c, int64_t id, long long confirm_s)
 	struct dpp_ctlclient *cl;
 	char path[4096], msg[1200], obo[64];
 	cJSON *args, *resp = NULL;
-	const cJSON *v;
 	int rc;
 
 	if (dpp_ctlsock_resolve(c->control_socket, c->config, path, sizeof(path), msg, sizeof(msg)) != 0)
@@ -1054,10 +1080,22 @@ static int rollback_over_socket(struct cli *c, int64_t id, long long confirm_s)
 			fprintf(stderr, PROG ": history rollback: %s\n", e.message);
 		rc = dpp_ctl_exit_code(&e);
 	} else {
-		v = cJSON_GetObjectItem(resp, "version");
-		printf("rolled back to version %lld: live now in PID %ld (config version %.12s)%s\n",
-		       (long long)id, peer.pid, cJSON_IsString(v) ? v->valuestring : "?",
-		       confirm_s > 0 ? "; run `" PROG " history confirm` to keep it" : "");
+		const cJSON *dl = cJSON_GetObjectItem(resp, "confirm_deadline_ms");
+		long long nid = newest_with_sha(cl, cJSON_GetObjectItem(resp, "version"));
+
+		/* The words of the file + SIGHUP path, so scripts see one answer. */
+		if (nid > 0)
+			printf("the proxy (pid %ld) reloaded: version %lld is live (a copy of version %lld)\n",
+			       peer.pid, nid, (long long)id);
+		else
+			printf("the proxy (pid %ld) reloaded: a copy of version %lld is live\n", peer.pid,
+			       (long long)id);
+		if (cJSON_IsNumber(dl) && dl->valuedouble > 0) {
+			char when[40];
+
+			dpp_store_iso_time((int64_t)dl->valuedouble, when, sizeof(when));
+			printf("run `" PROG " history confirm` before %s or the proxy reverts\n", when);
+		}
 		rc = EX_OK;
 	}
 	cJSON_Delete(resp);

@@ -50,10 +50,17 @@ int dpp_ctlsock_resolve(const char *flag_path, const char *config_path, char *ou
 		rc = n < (int)len ? 0 : -1;
 		goto cleanup;
 	}
-	if (geteuid() == 0 || !dpp_store_resolve_path(s, cfg_path, store, sizeof(store))) {
+	if (geteuid() == 0) {
 		n = snprintf(out, len, "%s", DPP_CTLSOCK_ROOT_DEFAULT);
 		rc = n < (int)len ? 0 : -1;
 		goto cleanup;
+	}
+	/* As the daemon does (main.c): where the store would be when it is off. */
+	if (!dpp_store_resolve_path(s, cfg_path, store, sizeof(store))) {
+		struct dpp_settings d = *s;
+
+		d.store_path_source = DPP_SOURCE_DEFAULT;
+		dpp_store_resolve_path(&d, cfg_path, store, sizeof(store));
 	}
 	slash = strrchr(store, '/');
 	if (slash == NULL)

@@ -219,8 +219,15 @@ sc_history_rollback_socket() {
 	local first out
 	first=$(sql "SELECT min(id) FROM config_versions WHERE applied = 1")
 	[ -n "$first" ] || { why "no applied version in the store"; return 1; }
-	out=$("$DPP_BIN" history rollback "$first" --config "$CFG" 2>&1) || { why "rollback failed: $out"; return 1; }
-	expect_match "rollback through the daemon" "live now in PID $P_PID" "$out"
+	# A change first, so the rollback has something to undo.
+	ctl dry-run block-privileged on >/dev/null || { why "ctl dry-run on failed"; return 1; }
+	out=$(SUDO_USER=e2e-rollback "$DPP_BIN" history rollback "$first" --config "$CFG" 2>&1) ||
+		{ why "rollback failed: $out"; return 1; }
+	expect_match "rollback answer" "the proxy \\(pid $P_PID\\) reloaded: version [0-9]+ is live \\(a copy of version $first\\)" "$out" || return 1
+	# Through the socket the daemon records its peer: "NAME (root)" (the
+	# file + SIGHUP path would record plain $SUDO_USER).
+	expect_eq "rollback recorded by the daemon for its peer" "rollback|e2e-rollback (root)" \
+		"$(sql "SELECT source || '|' || author FROM config_versions ORDER BY id DESC LIMIT 1")"
 }
 
 sc_daemon_stops() {
