@@ -1006,16 +1006,16 @@ static int same_config(struct dpp_ctlclient *cl, const char *config)
 	return same;
 }
 
-/* The id of the newest recorded version whose SHA-256 is sha (the
- * rollback's copy), from the daemon's history_list; 0 when not found. */
-static long long newest_with_sha(struct dpp_ctlclient *cl, const cJSON *sha)
+/* The newest version id in the daemon's history whose SHA-256 is sha (any
+ * sha when NULL) and whose id is above after; 0 when none. */
+static long long newest_version(struct dpp_ctlclient *cl, const char *sha, long long after)
 {
 	struct dpp_ctl_error e;
 	cJSON *args = cJSON_CreateObject(), *resp = NULL;
 	const cJSON *it;
 	long long nid = 0;
 
-	if (!cJSON_IsString(sha) || args == NULL || cJSON_AddNumberToObject(args, "limit", 5) == NULL) {
+	if (args == NULL || cJSON_AddNumberToObject(args, "limit", 5) == NULL) {
 		cJSON_Delete(args);
 		return 0;
 	}
@@ -1024,13 +1024,29 @@ static long long newest_with_sha(struct dpp_ctlclient *cl, const cJSON *sha)
 	cJSON_ArrayForEach(it, cJSON_GetObjectItem(resp, "versions"))
 	{
 		const cJSON *h = cJSON_GetObjectItem(it, "sha256"), *id = cJSON_GetObjectItem(it, "id");
+		long long v = cJSON_IsNumber(id) ? (long long)id->valuedouble : 0;
 
-		if (cJSON_IsString(h) && cJSON_IsNumber(id) && strcmp(h->valuestring, sha->valuestring) == 0 &&
-		    (long long)id->valuedouble > nid)
-			nid = (long long)id->valuedouble;
+		if (v > after && v > nid &&
+		    (sha == NULL || (cJSON_IsString(h) && strcmp(h->valuestring, sha) == 0)))
+			nid = v;
 	}
 	cJSON_Delete(resp);
 	return nid;
+}
+
+/* The rollback's copy: the daemon's store writer records it shortly after
+ * the answer, so wait for it a little (a rollback to the live version
+ * records nothing: 0). */
+static long long wait_copy(struct dpp_ctlclient *cl, const cJSON *sha, long long before)
+{
+	for (int i = 0; cJSON_IsString(sha) && i < 100; i++) {
+		long long nid = newest_version(cl, sha->valuestring, before);
+
+		if (nid > 0)
+			return nid;
+		usleep(50 * 1000);
+	}
+	return 0;
 }
 
 /* A running daemon does the rollback itself when its control socket
@@ -1044,6 +1060,7 @@ static int rollback_over_socket(struct cli *c, int64_t id, long long confirm_s)
 	struct dpp_ctlclient *cl;
 	char path[4096], msg[1200], obo[64];
 	cJSON *args, *resp = NULL;
+	long long before;
 	int rc;
 
 	if (dpp_ctlsock_resolve(c->control_socket, c->config, path, sizeof(path), msg, sizeof(msg)) != 0)
@@ -1072,6 +1089,7 @@ static int rollback_over_socket(struct cli *c, int64_t id, long long confirm_s)
 		fprintf(stderr, PROG ": history rollback: out of memory\n");
 		return EX_OSERR;
 	}
+	before = newest_version(cl, NULL, 0);
 	if (dpp_ctlclient_request(cl, "history_rollback", args, 60000, &resp, &e) != 0) {
 		if (e.kind == DPP_CTL_REFUSED)
 			fprintf(stderr, PROG ": history rollback to version %lld refused by the daemon (%s): %s\n",
@@ -1081,7 +1099,7 @@ static int rollback_over_socket(struct cli *c, int64_t id, long long confirm_s)
 		rc = dpp_ctl_exit_code(&e);
 	} else {
 		const cJSON *dl = cJSON_GetObjectItem(resp, "confirm_deadline_ms");
-		long long nid = newest_with_sha(cl, cJSON_GetObjectItem(resp, "version"));
+		long long nid = wait_copy(cl, cJSON_GetObjectItem(resp, "version"), before);
 
 		/* The words of the file + SIGHUP path, so scripts see one answer. */
 		if (nid > 0)
