@@ -637,7 +637,8 @@ static int history_reload(void *arg, char **errors)
 {
 	struct proxy_state *st = arg;
 
-	return dpp_control_reload_as(st->ctl, "rollback", notify_author_rb, errors);
+	/* hook_history holds the control lock: the file was written under it. */
+	return dpp_control_reload_locked(st->ctl, "rollback", notify_author_rb, errors);
 }
 
 /* history_* over the control socket: the store CLI's own code. */
@@ -652,13 +653,18 @@ static int hook_history(void *ctx, const char *cmd, const cJSON *req, const char
 		*message = strdup("the SQLite store is off (global.store.path: \"\"): no history");
 		return -1;
 	}
-	notify_author_rb = author;
 	{
-		int rc = dpp_store_history_ctl(st->store_db,
-					       st->config_file[0] != '\0' ? st->config_file : NULL, cmd, req, author,
-					       result, code, message, history_reload, st);
+		int rc;
 
+		/* A rollback writes the file and reloads it as one change: under
+		 * the lock of every other change (list and show only read). */
+		dpp_control_lock(st->ctl);
+		notify_author_rb = author;
+		rc = dpp_store_history_ctl(st->store_db,
+					   st->config_file[0] != '\0' ? st->config_file : NULL, cmd, req,
+					   author, result, code, message, history_reload, st);
 		notify_author_rb = NULL;
+		dpp_control_unlock(st->ctl);
 		return rc;
 	}
 }

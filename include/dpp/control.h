@@ -187,6 +187,11 @@ int dpp_control_set_dry_run_as(struct dpp_control *ctl, const char *rule, int on
 void dpp_control_lock(struct dpp_control *ctl);
 void dpp_control_unlock(struct dpp_control *ctl);
 
+/* dpp_control_reload_as for a caller that holds dpp_control_lock (a
+ * rollback that wrote the file under the lock). */
+int dpp_control_reload_locked(struct dpp_control *ctl, const char *source, const char *author,
+			      char **errors);
+
 /* The operator's name for config history: $SUDO_USER, else the login name,
  * else "uid:N", into buf. */
 void dpp_control_author(char *buf, size_t len);

@@ -150,6 +150,16 @@ static int get_str(const cJSON *obj, const char *name, char *dst, size_t len)
 	if (!cJSON_IsString(it) || it->valuestring == NULL)
 		return -1;
 	dpp_proto_copy(dst, len, it->valuestring);
+	/* What a peer sent is held as valid UTF-8 too (invalid bytes as '?'),
+	 * so decode and encode are inverse on everything decode accepts. */
+	for (size_t i = 0, n = strlen(dst); i < n;) {
+		size_t k = utf8_seq((const unsigned char *)dst + i, n - i);
+
+		if (k == 0)
+			dst[i++] = '?';
+		else
+			i += k;
+	}
 	return 0;
 }
 

@@ -12,7 +12,7 @@
  * hello). Strings longer than the struct's field are cut at a UTF-8
  * character boundary.
  *
- * Strings are encoded as valid UTF-8: a byte that does not start a valid
+ * Strings are encoded and decoded as valid UTF-8: a byte that does not start a valid
  * sequence (an event's path cut mid-character, a binary header) is written
  * as '?', so every line the daemon sends parses in strict JSON readers.
  *

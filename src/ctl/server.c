@@ -39,6 +39,8 @@ struct conn {
 	char author[160];
 	char source[16];
 	int hello;       /* hello answered */
+	int refused;     /* forbidden: its input is discarded until EOF or refused_until */
+	int64_t refused_until; /* CLOCK_MONOTONIC ms */
 	int closing;     /* close once out is flushed */
 	struct dpp_proto_reader in;
 	char *out;
@@ -238,6 +240,14 @@ static void conn_free(struct dpp_ctlsrv *s, struct conn *c)
 	free(c);
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int64_t wall_ms(void)
 {
 	struct timespec ts;
@@ -246,8 +256,11 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A refused peer: one error line, closed, audited as auth_failure. */
-static void refuse_peer(struct dpp_ctlsrv *s, int fd, uid_t uid, pid_t pid)
+/* A refused peer: one error line, closed, audited as auth_failure. The
+ * socket is shut for writing and what the peer sends meanwhile (its hello)
+ * read and discarded until it closes (at most a second): closing a Unix
+ * socket with unread input would reset the peer before it read the error. */
+static void refuse_peer(struct dpp_ctlsrv *s, int fd, uid_t uid, pid_t pid, int slot)
 {
 	char msg[192];
 	struct dpp_event ev;
@@ -267,7 +280,22 @@ static void refuse_peer(struct dpp_ctlsrv *s, int fd, uid_t uid, pid_t pid)
 		free(text);
 		cJSON_Delete(line);
 	}
-	close(fd);
+	shutdown(fd, SHUT_WR);
+	{
+		struct conn *c = slot >= 0 ? calloc(1, sizeof(*c)) : NULL;
+
+		if (c == NULL) {
+			close(fd);
+		} else {
+			c->fd = fd;
+			c->uid = uid;
+			c->refused = 1;
+			c->closing = 1;
+			c->refused_until = mono_ms() + 1000;
+			dpp_proto_reader_init(&c->in, 0);
+			s->conns[slot] = c;
+		}
+	}
 	memset(&ev, 0, sizeof(ev));
 	ev.time_ms = wall_ms();
 	ev.kind = DPP_EVENT_AUTH_FAILURE;
@@ -298,15 +326,15 @@ static void accept_all(struct dpp_ctlsrv *s)
 			close(fd);
 			continue;
 		}
-		if (!peer_allowed(s, cred.uid)) {
-			refuse_peer(s, fd, cred.uid, cred.pid);
-			continue;
-		}
 		for (int i = 0; i < MAX_CONNS; i++) {
 			if (s->conns[i] == NULL) {
 				slot = i;
 				break;
 			}
+		}
+		if (!peer_allowed(s, cred.uid)) {
+			refuse_peer(s, fd, cred.uid, cred.pid, slot);
+			continue;
 		}
 		c = slot >= 0 ? calloc(1, sizeof(*c)) : NULL;
 		if (c == NULL) {
@@ -872,7 +900,7 @@ static void *run(void *arg)
 			if (c == NULL)
 				continue;
 			pfd[n] = (struct pollfd){.fd = c->fd,
-						 .events = (short)((c->closing ? 0 : POLLIN) |
+						 .events = (short)((c->closing && !c->refused ? 0 : POLLIN) |
 								   (out_pending(c) > 0 ? POLLOUT : 0))};
 			who[n++] = i;
 			if (c->sub != NULL && !c->closing && out_pending(c) < OUT_EVENT_ROOM) {
@@ -898,6 +926,16 @@ static void *run(void *arg)
 
 			if (c == NULL || pfd[k].fd != c->fd || pfd[k].revents == 0)
 				continue;
+			if (c->refused) {
+				char junk[4096];
+				ssize_t got = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
+
+				if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
+					conn_free(s, c);
+					s->conns[who[k]] = NULL;
+				}
+				continue;
+			}
 			if ((pfd[k].revents & (POLLIN | POLLHUP | POLLERR)) && !c->closing &&
 			    on_readable(s, c) != 0) {
 				conn_free(s, c);
@@ -913,6 +951,13 @@ static void *run(void *arg)
 
 			if (c == NULL)
 				continue;
+			if (c->refused) {
+				if (mono_ms() >= c->refused_until) {
+					conn_free(s, c);
+					s->conns[i] = NULL;
+				}
+				continue;
+			}
 			pump(s, c);
 			if (flush_out(c) != 0 || (c->closing && out_pending(c) == 0)) {
 				conn_free(s, c);
@@ -922,7 +967,7 @@ static void *run(void *arg)
 	}
 	/* Stopping: bye to everyone, a short grace to flush, then close. */
 	for (int i = 0; i < MAX_CONNS; i++) {
-		if (s->conns[i] != NULL)
+		if (s->conns[i] != NULL && !s->conns[i]->refused)
 			send_obj(s->conns[i], dpp_proto_bye_to_json("stopping"));
 	}
 	for (int round = 0; round < 20; round++) {
@@ -1045,11 +1090,16 @@ int dpp_ctlsrv_start(const struct dpp_ctlsrv_opts *opts, struct dpp_ctlsrv **out
 	{
 		size_t dl = strlen(RUN_DIR);
 
-		if (strncmp(s->path, RUN_DIR "/", dl + 1) == 0 && strchr(s->path + dl + 1, '/') == NULL &&
-		    mkdir(RUN_DIR, 0755) != 0 && errno != EEXIST) {
-			*err = dup_printf("global.control_socket: cannot create %s: %s", RUN_DIR,
-					  strerror(errno));
-			goto fail;
+		if (strncmp(s->path, RUN_DIR "/", dl + 1) == 0 && strchr(s->path + dl + 1, '/') == NULL) {
+			if (mkdir(RUN_DIR, 0755) == 0) {
+				/* 0755 whatever the umask: control_group members must
+				 * reach the socket inside. */
+				(void)chmod(RUN_DIR, 0755);
+			} else if (errno != EEXIST) {
+				*err = dup_printf("global.control_socket: cannot create %s: %s", RUN_DIR,
+						  strerror(errno));
+				goto fail;
+			}
 		}
 	}
 	rc = clear_stale(s->path, err);

@@ -26,7 +26,8 @@ struct dpp_ctlsrv; /* opaque */
  * as for changes. On success add the result members to `result` and return
  * 0; on failure return -1 with code (a docs/control.md error code) and
  * *message (malloc'd). Called on the control thread, without the control
- * lock held (a rollback takes it through dpp_control_reload_as). */
+ * lock held: the hook takes it (dpp_control_lock) around a rollback's
+ * write and reload, so they are one change like any other. */
 struct dpp_ctlsrv_hooks {
 	void *ctx;
 	int (*history)(void *ctx, const char *cmd, const cJSON *req, const char *source,
@@ -50,7 +51,10 @@ struct dpp_ctlsrv_opts {
 int dpp_ctlsrv_start(const struct dpp_ctlsrv_opts *opts, struct dpp_ctlsrv **out, char **err);
 
 /* Sends `bye` to every connection, closes them, joins the thread, removes
- * the socket file (when it is still the one created). NULL is a no-op. */
+ * the socket file (when it is still the one created). NULL is a no-op.
+ * Threads: start and stop are called by the embedding program's main
+ * thread (not concurrently); everything else runs on the server's own
+ * thread. Call stop before the proxy server (and its bus) is freed. */
 void dpp_ctlsrv_stop(struct dpp_ctlsrv *srv);
 
 /* The access decision of docs/control.md, as a pure function: peer_uid 0,

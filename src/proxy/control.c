@@ -570,6 +570,12 @@ static int reload_locked(struct dpp_control *ctl, const char *source, const char
 	return rc;
 }
 
+int dpp_control_reload_locked(struct dpp_control *ctl, const char *source, const char *author,
+			      char **errors)
+{
+	return reload_locked(ctl, source, author, errors);
+}
+
 int dpp_control_reload_as(struct dpp_control *ctl, const char *source, const char *author,
 			  char **errors)
 {

@@ -163,6 +163,34 @@ sc_dry_run_history() {
 	stop_private
 }
 
+sc_rollback() {
+	local out v0 v1 row
+	ctl_proxy || return 1
+	v0=$(file_sha "$CFG")
+	out=$(ctl req dry_run '{"rule":"no-volume-create","on":true}') || { why "dry_run: $out"; return 1; }
+	v1=$(jget "$out" 'o["version"]')
+	wait_for 10 eval '[ -n "$(sqlite3 "$DB" "SELECT id FROM config_versions WHERE sha256 = '"'$v1'"'")" ]' ||
+		{ why "no history row for $v1"; return 1; }
+	out=$(ctl req history_rollback '{"version_id":99999}') && { why "rollback to a missing version"; return 1; }
+	expect_eq "missing version" not_found "$(jget "$out" 'o["error"]["code"]')" || return 1
+	out=$(ctl req history_rollback '{"version_id":1,"confirm_ms":600000,"comment":"back"}') ||
+		{ why "rollback refused: $out"; return 1; }
+	expect_eq "rollback version" "$v0" "$(jget "$out" 'o["version"]')" || return 1
+	expect_eq "file restored" "$v0" "$(file_sha "$CFG")" || return 1
+	out=$(ctl req rules)
+	expect_eq "live rule not dry-run again" False "$(jget "$out" 'o["rules"][0]["dry_run"]')" || return 1
+	wait_for 10 eval '[ "$(sqlite3 "$DB" "SELECT count(*) FROM config_versions WHERE source = '"'rollback'"'")" = 1 ]' ||
+		{ why "no rollback row"; return 1; }
+	row=$(sqlite3 "$DB" "SELECT author || '|' || rollback_of || '|' || comment || '|' || confirm_state FROM config_versions WHERE source = 'rollback'")
+	expect_eq "rollback row" "$(id -un)|1|back|pending" "$row" || return 1
+	out=$(ctl req history_confirm) || { why "confirm refused: $out"; return 1; }
+	wait_for 10 eval '[ "$(sqlite3 "$DB" "SELECT confirm_state FROM config_versions WHERE source = '"'rollback'"'")" = confirmed ]' ||
+		{ why "not confirmed in the store"; return 1; }
+	out=$(ctl req history_confirm) && { why "a second confirm accepted"; return 1; }
+	expect_eq "nothing to confirm" conflict "$(jget "$out" 'o["error"]["code"]')" || return 1
+	stop_private
+}
+
 sc_apply_stale() {
 	local out v before
 	ctl_proxy || return 1
@@ -328,6 +356,7 @@ run_scenario ctl/hello sc_hello
 run_scenario ctl/status-rules-limits sc_status_rules_limits
 run_scenario ctl/events-kind-filter sc_events_filtered
 run_scenario ctl/dry-run-history sc_dry_run_history
+run_scenario ctl/history-rollback-confirm sc_rollback
 run_scenario ctl/apply-stale-refused sc_apply_stale
 run_scenario ctl/reload sc_reload
 run_scenario ctl/foreign-uid-refused sc_foreign_uid

@@ -143,6 +143,12 @@ static void test_invalid_utf8_never_sent(void **state)
 	assert_int_equal(dpp_proto_event_from_json(obj, &back), 0);
 	assert_string_equal(back.path, "/a?b?c??d???e\xc3\xa9");
 	cJSON_Delete(obj);
+	/* ... and what a peer sends is held as valid UTF-8 as well. */
+	obj = dpp_proto_parse("{\"kind\":\"deny\",\"path\":\"/x\x80y\xc3\"}", 30);
+	assert_non_null(obj);
+	assert_int_equal(dpp_proto_event_from_json(obj, &back), 0);
+	assert_string_equal(back.path, "/x?y?");
+	cJSON_Delete(obj);
 }
 
 static void test_event_malformed(void **state)
