@@ -579,6 +579,7 @@ int dpp_cli_console(int argc, char **argv)
 	struct dpp_ctl_error e;
 	char path[4096];
 	enum dpp_console_exit why;
+	FILE *quiet;
 	sigset_t sigs;
 	long pid;
 	int opt, rc, gone;
@@ -627,11 +628,17 @@ int dpp_cli_console(int argc, char **argv)
 		rc = EX_OSERR;
 		goto cleanup;
 	}
-	/* Our own log lines (a failed request, a reconnect) go to the Log view,
-	 * not over the screen. */
+	/* Our own log lines (an apply, a reconnect) go to the Log view only,
+	 * never over the screen (this process has no other threads). */
+	quiet = fopen("/dev/null", "w");
+	if (quiet != NULL)
+		dpp_log_set_stream(quiet);
 	dpp_log_set_sink(dpp_console_log_sink, con);
 	why = dpp_console_run_backend(con, be, &sigs);
 	dpp_log_set_sink(NULL, NULL);
+	dpp_log_set_stream(NULL);
+	if (quiet != NULL)
+		fclose(quiet);
 	pid = be->pid;
 	gone = be->ops->gone(be);
 	if (why == DPP_CONSOLE_FAILED) {

@@ -168,6 +168,35 @@ sc_dry_run_ctl() {
 	expect_match "unknown rule message" 'not_found' "$out"
 }
 
+# The console's own keys go over the socket too: t (dry-run toggle) in the
+# Rules view, validated, diffed, confirmed, written and recorded by the daemon.
+sc_console_toggle() {
+	local row
+	keys c2 3
+	wait_screen c2 'block-privilege +deny +- ' || return 1
+	keys c2 t
+	wait_screen c2 'Apply\? \(y/N\)' || return 1
+	wait_screen c2 '^\+ +dry_run: true' || return 1
+	keys c2 y
+	wait_screen c2 'applied, live now' || return 1
+	# Log lines go to the Log view, never over the screen.
+	if tm_has_line c2 'Z (info|warn) +console:'; then
+		screen c2
+		why "a log line was written over the console's screen"
+		return 1
+	fi
+	grep -q 'dry_run: true' "$CFG" || { why "the file has no dry_run: true after t y"; return 1; }
+	row=$(sql "SELECT source || '|' || author FROM config_versions ORDER BY id DESC LIMIT 1")
+	expect_eq "history records the attached console" "console|root" "$row" || return 1
+	# The other console sees the change in its header.
+	wait_screen c1 '1 of 1 rules dry-run' || return 1
+	keys c2 t
+	wait_screen c2 'Apply\? \(y/N\)' || return 1
+	keys c2 y
+	wait_screen c2 'block-privilege +deny +- ' || return 1
+	keys c2 1
+}
+
 sc_exit_codes() {
 	local out rc
 	out=$("$DPP_BIN" ctl --control-socket "$RUN_DIR/nothing.sock" status 2>&1)
@@ -271,6 +300,7 @@ run_scenario attach/two-consoles sc_two_consoles
 run_scenario attach/ctl-status-json sc_status_json
 run_scenario attach/ctl-events-deny sc_events_deny
 run_scenario attach/ctl-dry-run sc_dry_run_ctl
+run_scenario attach/console-toggle sc_console_toggle
 run_scenario attach/exit-codes sc_exit_codes
 run_scenario attach/killed-and-stopped-consoles sc_killed_and_stopped_consoles
 run_scenario attach/q-detaches sc_q_detaches
