@@ -31,6 +31,7 @@
 #include "dpp/upstream.h"
 #include "setup.h"
 #include "explain.h"
+#include "ctl.h"
 #include "console.h"
 #include "store.h"
 #include "server.h"
@@ -92,6 +93,10 @@ static void usage(FILE *out)
 		"  audit [FILTERS]       audit events: who tried what, when, and what the rules said\n"
 		"  history [show|diff|rollback|confirm]  config versions, diffs, rollback\n"
 		"  setup [--plain|--non-interactive]  the configuration wizard (setup --help)\n"
+		"\n"
+		"Clients of a running daemon's control socket (docs/control.md):\n"
+		"  console [--read-only]  attach the operator console; q detaches (console --help)\n"
+		"  ctl status|rules|limits|reload|dry-run NAME on|off|events  for scripts (ctl --help)\n"
 		"\n"
 		"Signals: SIGHUP reloads the configuration (with the console: unless its terminal\n"
 		"hung up, which stops the proxy), SIGTERM/SIGINT stop gracefully.\n");
@@ -829,6 +834,10 @@ int main(int argc, char **argv)
 		return dpp_setup_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "explain") == 0)
 		return dpp_cli_explain(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "ctl") == 0)
+		return dpp_cli_ctl(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "console") == 0)
+		return dpp_cli_console(argc - 1, argv + 1);
 	while ((opt = getopt_long(argc, argv, "c:b:p:s:l:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@
 #include <yaml.h>
 
 #include "cfgfile.h"
+#include "client.h"
+#include "ctlsock.h"
 #include "db.h"
 #include "dpp/cidr.h"
 #include "dpp/config.h"
@@ -38,6 +41,7 @@ struct cli {
 	long limit;
 	int json, reveal;
 	const char *confirm, *comment;
+	const char *control_socket; /* --control-socket (rollback) */
 	char db_path[4096];
 };
 
@@ -50,7 +54,8 @@ static void cli_usage(FILE *out)
 		"  " PROG " history                      list config versions (* = live)\n"
 		"  " PROG " history show N [--reveal]    one version's text (token:/secret: values masked)\n"
 		"  " PROG " history diff N [M] [--reveal]  unified diff of N against M (default: the live one)\n"
-		"  " PROG " history rollback N [--confirm 10m] [--comment TEXT]\n"
+		"  " PROG " history rollback N [--confirm 10m] [--comment TEXT] [--control-socket PATH]\n"
+		"        (through the running daemon's control socket when one answers, else the file + SIGHUP)\n"
 		"  " PROG " history confirm              keep a rollback made with --confirm\n"
 		"Common: --store PATH (the database) or --config PATH (the proxy's config file,\n"
 		"whose global.store.path names it; default $DOCKER_PROXY_CONFIG, else ./config.yaml).\n"
@@ -975,6 +980,147 @@ static pid_t find_proxy(const char *db_path)
 	return pid > 1 ? (pid_t)pid : 0;
 }
 
+/* 1 when the daemon behind cl runs the configuration file config names
+ * (dpp_config_pick_path's choice), compared by realpath. */
+static int same_config(struct dpp_ctlclient *cl, const char *config)
+{
+	struct dpp_config_flags flags;
+	struct dpp_ctl_error e;
+	cJSON *resp = NULL;
+	const cJSON *st, *cp;
+	char a[PATH_MAX], b[PATH_MAX];
+	const char *mine;
+	int required, same = 0;
+
+	memset(&flags, 0, sizeof(flags));
+	flags.config_path = config;
+	mine = dpp_config_pick_path(&flags, &required);
+	if (mine == NULL || realpath(mine, a) == NULL)
+		return 0;
+	if (dpp_ctlclient_request(cl, "status", NULL, 5000, &resp, &e) != 0)
+		return 0;
+	st = cJSON_GetObjectItem(resp, "status");
+	cp = cJSON_GetObjectItem(st, "config_path");
+	same = cJSON_IsString(cp) && realpath(cp->valuestring, b) != NULL && strcmp(a, b) == 0;
+	cJSON_Delete(resp);
+	return same;
+}
+
+/* The newest version id in the daemon's history whose SHA-256 is sha (any
+ * sha when NULL) and whose id is above after; 0 when none. */
+static long long newest_version(struct dpp_ctlclient *cl, const char *sha, long long after)
+{
+	struct dpp_ctl_error e;
+	cJSON *args = cJSON_CreateObject(), *resp = NULL;
+	const cJSON *it;
+	long long nid = 0;
+
+	if (args == NULL || cJSON_AddNumberToObject(args, "limit", 5) == NULL) {
+		cJSON_Delete(args);
+		return 0;
+	}
+	if (dpp_ctlclient_request(cl, "history_list", args, 5000, &resp, &e) != 0)
+		return 0;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(resp, "versions"))
+	{
+		const cJSON *h = cJSON_GetObjectItem(it, "sha256"), *id = cJSON_GetObjectItem(it, "id");
+		long long v = cJSON_IsNumber(id) ? (long long)id->valuedouble : 0;
+
+		if (v > after && v > nid &&
+		    (sha == NULL || (cJSON_IsString(h) && strcmp(h->valuestring, sha) == 0)))
+			nid = v;
+	}
+	cJSON_Delete(resp);
+	return nid;
+}
+
+/* The rollback's copy: the daemon's store writer records it shortly after
+ * the answer, so wait for it a little (a rollback to the live version
+ * records nothing: 0). */
+static long long wait_copy(struct dpp_ctlclient *cl, const cJSON *sha, long long before)
+{
+	for (int i = 0; cJSON_IsString(sha) && i < 100; i++) {
+		long long nid = newest_version(cl, sha->valuestring, before);
+
+		if (nid > 0)
+			return nid;
+		usleep(50 * 1000);
+	}
+	return 0;
+}
+
+/* A running daemon does the rollback itself when its control socket
+ * answers (command history_rollback: the same validate / record / swap
+ * path as every change). Returns the exit code, or -1 when no daemon
+ * answers there (the file + SIGHUP path below then applies). */
+static int rollback_over_socket(struct cli *c, int64_t id, long long confirm_s)
+{
+	struct dpp_ctl_error e;
+	struct dpp_ctl_peer peer;
+	struct dpp_ctlclient *cl;
+	char path[4096], msg[1200], obo[64];
+	cJSON *args, *resp = NULL;
+	long long before;
+	int rc;
+
+	if (dpp_ctlsock_resolve(c->control_socket, c->config, path, sizeof(path), msg, sizeof(msg)) != 0)
+		return -1; /* turned off: the file path */
+	memset(&e, 0, sizeof(e));
+	dpp_ctl_on_behalf_of(obo, sizeof(obo));
+	cl = dpp_ctlclient_connect(path, "ctl", obo, 5000, &peer, &e);
+	if (cl == NULL) {
+		if (e.kind == DPP_CTL_NO_DAEMON && c->control_socket == NULL)
+			return -1;
+		fprintf(stderr, PROG ": history rollback: %s\n", e.message);
+		return dpp_ctl_exit_code(&e);
+	}
+	if (c->control_socket == NULL && !same_config(cl, c->config)) {
+		/* A daemon answers on the default socket, but it runs another
+		 * configuration than the one this rollback is for. */
+		dpp_ctlclient_close(cl);
+		return -1;
+	}
+	args = cJSON_CreateObject();
+	if (args == NULL || cJSON_AddNumberToObject(args, "version_id", (double)id) == NULL ||
+	    (confirm_s > 0 && cJSON_AddNumberToObject(args, "confirm_ms", (double)confirm_s * 1000) == NULL) ||
+	    (c->comment != NULL && cJSON_AddStringToObject(args, "comment", c->comment) == NULL)) {
+		cJSON_Delete(args);
+		dpp_ctlclient_close(cl);
+		fprintf(stderr, PROG ": history rollback: out of memory\n");
+		return EX_OSERR;
+	}
+	before = newest_version(cl, NULL, 0);
+	if (dpp_ctlclient_request(cl, "history_rollback", args, 60000, &resp, &e) != 0) {
+		if (e.kind == DPP_CTL_REFUSED)
+			fprintf(stderr, PROG ": history rollback to version %lld refused by the daemon (%s): %s\n",
+				(long long)id, e.code, e.message);
+		else
+			fprintf(stderr, PROG ": history rollback: %s\n", e.message);
+		rc = dpp_ctl_exit_code(&e);
+	} else {
+		const cJSON *dl = cJSON_GetObjectItem(resp, "confirm_deadline_ms");
+		long long nid = wait_copy(cl, cJSON_GetObjectItem(resp, "version"), before);
+
+		/* The words of the file + SIGHUP path, so scripts see one answer. */
+		if (nid > 0)
+			printf("the proxy (pid %ld) reloaded: version %lld is live (a copy of version %lld)\n",
+			       peer.pid, nid, (long long)id);
+		else
+			printf("the proxy (pid %ld) reloaded: a copy of version %lld is live\n", peer.pid,
+			       (long long)id);
+		if (cJSON_IsNumber(dl) && dl->valuedouble > 0) {
+			char when[40];
+
+			dpp_store_iso_time((int64_t)dl->valuedouble, when, sizeof(when));
+			printf("run `" PROG " history confirm` before %s or the proxy reverts\n", when);
+		}
+		rc = EX_OK;
+	}
+	cJSON_Delete(resp);
+	dpp_ctlclient_close(cl);
+	return rc;
+}
+
 /* The writing half of `history rollback`, shared by the CLI and the
  * daemon's control socket (history_rollback): checks version id with the
  * real loader, records a hand edit since the live version, records the
@@ -1139,6 +1285,9 @@ static int cmd_history_rollback(struct cli *c, const char *arg)
 		fprintf(stderr, PROG ": --confirm: a duration such as 10m or 30s\n");
 		return EX_USAGE;
 	}
+	rc = rollback_over_socket(c, id, confirm_s);
+	if (rc >= 0)
+		return rc;
 	if (resolve_db(c) != 0)
 		return EX_UNAVAILABLE;
 	rc = rollback_write(c, id, confirm_s, NULL, stdout, stderr, &db, &req_id, &deadline, sha,
@@ -1526,6 +1675,7 @@ int dpp_store_cli_main(int argc, char **argv)
 		{"limit", required_argument, NULL, 9},     {"json", no_argument, NULL, 10},
 		{"reveal", no_argument, NULL, 11},         {"confirm", required_argument, NULL, 12},
 		{"comment", required_argument, NULL, 13},  {"help", no_argument, NULL, 'h'},
+		{"control-socket", required_argument, NULL, 14},
 		{NULL, 0, NULL, 0},
 	};
 	struct cli c;
@@ -1563,6 +1713,7 @@ int dpp_store_cli_main(int argc, char **argv)
 		case 11: c.reveal = 1; break;
 		case 12: c.confirm = optarg; break;
 		case 13: c.comment = optarg; break;
+		case 14: c.control_socket = optarg; break;
 		case 'h':
 			cli_usage(stdout);
 			return EX_OK;

@@ -32,6 +32,7 @@
 #include <curses.h>
 
 #include "dpp/cfgedit.h"
+#include "backend.h"
 #include "model.h"
 #include "storeview.h"
 
@@ -77,8 +78,7 @@ struct pending {
 
 struct dpp_console {
 	struct dpp_console_options o;
-	struct dpp_control *ctl;
-	struct dpp_bus_sub *sub;
+	struct tui_backend *be;
 	struct tui_ring live, denials;
 	struct tui_log log;
 	uint64_t *idx; /* scratch: filtered sequence numbers */
@@ -126,6 +126,7 @@ struct dpp_console {
 	int dirty, full;
 	int64_t last_draw, last_feed, last_tick;
 	int sigfd;
+	int was_gone;
 	enum dpp_console_exit exit;
 	int done;
 };
@@ -333,6 +334,13 @@ static void pager_open(struct dpp_console *c, const char *title)
 
 /* ---- snapshot and feeds ------------------------------------------------------ */
 
+/* Remote: the daemon went away (bye or EOF). */
+static int peer_gone(struct dpp_console *c)
+{
+	return c->be != NULL && c->be->ops->gone(c->be);
+}
+
+
 static void drop_badge_cb(void *arg, const char *name, uint64_t dropped)
 {
 	struct dpp_console *c = arg;
@@ -346,11 +354,12 @@ static void drop_badge_cb(void *arg, const char *name, uint64_t dropped)
 
 static void refresh_snapshot(struct dpp_console *c)
 {
-	struct dpp_control_snapshot *s = dpp_control_snapshot(c->ctl);
+	struct dpp_control_snapshot *s = c->be->ops->snapshot(c->be);
 
 	if (s == NULL)
 		return; /* keep the old one: allocation failed */
-	dpp_control_snapshot_free(c->snap);
+	if (c->snap != NULL)
+		c->be->ops->snapshot_free(c->be, c->snap);
 	c->snap = s;
 	memmove(c->req_samples + 1, c->req_samples, (RATE_SAMPLES - 1) * sizeof(uint64_t));
 	memmove(c->den_samples + 1, c->den_samples, (RATE_SAMPLES - 1) * sizeof(uint64_t));
@@ -359,7 +368,7 @@ static void refresh_snapshot(struct dpp_console *c)
 	if (c->n_samples < RATE_SAMPLES)
 		c->n_samples++;
 	c->dropped_badge[0] = '\0';
-	dpp_control_foreach_sub(c->ctl, drop_badge_cb, c);
+	c->be->ops->foreach_sub(c->be, drop_badge_cb, c);
 	c->dirty = 1;
 }
 
@@ -368,7 +377,7 @@ static void drain_bus(struct dpp_console *c)
 	struct dpp_event ev;
 	size_t n = 0;
 
-	while (n < DRAIN_MAX && dpp_bus_pop(c->sub, &ev, 0) == 1) {
+	while (n < DRAIN_MAX && c->be->ops->pop(c->be, &ev) == 1) {
 		tui_ring_push(&c->live, &ev);
 		if (tui_is_denial(&ev))
 			tui_ring_push(&c->denials, &ev);
@@ -880,6 +889,10 @@ static void draw_header(struct dpp_console *c)
 		k = c->n_samples - 1;
 		dpm = (double)(c->den_samples[0] - c->den_samples[k]);
 	}
+	if (c->be != NULL && c->be->remote) {
+		snprintf(b, sizeof(b), "attached to PID %ld", c->be->pid);
+		seg(l1, sizeof(l1), COLS, b);
+	}
 	snprintf(b, sizeof(b), "%s%s", s->tls ? "https://" : "", s->listen);
 	seg(l1, sizeof(l1), COLS, b);
 	snprintf(b, sizeof(b), "-> %s", s->upstream);
@@ -1009,6 +1022,17 @@ static void draw_footer(struct dpp_console *c)
 		attron(A_BOLD);
 		put(LINES - 2, 0, COLS, "Stop the proxy and quit? (y/N)", 0);
 		attroff(A_BOLD);
+	} else if (peer_gone(c)) {
+		char g[160];
+
+		snprintf(g, sizeof(g), "the daemon (PID %ld) stopped: r reconnect, q quit", c->be->pid);
+		if (c->color)
+			attron(COLOR_PAIR(P_ERROR));
+		attron(A_BOLD);
+		put(LINES - 2, 0, COLS, g, 1);
+		attroff(A_BOLD);
+		if (c->color)
+			attroff(COLOR_PAIR(P_ERROR));
 	} else {
 		char st[600] = "";
 
@@ -1208,7 +1232,7 @@ static void open_details(struct dpp_console *c, const struct dpp_event *ev)
 	for (unsigned i = 0; i < ev->trace.n; i++) {
 		const struct dpp_policy_trace_rule *tr = &ev->trace.r[i];
 		char name[64], text[256];
-		int live = dpp_control_cond_text(c->ctl, ev->trace.ruleset_id, tr->rule, SIZE_MAX, name,
+		int live = c->be->ops->cond_text(c->be, ev->trace.ruleset_id, tr->rule, SIZE_MAX, name,
 						 sizeof(name), text, sizeof(text)) == 0;
 
 		pager_addf(&c->pg, "  #%u %s: %s", tr->rule + 1, live ? name : "(rules reloaded since)",
@@ -1219,7 +1243,7 @@ static void open_details(struct dpp_console *c, const struct dpp_event *ev)
 					  : (tr->held >> k) & 1u	   ? "true "
 									   : "false";
 
-			if (!live || dpp_control_cond_text(c->ctl, ev->trace.ruleset_id, tr->rule, k,
+			if (!live || c->be->ops->cond_text(c->be, ev->trace.ruleset_id, tr->rule, k,
 							   NULL, 0, text, sizeof(text)) != 0)
 				snprintf(text, sizeof(text), "condition %u", k + 1);
 			pager_addf(&c->pg, "      [%s] %s", res, text);
@@ -1420,7 +1444,7 @@ static void propose(struct dpp_console *c, char *new_text, char *old, const char
 		free(old);
 		return;
 	}
-	if (dpp_control_validate(c->ctl, new_text, source, c->author, &errors) != 0) {
+	if (c->be->ops->validate(c->be, new_text, source, c->author, &errors) != 0) {
 		snprintf(title, sizeof(title), "%s: refused by the configuration loader", what);
 		show_errors(c, title, errors);
 		free(errors);
@@ -1450,7 +1474,7 @@ static void apply_pending(struct dpp_console *c)
 	char version[DPP_CONTROL_VERSION_LEN];
 
 	pager_clear(&c->pg);
-	if (dpp_control_apply(c->ctl, c->pend.text, c->pend.base,
+	if (c->be->ops->apply(c->be, c->pend.text, c->pend.base,
 			      c->pend.source != NULL ? c->pend.source : "console", c->author, version,
 			      &errors) != 0) {
 		show_errors(c, "Apply refused", errors);
@@ -1511,7 +1535,7 @@ static void edit_flow(struct dpp_console *c, enum tui_action act)
 	const char *rule = selected_rule(c);
 	int st;
 
-	if (dpp_control_read_config(c->ctl, &text, version, &err) != 0) {
+	if (c->be->ops->read_config(c->be, &text, version, &err) != 0) {
 		say(c, "%s", err);
 		goto cleanup;
 	}
@@ -1589,7 +1613,7 @@ static void rule_change(struct dpp_console *c, enum tui_action act)
 		say(c, "no rule selected");
 		return;
 	}
-	if (dpp_control_read_config(c->ctl, &text, version, &err) != 0) {
+	if (c->be->ops->read_config(c->be, &text, version, &err) != 0) {
 		say(c, "%s", err);
 		goto cleanup;
 	}
@@ -1634,7 +1658,7 @@ static void undo_flow(struct dpp_console *c)
 		say(c, "nothing to undo (this session applied no change)");
 		return;
 	}
-	if (dpp_control_read_config(c->ctl, &text, version, &err) != 0) {
+	if (c->be->ops->read_config(c->be, &text, version, &err) != 0) {
 		say(c, "%s", err);
 		free(err);
 		return;
@@ -1729,8 +1753,30 @@ static void toggle_pause(struct dpp_console *c)
 
 static void quit_prompt(struct dpp_console *c)
 {
+	if (c->be != NULL && c->be->remote) {
+		/* Detaching changes nothing in the daemon: no question. */
+		c->exit = DPP_CONSOLE_QUIT;
+		c->done = 1;
+		return;
+	}
 	c->prompt = 2;
 	c->dirty = 1;
+}
+
+
+static void try_reconnect(struct dpp_console *c)
+{
+	char *err = NULL;
+
+	if (c->be->ops->reconnect == NULL || c->be->ops->reconnect(c->be, &err) != 0) {
+		say(c, "reconnect failed: %s", err != NULL ? err : "not possible");
+		free(err);
+		return;
+	}
+	say(c, "attached again to PID %ld", c->be->pid);
+	c->n_samples = 0;
+	refresh_snapshot(c);
+	c->full = 1;
 }
 
 /* Returns 1 when the key should also go to the view below. */
@@ -1860,7 +1906,7 @@ static void history_action(struct dpp_console *c, enum tui_action act)
 		free(text);
 		return;
 	}
-	if (dpp_control_read_config(c->ctl, &old, version, &err) != 0) {
+	if (c->be->ops->read_config(c->be, &old, version, &err) != 0) {
 		say(c, "%s", err);
 		free(err);
 		free(text);
@@ -1890,6 +1936,18 @@ static void handle_key(struct dpp_console *c, int ch)
 		c->dirty = 1;
 		return;
 	}
+	if (peer_gone(c) && c->prompt == 0 && !c->pg.active) {
+		if (ch == 'q' || ch == 'Q' || ch == KCTRL('c')) {
+			c->exit = DPP_CONSOLE_QUIT;
+			c->done = 1;
+			return;
+		}
+		if (ch == 'r' || ch == 'R') {
+			try_reconnect(c);
+			c->dirty = 1;
+			return;
+		}
+	}
 	if (c->prompt != 0) {
 		handle_prompt_key(c, ch);
 		return;
@@ -1898,6 +1956,15 @@ static void handle_key(struct dpp_console *c, int ch)
 		return;
 	if (ch == KCTRL('c')) {
 		quit_prompt(c);
+		return;
+	}
+	if (ch == KCTRL('z') && c->be != NULL && c->be->remote) {
+		/* Attached: stopping this process stops only the console (the
+		 * daemon drops and counts what we do not read). ncurses'
+		 * SIGTSTP handler restores the terminal and redraws on SIGCONT. */
+		raise(SIGTSTP);
+		c->full = 1;
+		c->dirty = 1;
 		return;
 	}
 	if (ch == KCTRL('z')) {
@@ -1987,6 +2054,12 @@ static void handle_key(struct dpp_console *c, int ch)
 
 /* ---- signals and the terminal ------------------------------------------------------ */
 
+static const char *stop_what(const struct dpp_console *c)
+{
+	return c->be != NULL && c->be->remote ? "detaching (the daemon keeps running)"
+					      : "stopping the proxy";
+}
+
 /* 1 when the console's terminal went away: a hangup shows as POLLHUP or an
  * error on stdin, and tcgetattr fails on a hung-up tty. */
 static int tty_gone(int wait_ms)
@@ -2023,14 +2096,14 @@ static void handle_signal(struct dpp_console *c)
 			 * killed tmux hangs the terminal up; a kill -HUP leaves
 			 * it there. Give the kernel a moment to mark it. */
 			if (tty_gone(300)) {
-				dpp_log_warn("SIGHUP: the console's terminal hung up; stopping the proxy");
+				dpp_log_warn("SIGHUP: the console's terminal hung up; %s", stop_what(c));
 				c->exit = DPP_CONSOLE_HANGUP;
 				c->done = 1;
 			} else {
 				char *errors = NULL;
 
 				dpp_log_info("SIGHUP: reloading the configuration (the terminal is still there)");
-				if (dpp_control_reload(c->ctl, &errors) != 0)
+				if (c->be->ops->reload(c->be, &errors) != 0)
 					say(c, "SIGHUP reload refused (see the Log view)");
 				else
 					say(c, "SIGHUP: configuration reloaded");
@@ -2038,7 +2111,7 @@ static void handle_signal(struct dpp_console *c)
 				refresh_snapshot(c);
 			}
 		} else {
-			dpp_log_info("%s: stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+			dpp_log_info("%s: %s", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT", stop_what(c));
 			c->exit = DPP_CONSOLE_SIGNAL;
 			c->done = 1;
 		}
@@ -2130,15 +2203,39 @@ void dpp_console_log_sink(void *arg, enum dpp_log_level level, const char *line)
 	tui_log_push(&c->log, (int)level, line);
 }
 
+static void remote_log_sink(void *arg, enum dpp_log_level level, const char *line)
+{
+	struct dpp_console *c = arg;
+
+	tui_log_push(&c->log, (int)level, line);
+}
+
 enum dpp_console_exit dpp_console_run(struct dpp_console *c, struct dpp_control *ctl,
 				      const sigset_t *sigs)
+{
+	struct tui_backend *be = tui_backend_local(ctl);
+	enum dpp_console_exit why;
+
+	if (be == NULL)
+		return DPP_CONSOLE_FAILED;
+	why = dpp_console_run_backend(c, be, sigs);
+	be->ops->destroy(be);
+	return why;
+}
+
+enum dpp_console_exit dpp_console_run_backend(struct dpp_console *c, struct tui_backend *be,
+					      const sigset_t *sigs)
 {
 	sigset_t mask = *sigs;
 	const char *err = NULL;
 	SCREEN *scr;
 	int64_t now;
 
-	c->ctl = ctl;
+	c->be = be;
+	if (be->remote) {
+		be->log_sink = remote_log_sink;
+		be->log_arg = c;
+	}
 	c->exit = DPP_CONSOLE_FAILED;
 	sigaddset(&mask, SIGWINCH);
 	if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
@@ -2146,8 +2243,7 @@ enum dpp_console_exit dpp_console_run(struct dpp_console *c, struct dpp_control 
 	c->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (c->sigfd < 0)
 		return DPP_CONSOLE_FAILED;
-	c->sub = dpp_control_subscribe(ctl, "console", BUS_CAPACITY, &err);
-	if (c->sub == NULL) {
+	if (be->ops->subscribe(be, BUS_CAPACITY, &err) != 0) {
 		dpp_log_error("console: cannot subscribe to events: %s", err != NULL ? err : "error");
 		close(c->sigfd);
 		return DPP_CONSOLE_FAILED;
@@ -2159,7 +2255,7 @@ enum dpp_console_exit dpp_console_run(struct dpp_console *c, struct dpp_control 
 	if (scr == NULL) {
 		dpp_log_error("console: cannot initialise the terminal (TERM=%s)",
 			      getenv("TERM") != NULL ? getenv("TERM") : "");
-		dpp_control_unsubscribe(ctl, c->sub);
+		be->ops->unsubscribe(be);
 		close(c->sigfd);
 		return DPP_CONSOLE_FAILED;
 	}
@@ -2209,7 +2305,10 @@ enum dpp_console_exit dpp_console_run(struct dpp_console *c, struct dpp_control 
 		p[0] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
 		p[1] = (struct pollfd){.fd = c->sigfd, .events = POLLIN};
 		if (feed) {
-			p[nfd++] = (struct pollfd){.fd = dpp_bus_sub_fd(c->sub), .events = POLLIN};
+			int bfd = be->ops->fd(be);
+
+			/* Gone: poll a descriptor that never wakes. */
+			p[nfd++] = (struct pollfd){.fd = bfd, .events = POLLIN};
 			if (c->log.wake_fd >= 0)
 				p[nfd++] = (struct pollfd){.fd = c->log.wake_fd, .events = POLLIN};
 		}
@@ -2220,7 +2319,7 @@ enum dpp_console_exit dpp_console_run(struct dpp_console *c, struct dpp_control 
 		if (c->done)
 			break;
 		if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
-			dpp_log_warn("console: the terminal hung up; stopping the proxy");
+			dpp_log_warn("console: the terminal hung up; %s", stop_what(c));
 			c->exit = DPP_CONSOLE_HANGUP;
 			break;
 		}
@@ -2232,7 +2331,7 @@ enum dpp_console_exit dpp_console_run(struct dpp_console *c, struct dpp_control 
 				got = 1;
 			}
 			if (!got && tty_gone(0)) {
-				dpp_log_warn("console: the terminal hung up; stopping the proxy");
+				dpp_log_warn("console: the terminal hung up; %s", stop_what(c));
 				c->exit = DPP_CONSOLE_HANGUP;
 				break;
 			}
@@ -2242,6 +2341,12 @@ enum dpp_console_exit dpp_console_run(struct dpp_console *c, struct dpp_control 
 			drain_bus(c);
 			drain_log(c);
 			c->last_feed = now;
+		}
+		if (peer_gone(c) != c->was_gone) {
+			c->was_gone = !c->was_gone;
+			if (c->was_gone)
+				dpp_log_warn("console: the daemon (PID %ld) stopped", c->be->pid);
+			c->dirty = 1;
 		}
 		if (now - c->last_tick >= TICK_MS) {
 			c->last_tick = now;
@@ -2263,8 +2368,11 @@ enum dpp_console_exit dpp_console_run(struct dpp_console *c, struct dpp_control 
 	remove_fatal_handlers();
 	if (saved_tio_ok && c->exit != DPP_CONSOLE_HANGUP)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
-	dpp_control_unsubscribe(ctl, c->sub);
-	c->sub = NULL;
+	be->ops->unsubscribe(be);
+	if (c->snap != NULL)
+		be->ops->snapshot_free(be, c->snap);
+	c->snap = NULL;
+	c->be = NULL;
 	close(c->sigfd);
 	c->sigfd = -1;
 	return c->exit;

@@ -10,6 +10,8 @@
 #include "dpp/control.h"
 #include "dpp/log.h"
 
+struct tui_backend; /* backend.h */
+
 struct dpp_console; /* opaque */
 
 struct dpp_console_options {
@@ -50,5 +52,13 @@ enum dpp_console_exit {
  * and also on fatal signals. */
 enum dpp_console_exit dpp_console_run(struct dpp_console *c, struct dpp_control *ctl,
 				      const sigset_t *sigs);
+
+/* The same, over any backend (backend.h; borrowed, must outlive the run):
+ * dpp_console_run is this with the local one. With a remote backend (the
+ * console attached to a daemon) q detaches without a question, SIGTERM,
+ * SIGINT and a hangup end only the console, Ctrl-Z suspends it, and when
+ * the daemon stops the status line offers r (reconnect) and q (quit). */
+enum dpp_console_exit dpp_console_run_backend(struct dpp_console *c, struct tui_backend *be,
+					      const sigset_t *sigs);
 
 #endif
