@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +48,12 @@
 #define SMALL_BODY_MAX (64 * 1024)
 #define RESPONSE_BLOCK (64 * 1024)
 #define SMALL_RESPONSE_MAX (16 * 1024) /* read whole before answering */
+/* Streamed uploads (archive PUT, image load, build context) reach us in
+ * pieces bounded by libmicrohttpd's read buffer (~12 KiB of CONN_POOL); one
+ * send per piece woke dockerd per piece. Pieces are gathered up to this many
+ * bytes and sent when the stage is full, when the client has nothing more
+ * waiting, and at the end of the body (bench/NOTES.md section 8). */
+#define UPLOAD_STAGE (256 * 1024)
 /* libmicrohttpd's per-connection memory pool (request head, read and write
  * buffers). MHD 0.9.75 zeroes the whole pool after every request, so its size
  * is paid per request in memset and per idle keep-alive connection in RSS
@@ -175,6 +183,8 @@ struct request {
 	unsigned deferred_status;
 	long long drained;              /* upload bytes discarded meanwhile */
 	long long t_forwarded; /* the head went to Docker (upstream_latency_ms) */
+	char *stage;      /* upload bytes gathered, not yet sent (UPLOAD_STAGE) */
+	size_t stage_len;
 };
 
 static long long now_ms(void)
@@ -446,6 +456,65 @@ static int send_body_piece(struct request *r, const char *data, size_t len)
 		return 0;
 	}
 	return dpp_uconn_write(r->uc, data, len);
+}
+
+/* Sends the gathered upload bytes (one chunk when the body is chunked);
+ * last: the body ends here (the chunked terminator goes in the same send). */
+static int flush_upload(struct request *r, int last)
+{
+	static const char crlf_end[] = "\r\n0\r\n\r\n";
+	char hdr[32];
+	struct iovec iov[3];
+	int n = 0;
+
+	if (r->stage_len == 0)
+		return last && r->chunked ? dpp_uconn_write(r->uc, crlf_end + 2, 5) : 0;
+	if (r->chunked) {
+		int h = snprintf(hdr, sizeof(hdr), "%zx\r\n", r->stage_len);
+
+		iov[n].iov_base = hdr;
+		iov[n++].iov_len = (size_t)h;
+	}
+	iov[n].iov_base = r->stage;
+	iov[n++].iov_len = r->stage_len;
+	if (r->chunked) {
+		iov[n].iov_base = (void *)crlf_end;
+		iov[n++].iov_len = last ? 7 : 2;
+	}
+	r->stage_len = 0;
+	return dpp_uconn_writev(r->uc, iov, n);
+}
+
+/* 1 when more request bytes already wait in the client socket (so libmicrohttpd
+ * hands over the next piece at once): the stage may wait for it. */
+static int client_has_more(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	return fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0 &&
+	       (p.revents & (POLLHUP | POLLERR)) == 0;
+}
+
+/* One piece of a streamed upload: gathered into r->stage, sent by
+ * flush_upload. Without a stage (out of memory) pieces go as they come. */
+static int stage_body_piece(struct request *r, const char *data, size_t len)
+{
+	if (len == 0)
+		return 0;
+	if (r->stage == NULL && (r->stage = malloc(UPLOAD_STAGE)) == NULL)
+		return send_body_piece(r, data, len);
+	r->body_sent = 1; /* never retried from here: bytes are on their way */
+	if (r->stage_len + len > UPLOAD_STAGE && flush_upload(r, 0) != 0)
+		return -1;
+	if (len >= UPLOAD_STAGE)
+		return send_body_piece(r, data, len);
+	memcpy(r->stage + r->stage_len, data, len);
+	r->stage_len += len;
+	/* Sent now when the next piece of this size would not fit, or when
+	 * nothing more is waiting: a slow client's bytes are never held back. */
+	if (r->stage_len + len > UPLOAD_STAGE || !client_has_more(r->client_fd))
+		return flush_upload(r, 0);
+	return 0;
 }
 
 /* --- responses ---------------------------------------------------------- */
@@ -797,7 +866,7 @@ static enum MHD_Result finish_request(struct MHD_Connection *c, struct request *
 	const char *err = NULL;
 	int w;
 
-	if (r->chunked && dpp_uconn_write(r->uc, "0\r\n\r\n", 5) != 0)
+	if (flush_upload(r, 1) != 0)
 		return queue_error(c, upstream_failed(r), 502, "the connection to Docker broke while sending the request body");
 	for (int attempt = 0;; attempt++) {
 		w = dpp_uconn_read_head(r->uc, r->head_request, r->client_fd, &r->resp);
@@ -1394,7 +1463,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			r->buf_len += n;
 			return MHD_YES;
 		}
-		if (send_body_piece(r, upload_data, n) != 0)
+		if (stage_body_piece(r, upload_data, n) != 0)
 			return queue_error(c, upstream_failed(r), 502,
 					   "the connection to Docker broke while sending the request body");
 		return MHD_YES;
@@ -1475,6 +1544,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	free(r->fields);
 	free(r->head);
 	free(r->buf);
+	free(r->stage);
 	free(r->target);
 	if (r->deferred != NULL)
 		MHD_destroy_response(r->deferred); /* the client left during the drain */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -246,6 +247,33 @@ int dpp_uconn_write(struct dpp_uconn *c, const void *buf, size_t len)
 		}
 		p += n;
 		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int dpp_uconn_writev(struct dpp_uconn *c, struct iovec *iov, int n_iov)
+{
+	struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n_iov};
+
+	while (m.msg_iovlen > 0) {
+		ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			c->broken = 1;
+			return -1;
+		}
+		/* A partial send: skip what went, resume inside the iovec. */
+		while (m.msg_iovlen > 0 && (size_t)n >= m.msg_iov->iov_len) {
+			n -= (ssize_t)m.msg_iov->iov_len;
+			m.msg_iov++;
+			m.msg_iovlen--;
+		}
+		if (m.msg_iovlen > 0) {
+			m.msg_iov->iov_base = (char *)m.msg_iov->iov_base + n;
+			m.msg_iov->iov_len -= (size_t)n;
+		}
 	}
 	return 0;
 }
