@@ -183,6 +183,8 @@ struct request {
 	unsigned deferred_status;
 	long long drained;              /* upload bytes discarded meanwhile */
 	long long t_forwarded; /* the head went to Docker (upstream_latency_ms) */
+	int http11;       /* the client spoke HTTP/1.1 (MHD answers unknown sizes chunked) */
+	int relay_direct; /* chunked body written to the client here (relay_chunked) */
 	char *stage;      /* upload bytes gathered, not yet sent (UPLOAD_STAGE) */
 	size_t stage_len;
 };
@@ -519,12 +521,102 @@ static int stage_body_piece(struct request *r, const char *data, size_t len)
 
 /* --- responses ---------------------------------------------------------- */
 
+static ssize_t body_ended(struct request *r, ssize_t n)
+{
+	if (n == 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (n == DPP_UWAIT_ERROR) {
+		dpp_metrics_upstream_error(r->srv->metrics);
+		dpp_log_warn("%s %s: Docker's response stream broke off", r->method, r->target);
+	}
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* Writes one chunk (RFC 9112 section 7.1) to the client socket: size line,
+ * data and CRLF in one sendmsg where the socket takes it. Waits for room in
+ * slices so that a stop is noticed. Returns 0, or -1 (client gone, stop). */
+static int send_client_chunk(struct request *r, const char *data, size_t len)
+{
+	char hdr[32];
+	struct iovec iov[3];
+	struct msghdr m = {.msg_iov = iov, .msg_iovlen = 3};
+	int h = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
+
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = (size_t)h;
+	iov[1].iov_base = (void *)data;
+	iov[1].iov_len = len;
+	iov[2].iov_base = (void *)"\r\n";
+	iov[2].iov_len = 2;
+	while (m.msg_iovlen > 0) {
+		ssize_t n = sendmsg(r->client_fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			struct pollfd p = {.fd = r->client_fd, .events = POLLOUT};
+
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return -1;
+			if (dpp_upstream_stopping(r->srv->up))
+				return -1;
+			if (poll(&p, 1, 250) < 0 && errno != EINTR)
+				return -1;
+			if (p.revents & (POLLERR | POLLHUP | POLLNVAL))
+				return -1;
+			continue;
+		}
+		while (m.msg_iovlen > 0 && (size_t)n >= m.msg_iov->iov_len) {
+			n -= (ssize_t)m.msg_iov->iov_len;
+			m.msg_iov++;
+			m.msg_iovlen--;
+		}
+		if (m.msg_iovlen > 0) {
+			m.msg_iov->iov_base = (char *)m.msg_iov->iov_base + n;
+			m.msg_iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+/* A bulk chunked response (archive GET, image save, export): libmicrohttpd
+ * 0.9.75 builds each chunk in the connection pool's write buffer (~24 KiB
+ * with CONN_POOL) and polls before every send. Here the first callback,
+ * which MHD makes once the response head is sent, writes the whole body
+ * itself in chunks of what each upstream read brings (up to RELAY_BLOCK),
+ * then returns END_OF_STREAM so that MHD sends the last chunk and keeps the
+ * connection (bench/NOTES.md section 9). The bytes on the wire are the
+ * chunked encoding MHD would have produced, in larger chunks. */
+#define RELAY_BLOCK (64 * 1024)
+static ssize_t relay_chunked(struct request *r)
+{
+	char *blk = malloc(RELAY_BLOCK);
+	ssize_t n;
+
+	if (blk == NULL)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	for (;;) {
+		n = dpp_uconn_read_body(r->uc, blk, RELAY_BLOCK, r->client_fd);
+		if (n <= 0)
+			break;
+		if (send_client_chunk(r, blk, (size_t)n) != 0) {
+			n = DPP_UWAIT_CLIENT_GONE;
+			break;
+		}
+		r->bytes_out += (uint64_t)n;
+	}
+	free(blk);
+	return body_ended(r, n);
+}
+
 static ssize_t read_body_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct request *r = cls;
 	ssize_t n;
 
 	(void)pos;
+	if (r->relay_direct)
+		return relay_chunked(r);
 	n = dpp_uconn_read_body(r->uc, buf, max, r->client_fd);
 	if (n > 0) {
 		r->bytes_out += (uint64_t)n;
@@ -841,7 +933,11 @@ static enum MHD_Result queue_forwarded(struct MHD_Connection *c, struct request 
 							 block_for(u->content_length), read_body_cb, r,
 							 NULL);
 	} else {
-		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, RESPONSE_BLOCK,
+		/* Streams (events, logs -f) keep MHD's own writes; a bulk body
+		 * to an HTTP/1.1 client is relayed by relay_chunked. */
+		r->relay_direct = !r->streaming && r->http11 && r->client_fd >= 0;
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
+							 r->relay_direct ? 256 : RESPONSE_BLOCK,
 							 read_body_cb, r, NULL);
 		if (resp != NULL && r->streaming && !r->stream_counted) {
 			r->stream_counted = 1;
@@ -1287,6 +1383,7 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 	r->id = atomic_fetch_add(&r->srv->next_id, 1) + 1;
 	atomic_fetch_add(&r->srv->inflight, 1);
 	r->head_request = strcmp(method, "HEAD") == 0;
+	r->http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	r->client_fd = ci != NULL ? ci->connect_fd : -1;
 	dpp_watch_busy(r->srv->watch, r->client_fd); /* the head arrived in time */

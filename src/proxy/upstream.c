@@ -46,6 +46,7 @@ struct dpp_uconn {
 	struct dpp_uresponse *resp;
 	int headers_done, message_done, interim, head_request, broken;
 	int stream; /* ends as soon as the upstream drains */
+	int last_full; /* the last read filled rbuf (more is probably waiting) */
 	long long deadline; /* ms (monotonic) after which waits fail; 0 = none */
 	char *out;
 	size_t out_len, out_max;
@@ -203,6 +204,7 @@ int dpp_upstream_acquire(struct dpp_upstream *up, struct dpp_uconn **out, int *r
 	c->head_len = 0;
 	c->headers_done = c->message_done = c->interim = c->broken = 0;
 	c->stream = 0;
+	c->last_full = 0;
 	*out = c;
 	return 0;
 }
@@ -418,16 +420,30 @@ static int wait_readable(struct dpp_uconn *c, int client_fd)
  * dpp_uwait. */
 static ssize_t fill(struct dpp_uconn *c, int client_fd)
 {
-	ssize_t n;
-	int w = wait_readable(c, client_fd);
+	ssize_t n = -1;
+	int w;
 
-	if (w != DPP_UWAIT_OK)
-		return w;
-	do {
-		n = read(c->fd, c->rbuf, RBUF_SIZE);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return DPP_UWAIT_ERROR;
+	/* The last read filled the buffer: Docker is ahead of us (a bulk
+	 * body), so the next bytes are most likely there already and the poll
+	 * would only cost a syscall. Not for streams during a drain. */
+	if (c->last_full && !(c->stream && atomic_load(&c->up->draining))) {
+		do {
+			n = recv(c->fd, c->rbuf, RBUF_SIZE, MSG_DONTWAIT);
+		} while (n < 0 && errno == EINTR);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return DPP_UWAIT_ERROR;
+	}
+	if (n < 0) {
+		w = wait_readable(c, client_fd);
+		if (w != DPP_UWAIT_OK)
+			return w;
+		do {
+			n = read(c->fd, c->rbuf, RBUF_SIZE);
+		} while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return DPP_UWAIT_ERROR;
+	}
+	c->last_full = (size_t)n == RBUF_SIZE;
 	c->rstart = 0;
 	c->rlen = (size_t)n;
 	return n;
