@@ -353,6 +353,37 @@ static int append(char *buf, size_t *len, const char *fmt, ...)
 	return 0;
 }
 
+/* Appends "a" "b" "c" (c may be NULL) to the head with the bound of append()
+ * (the result and a NUL must fit HEAD_MAX), by memcpy: a vsnprintf per field
+ * line was ~8% of the instructions of a small request (bench/NOTES.md 10). */
+static int append3(char *buf, size_t *len, const char *a, const char *b, const char *c)
+{
+	size_t la = strlen(a), lb = strlen(b), lc = c != NULL ? strlen(c) : 0;
+
+	if (la + lb + lc >= HEAD_MAX - *len)
+		return -1;
+	memcpy(buf + *len, a, la);
+	memcpy(buf + *len + la, b, lb);
+	if (lc > 0)
+		memcpy(buf + *len + la + lb, c, lc);
+	*len += la + lb + lc;
+	return 0;
+}
+
+static int append_field(char *buf, size_t *len, const char *name, const char *value)
+{
+	size_t ln = strlen(name), lv = strlen(value);
+
+	if (ln + lv + 4 >= HEAD_MAX - *len)
+		return -1;
+	memcpy(buf + *len, name, ln);
+	memcpy(buf + *len + ln, ": ", 2);
+	memcpy(buf + *len + ln + 2, value, lv);
+	memcpy(buf + *len + ln + 2 + lv, "\r\n", 2);
+	*len += ln + lv + 4;
+	return 0;
+}
+
 static int build_head(struct request *r, const struct field_list *l, long long body_len)
 {
 	const char *connection = NULL;
@@ -367,30 +398,31 @@ static int build_head(struct request *r, const struct field_list *l, long long b
 			connection = l->f[i].value;
 	}
 	/* Docker executes exactly what the rules saw: the canonical target. */
-	if (append(r->head, &len, "%s %s HTTP/1.1\r\n", r->method,
-		   r->canon != NULL ? dpp_target_forward(r->canon) : r->target) != 0)
+	if (append3(r->head, &len, r->method, " ",
+		    r->canon != NULL ? dpp_target_forward(r->canon) : r->target) != 0 ||
+	    append3(r->head, &len, " HTTP/1.1\r\n", "", NULL) != 0)
 		return -1;
 	for (size_t i = 0; i < l->n; i++) {
 		if (!dpp_headers_forward_request(l->f[i].name, connection))
 			continue;
 		if (strcasecmp(l->f[i].name, "Host") == 0)
 			has_host = 1;
-		if (append(r->head, &len, "%s: %s\r\n", l->f[i].name, l->f[i].value) != 0)
+		if (append_field(r->head, &len, l->f[i].name, l->f[i].value) != 0)
 			return -1;
 	}
-	if (!has_host && append(r->head, &len, "Host: docker\r\n") != 0)
+	if (!has_host && append3(r->head, &len, "Host: docker\r\n", "", NULL) != 0)
 		return -1;
 	if (body_len >= 0) {
 		if (append(r->head, &len, "Content-Length: %lld\r\n", body_len) != 0)
 			return -1;
 	} else if (r->chunked) {
-		if (append(r->head, &len, "Transfer-Encoding: chunked\r\n") != 0)
+		if (append3(r->head, &len, "Transfer-Encoding: chunked\r\n", "", NULL) != 0)
 			return -1;
 	}
 	if (r->upgrade != NULL &&
-	    append(r->head, &len, "Connection: Upgrade\r\nUpgrade: %s\r\n", r->upgrade) != 0)
+	    append3(r->head, &len, "Connection: Upgrade\r\nUpgrade: ", r->upgrade, "\r\n") != 0)
 		return -1;
-	if (append(r->head, &len, "\r\n") != 0)
+	if (append3(r->head, &len, "\r\n", "", NULL) != 0)
 		return -1;
 	r->head_len = len;
 	return 0;
@@ -999,9 +1031,15 @@ static enum MHD_Result finish_request(struct MHD_Connection *c, struct request *
 
 /* --- events, metrics ----------------------------------------------------- */
 
+/* Copies src (NULL: "") into dst of len bytes, cut to fit and terminated.
+ * Called ~12 times per request for its event: a snprintf("%s") each was
+ * ~5% of a small request's instructions (bench/NOTES.md section 10). */
 static void copy_str(char *dst, size_t len, const char *src)
 {
-	snprintf(dst, len, "%s", src != NULL ? src : "");
+	size_t n = src != NULL ? strnlen(src, len - 1) : 0;
+
+	memcpy(dst, src != NULL ? src : "", n);
+	dst[n] = '\0';
 }
 
 static const char *field_get(const struct field_list *l, const char *name);
@@ -1024,14 +1062,20 @@ static void fill_details(const struct request *r, struct dpp_event *ev)
 	ev->bytes_out = r->bytes_out; /* the query is fill_event's */
 	for (size_t i = 0; r->fields != NULL && i < r->fields->n; i++) {
 		const struct dpp_header *h = &r->fields->f[i];
-		int n = snprintf(ev->headers + used, sizeof(ev->headers) - used, "%s: %s\n", h->name,
-				 is_credential_field(h->name) ? "(redacted)" : h->value);
+		const char *v = is_credential_field(h->name) ? "(redacted)" : h->value;
+		size_t ln = strlen(h->name), lv = strlen(v);
 
-		if (n < 0 || (size_t)n >= sizeof(ev->headers) - used) {
+		/* "Name: value\n" by memcpy (a snprintf per field was hot). */
+		if (ln + lv + 3 >= sizeof(ev->headers) - used) {
 			ev->headers[used] = '\0'; /* no half field: a cut value could leak */
 			break;
 		}
-		used += (size_t)n;
+		memcpy(ev->headers + used, h->name, ln);
+		memcpy(ev->headers + used + ln, ": ", 2);
+		memcpy(ev->headers + used + ln + 2, v, lv);
+		ev->headers[used + ln + 2 + lv] = '\n';
+		used += ln + lv + 3;
+		ev->headers[used] = '\0';
 	}
 	if (r->buf != NULL && r->buf_len > 0 && r->mode != MODE_FORWARD) {
 		size_t n = r->buf_len < sizeof(ev->body) - 1 ? r->buf_len : sizeof(ev->body) - 1;
@@ -1711,10 +1755,26 @@ static void addr_text(const struct sockaddr *sa, char *out, size_t len)
 	out[0] = '\0';
 	if (sa == NULL)
 		return;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
-	else if (sa->sa_family == AF_INET6)
+	if (sa->sa_family == AF_INET) {
+		/* Dotted decimal as inet_ntop writes it, without its sprintf
+		 * (once per request). */
+		const unsigned char *b = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+		char t[16];
+		size_t n = 0;
+
+		for (int i = 0; i < 4; i++) {
+			if (b[i] >= 100)
+				t[n++] = (char)('0' + b[i] / 100);
+			if (b[i] >= 10)
+				t[n++] = (char)('0' + b[i] / 10 % 10);
+			t[n++] = (char)('0' + b[i] % 10);
+			t[n++] = i < 3 ? '.' : '\0';
+		}
+		if (n <= len)
+			memcpy(out, t, n);
+	} else if (sa->sa_family == AF_INET6) {
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+	}
 }
 
 /* TLS connection thread: the handshake and certificate check passed. */
