@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "dpp/headers.h"
 
@@ -75,6 +76,10 @@ void dpp_upstream_release(struct dpp_upstream *up, struct dpp_uconn *c, int reus
 /* Writes all of buf (blocking: Docker's reading pace is the backpressure).
  * Returns 0 or -1 (errno set). */
 int dpp_uconn_write(struct dpp_uconn *c, const void *buf, size_t len);
+
+/* Like dpp_uconn_write for n_iov pieces in order, in as few sendmsg calls as
+ * the socket takes. The iovec array is modified (consumed). Returns 0 or -1. */
+int dpp_uconn_writev(struct dpp_uconn *c, struct iovec *iov, int n_iov);
 
 /* Reads and parses a response head. head_request: the request was HEAD (no
  * body follows, RFC 9112 section 6.3). client_fd: watched for hang-up while

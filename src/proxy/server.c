@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +48,12 @@
 #define SMALL_BODY_MAX (64 * 1024)
 #define RESPONSE_BLOCK (64 * 1024)
 #define SMALL_RESPONSE_MAX (16 * 1024) /* read whole before answering */
+/* Streamed uploads (archive PUT, image load, build context) reach us in
+ * pieces bounded by libmicrohttpd's read buffer (~12 KiB of CONN_POOL); one
+ * send per piece woke dockerd per piece. Pieces are gathered up to this many
+ * bytes and sent when the stage is full, when the client has nothing more
+ * waiting, and at the end of the body (bench/NOTES.md section 8). */
+#define UPLOAD_STAGE (256 * 1024)
 /* libmicrohttpd's per-connection memory pool (request head, read and write
  * buffers). MHD 0.9.75 zeroes the whole pool after every request, so its size
  * is paid per request in memset and per idle keep-alive connection in RSS
@@ -175,6 +183,10 @@ struct request {
 	unsigned deferred_status;
 	long long drained;              /* upload bytes discarded meanwhile */
 	long long t_forwarded; /* the head went to Docker (upstream_latency_ms) */
+	int http11;       /* the client spoke HTTP/1.1 (MHD answers unknown sizes chunked) */
+	int relay_direct; /* chunked body written to the client here (relay_chunked) */
+	char *stage;      /* upload bytes gathered, not yet sent (UPLOAD_STAGE) */
+	size_t stage_len;
 };
 
 static long long now_ms(void)
@@ -341,6 +353,37 @@ static int append(char *buf, size_t *len, const char *fmt, ...)
 	return 0;
 }
 
+/* Appends "a" "b" "c" (c may be NULL) to the head with the bound of append()
+ * (the result and a NUL must fit HEAD_MAX), by memcpy: a vsnprintf per field
+ * line was ~8% of the instructions of a small request (bench/NOTES.md 10). */
+static int append3(char *buf, size_t *len, const char *a, const char *b, const char *c)
+{
+	size_t la = strlen(a), lb = strlen(b), lc = c != NULL ? strlen(c) : 0;
+
+	if (la + lb + lc >= HEAD_MAX - *len)
+		return -1;
+	memcpy(buf + *len, a, la);
+	memcpy(buf + *len + la, b, lb);
+	if (lc > 0)
+		memcpy(buf + *len + la + lb, c, lc);
+	*len += la + lb + lc;
+	return 0;
+}
+
+static int append_field(char *buf, size_t *len, const char *name, const char *value)
+{
+	size_t ln = strlen(name), lv = strlen(value);
+
+	if (ln + lv + 4 >= HEAD_MAX - *len)
+		return -1;
+	memcpy(buf + *len, name, ln);
+	memcpy(buf + *len + ln, ": ", 2);
+	memcpy(buf + *len + ln + 2, value, lv);
+	memcpy(buf + *len + ln + 2 + lv, "\r\n", 2);
+	*len += ln + lv + 4;
+	return 0;
+}
+
 static int build_head(struct request *r, const struct field_list *l, long long body_len)
 {
 	const char *connection = NULL;
@@ -355,30 +398,31 @@ static int build_head(struct request *r, const struct field_list *l, long long b
 			connection = l->f[i].value;
 	}
 	/* Docker executes exactly what the rules saw: the canonical target. */
-	if (append(r->head, &len, "%s %s HTTP/1.1\r\n", r->method,
-		   r->canon != NULL ? dpp_target_forward(r->canon) : r->target) != 0)
+	if (append3(r->head, &len, r->method, " ",
+		    r->canon != NULL ? dpp_target_forward(r->canon) : r->target) != 0 ||
+	    append3(r->head, &len, " HTTP/1.1\r\n", "", NULL) != 0)
 		return -1;
 	for (size_t i = 0; i < l->n; i++) {
 		if (!dpp_headers_forward_request(l->f[i].name, connection))
 			continue;
 		if (strcasecmp(l->f[i].name, "Host") == 0)
 			has_host = 1;
-		if (append(r->head, &len, "%s: %s\r\n", l->f[i].name, l->f[i].value) != 0)
+		if (append_field(r->head, &len, l->f[i].name, l->f[i].value) != 0)
 			return -1;
 	}
-	if (!has_host && append(r->head, &len, "Host: docker\r\n") != 0)
+	if (!has_host && append3(r->head, &len, "Host: docker\r\n", "", NULL) != 0)
 		return -1;
 	if (body_len >= 0) {
 		if (append(r->head, &len, "Content-Length: %lld\r\n", body_len) != 0)
 			return -1;
 	} else if (r->chunked) {
-		if (append(r->head, &len, "Transfer-Encoding: chunked\r\n") != 0)
+		if (append3(r->head, &len, "Transfer-Encoding: chunked\r\n", "", NULL) != 0)
 			return -1;
 	}
 	if (r->upgrade != NULL &&
-	    append(r->head, &len, "Connection: Upgrade\r\nUpgrade: %s\r\n", r->upgrade) != 0)
+	    append3(r->head, &len, "Connection: Upgrade\r\nUpgrade: ", r->upgrade, "\r\n") != 0)
 		return -1;
-	if (append(r->head, &len, "\r\n") != 0)
+	if (append3(r->head, &len, "\r\n", "", NULL) != 0)
 		return -1;
 	r->head_len = len;
 	return 0;
@@ -448,7 +492,154 @@ static int send_body_piece(struct request *r, const char *data, size_t len)
 	return dpp_uconn_write(r->uc, data, len);
 }
 
+/* Sends the gathered upload bytes (one chunk when the body is chunked);
+ * last: the body ends here (the chunked terminator goes in the same send). */
+static int flush_upload(struct request *r, int last)
+{
+	static const char crlf_end[] = "\r\n0\r\n\r\n";
+	char hdr[32];
+	struct iovec iov[3];
+	int n = 0;
+
+	if (r->stage_len == 0)
+		return last && r->chunked ? dpp_uconn_write(r->uc, crlf_end + 2, 5) : 0;
+	if (r->chunked) {
+		int h = snprintf(hdr, sizeof(hdr), "%zx\r\n", r->stage_len);
+
+		iov[n].iov_base = hdr;
+		iov[n++].iov_len = (size_t)h;
+	}
+	iov[n].iov_base = r->stage;
+	iov[n++].iov_len = r->stage_len;
+	if (r->chunked) {
+		iov[n].iov_base = (void *)crlf_end;
+		iov[n++].iov_len = last ? 7 : 2;
+	}
+	r->stage_len = 0;
+	return dpp_uconn_writev(r->uc, iov, n);
+}
+
+/* 1 when more request bytes already wait in the client socket (so libmicrohttpd
+ * hands over the next piece at once): the stage may wait for it. */
+static int client_has_more(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	return fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0 &&
+	       (p.revents & (POLLHUP | POLLERR)) == 0;
+}
+
+/* One piece of a streamed upload: gathered into r->stage, sent by
+ * flush_upload. Without a stage (out of memory) pieces go as they come. */
+static int stage_body_piece(struct request *r, const char *data, size_t len)
+{
+	if (len == 0)
+		return 0;
+	if (r->stage == NULL && (r->stage = malloc(UPLOAD_STAGE)) == NULL)
+		return send_body_piece(r, data, len);
+	r->body_sent = 1; /* never retried from here: bytes are on their way */
+	if (r->stage_len + len > UPLOAD_STAGE && flush_upload(r, 0) != 0)
+		return -1;
+	if (len >= UPLOAD_STAGE)
+		return send_body_piece(r, data, len);
+	memcpy(r->stage + r->stage_len, data, len);
+	r->stage_len += len;
+	/* Sent now when the next piece of this size would not fit, or when
+	 * nothing more is waiting: a slow client's bytes are never held back. */
+	if (r->stage_len + len > UPLOAD_STAGE || !client_has_more(r->client_fd))
+		return flush_upload(r, 0);
+	return 0;
+}
+
 /* --- responses ---------------------------------------------------------- */
+
+static ssize_t body_ended(struct request *r, ssize_t n)
+{
+	if (n == 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (n == DPP_UWAIT_ERROR) {
+		dpp_metrics_upstream_error(r->srv->metrics);
+		dpp_log_warn("%s %s: Docker's response stream broke off", r->method, r->target);
+	}
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* Writes one chunk (RFC 9112 section 7.1) to the client socket: size line,
+ * data and CRLF in one sendmsg where the socket takes it. Waits for room in
+ * slices so that a stop is noticed. Returns 0, or -1 (client gone, stop). */
+static int send_client_chunk(struct request *r, const char *data, size_t len)
+{
+	char hdr[32];
+	struct iovec iov[3];
+	struct msghdr m = {.msg_iov = iov, .msg_iovlen = 3};
+	int h = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
+
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = (size_t)h;
+	iov[1].iov_base = (void *)data;
+	iov[1].iov_len = len;
+	iov[2].iov_base = (void *)"\r\n";
+	iov[2].iov_len = 2;
+	while (m.msg_iovlen > 0) {
+		ssize_t n = sendmsg(r->client_fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			struct pollfd p = {.fd = r->client_fd, .events = POLLOUT};
+
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return -1;
+			if (dpp_upstream_stopping(r->srv->up))
+				return -1;
+			if (poll(&p, 1, 250) < 0 && errno != EINTR)
+				return -1;
+			if (p.revents & (POLLERR | POLLHUP | POLLNVAL))
+				return -1;
+			continue;
+		}
+		while (m.msg_iovlen > 0 && (size_t)n >= m.msg_iov->iov_len) {
+			n -= (ssize_t)m.msg_iov->iov_len;
+			m.msg_iov++;
+			m.msg_iovlen--;
+		}
+		if (m.msg_iovlen > 0) {
+			m.msg_iov->iov_base = (char *)m.msg_iov->iov_base + n;
+			m.msg_iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+/* A bulk chunked response (archive GET, image save, export): libmicrohttpd
+ * 0.9.75 builds each chunk in the connection pool's write buffer (~24 KiB
+ * with CONN_POOL) and polls before every send. Here the first callback,
+ * which MHD makes once the response head is sent, writes the whole body
+ * itself in chunks of what each upstream read brings (up to RELAY_BLOCK),
+ * then returns END_OF_STREAM so that MHD sends the last chunk and keeps the
+ * connection (bench/NOTES.md section 9). The bytes on the wire are the
+ * chunked encoding MHD would have produced, in larger chunks. */
+#define RELAY_BLOCK (64 * 1024)
+static ssize_t relay_chunked(struct request *r)
+{
+	char *blk = malloc(RELAY_BLOCK);
+	ssize_t n;
+
+	if (blk == NULL)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	for (;;) {
+		n = dpp_uconn_read_body(r->uc, blk, RELAY_BLOCK, r->client_fd);
+		if (n <= 0)
+			break;
+		if (send_client_chunk(r, blk, (size_t)n) != 0) {
+			n = DPP_UWAIT_CLIENT_GONE;
+			break;
+		}
+		r->bytes_out += (uint64_t)n;
+	}
+	free(blk);
+	return body_ended(r, n);
+}
 
 static ssize_t read_body_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -456,6 +647,8 @@ static ssize_t read_body_cb(void *cls, uint64_t pos, char *buf, size_t max)
 	ssize_t n;
 
 	(void)pos;
+	if (r->relay_direct)
+		return relay_chunked(r);
 	n = dpp_uconn_read_body(r->uc, buf, max, r->client_fd);
 	if (n > 0) {
 		r->bytes_out += (uint64_t)n;
@@ -772,7 +965,11 @@ static enum MHD_Result queue_forwarded(struct MHD_Connection *c, struct request 
 							 block_for(u->content_length), read_body_cb, r,
 							 NULL);
 	} else {
-		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, RESPONSE_BLOCK,
+		/* Streams (events, logs -f) keep MHD's own writes; a bulk body
+		 * to an HTTP/1.1 client is relayed by relay_chunked. */
+		r->relay_direct = !r->streaming && r->http11 && r->client_fd >= 0;
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
+							 r->relay_direct ? 256 : RESPONSE_BLOCK,
 							 read_body_cb, r, NULL);
 		if (resp != NULL && r->streaming && !r->stream_counted) {
 			r->stream_counted = 1;
@@ -797,7 +994,7 @@ static enum MHD_Result finish_request(struct MHD_Connection *c, struct request *
 	const char *err = NULL;
 	int w;
 
-	if (r->chunked && dpp_uconn_write(r->uc, "0\r\n\r\n", 5) != 0)
+	if (flush_upload(r, 1) != 0)
 		return queue_error(c, upstream_failed(r), 502, "the connection to Docker broke while sending the request body");
 	for (int attempt = 0;; attempt++) {
 		w = dpp_uconn_read_head(r->uc, r->head_request, r->client_fd, &r->resp);
@@ -834,9 +1031,15 @@ static enum MHD_Result finish_request(struct MHD_Connection *c, struct request *
 
 /* --- events, metrics ----------------------------------------------------- */
 
+/* Copies src (NULL: "") into dst of len bytes, cut to fit and terminated.
+ * Called ~12 times per request for its event: a snprintf("%s") each was
+ * ~5% of a small request's instructions (bench/NOTES.md section 10). */
 static void copy_str(char *dst, size_t len, const char *src)
 {
-	snprintf(dst, len, "%s", src != NULL ? src : "");
+	size_t n = src != NULL ? strnlen(src, len - 1) : 0;
+
+	memcpy(dst, src != NULL ? src : "", n);
+	dst[n] = '\0';
 }
 
 static const char *field_get(const struct field_list *l, const char *name);
@@ -859,14 +1062,20 @@ static void fill_details(const struct request *r, struct dpp_event *ev)
 	ev->bytes_out = r->bytes_out; /* the query is fill_event's */
 	for (size_t i = 0; r->fields != NULL && i < r->fields->n; i++) {
 		const struct dpp_header *h = &r->fields->f[i];
-		int n = snprintf(ev->headers + used, sizeof(ev->headers) - used, "%s: %s\n", h->name,
-				 is_credential_field(h->name) ? "(redacted)" : h->value);
+		const char *v = is_credential_field(h->name) ? "(redacted)" : h->value;
+		size_t ln = strlen(h->name), lv = strlen(v);
 
-		if (n < 0 || (size_t)n >= sizeof(ev->headers) - used) {
+		/* "Name: value\n" by memcpy (a snprintf per field was hot). */
+		if (ln + lv + 3 >= sizeof(ev->headers) - used) {
 			ev->headers[used] = '\0'; /* no half field: a cut value could leak */
 			break;
 		}
-		used += (size_t)n;
+		memcpy(ev->headers + used, h->name, ln);
+		memcpy(ev->headers + used + ln, ": ", 2);
+		memcpy(ev->headers + used + ln + 2, v, lv);
+		ev->headers[used + ln + 2 + lv] = '\n';
+		used += ln + lv + 3;
+		ev->headers[used] = '\0';
 	}
 	if (r->buf != NULL && r->buf_len > 0 && r->mode != MODE_FORWARD) {
 		size_t n = r->buf_len < sizeof(ev->body) - 1 ? r->buf_len : sizeof(ev->body) - 1;
@@ -1218,6 +1427,7 @@ static enum MHD_Result start_request(struct MHD_Connection *c, struct request *r
 	r->id = atomic_fetch_add(&r->srv->next_id, 1) + 1;
 	atomic_fetch_add(&r->srv->inflight, 1);
 	r->head_request = strcmp(method, "HEAD") == 0;
+	r->http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	r->client_fd = ci != NULL ? ci->connect_fd : -1;
 	dpp_watch_busy(r->srv->watch, r->client_fd); /* the head arrived in time */
@@ -1394,7 +1604,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			r->buf_len += n;
 			return MHD_YES;
 		}
-		if (send_body_piece(r, upload_data, n) != 0)
+		if (stage_body_piece(r, upload_data, n) != 0)
 			return queue_error(c, upstream_failed(r), 502,
 					   "the connection to Docker broke while sending the request body");
 		return MHD_YES;
@@ -1475,6 +1685,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	free(r->fields);
 	free(r->head);
 	free(r->buf);
+	free(r->stage);
 	free(r->target);
 	if (r->deferred != NULL)
 		MHD_destroy_response(r->deferred); /* the client left during the drain */
@@ -1544,10 +1755,26 @@ static void addr_text(const struct sockaddr *sa, char *out, size_t len)
 	out[0] = '\0';
 	if (sa == NULL)
 		return;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
-	else if (sa->sa_family == AF_INET6)
+	if (sa->sa_family == AF_INET) {
+		/* Dotted decimal as inet_ntop writes it, without its sprintf
+		 * (once per request). */
+		const unsigned char *b = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+		char t[16];
+		size_t n = 0;
+
+		for (int i = 0; i < 4; i++) {
+			if (b[i] >= 100)
+				t[n++] = (char)('0' + b[i] / 100);
+			if (b[i] >= 10)
+				t[n++] = (char)('0' + b[i] / 10 % 10);
+			t[n++] = (char)('0' + b[i] % 10);
+			t[n++] = i < 3 ? '.' : '\0';
+		}
+		if (n <= len)
+			memcpy(out, t, n);
+	} else if (sa->sa_family == AF_INET6) {
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+	}
 }
 
 /* TLS connection thread: the handshake and certificate check passed. */

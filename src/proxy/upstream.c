@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@ struct dpp_uconn {
 	struct dpp_uresponse *resp;
 	int headers_done, message_done, interim, head_request, broken;
 	int stream; /* ends as soon as the upstream drains */
+	int last_full; /* the last read filled rbuf (more is probably waiting) */
 	long long deadline; /* ms (monotonic) after which waits fail; 0 = none */
 	char *out;
 	size_t out_len, out_max;
@@ -202,6 +204,7 @@ int dpp_upstream_acquire(struct dpp_upstream *up, struct dpp_uconn **out, int *r
 	c->head_len = 0;
 	c->headers_done = c->message_done = c->interim = c->broken = 0;
 	c->stream = 0;
+	c->last_full = 0;
 	*out = c;
 	return 0;
 }
@@ -246,6 +249,33 @@ int dpp_uconn_write(struct dpp_uconn *c, const void *buf, size_t len)
 		}
 		p += n;
 		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int dpp_uconn_writev(struct dpp_uconn *c, struct iovec *iov, int n_iov)
+{
+	struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n_iov};
+
+	while (m.msg_iovlen > 0) {
+		ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			c->broken = 1;
+			return -1;
+		}
+		/* A partial send: skip what went, resume inside the iovec. */
+		while (m.msg_iovlen > 0 && (size_t)n >= m.msg_iov->iov_len) {
+			n -= (ssize_t)m.msg_iov->iov_len;
+			m.msg_iov++;
+			m.msg_iovlen--;
+		}
+		if (m.msg_iovlen > 0) {
+			m.msg_iov->iov_base = (char *)m.msg_iov->iov_base + n;
+			m.msg_iov->iov_len -= (size_t)n;
+		}
 	}
 	return 0;
 }
@@ -390,16 +420,30 @@ static int wait_readable(struct dpp_uconn *c, int client_fd)
  * dpp_uwait. */
 static ssize_t fill(struct dpp_uconn *c, int client_fd)
 {
-	ssize_t n;
-	int w = wait_readable(c, client_fd);
+	ssize_t n = -1;
+	int w;
 
-	if (w != DPP_UWAIT_OK)
-		return w;
-	do {
-		n = read(c->fd, c->rbuf, RBUF_SIZE);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return DPP_UWAIT_ERROR;
+	/* The last read filled the buffer: Docker is ahead of us (a bulk
+	 * body), so the next bytes are most likely there already and the poll
+	 * would only cost a syscall. Not for streams during a drain. */
+	if (c->last_full && !(c->stream && atomic_load(&c->up->draining))) {
+		do {
+			n = recv(c->fd, c->rbuf, RBUF_SIZE, MSG_DONTWAIT);
+		} while (n < 0 && errno == EINTR);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return DPP_UWAIT_ERROR;
+	}
+	if (n < 0) {
+		w = wait_readable(c, client_fd);
+		if (w != DPP_UWAIT_OK)
+			return w;
+		do {
+			n = read(c->fd, c->rbuf, RBUF_SIZE);
+		} while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return DPP_UWAIT_ERROR;
+	}
+	c->last_full = (size_t)n == RBUF_SIZE;
 	c->rstart = 0;
 	c->rlen = (size_t)n;
 	return n;
