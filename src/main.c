@@ -34,6 +34,7 @@
 #include "ctl.h"
 #include "console.h"
 #include "store.h"
+#include "ctlsock.h"
 #include "server.h"
 
 #define GRACE_MS 10000
@@ -600,37 +601,18 @@ static void hook_record(void *ctx, const char *text, const char *version, const 
 
 /* ---- the control socket (docs/control.md) --------------------------------- */
 
-/* global.control_socket, or its default: /run/docker-policy-proxy/ as root,
- * else control.sock beside the store file (where the store would be when it
- * is off). Returns 1 with the path, 0 when turned off. */
+/* global.control_socket, or its default (dpp_ctlsock_default, the rule its
+ * clients share). Returns 1 with the path, 0 when turned off. */
 static int control_socket_path(const struct dpp_settings *s, const char *config_path, char *out,
 			       size_t len)
 {
-	char store[4096];
-	const char *slash;
-
 	if (s->control_socket_source != DPP_SOURCE_DEFAULT) {
 		if (s->control_socket[0] == '\0')
 			return 0;
 		snprintf(out, len, "%s", s->control_socket);
 		return 1;
 	}
-	if (geteuid() == 0) {
-		snprintf(out, len, "/run/docker-policy-proxy/control.sock");
-		return 1;
-	}
-	if (!dpp_store_resolve_path(s, config_path, store, sizeof(store))) {
-		struct dpp_settings d = *s;
-
-		d.store_path_source = DPP_SOURCE_DEFAULT;
-		dpp_store_resolve_path(&d, config_path, store, sizeof(store));
-	}
-	slash = strrchr(store, '/');
-	if (slash == NULL)
-		snprintf(out, len, "control.sock");
-	else
-		snprintf(out, len, "%.*s/control.sock", (int)(slash - store), store);
-	return 1;
+	return dpp_ctlsock_default(s, config_path, 1, out, len) == 0;
 }
 
 static int history_reload(void *arg, char **errors)

@@ -49,6 +49,7 @@ struct conn {
 	int log_on;
 	uint64_t dropped_sent; /* events dropped already reported */
 	uint64_t log_seen;     /* log ring sequence already sent */
+	uint64_t log_dropped;  /* log lines this peer lost (read too slowly) */
 };
 
 struct log_line {
@@ -855,8 +856,22 @@ static void pump(struct dpp_ctlsrv *s, struct conn *c)
 	}
 	if (c->log_on) {
 		pthread_mutex_lock(&s->log_lock);
-		if (s->log_seq - c->log_seen > LOG_RING)
-			c->log_seen = s->log_seq - LOG_RING; /* lost the oldest */
+		if (s->log_seq - c->log_seen > LOG_RING) {
+			uint64_t lost = s->log_seq - LOG_RING - c->log_seen;
+			char note[160];
+
+			/* Lost the oldest: said to the peer, never silently. */
+			c->log_seen = s->log_seq - LOG_RING;
+			c->log_dropped += lost;
+			snprintf(note, sizeof(note),
+				 "control socket: %llu log line(s) dropped for this connection "
+				 "(%llu in all): it read too slowly",
+				 (unsigned long long)lost, (unsigned long long)c->log_dropped);
+			if (send_obj(c, dpp_proto_log_to_json(DPP_LOG_WARN, note)) != 0) {
+				pthread_mutex_unlock(&s->log_lock);
+				return;
+			}
+		}
 		while (c->log_seen < s->log_seq && out_pending(c) < OUT_EVENT_ROOM) {
 			const struct log_line *l = &s->log_ring[c->log_seen % LOG_RING];
 

@@ -16,6 +16,47 @@ static int is_socket(const char *path)
 	return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
+/* The run directory is the daemon's when it may create entries there: as
+ * root, or as a service user whose RuntimeDirectory= systemd made. */
+static int run_dir_usable(void)
+{
+	struct stat st;
+
+	if (geteuid() == 0)
+		return 1;
+	return stat(DPP_CTLSOCK_RUN_DIR, &st) == 0 && S_ISDIR(st.st_mode) &&
+	       access(DPP_CTLSOCK_RUN_DIR, W_OK | X_OK) == 0;
+}
+
+int dpp_ctlsock_default(const struct dpp_settings *s, const char *cfg_path, int daemon, char *out,
+			size_t len)
+{
+	char store[4096];
+	const char *slash;
+	int n;
+
+	if (daemon ? run_dir_usable() : geteuid() == 0)
+		return snprintf(out, len, "%s", DPP_CTLSOCK_ROOT_DEFAULT) < (int)len ? 0 : -1;
+	/* Where the store would be when it is off. */
+	if (!dpp_store_resolve_path(s, cfg_path, store, sizeof(store))) {
+		struct dpp_settings d = *s;
+
+		d.store_path_source = DPP_SOURCE_DEFAULT;
+		dpp_store_resolve_path(&d, cfg_path, store, sizeof(store));
+	}
+	slash = strrchr(store, '/');
+	if (slash == NULL)
+		n = snprintf(out, len, "control.sock");
+	else
+		n = snprintf(out, len, "%.*s/control.sock", (int)(slash - store), store);
+	if (n >= (int)len)
+		return -1;
+	/* A user's own daemon beside its store first, then the service's. */
+	if (!daemon && !is_socket(out) && is_socket(DPP_CTLSOCK_ROOT_DEFAULT))
+		snprintf(out, len, "%s", DPP_CTLSOCK_ROOT_DEFAULT);
+	return 0;
+}
+
 int dpp_ctlsock_resolve(const char *flag_path, const char *config_path, char *out, size_t len,
 			char *msg, size_t msglen)
 {
@@ -23,8 +64,7 @@ int dpp_ctlsock_resolve(const char *flag_path, const char *config_path, char *ou
 	struct dpp_config *cfg = NULL;
 	struct dpp_settings none;
 	const struct dpp_settings *s = &none;
-	char store[4096];
-	const char *cfg_path, *slash;
+	const char *cfg_path;
 	int required, n, rc = 0;
 
 	if (msglen > 0)
@@ -50,26 +90,7 @@ int dpp_ctlsock_resolve(const char *flag_path, const char *config_path, char *ou
 		rc = n < (int)len ? 0 : -1;
 		goto cleanup;
 	}
-	if (geteuid() == 0) {
-		n = snprintf(out, len, "%s", DPP_CTLSOCK_ROOT_DEFAULT);
-		rc = n < (int)len ? 0 : -1;
-		goto cleanup;
-	}
-	/* As the daemon does (main.c): where the store would be when it is off. */
-	if (!dpp_store_resolve_path(s, cfg_path, store, sizeof(store))) {
-		struct dpp_settings d = *s;
-
-		d.store_path_source = DPP_SOURCE_DEFAULT;
-		dpp_store_resolve_path(&d, cfg_path, store, sizeof(store));
-	}
-	slash = strrchr(store, '/');
-	if (slash == NULL)
-		n = snprintf(out, len, "control.sock");
-	else
-		n = snprintf(out, len, "%.*s/control.sock", (int)(slash - store), store);
-	rc = n < (int)len ? 0 : -1;
-	if (rc == 0 && !is_socket(out) && is_socket(DPP_CTLSOCK_ROOT_DEFAULT))
-		snprintf(out, len, "%s", DPP_CTLSOCK_ROOT_DEFAULT);
+	rc = dpp_ctlsock_default(s, cfg_path, 0, out, len);
 cleanup:
 	dpp_config_free(cfg);
 	return rc;
