@@ -273,4 +273,14 @@ enum dpp_body_kind dpp_body_kind(const char *method, const char *canonical_path)
 /* "none", "json", "stream"; for logs and audit records. Static string. */
 const char *dpp_body_kind_name(enum dpp_body_kind kind);
 
+struct dpp_request_view;
+struct dpp_target;
+
+/* Points a policy view's query and body callbacks (dpp/policy.h) at the
+ * canonical target t and the decoded body doc (NULL: no JSON body), the one
+ * way the proxy and `explain` read a request, so both judge alike. Borrows
+ * t and doc: they must outlive the evaluation. */
+void dpp_request_view_bind(struct dpp_request_view *view, const struct dpp_target *t,
+			   const struct dpp_body_doc *doc);
+
 #endif

@@ -175,22 +175,6 @@ static void on_done(void *ctx, int matched, const char *outcome)
 
 /* --- the request view, as server.c builds it ------------------------------ */
 
-static const char *view_query(void *ctx, const char *name)
-{
-	return dpp_target_query_get(ctx, name);
-}
-
-static const cJSON *view_body(void *ctx, const char *const *segments, size_t n)
-{
-	return ctx != NULL ? dpp_body_lookup(ctx, segments, n) : NULL;
-}
-
-static int view_body_each(void *ctx, const char *const *segments, size_t n,
-			  int (*fn)(void *arg, const cJSON *value), void *arg)
-{
-	return dpp_body_each(ctx, segments, n, fn, arg);
-}
-
 static int judge(struct explain *x)
 {
 	struct dpp_request_view view = {
@@ -199,20 +183,16 @@ static int judge(struct explain *x)
 		.endpoint = x->endpoint,
 		.headers = x->hdr,
 		.n_headers = x->n_hdr,
-		.query_get = view_query,
-		.query_ctx = x->canon,
 		.client_ip = x->client,
 		.role = x->auth.role,
 		.identity = x->auth.identity,
-		.body_get = view_body,
-		.body_each = view_body_each,
-		.body_ctx = x->doc,
 	};
 	const struct dpp_ruleset *rs = dpp_runtime_rules(x->rt);
 	struct dpp_policy_tracer tr = {on_rule, on_cond, on_done, x};
 	struct dpp_ratelimit *rl = dpp_ratelimit_create(1024);
 	struct dpp_policy_decision *d = &x->dec;
 
+	dpp_request_view_bind(&view, x->canon, x->doc);
 	x->n_rules = dpp_ruleset_count(rs);
 	x->rules = calloc(x->n_rules + 1, sizeof(*x->rules));
 	x->conds = calloc(MAX_CONDS, sizeof(*x->conds));

@@ -13,6 +13,8 @@
  * Lock order: only parse_lock, held around the cJSON parse call and nothing
  * else. */
 #include "dpp/body.h"
+#include "dpp/canon.h"
+#include "dpp/policy.h"
 #include "dpp/route.h"
 
 #include <errno.h>
@@ -1605,4 +1607,32 @@ const char *dpp_body_spelling_selfcheck(void)
 		}
 	}
 	return NULL;
+}
+
+/* --- the policy view's callbacks ------------------------------------------ */
+
+static const char *view_query(void *ctx, const char *name)
+{
+	return dpp_target_query_get(ctx, name);
+}
+
+static const cJSON *view_body(void *ctx, const char *const *segments, size_t n)
+{
+	return ctx != NULL ? dpp_body_lookup(ctx, segments, n) : NULL;
+}
+
+static int view_body_each(void *ctx, const char *const *segments, size_t n,
+			  int (*fn)(void *arg, const cJSON *value), void *arg)
+{
+	return dpp_body_each(ctx, segments, n, fn, arg);
+}
+
+void dpp_request_view_bind(struct dpp_request_view *view, const struct dpp_target *t,
+			   const struct dpp_body_doc *doc)
+{
+	view->query_get = view_query;
+	view->query_ctx = (void *)t;
+	view->body_get = view_body;
+	view->body_each = view_body_each;
+	view->body_ctx = (void *)doc;
 }

@@ -1176,22 +1176,6 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *c, struct request *r
 
 /* --- policy --------------------------------------------------------------- */
 
-static const char *view_query(void *ctx, const char *name)
-{
-	return dpp_target_query_get(ctx, name);
-}
-
-static const cJSON *view_body(void *ctx, const char *const *segments, size_t n)
-{
-	return ctx != NULL ? dpp_body_lookup(ctx, segments, n) : NULL;
-}
-
-static int view_body_each(void *ctx, const char *const *segments, size_t n,
-			  int (*fn)(void *arg, const cJSON *value), void *arg)
-{
-	return dpp_body_each(ctx, segments, n, fn, arg);
-}
-
 /* Evaluates the rules. Returns 1 when the request may go on; 0 when a denial
  * was queued (*ret holds MHD's answer). */
 static int judge(struct MHD_Connection *c, struct request *r, struct dpp_body_doc *body,
@@ -1203,18 +1187,14 @@ static int judge(struct MHD_Connection *c, struct request *r, struct dpp_body_do
 		.endpoint = r->endpoint,
 		.headers = r->fields->f,
 		.n_headers = r->fields->n,
-		.query_get = view_query,
-		.query_ctx = r->canon,
 		.client_ip = r->client_ip,
 		.role = r->auth.role,
 		.identity = r->auth.identity,
-		.body_get = view_body,
-		.body_each = view_body_each,
-		.body_ctx = body,
 	};
 	struct dpp_policy_decision *d = &r->dec;
 	char retry[24];
 
+	dpp_request_view_bind(&view, r->canon, body);
 	if (dpp_policy_evaluate(dpp_runtime_rules(r->rt), &view, r->srv->ratelimit,
 				dpp_ratelimit_now_ms(), d) != 0)
 		dpp_log_error("%s %s: rule evaluation failed (%s): denied", r->method, r->target,
