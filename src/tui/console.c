@@ -895,8 +895,11 @@ static void draw_header(struct dpp_console *c)
 	}
 	snprintf(b, sizeof(b), "%s%s", s->tls ? "https://" : "", s->listen);
 	seg(l1, sizeof(l1), COLS, b);
-	snprintf(b, sizeof(b), "-> %s", s->upstream);
-	seg(l1, sizeof(l1), COLS, b);
+	/* Attached and narrow: the Docker version matters more than its socket. */
+	if (c->be == NULL || !c->be->remote || COLS >= 120) {
+		snprintf(b, sizeof(b), "-> %s", s->upstream);
+		seg(l1, sizeof(l1), COLS, b);
+	}
 	if (!s->docker_up) {
 		seg(l1, sizeof(l1), COLS, "Docker not answering");
 	} else {
