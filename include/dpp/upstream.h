@@ -127,4 +127,10 @@ int dpp_upstream_get(struct dpp_upstream *up, const char *target, size_t max, in
 int dpp_upstream_docker_version(const char *socket_path, int timeout_ms, char *desc, size_t len,
 				const char **err);
 
+/* After a partial sendmsg(2) of n bytes: drops the iovecs that went and
+ * moves into the one cut short, so the next sendmsg resumes exactly there.
+ * Changes *m's iov pointer, count and the current iovec (caller's). */
+struct msghdr;
+void dpp_msg_consume(struct msghdr *m, size_t n);
+
 #endif

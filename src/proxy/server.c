@@ -598,15 +598,7 @@ static int send_client_chunk(struct request *r, const char *data, size_t len)
 				return -1;
 			continue;
 		}
-		while (m.msg_iovlen > 0 && (size_t)n >= m.msg_iov->iov_len) {
-			n -= (ssize_t)m.msg_iov->iov_len;
-			m.msg_iov++;
-			m.msg_iovlen--;
-		}
-		if (m.msg_iovlen > 0) {
-			m.msg_iov->iov_base = (char *)m.msg_iov->iov_base + n;
-			m.msg_iov->iov_len -= (size_t)n;
-		}
+		dpp_msg_consume(&m, (size_t)n);
 	}
 	return 0;
 }

@@ -266,16 +266,7 @@ int dpp_uconn_writev(struct dpp_uconn *c, struct iovec *iov, int n_iov)
 			c->broken = 1;
 			return -1;
 		}
-		/* A partial send: skip what went, resume inside the iovec. */
-		while (m.msg_iovlen > 0 && (size_t)n >= m.msg_iov->iov_len) {
-			n -= (ssize_t)m.msg_iov->iov_len;
-			m.msg_iov++;
-			m.msg_iovlen--;
-		}
-		if (m.msg_iovlen > 0) {
-			m.msg_iov->iov_base = (char *)m.msg_iov->iov_base + n;
-			m.msg_iov->iov_len -= (size_t)n;
-		}
+		dpp_msg_consume(&m, (size_t)n);
 	}
 	return 0;
 }
@@ -650,4 +641,17 @@ int dpp_upstream_docker_version(const char *socket_path, int timeout_ms, char *d
 	free(body);
 	dpp_upstream_free(up);
 	return status;
+}
+
+void dpp_msg_consume(struct msghdr *m, size_t n)
+{
+	while (m->msg_iovlen > 0 && n >= m->msg_iov->iov_len) {
+		n -= m->msg_iov->iov_len;
+		m->msg_iov++;
+		m->msg_iovlen--;
+	}
+	if (m->msg_iovlen > 0) {
+		m->msg_iov->iov_base = (char *)m->msg_iov->iov_base + n;
+		m->msg_iov->iov_len -= n;
+	}
 }
