@@ -2397,13 +2397,22 @@ long dpp_ruleset_retain_buckets(const struct dpp_ruleset *rs, struct dpp_ratelim
 
 /* ---- printing (--check-config) ---- */
 
+/* JSON text, with every "${" written "$${": the output is read back through
+ * the loader's ${NAME} interpolation (config.c), which would otherwise take a
+ * literal "${" in a value for a variable. '$' is not JSON syntax, so it only
+ * occurs inside strings. */
 static int print_json(FILE *out, const cJSON *v)
 {
 	char *s = cJSON_PrintUnformatted(v);
+	const char *p, *q;
 
 	if (s == NULL)
 		return -1;
-	fputs(s, out);
+	for (p = s; (q = strstr(p, "${")) != NULL; p = q + 2) {
+		fwrite(p, 1, (size_t)(q - p), out);
+		fputs("$${", out);
+	}
+	fputs(p, out);
 	cJSON_free(s);
 	return 0;
 }
