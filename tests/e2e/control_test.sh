@@ -121,6 +121,29 @@ sc_events_filtered() {
 	stop_private
 }
 
+# bytes_out of an allowed small response (Docker's /version, a buffered
+# body of known length) is the body's size, not 0.
+sc_event_bytes_out() {
+	local ev size
+	ctl_proxy "  store:
+    requests: all" || return 1
+	ctl events '["request"]' 1 30 >"$D/events.out" &
+	local cpid=$!
+	sleep 1
+	curl -s -o "$D/version.json" "http://127.0.0.1:$P_PORT/version" || { why "GET /version failed"; return 1; }
+	wait "$cpid" || { why "no request event (rc $?)"; return 1; }
+	size=$(stat -c %s "$D/version.json")
+	expect_match "a body came back" '^[1-9]' "$size" || return 1
+	ev=$(head -1 "$D/events.out")
+	expect_eq "path" /version "$(jget "$ev" 'o["event"]["path"]')" || return 1
+	expect_eq "event bytes_out" "$size" "$(jget "$ev" 'o["event"]["bytes_out"]')" || return 1
+	wait_for 10 eval '[ -n "$(sqlite3 "$DB" "SELECT 1 FROM audit_events WHERE path = '"'/version'"'")" ]' ||
+		{ why "no store row for /version"; return 1; }
+	expect_eq "store bytes_out" "$size" \
+		"$(sqlite3 "$DB" "SELECT bytes_out FROM audit_events WHERE path = '/version'")" || return 1
+	stop_private
+}
+
 file_sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 sc_dry_run_history() {
@@ -355,6 +378,7 @@ PUB=$(mktemp -d /tmp/dpp-ctl-e2e.XXXXXX) && chmod 755 "$PUB" && cp "$E2E_DIR/ctl
 run_scenario ctl/hello sc_hello
 run_scenario ctl/status-rules-limits sc_status_rules_limits
 run_scenario ctl/events-kind-filter sc_events_filtered
+run_scenario ctl/event-bytes-out sc_event_bytes_out
 run_scenario ctl/dry-run-history sc_dry_run_history
 run_scenario ctl/history-rollback-confirm sc_rollback
 run_scenario ctl/apply-stale-refused sc_apply_stale
