@@ -805,7 +805,7 @@ static int on_readable(struct dpp_ctlsrv *s, struct conn *c)
 		obj = dpp_proto_parse(line, len);
 		if (obj == NULL) {
 			send_obj(c, error_line(DPP_PROTO_E_BAD_REQUEST,
-					       "a line must be one JSON object: closing"));
+					       "a line must be one JSON object (no \\u0000 in its strings): closing"));
 			c->closing = 1;
 			break;
 		}
