@@ -196,6 +196,15 @@ sc_rollback() {
 		{ why "no history row for $v1"; return 1; }
 	out=$(ctl req history_rollback '{"version_id":99999}') && { why "rollback to a missing version"; return 1; }
 	expect_eq "missing version" not_found "$(jget "$out" 'o["error"]["code"]')" || return 1
+	# Not whole numbers, or past 2^53 (a cast of 1e20 used to read as "the
+	# latest applied" and answer ok): refused, nothing written.
+	for bad in 1e20 1.5 -1; do
+		out=$(ctl req history_rollback "{\"version_id\":$bad}") && { why "rollback to $bad accepted: $out"; return 1; }
+		expect_eq "rollback to $bad" bad_request "$(jget "$out" 'o["error"]["code"]')" || return 1
+		out=$(ctl req history_show "{\"version_id\":$bad}") && { why "show of $bad accepted: $out"; return 1; }
+		expect_eq "show of $bad" bad_request "$(jget "$out" 'o["error"]["code"]')" || return 1
+	done
+	expect_eq "file untouched by the refused rollbacks" "$v1" "$(file_sha "$CFG")" || return 1
 	out=$(ctl req history_rollback '{"version_id":1,"confirm_ms":600000,"comment":"back"}') ||
 		{ why "rollback refused: $out"; return 1; }
 	expect_eq "rollback version" "$v0" "$(jget "$out" 'o["version"]')" || return 1
@@ -231,6 +240,13 @@ sc_apply_stale() {
 		{ why "invalid apply accepted"; return 1; }
 	expect_eq "invalid apply" invalid "$(jget "$out" 'o["error"]["code"]')" || return 1
 	expect_eq "file unchanged after invalid" "$before" "$(file_sha "$CFG")" || return 1
+	# A \u0000 in the text: cJSON's string ends there, so the rules after it
+	# would vanish from an applied config. The line is refused.
+	out=$(ctl req config_apply "$("$PY" -c 'import json,sys; t=open(sys.argv[1]).read(); i=t.index("rules:"); print(json.dumps({"text": t[:i] + "\0" + t[i:], "based_on": sys.argv[2]}))' "$CFG" "$before")") &&
+		{ why "a text with U+0000 was applied: $out"; return 1; }
+	expect_eq "file unchanged after U+0000" "$before" "$(file_sha "$CFG")" || return 1
+	out=$(ctl req rules) || { why "rules: $out"; return 1; }
+	expect_eq "rule still live" no-volume-create "$(jget "$out" 'o["rules"][0]["name"]')" || return 1
 	out=$(ctl req config_validate '{"text":"rules: 7\n"}') && { why "invalid text validated"; return 1; }
 	expect_eq "validate" invalid "$(jget "$out" 'o["error"]["code"]')" || return 1
 	stop_private
