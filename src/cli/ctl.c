@@ -83,8 +83,8 @@ static void ctl_usage(FILE *out)
 		"      --timeout MS       per request (default %d)\n"
 		"  -h, --help             this text\n"
 		"\n"
-		"Exit status: 0 ok, 64 usage, 65 the daemon refused the change (conflict, invalid,\n"
-		"not_found), 69 no daemon answers (or it stopped), 70 internal error in the daemon,\n"
+		"Exit status: 0 ok, 64 usage, 65 the daemon refused the request (conflict, invalid,\n"
+		"not_found, no_config, busy), 69 no daemon answers (or it stopped), 70 internal error in the daemon,\n"
 		"76 protocol error, 77 permission denied.\n",
 		DPP_CTL_TIMEOUT_MS);
 }

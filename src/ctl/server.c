@@ -487,16 +487,23 @@ static void cmd_cond_text(struct dpp_ctlsrv *s, const cJSON *req, struct reply *
 		fail(r, DPP_PROTO_E_INTERNAL, "out of memory");
 }
 
+/* 1 when the daemon runs without a configuration file. */
+static int on_defaults(struct dpp_ctlsrv *s)
+{
+	struct dpp_control_snapshot *snap = dpp_control_snapshot(s->o.ctl);
+	int no_file = snap != NULL && snap->status.config_path[0] == '\0';
+
+	dpp_control_snapshot_free(snap);
+	return no_file;
+}
+
 /* The live version, or "" with a reply failed (no_config / internal). */
 static int live_version(struct dpp_ctlsrv *s, char version[DPP_CONTROL_VERSION_LEN],
 			char **text, struct reply *r)
 {
 	char *err = NULL, *t = NULL;
-	struct dpp_control_snapshot *snap = dpp_control_snapshot(s->o.ctl);
-	int no_file = snap != NULL && snap->status.config_path[0] == '\0';
 
-	dpp_control_snapshot_free(snap);
-	if (no_file) {
+	if (on_defaults(s)) {
 		fail(r, DPP_PROTO_E_NO_CONFIG,
 		     "the daemon runs on built-in defaults (no configuration file to change)");
 		return -1;
@@ -672,7 +679,12 @@ static cJSON *dispatch(struct dpp_ctlsrv *s, struct conn *c, const cJSON *req)
 	} else if (strcmp(cmd, "reload") == 0) {
 		char *errors = NULL;
 
-		if (dpp_control_reload_as(s->o.ctl, c->source, c->author, &errors) != 0)
+		/* On built-in defaults there is no file to re-read: no_config
+		 * (docs/control.md), not an "ok" that reloaded nothing. */
+		if (on_defaults(s))
+			fail(&r, DPP_PROTO_E_NO_CONFIG,
+			     "the daemon runs on built-in defaults (no configuration file to reload)");
+		else if (dpp_control_reload_as(s->o.ctl, c->source, c->author, &errors) != 0)
 			fail_take(&r, DPP_PROTO_E_INVALID, errors);
 	} else if (strncmp(cmd, "history_", 8) == 0 &&
 		   (strcmp(cmd + 8, "list") == 0 || strcmp(cmd + 8, "show") == 0 ||
