@@ -324,6 +324,41 @@ sc_stale_live() {
 	[ ! -e "$SOCK" ] || { why "socket file left after a clean stop"; return 1; }
 }
 
+# A full listen backlog (the daemon stopped for a moment): Linux refuses a
+# non-blocking AF_UNIX connect with EAGAIN and queues nothing. ctl must retry
+# until its deadline, not send into an unconnected socket (ENOTCONN, exit 69).
+sc_full_backlog() {
+	local out
+	ctl_proxy || return 1
+	out=$("$PY" - "$SOCK" "$P_PID" "$DPP_BIN" <<'EOF'
+import os, signal, socket, subprocess, sys, time
+sock, pid, binary = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+os.kill(pid, signal.SIGSTOP)
+fill = []
+try:
+    while len(fill) < 1000:
+        s = socket.socket(socket.AF_UNIX)
+        s.setblocking(False)
+        s.connect(sock)
+        fill.append(s)
+except BlockingIOError:
+    pass
+p = subprocess.Popen([binary, "ctl", "--control-socket", sock, "status"],
+                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+time.sleep(1)
+for s in fill:
+    s.close()
+os.kill(pid, signal.SIGCONT)
+_, err = p.communicate(timeout=30)
+print(len(fill), p.returncode, err.decode().strip())
+EOF
+)
+	log "backlog fillers, ctl status exit, its stderr: $out"
+	expect_match "backlog was full" '^[1-9][0-9]* ' "$out" || return 1
+	expect_match "ctl status waited and succeeded" '^[0-9]+ 0 ' "$out" || return 1
+	stop_private
+}
+
 # median_ping N: median time_total of N curl /_ping in ms (3 decimals).
 median_ping() {
 	local i
@@ -401,6 +436,7 @@ run_scenario ctl/apply-stale-refused sc_apply_stale
 run_scenario ctl/reload sc_reload
 run_scenario ctl/foreign-uid-refused sc_foreign_uid
 run_scenario ctl/stale-replaced-live-kept sc_stale_live
+run_scenario ctl/full-backlog sc_full_backlog
 run_scenario ctl/stalled-subscriber sc_stalled_subscriber
 run_scenario ctl/bye-on-sigterm sc_bye
 ctl_cleanup
