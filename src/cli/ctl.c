@@ -641,7 +641,11 @@ int dpp_cli_console(int argc, char **argv)
 		fclose(quiet);
 	pid = be->pid;
 	gone = be->ops->gone(be);
-	if (why == DPP_CONSOLE_FAILED) {
+	if (why == DPP_CONSOLE_FAILED && be->fail[0] != '\0') {
+		/* The daemon refused the subscription (busy: its bus is full). */
+		fprintf(stderr, PROG " console: %s\n", be->fail);
+		rc = be->fail_exit != 0 ? be->fail_exit : EX_SOFTWARE;
+	} else if (why == DPP_CONSOLE_FAILED) {
 		fprintf(stderr, PROG " console: the console could not run (TERM=%s)\n",
 			getenv("TERM") != NULL ? getenv("TERM") : "");
 		rc = EX_SOFTWARE;
