@@ -83,8 +83,8 @@ static void ctl_usage(FILE *out)
 		"      --timeout MS       per request (default %d)\n"
 		"  -h, --help             this text\n"
 		"\n"
-		"Exit status: 0 ok, 64 usage, 65 the daemon refused the change (conflict, invalid,\n"
-		"not_found), 69 no daemon answers (or it stopped), 70 internal error in the daemon,\n"
+		"Exit status: 0 ok, 64 usage, 65 the daemon refused the request (conflict, invalid,\n"
+		"not_found, no_config, busy), 69 no daemon answers (or it stopped), 70 internal error in the daemon,\n"
 		"76 protocol error, 77 permission denied.\n",
 		DPP_CTL_TIMEOUT_MS);
 }
@@ -641,7 +641,11 @@ int dpp_cli_console(int argc, char **argv)
 		fclose(quiet);
 	pid = be->pid;
 	gone = be->ops->gone(be);
-	if (why == DPP_CONSOLE_FAILED) {
+	if (why == DPP_CONSOLE_FAILED && be->fail[0] != '\0') {
+		/* The daemon refused the subscription (busy: its bus is full). */
+		fprintf(stderr, PROG " console: %s\n", be->fail);
+		rc = be->fail_exit != 0 ? be->fail_exit : EX_SOFTWARE;
+	} else if (why == DPP_CONSOLE_FAILED) {
 		fprintf(stderr, PROG " console: the console could not run (TERM=%s)\n",
 			getenv("TERM") != NULL ? getenv("TERM") : "");
 		rc = EX_SOFTWARE;

@@ -247,7 +247,7 @@ static int conn_open(struct conn *cn, const char *path, const char *client, cons
 	struct dpp_proto_hello_reply rep;
 	int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : DPP_CTL_TIMEOUT_MS);
 	cJSON *obj = NULL;
-	int rc = -1;
+	int rc = -1, cerr = 0;
 
 	memset(cn, 0, sizeof(*cn));
 	cn->fd = -1;
@@ -265,25 +265,41 @@ static int conn_open(struct conn *cn, const char *path, const char *client, cons
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	memcpy(sa.sun_path, path, strlen(path));
-	if (connect(cn->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		if (errno == EINPROGRESS || errno == EAGAIN) {
-			/* A full backlog: wait for it. */
-			int soerr = 0;
-			socklen_t sl = sizeof(soerr);
+	/* A full backlog: Linux answers a non-blocking AF_UNIX connect(2) with
+	 * EAGAIN and queues nothing (the socket stays unconnected and polls
+	 * writable at once, so the hello's send failed with ENOTCONN): try
+	 * again every 10 ms until the deadline. */
+	for (;;) {
+		if (connect(cn->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			cerr = 0;
+			break;
+		}
+		cerr = errno;
+		if (cerr != EAGAIN || mono_ms() >= deadline)
+			break;
+		poll(NULL, 0, 10);
+	}
+	if (cerr == EAGAIN) {
+		set_err(err, DPP_CTL_TIMEOUT, NULL, "%s: the daemon does not accept (timed out)", path);
+		return -1;
+	}
+	if (cerr == EINPROGRESS) {
+		/* Not what Linux does for AF_UNIX, but POSIX allows it: wait. */
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
 
-			if (wait_fd(cn->fd, POLLOUT, deadline) != 0) {
-				set_err(err, DPP_CTL_TIMEOUT, NULL, "%s: the daemon does not accept (timed out)",
-					path);
-				return -1;
-			}
-			if (getsockopt(cn->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
-				dpp_ctl_connect_error(err, path, soerr != 0 ? soerr : errno);
-				return -1;
-			}
-		} else {
-			dpp_ctl_connect_error(err, path, errno);
+		if (wait_fd(cn->fd, POLLOUT, deadline) != 0) {
+			set_err(err, DPP_CTL_TIMEOUT, NULL, "%s: the daemon does not accept (timed out)",
+				path);
 			return -1;
 		}
+		if (getsockopt(cn->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
+			dpp_ctl_connect_error(err, path, soerr != 0 ? soerr : errno);
+			return -1;
+		}
+	} else if (cerr != 0) {
+		dpp_ctl_connect_error(err, path, cerr);
+		return -1;
 	}
 	memset(&h, 0, sizeof(h));
 	h.version = DPP_PROTO_VERSION;

@@ -1042,6 +1042,18 @@ cJSON *dpp_proto_parse(const char *line, size_t len)
 		if (*p != ' ' && *p != '\t' && *p != '\r')
 			goto refuse;
 	}
+	/* A \u0000 escape: cJSON decodes it into its NUL-terminated strings,
+	 * which then end there. A config_apply text would silently lose
+	 * everything after it (its rules: fail open), so such a line is
+	 * refused. The line is valid JSON now, so every backslash starts an
+	 * escape inside a string and pairs can be skipped. */
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (line[i] != '\\')
+			continue;
+		if (line[i + 1] == 'u' && i + 5 < len && memcmp(line + i + 2, "0000", 4) == 0)
+			goto refuse;
+		i++; /* the escaped character */
+	}
 	return obj;
 refuse:
 	cJSON_Delete(obj);

@@ -185,7 +185,8 @@ int dpp_proto_kinds_parse(const cJSON *arr, uint32_t *mask);
 char *dpp_proto_print(const cJSON *obj, size_t *len);
 /* Parses one received line (without its '\n'; len bytes, no NUL needed).
  * Returns the object (caller owns), or NULL when the line is not exactly
- * one JSON object (trailing bytes other than spaces refused). */
+ * one JSON object (trailing bytes other than spaces refused), or when a
+ * string holds U+0000 (cJSON's strings would end there, losing the rest). */
 cJSON *dpp_proto_parse(const char *line, size_t len);
 
 /* Bounded NDJSON reader. Usage on a non-blocking fd: when poll says

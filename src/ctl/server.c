@@ -70,6 +70,7 @@ struct dpp_ctlsrv {
 	atomic_int stop;
 	struct conn *conns[MAX_CONNS];
 	uid_t daemon_uid;
+	int64_t full_since; /* CLOCK_MONOTONIC ms when every slot became taken; 0: one is free */
 	/* Log lines from any thread (the tap) to this one: a ring with a
 	 * sequence number; a subscriber too slow loses the oldest. */
 	pthread_mutex_t log_lock;
@@ -312,10 +313,43 @@ static void refuse_peer(struct dpp_ctlsrv *s, int fd, uid_t uid, pid_t pid, int 
 		     (unsigned)uid, (long)pid);
 }
 
+static int free_slot(const struct dpp_ctlsrv *s)
+{
+	for (int i = 0; i < MAX_CONNS; i++) {
+		if (s->conns[i] == NULL)
+			return 1;
+	}
+	return 0;
+}
+
+/* Every slot taken: new connections wait in the listen backlog for up to
+ * BUSY_GRACE_MS before they get `busy`. Peers that connected and left at
+ * once (a burst, or clients that timed out while the daemon was stopped)
+ * hold slots until the next round reads their EOF; without the grace a
+ * live client arriving meanwhile was refused. Returns 1 to leave the
+ * backlog alone this round. */
+#define BUSY_GRACE_MS 500
+static int hold_backlog(struct dpp_ctlsrv *s)
+{
+	int64_t now = mono_ms();
+
+	if (free_slot(s)) {
+		s->full_since = 0;
+		return 0;
+	}
+	if (s->full_since == 0)
+		s->full_since = now;
+	return now - s->full_since < BUSY_GRACE_MS;
+}
+
 static void accept_all(struct dpp_ctlsrv *s)
 {
 	for (;;) {
-		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd;
+
+		if (hold_backlog(s))
+			return;
+		fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct ucred cred;
 		socklen_t cl = sizeof(cred);
 		struct conn *c;
@@ -487,16 +521,23 @@ static void cmd_cond_text(struct dpp_ctlsrv *s, const cJSON *req, struct reply *
 		fail(r, DPP_PROTO_E_INTERNAL, "out of memory");
 }
 
+/* 1 when the daemon runs without a configuration file. */
+static int on_defaults(struct dpp_ctlsrv *s)
+{
+	struct dpp_control_snapshot *snap = dpp_control_snapshot(s->o.ctl);
+	int no_file = snap != NULL && snap->status.config_path[0] == '\0';
+
+	dpp_control_snapshot_free(snap);
+	return no_file;
+}
+
 /* The live version, or "" with a reply failed (no_config / internal). */
 static int live_version(struct dpp_ctlsrv *s, char version[DPP_CONTROL_VERSION_LEN],
 			char **text, struct reply *r)
 {
 	char *err = NULL, *t = NULL;
-	struct dpp_control_snapshot *snap = dpp_control_snapshot(s->o.ctl);
-	int no_file = snap != NULL && snap->status.config_path[0] == '\0';
 
-	dpp_control_snapshot_free(snap);
-	if (no_file) {
+	if (on_defaults(s)) {
 		fail(r, DPP_PROTO_E_NO_CONFIG,
 		     "the daemon runs on built-in defaults (no configuration file to change)");
 		return -1;
@@ -672,7 +713,12 @@ static cJSON *dispatch(struct dpp_ctlsrv *s, struct conn *c, const cJSON *req)
 	} else if (strcmp(cmd, "reload") == 0) {
 		char *errors = NULL;
 
-		if (dpp_control_reload_as(s->o.ctl, c->source, c->author, &errors) != 0)
+		/* On built-in defaults there is no file to re-read: no_config
+		 * (docs/control.md), not an "ok" that reloaded nothing. */
+		if (on_defaults(s))
+			fail(&r, DPP_PROTO_E_NO_CONFIG,
+			     "the daemon runs on built-in defaults (no configuration file to reload)");
+		else if (dpp_control_reload_as(s->o.ctl, c->source, c->author, &errors) != 0)
 			fail_take(&r, DPP_PROTO_E_INVALID, errors);
 	} else if (strncmp(cmd, "history_", 8) == 0 &&
 		   (strcmp(cmd + 8, "list") == 0 || strcmp(cmd + 8, "show") == 0 ||
@@ -805,7 +851,7 @@ static int on_readable(struct dpp_ctlsrv *s, struct conn *c)
 		obj = dpp_proto_parse(line, len);
 		if (obj == NULL) {
 			send_obj(c, error_line(DPP_PROTO_E_BAD_REQUEST,
-					       "a line must be one JSON object: closing"));
+					       "a line must be one JSON object (no \\u0000 in its strings): closing"));
 			c->closing = 1;
 			break;
 		}
@@ -904,8 +950,11 @@ static void *run(void *arg)
 
 	while (!atomic_load(&s->stop)) {
 		nfds_t n = 0;
+		int holding;
 
-		pfd[n] = (struct pollfd){.fd = s->listen_fd, .events = POLLIN};
+		holding = hold_backlog(s);
+		/* While holding, the listen socket is left out (-1: ignored). */
+		pfd[n] = (struct pollfd){.fd = holding ? -1 : s->listen_fd, .events = POLLIN};
 		who[n++] = -1;
 		pfd[n] = (struct pollfd){.fd = s->wake_fd, .events = POLLIN};
 		who[n++] = -2;
@@ -923,7 +972,7 @@ static void *run(void *arg)
 				who[n++] = i;
 			}
 		}
-		if (poll(pfd, n, 1000) < 0) {
+		if (poll(pfd, n, holding ? 50 : 1000) < 0) {
 			if (errno == EINTR)
 				continue;
 			dpp_log_error("control socket: poll failed: %s", strerror(errno));

@@ -920,6 +920,8 @@ static struct MHD_Response *buffered_response(struct request *r, size_t len)
 	resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL)
 		free(buf);
+	else
+		r->bytes_out = len; /* the event's bytes_out: read_body_cb never runs here */
 	return resp;
 }
 

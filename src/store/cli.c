@@ -464,6 +464,18 @@ static void version_read(sqlite3_stmt *st, struct version *v)
 }
 
 /* id > 0: that version; id == 0: the live one. Returns 1 found, 0 not, -1 error. */
+/* A control request's version_id: a whole number 1..2^53. Casting a
+ * larger double to int64_t is undefined (x86 gives INT64_MIN, which
+ * version_get reads as "the latest applied"), so 1e20 must not get there. */
+static int json_version_id(const cJSON *it, int64_t *out)
+{
+	if (!cJSON_IsNumber(it) || !(it->valuedouble >= 1 && it->valuedouble <= 9007199254740992.0) ||
+	    it->valuedouble != (double)(int64_t)it->valuedouble)
+		return -1;
+	*out = (int64_t)it->valuedouble;
+	return 0;
+}
+
 static int version_get(sqlite3 *db, int64_t id, struct version *v)
 {
 	sqlite3_stmt *st = NULL;
@@ -1555,15 +1567,16 @@ int dpp_store_history_ctl(const char *db_path, const char *config_path, const ch
 		} else {
 			struct version v;
 			int found;
+			int64_t show_id = 0;
 			cJSON *o, *it;
 
 			(void)vid;
 			vid = cJSON_GetObjectItemCaseSensitive(req, "version_id");
-			if (!cJSON_IsNumber(vid) || vid->valuedouble < 1) {
+			if (json_version_id(vid, &show_id) != 0) {
 				set_err(code, message, "bad_request", "version_id (a positive integer) is required");
 				goto done;
 			}
-			found = version_get(db, (int64_t)vid->valuedouble, &v);
+			found = version_get(db, show_id, &v);
 			if (found != 1) {
 				set_err(code, message, found == 0 ? "not_found" : "internal",
 					found == 0 ? "no such config version" : sqlite3_errmsg(db));
@@ -1611,8 +1624,9 @@ int dpp_store_history_ctl(const char *db_path, const char *config_path, const ch
 		char sha[65] = "";
 		int written = 0;
 		long long confirm_s = 0;
+		int64_t rb_id = 0;
 
-		if (!cJSON_IsNumber(vid) || vid->valuedouble < 1 ||
+		if (json_version_id(vid, &rb_id) != 0 ||
 		    (cms != NULL && (!cJSON_IsNumber(cms) || cms->valuedouble < 0 ||
 				     cms->valuedouble > 31536000000.0)) ||
 		    (com != NULL && !cJSON_IsString(com))) {
@@ -1624,7 +1638,7 @@ int dpp_store_history_ctl(const char *db_path, const char *config_path, const ch
 		if (cms != NULL)
 			confirm_s = ((long long)cms->valuedouble + 999) / 1000;
 		c.comment = com != NULL ? com->valuestring : NULL;
-		ex = rollback_write(&c, (int64_t)vid->valuedouble, confirm_s, author, out, errf, &db,
+		ex = rollback_write(&c, rb_id, confirm_s, author, out, errf, &db,
 				    &req_id, &deadline, sha, &written);
 		fflush(out);
 		fflush(errf);

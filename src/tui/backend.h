@@ -68,6 +68,11 @@ struct tui_backend {
 	/* Remote: the daemon's own subscription name and lost-event total
 	 * (the `dropped` line), for the badges. */
 	uint64_t self_dropped;
+	/* Remote: why the subscription was refused ("" when it was not) and
+	 * the exit status for it, so that `console` can say so instead of
+	 * blaming the terminal. */
+	char fail[256];
+	int fail_exit;
 };
 
 /* The local backend over ctl (borrowed: must outlive the backend). Returns

@@ -218,9 +218,17 @@ static int r_subscribe(struct tui_backend *b, size_t capacity, const char **err)
 	memset(&e, 0, sizeof(e));
 	r->sub = dpp_ctlsub_open(r->path, "console", r->obo, NULL, 0, 1, 0, &e);
 	if (r->sub == NULL) {
-		*err = "cannot subscribe over the control socket";
+		if (e.kind == DPP_CTL_REFUSED && e.code[0] != '\0')
+			snprintf(b->fail, sizeof(b->fail), "cannot subscribe to events: refused (%.31s): %.180s",
+				 e.code, e.message);
+		else
+			snprintf(b->fail, sizeof(b->fail), "cannot subscribe to events: %.200s",
+				 e.message[0] != '\0' ? e.message : "error");
+		b->fail_exit = dpp_ctl_exit_code(&e);
+		*err = b->fail;
 		return -1;
 	}
+	b->fail[0] = '\0';
 	return 0;
 }
 

@@ -218,6 +218,34 @@ sc_exit_codes() {
 	expect_match "ctl limits" 'Rate-limit buckets: 0' "$out"
 }
 
+# Every bus subscription taken (16 per daemon, shared with the audit writer
+# and the store): console must say the daemon refused it, not blame TERM.
+sc_console_bus_full() {
+	local i f pids=() out rc=""
+	proc_alive "${P_PID:-}" || daemon_up || return 1
+	for i in $(seq 16); do
+		"$DPP_BIN" ctl --control-socket "$CTL_SOCK" events >/dev/null 2>"$RUN_DIR/busy-$i.err" &
+		pids+=($!)
+		sleep 0.3
+		if grep -q 'refused (busy)' "$RUN_DIR/busy-$i.err"; then
+			rc=ok
+			break
+		fi
+	done
+	[ -n "$rc" ] || { kill_bg "${pids[@]}"; why "16 followers and none refused busy"; return 1; }
+	rm -f "$RUN_DIR/cb.rc"
+	tm new-session -d -s cb -x 80 -y 24 sh "$RUN_DIR/wrap.sh" cb \
+		sh -c 'exec "$0" console --control-socket "$1" 2>"$2"' "$DPP_BIN" "$CTL_SOCK" "$RUN_DIR/cb.err"
+	wait_for 15 test -e "$RUN_DIR/cb.rc" || { kill_bg "${pids[@]}"; why "console did not exit"; return 1; }
+	out=$(cat "$RUN_DIR/cb.rc")
+	f=$(cat "$RUN_DIR/cb.err")
+	kill_bg "${pids[@]}"
+	tm kill-session -t cb 2>/dev/null
+	expect_eq "console exit status (refused)" 65 "$out" || return 1
+	expect_match "console says why" 'cannot subscribe to events: refused \(busy\)' "$f" || return 1
+	ctl status >/dev/null || { why "daemon unhealthy"; return 1; }
+}
+
 sc_killed_and_stopped_consoles() {
 	local before after bound
 	before=$(median_ping 200)
@@ -305,6 +333,7 @@ run_scenario attach/exit-codes sc_exit_codes
 run_scenario attach/killed-and-stopped-consoles sc_killed_and_stopped_consoles
 run_scenario attach/q-detaches sc_q_detaches
 run_scenario attach/history-rollback-socket sc_history_rollback_socket
+run_scenario attach/console-bus-full sc_console_bus_full
 run_scenario attach/daemon-stops sc_daemon_stops
 [ -n "${P_PID:-}" ] && proc_alive "$P_PID" && kill -TERM "$P_PID"
 e2e_finish

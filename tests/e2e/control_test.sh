@@ -121,6 +121,29 @@ sc_events_filtered() {
 	stop_private
 }
 
+# bytes_out of an allowed small response (Docker's /version, a buffered
+# body of known length) is the body's size, not 0.
+sc_event_bytes_out() {
+	local ev size
+	ctl_proxy "  store:
+    requests: all" || return 1
+	ctl events '["request"]' 1 30 >"$D/events.out" &
+	local cpid=$!
+	sleep 1
+	curl -s -o "$D/version.json" "http://127.0.0.1:$P_PORT/version" || { why "GET /version failed"; return 1; }
+	wait "$cpid" || { why "no request event (rc $?)"; return 1; }
+	size=$(stat -c %s "$D/version.json")
+	expect_match "a body came back" '^[1-9]' "$size" || return 1
+	ev=$(head -1 "$D/events.out")
+	expect_eq "path" /version "$(jget "$ev" 'o["event"]["path"]')" || return 1
+	expect_eq "event bytes_out" "$size" "$(jget "$ev" 'o["event"]["bytes_out"]')" || return 1
+	wait_for 10 eval '[ -n "$(sqlite3 "$DB" "SELECT 1 FROM audit_events WHERE path = '"'/version'"'")" ]' ||
+		{ why "no store row for /version"; return 1; }
+	expect_eq "store bytes_out" "$size" \
+		"$(sqlite3 "$DB" "SELECT bytes_out FROM audit_events WHERE path = '/version'")" || return 1
+	stop_private
+}
+
 file_sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 sc_dry_run_history() {
@@ -173,6 +196,15 @@ sc_rollback() {
 		{ why "no history row for $v1"; return 1; }
 	out=$(ctl req history_rollback '{"version_id":99999}') && { why "rollback to a missing version"; return 1; }
 	expect_eq "missing version" not_found "$(jget "$out" 'o["error"]["code"]')" || return 1
+	# Not whole numbers, or past 2^53 (a cast of 1e20 used to read as "the
+	# latest applied" and answer ok): refused, nothing written.
+	for bad in 1e20 1.5 -1; do
+		out=$(ctl req history_rollback "{\"version_id\":$bad}") && { why "rollback to $bad accepted: $out"; return 1; }
+		expect_eq "rollback to $bad" bad_request "$(jget "$out" 'o["error"]["code"]')" || return 1
+		out=$(ctl req history_show "{\"version_id\":$bad}") && { why "show of $bad accepted: $out"; return 1; }
+		expect_eq "show of $bad" bad_request "$(jget "$out" 'o["error"]["code"]')" || return 1
+	done
+	expect_eq "file untouched by the refused rollbacks" "$v1" "$(file_sha "$CFG")" || return 1
 	out=$(ctl req history_rollback '{"version_id":1,"confirm_ms":600000,"comment":"back"}') ||
 		{ why "rollback refused: $out"; return 1; }
 	expect_eq "rollback version" "$v0" "$(jget "$out" 'o["version"]')" || return 1
@@ -208,6 +240,13 @@ sc_apply_stale() {
 		{ why "invalid apply accepted"; return 1; }
 	expect_eq "invalid apply" invalid "$(jget "$out" 'o["error"]["code"]')" || return 1
 	expect_eq "file unchanged after invalid" "$before" "$(file_sha "$CFG")" || return 1
+	# A \u0000 in the text: cJSON's string ends there, so the rules after it
+	# would vanish from an applied config. The line is refused.
+	out=$(ctl req config_apply "$("$PY" -c 'import json,sys; t=open(sys.argv[1]).read(); i=t.index("rules:"); print(json.dumps({"text": t[:i] + "\0" + t[i:], "based_on": sys.argv[2]}))' "$CFG" "$before")") &&
+		{ why "a text with U+0000 was applied: $out"; return 1; }
+	expect_eq "file unchanged after U+0000" "$before" "$(file_sha "$CFG")" || return 1
+	out=$(ctl req rules) || { why "rules: $out"; return 1; }
+	expect_eq "rule still live" no-volume-create "$(jget "$out" 'o["rules"][0]["name"]')" || return 1
 	out=$(ctl req config_validate '{"text":"rules: 7\n"}') && { why "invalid text validated"; return 1; }
 	expect_eq "validate" invalid "$(jget "$out" 'o["error"]["code"]')" || return 1
 	stop_private
@@ -285,6 +324,41 @@ sc_stale_live() {
 	[ ! -e "$SOCK" ] || { why "socket file left after a clean stop"; return 1; }
 }
 
+# A full listen backlog (the daemon stopped for a moment): Linux refuses a
+# non-blocking AF_UNIX connect with EAGAIN and queues nothing. ctl must retry
+# until its deadline, not send into an unconnected socket (ENOTCONN, exit 69).
+sc_full_backlog() {
+	local out
+	ctl_proxy || return 1
+	out=$("$PY" - "$SOCK" "$P_PID" "$DPP_BIN" <<'EOF'
+import os, signal, socket, subprocess, sys, time
+sock, pid, binary = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+os.kill(pid, signal.SIGSTOP)
+fill = []
+try:
+    while len(fill) < 1000:
+        s = socket.socket(socket.AF_UNIX)
+        s.setblocking(False)
+        s.connect(sock)
+        fill.append(s)
+except BlockingIOError:
+    pass
+p = subprocess.Popen([binary, "ctl", "--control-socket", sock, "status"],
+                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+time.sleep(1)
+for s in fill:
+    s.close()
+os.kill(pid, signal.SIGCONT)
+_, err = p.communicate(timeout=30)
+print(len(fill), p.returncode, err.decode().strip())
+EOF
+)
+	log "backlog fillers, ctl status exit, its stderr: $out"
+	expect_match "backlog was full" '^[1-9][0-9]* ' "$out" || return 1
+	expect_match "ctl status waited and succeeded" '^[0-9]+ 0 ' "$out" || return 1
+	stop_private
+}
+
 # median_ping N: median time_total of N curl /_ping in ms (3 decimals).
 median_ping() {
 	local i
@@ -355,12 +429,14 @@ PUB=$(mktemp -d /tmp/dpp-ctl-e2e.XXXXXX) && chmod 755 "$PUB" && cp "$E2E_DIR/ctl
 run_scenario ctl/hello sc_hello
 run_scenario ctl/status-rules-limits sc_status_rules_limits
 run_scenario ctl/events-kind-filter sc_events_filtered
+run_scenario ctl/event-bytes-out sc_event_bytes_out
 run_scenario ctl/dry-run-history sc_dry_run_history
 run_scenario ctl/history-rollback-confirm sc_rollback
 run_scenario ctl/apply-stale-refused sc_apply_stale
 run_scenario ctl/reload sc_reload
 run_scenario ctl/foreign-uid-refused sc_foreign_uid
 run_scenario ctl/stale-replaced-live-kept sc_stale_live
+run_scenario ctl/full-backlog sc_full_backlog
 run_scenario ctl/stalled-subscriber sc_stalled_subscriber
 run_scenario ctl/bye-on-sigterm sc_bye
 ctl_cleanup

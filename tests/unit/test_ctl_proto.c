@@ -467,6 +467,21 @@ static void test_parse_refuses(void **state)
 	o = dpp_proto_parse("{\"a\":1}garbage", 7);
 	assert_non_null(o);
 	cJSON_Delete(o);
+	/* U+0000 in a string would cut cJSON's C string (a config_apply text
+	 * losing its later rules): refused. An escaped backslash before
+	 * "u0000" is text, and other \u escapes are fine. */
+	{
+		static const char nul1[] = "{\"text\":\"rules: []\\u0000x\"}";
+		static const char nul2[] = "{\"a\":\"\\\\\\u0000\"}";
+		static const char ok[] = "{\"a\":\"\\\\u0000 \\u0041\"}";
+
+		assert_null(dpp_proto_parse(nul1, strlen(nul1)));
+		assert_null(dpp_proto_parse(nul2, strlen(nul2)));
+		o = dpp_proto_parse(ok, strlen(ok));
+		assert_non_null(o);
+		assert_string_equal(cJSON_GetObjectItem(o, "a")->valuestring, "\\u0000 A");
+		cJSON_Delete(o);
+	}
 	/* Deep nesting is refused by cJSON's limit, not by the stack. */
 	{
 		char deep[20001];
