@@ -16,7 +16,7 @@ mkdir -p "$out" "$corpus"
 clang-14 -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I"$root/include" $(pkg-config --cflags libcjson) \
-	"$here/fuzz_body.c" "$root/src/proxy/body.c" "$root/src/proxy/route.c" \
+	"$here/fuzz_body.c" "$root/src/proxy/body.c" "$root/src/proxy/route.c" "$root/src/proxy/canon.c" \
 	$(pkg-config --libs libcjson) -pthread -o "$out/fuzz_body"
 
 # Seeds: a docker CLI create body and a few edge cases.
