@@ -472,7 +472,10 @@ static int reload(struct proxy_state *st, char **why)
 	int required;
 	const char *path = dpp_config_pick_path(&st->flags, &required);
 
-	dpp_log_info("SIGHUP: reloading the configuration");
+	if (st->reload_origin == NULL || strcmp(st->reload_origin, "sighup") == 0)
+		dpp_log_info("SIGHUP: reloading the configuration");
+	else
+		dpp_log_info("reloading the configuration (%s)", st->reload_origin);
 	if (dpp_config_load_text(&st->flags, &next, &errors, &text, &text_len) != 0 ||
 	    build_runtime(st, next, running, &rt, &errors) != 0) {
 		log_lines(DPP_LOG_ERROR, "reload refused: ", errors != NULL ? errors : "unknown error");

@@ -24,6 +24,8 @@
 #include "proto.h"
 
 #define MAX_CONNS 64
+#define REFUSED_BUDGET 20         /* refused peers audited one by one per window */
+#define REFUSED_WINDOW_MS 10000
 #define SUB_RING 1024                 /* events per subscriber's bus ring */
 #define OUT_EVENT_ROOM (256 * 1024)   /* events wait while more than this is unsent */
 #define OUT_HARD_MAX (64u * 1024 * 1024) /* answers unread beyond this: the peer is cut */
@@ -71,6 +73,13 @@ struct dpp_ctlsrv {
 	struct conn *conns[MAX_CONNS];
 	uid_t daemon_uid;
 	int64_t full_since; /* CLOCK_MONOTONIC ms when every slot became taken; 0: one is free */
+	/* Refused peers recorded one by one up to REFUSED_BUDGET per window;
+	 * the rest are counted and recorded as one summary when it ends, so a
+	 * local user looping connect(2) cannot flood the audit trail. */
+	int64_t refused_window; /* CLOCK_MONOTONIC ms the window began */
+	unsigned refused_recorded;
+	uint64_t refused_suppressed;
+	uid_t refused_last_uid;
 	/* Log lines from any thread (the tap) to this one: a ring with a
 	 * sequence number; a subscriber too slow loses the oldest. */
 	pthread_mutex_t log_lock;
@@ -262,11 +271,59 @@ static int64_t wall_ms(void)
  * socket is shut for writing and what the peer sends meanwhile (its hello)
  * read and discarded until it closes (at most a second): closing a Unix
  * socket with unread input would reset the peer before it read the error. */
+static void publish_refusal(struct dpp_ctlsrv *s, uid_t uid, const char *msg)
+{
+	struct dpp_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.time_ms = wall_ms();
+	ev.kind = DPP_EVENT_AUTH_FAILURE;
+	ev.status = 403;
+	snprintf(ev.method, sizeof(ev.method), "CONTROL");
+	snprintf(ev.path, sizeof(ev.path), "/control");
+	snprintf(ev.identity, sizeof(ev.identity), "unix:uid=%u", (unsigned)uid);
+	snprintf(ev.message, sizeof(ev.message), "%s", msg);
+	if (s->o.bus != NULL)
+		dpp_bus_publish(s->o.bus, &ev);
+}
+
+/* Ends the refusal window when it is over: the refusals beyond the budget
+ * become one audit record and one log line. */
+static void refusal_window_tick(struct dpp_ctlsrv *s, int64_t now)
+{
+	char msg[192];
+
+	if (now - s->refused_window < REFUSED_WINDOW_MS)
+		return;
+	if (s->refused_suppressed > 0) {
+		snprintf(msg, sizeof(msg),
+			 "control socket: %llu more refused connection(s) in %d s not recorded one by "
+			 "one (the last from uid %u)",
+			 (unsigned long long)s->refused_suppressed, REFUSED_WINDOW_MS / 1000,
+			 (unsigned)s->refused_last_uid);
+		publish_refusal(s, s->refused_last_uid, msg);
+		dpp_log_warn("%s", msg);
+	}
+	s->refused_window = now;
+	s->refused_recorded = 0;
+	s->refused_suppressed = 0;
+}
+
 static void refuse_peer(struct dpp_ctlsrv *s, int fd, uid_t uid, pid_t pid, int slot)
 {
 	char msg[192];
-	struct dpp_event ev;
 	cJSON *line;
+	int64_t now = mono_ms();
+
+	refusal_window_tick(s, now);
+	if (s->refused_recorded >= REFUSED_BUDGET) {
+		/* Over budget: counted, closed at once (no slot held). */
+		s->refused_suppressed++;
+		s->refused_last_uid = uid;
+		close(fd);
+		return;
+	}
+	s->refused_recorded++;
 
 	snprintf(msg, sizeof(msg),
 		 "control socket: uid %u is not root, the daemon's user or a member of "
@@ -298,16 +355,7 @@ static void refuse_peer(struct dpp_ctlsrv *s, int fd, uid_t uid, pid_t pid, int 
 			s->conns[slot] = c;
 		}
 	}
-	memset(&ev, 0, sizeof(ev));
-	ev.time_ms = wall_ms();
-	ev.kind = DPP_EVENT_AUTH_FAILURE;
-	ev.status = 403;
-	snprintf(ev.method, sizeof(ev.method), "CONTROL");
-	snprintf(ev.path, sizeof(ev.path), "/control");
-	snprintf(ev.identity, sizeof(ev.identity), "unix:uid=%u", (unsigned)uid);
-	snprintf(ev.message, sizeof(ev.message), "%s", msg);
-	if (s->o.bus != NULL)
-		dpp_bus_publish(s->o.bus, &ev);
+	publish_refusal(s, uid, msg);
 	dpp_log_warn("control socket: refused uid %u (pid %ld): not root, the daemon's user or "
 		     "a member of global.control_group",
 		     (unsigned)uid, (long)pid);
@@ -983,6 +1031,7 @@ static void *run(void *arg)
 
 			(void)!read(s->wake_fd, &v, sizeof(v));
 		}
+		refusal_window_tick(s, mono_ms());
 		if (pfd[0].revents & POLLIN)
 			accept_all(s);
 		for (nfds_t k = 2; k < n; k++) {

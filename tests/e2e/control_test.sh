@@ -298,6 +298,37 @@ sc_foreign_uid() {
 	stop_private
 }
 
+# A refused local user looping connect(2) cannot flood the audit trail or
+# hold the connection slots: 20 refusals per 10 s are recorded one by one,
+# the rest counted into one summary record; allowed clients still get in.
+sc_refused_flood() {
+	local gid n summary
+	[ "$(id -u)" = 0 ] || { skip_because "needs root (setpriv)"; return 77; }
+	getent group "$TEST_GROUP" >/dev/null || groupadd "$TEST_GROUP" ||
+		{ why "cannot create group $TEST_GROUP"; return 1; }
+	gid=$(getent group "$TEST_GROUP" | cut -d: -f3)
+	ctl_proxy "  control_group: $TEST_GROUP" || return 1
+	setpriv --reuid nobody --regid "$gid" --clear-groups "$PY" -c '
+import socket, sys
+for _ in range(300):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(sys.argv[1])
+    except OSError:
+        pass
+    s.close()
+' "$SOCK" || { why "the flood client failed"; return 1; }
+	ctl req status >/dev/null || { why "an allowed client was kept out during the flood"; return 1; }
+	wait_for 15 grep -q 'more refused connection' "$AUDIT" ||
+		{ why "no summary record for the refusals beyond the budget"; return 1; }
+	n=$(grep -c '"auth_failure"' "$AUDIT")
+	[ "$n" -le 25 ] || { why "$n auth_failure records for one flood (budget 20 + summary)"; return 1; }
+	summary=$(grep 'more refused connection' "$AUDIT" | tail -1)
+	expect_match "summary counts" '"message":"control socket: [0-9]+ more refused' "$summary" || return 1
+	expect_eq "summary identity" "unix:uid=$(id -u nobody)" "$(jget "$summary" 'o["identity"]')" || return 1
+	stop_private
+}
+
 sc_stale_live() {
 	local out rc first_pid first_log
 	D="$PUB/s$SCEN_NO"
@@ -435,6 +466,7 @@ run_scenario ctl/history-rollback-confirm sc_rollback
 run_scenario ctl/apply-stale-refused sc_apply_stale
 run_scenario ctl/reload sc_reload
 run_scenario ctl/foreign-uid-refused sc_foreign_uid
+run_scenario ctl/refused-flood sc_refused_flood
 run_scenario ctl/stale-replaced-live-kept sc_stale_live
 run_scenario ctl/full-backlog sc_full_backlog
 run_scenario ctl/stalled-subscriber sc_stalled_subscriber
