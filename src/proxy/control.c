@@ -448,11 +448,33 @@ static void fsync_dir(const char *path)
 	}
 }
 
+/* The file a write to path replaces: path itself, or where its symlink
+ * chain ends. Returns 0, or -1 with errno. */
+static int replace_target(const char *path, char *out, size_t len)
+{
+	struct stat st;
+	char *real;
+
+	if (lstat(path, &st) != 0 || !S_ISLNK(st.st_mode))
+		return snprintf(out, len, "%s", path) < (int)len ? 0 : (errno = ENAMETOOLONG, -1);
+	real = realpath(path, NULL);
+	if (real == NULL)
+		return -1;
+	if (snprintf(out, len, "%s", real) >= (int)len) {
+		free(real);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	free(real);
+	return 0;
+}
+
 static int apply_locked(struct dpp_control *ctl, const char *text, const char *based_on,
 			const char *source, const char *author,
 			char new_version[DPP_CONTROL_VERSION_LEN], char **errors)
 {
 	char tmp[PATH_MAX], now_version[DPP_CONTROL_VERSION_LEN], version[DPP_CONTROL_VERSION_LEN];
+	char target[PATH_MAX];
 	char *disk = NULL, *rerr = NULL;
 	int fd = -1, rc = -1;
 
@@ -478,12 +500,17 @@ static int apply_locked(struct dpp_control *ctl, const char *text, const char *b
 					  *errors);
 		goto cleanup;
 	}
-	if (rename(tmp, ctl->config_path) != 0) {
-		*errors = dup_printf("cannot replace %s: %s", ctl->config_path, strerror(errno));
+	/* A symlinked file (config management) keeps its link: the file it
+	 * points to is replaced. The copy was validated beside the link, where
+	 * the loader resolves relative paths. */
+	if (replace_target(ctl->config_path, target, sizeof(target)) != 0 ||
+	    rename(tmp, target) != 0) {
+		*errors = dup_printf("cannot replace %s: %s%s", ctl->config_path, strerror(errno),
+				     errno == EXDEV ? " (it is a symlink to another file system)" : "");
 		unlink(tmp);
 		goto cleanup;
 	}
-	fsync_dir(ctl->config_path);
+	fsync_dir(target);
 	memcpy(ctl->version, version, sizeof(ctl->version));
 	if (ctl->hooks.reload(ctl->hooks.ctx, source != NULL ? source : "console", author,
 			      &rerr) != 0) {

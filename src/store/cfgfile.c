@@ -44,12 +44,28 @@ int dpp_store_read_file(const char *path, char **text, size_t *len)
 int dpp_store_write_file_atomic(const char *path, const char *text, size_t len, char *err,
 				size_t errlen)
 {
-	char tmp[4200], dir[4096];
-	const char *slash = strrchr(path, '/');
+	char tmp[8300], dir[4096], real[4096];
+	const char *slash;
 	struct stat st;
 	mode_t mode = 0600;
-	int have_old = stat(path, &st) == 0, fd = -1, dfd;
+	int have_old, fd = -1, dfd;
 	size_t off = 0;
+
+	/* A symlinked file keeps its link: the file it points to is replaced. */
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+		char *r = realpath(path, NULL);
+
+		if (r == NULL || snprintf(real, sizeof(real), "%s", r) >= (int)sizeof(real)) {
+			snprintf(err, errlen, "cannot follow the symlink %s: %s", path,
+				 r == NULL ? strerror(errno) : "path too long");
+			free(r);
+			return -1;
+		}
+		free(r);
+		path = real;
+	}
+	slash = strrchr(path, '/');
+	have_old = stat(path, &st) == 0;
 
 	if (slash == NULL)
 		snprintf(dir, sizeof(dir), ".");

@@ -329,6 +329,24 @@ for _ in range(300):
 	stop_private
 }
 
+# A config file that is a symlink (config management) keeps its link: a
+# change replaces the file it points to.
+sc_symlinked_config() {
+	local out real
+	ctl_proxy || return 1
+	real="$D/real"
+	mkdir -p "$real"
+	mv "$CFG" "$real/config.yaml"
+	ln -s real/config.yaml "$CFG"
+	out=$(ctl req dry_run '{"rule":"no-volume-create","on":true}') || { why "dry_run refused: $out"; return 1; }
+	[ -L "$CFG" ] || { why "$CFG is no longer a symlink"; return 1; }
+	grep -q 'dry_run: true' "$real/config.yaml" || { why "the link's target was not changed"; return 1; }
+	expect_eq "new version is the target's" "$(file_sha "$real/config.yaml")" "$(jget "$out" 'o["version"]')" || return 1
+	out=$(ctl req rules)
+	expect_eq "rule is dry-run live" True "$(jget "$out" 'o["rules"][0]["dry_run"]')" || return 1
+	stop_private
+}
+
 sc_stale_live() {
 	local out rc first_pid first_log
 	D="$PUB/s$SCEN_NO"
@@ -462,6 +480,7 @@ run_scenario ctl/status-rules-limits sc_status_rules_limits
 run_scenario ctl/events-kind-filter sc_events_filtered
 run_scenario ctl/event-bytes-out sc_event_bytes_out
 run_scenario ctl/dry-run-history sc_dry_run_history
+run_scenario ctl/symlinked-config sc_symlinked_config
 run_scenario ctl/history-rollback-confirm sc_rollback
 run_scenario ctl/apply-stale-refused sc_apply_stale
 run_scenario ctl/reload sc_reload
