@@ -677,19 +677,12 @@ static size_t path_key(char *path, size_t plen, const yaml_node_t *key)
 static size_t path_index(char *path, size_t plen, size_t i)
 {
 	char num[24];
-	size_t d = sizeof(num);
+	const char *text = dpp_yaml_index_text(i, num);
 
-	num[--d] = '\0';
-	num[--d] = ']';
-	do {
-		num[--d] = (char)('0' + i % 10);
-		i /= 10;
-	} while (i != 0);
-	num[--d] = '[';
 	if (plen >= MAX_PATH_TEXT - 1)
 		return MAX_PATH_TEXT - 1;
 	path[plen] = '\0';
-	return path_put(path, plen, num + d);
+	return path_put(path, plen, text);
 }
 
 /* ---- pass 1: interpolation, duplicate keys, depth ---------------------- */

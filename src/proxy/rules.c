@@ -5,6 +5,7 @@
 #include "rules_yaml.h"
 #include "rules_impl.h"
 #include "dispatch.h"
+#include "yaml_util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -196,17 +197,10 @@ __attribute__((format(printf, 4, 5))) static void path_join(char *dst, size_t n,
 		k = path_put(dst, n, k, ".", 1);
 		path_put(dst, n, k, s, strlen(s));
 	} else if (strcmp(fmt, "[%zu]") == 0) {
-		size_t i = va_arg(ap, size_t);
 		char num[24];
-		size_t d = sizeof(num);
+		const char *text = dpp_yaml_index_text(va_arg(ap, size_t), num);
 
-		num[--d] = ']';
-		do {
-			num[--d] = (char)('0' + i % 10);
-			i /= 10;
-		} while (i != 0);
-		num[--d] = '[';
-		path_put(dst, n, k, num + d, sizeof(num) - d);
+		path_put(dst, n, k, text, strlen(text));
 	} else {
 		vsnprintf(dst + k, n - k, fmt, ap);
 	}

@@ -646,13 +646,7 @@ static ssize_t read_body_cb(void *cls, uint64_t pos, char *buf, size_t max)
 		r->bytes_out += (uint64_t)n;
 		return n;
 	}
-	if (n == 0)
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	if (n == DPP_UWAIT_ERROR) {
-		dpp_metrics_upstream_error(r->srv->metrics);
-		dpp_log_warn("%s %s: Docker's response stream broke off", r->method, r->target);
-	}
-	return MHD_CONTENT_READER_END_WITH_ERROR;
+	return body_ended(r, n);
 }
 
 static ssize_t no_body_cb(void *cls, uint64_t pos, char *buf, size_t max)

@@ -14,3 +14,17 @@ int dpp_yaml_is_null(const yaml_node_t *n)
 	return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
 	       strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
 }
+
+const char *dpp_yaml_index_text(size_t i, char num[24])
+{
+	size_t d = 24;
+
+	num[--d] = '\0';
+	num[--d] = ']';
+	do {
+		num[--d] = (char)('0' + i % 10);
+		i /= 10;
+	} while (i != 0);
+	num[--d] = '[';
+	return num + d;
+}
