@@ -312,17 +312,7 @@ CTL_SOCK="$RUN_DIR/control.sock"
 CFG="$RUN_DIR/attach.yaml"
 attach_cfg
 
-cat >"$RUN_DIR/wrap.sh" <<'EOF'
-# wrap.sh TAG PROG ARGS...: tty state before/after and the exit status.
-tag=$1
-shift
-d=$(dirname "$0")
-stty -g >"$d/$tag.stty-before"
-sh -c 'echo $$ >"$0"; exec "$@"' "$d/$tag.pid" "$@"
-echo $? >"$d/$tag.rc.tmp"
-stty -g >"$d/$tag.stty-after"
-mv "$d/$tag.rc.tmp" "$d/$tag.rc"
-EOF
+write_tty_wrapper "$RUN_DIR/wrap.sh"
 
 run_scenario attach/two-consoles sc_two_consoles
 run_scenario attach/ctl-status-json sc_status_json

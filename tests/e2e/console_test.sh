@@ -432,17 +432,7 @@ build_image || e2e_finish
 mapfile -t CLIS < <(list_clis)
 DOCKER=${CLIS[-1]:-docker}
 
-cat >"$RUN_DIR/wrap.sh" <<'EOF'
-# wrap.sh TAG PROXY ARGS...: tty state before/after and the exit status.
-tag=$1
-shift
-d=$(dirname "$0")
-stty -g >"$d/$tag.stty-before"
-sh -c 'echo $$ >"$0"; exec "$@"' "$d/$tag.pid" "$@"
-echo $? >"$d/$tag.rc.tmp"
-stty -g >"$d/$tag.stty-after"
-mv "$d/$tag.rc.tmp" "$d/$tag.rc"
-EOF
+write_tty_wrapper "$RUN_DIR/wrap.sh"
 cat >"$RUN_DIR/editor.sh" <<EOF
 #!/bin/sh
 mode=\$(cat "$RUN_DIR/editor-mode")

@@ -541,3 +541,20 @@ stop_private() {
 	log "private proxy exited with $rc after $STOP_MS ms (SIG$sig)"
 	expect_eq "exit status after SIG$sig" 0 "$rc"
 }
+
+# write_tty_wrapper FILE: a wrapper for terminal programs run in tmux:
+# `sh FILE TAG PROG ARGS...` records the tty state before and after
+# (TAG.stty-before/-after), PROG's pid (TAG.pid) and its exit status
+# (TAG.rc, written last), all beside FILE.
+write_tty_wrapper() {
+	cat >"$1" <<'EOF'
+tag=$1
+shift
+d=$(dirname "$0")
+stty -g >"$d/$tag.stty-before"
+sh -c 'echo $$ >"$0"; exec "$@"' "$d/$tag.pid" "$@"
+echo $? >"$d/$tag.rc.tmp"
+stty -g >"$d/$tag.stty-after"
+mv "$d/$tag.rc.tmp" "$d/$tag.rc"
+EOF
+}
