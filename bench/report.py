@@ -227,7 +227,7 @@ def main():
                "shared libraries' file pages alone are ~7.6 MiB; the YAML document kept for the "
                "process's life and the compiled rules add ~4.5 MiB of heap (NOTES.md section 8)")
         target("start-up < 50 ms (1,000 rules)", st < 50, f"{st:.0f} ms",
-               "~90 million instructions to the first answer, half of them libyaml's parse (NOTES.md section 8); wall time on the loaded machine")
+               "~90 million instructions to the first answer, half of them libyaml's parse (NOTES.md section 8)")
         target("reload of 1,000 rules < 50 ms", rl < 50, f"{rl:.0f} ms",
                "YAML parse (libyaml) and rule compile; wall time on the loaded machine")
     ex = runs.get(("exec", "proxy", "byte_exact"))
