@@ -14,7 +14,7 @@
 #   STREAM_ROUNDS=$ROUNDS  rounds of the stream section (long: 1 GiB each way)
 #   EXEC_N=100 EXEC_MIB=10  parallel exec -i sessions and MiB piped by each
 #   IDLE=1000 EVENTS=200    idle keep-alive connections and /events streams
-#   SECTIONS="small create docker conns streams exec startup rules"  what to run
+#   SECTIONS="small create docker conns streams exec startup rules console"  what to run
 #   BIN=build/docker-policy-proxy   the proxy binary (built when missing)
 #   OUT=bench/results.md
 #   MERGE_RAW=FILE  add the raw runs of an earlier invocation (results.tsv) to the report
@@ -32,7 +32,7 @@ EXEC_N=${EXEC_N:-100}
 EXEC_MIB=${EXEC_MIB:-10}
 IDLE=${IDLE:-1000}
 EVENTS=${EVENTS:-200}
-SECTIONS=${SECTIONS:-"small create docker conns streams exec startup rules"}
+SECTIONS=${SECTIONS:-"small create docker conns streams exec startup rules console"}
 BIN=${BIN:-$REPO/build/docker-policy-proxy}
 OUT=${OUT:-$REPO/bench/results.md}
 DOCKER_SOCK=${DOCKER_SOCKET:-/var/run/docker.sock}
@@ -449,6 +449,20 @@ if want rules; then
 		done
 	else
 		say "bench_rules does not build: rules section skipped"
+	fi
+fi
+
+# ------------------------------------------------------ console open vs headless
+# bench/console.sh: the same binary and wrk load on the real dockerd's /_ping,
+# headless and with the console following Live in an 80x24 tmux pane,
+# alternating rounds; the per-round ratios are recorded.
+if want console; then
+	say "console open vs headless ($ROUNDS alternating rounds)"
+	if ROUNDS=$ROUNDS bench/console.sh "$DUR" 16 "$BIN" >"$W/console.md" 2>"$W/console.err"; then
+		awk -F'|' '/^\| [0-9]+ \|/ {gsub(/[ %]/, "", $5); print $5}' "$W/console.md" |
+			while read -r pct; do rec console proxy ratio_pct "$pct"; done
+	else
+		say "console section failed: $(tail -3 "$W/console.err" | tr '\n' ' ')"
 	fi
 fi
 
