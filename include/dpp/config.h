@@ -111,6 +111,11 @@ const struct dpp_config_key *dpp_config_schema_get(size_t i);
 /* "default", "file", "env", "flag", "auto". Static string. */
 const char *dpp_source_name(enum dpp_source source);
 
+/* Reads the whole file at path as the loader does (at most 1 MiB, the
+ * loader's limit): *out (malloc'd, NUL-terminated, caller frees) and its
+ * length. Returns 0, or -1 with errno (EFBIG when larger). Thread-safe. */
+int dpp_config_read_file(const char *path, char **out, size_t *outlen);
+
 /* Chooses the file: flags->config_path, else $DOCKER_PROXY_CONFIG, else
  * "./config.yaml". *required is set to 1 when the path was named explicitly
  * (flag or env), so a missing file is an error; 0 for the implicit default, where

@@ -595,9 +595,7 @@ bad:
 
 /* ---- file and YAML helpers --------------------------------------------- */
 
-/* Reads a whole file of at most MAX_FILE_BYTES. Returns 0, or -1 with errno
- * (EFBIG when too large). */
-static int read_file(const char *path, char **out, size_t *outlen)
+int dpp_config_read_file(const char *path, char **out, size_t *outlen)
 {
 	FILE *f = fopen(path, "rb");
 	char *buf = NULL;
@@ -1338,7 +1336,7 @@ static int load_schema(const struct dpp_config_row *rows, size_t n,
 
 	path = dpp_config_pick_path(flags, &required);
 	L->file = path;
-	if (read_file(path, &text, &len) != 0) {
+	if (dpp_config_read_file(path, &text, &len) != 0) {
 		if (errno != ENOENT || required)
 			add_error(L, 0, NULL, NULL, "cannot read config file: %s",
 				  errno == EFBIG ? "larger than 1 MiB" : strerror(errno));

@@ -16,11 +16,11 @@
 #include <unistd.h>
 
 #include "dpp/cfgedit.h"
+#include "dpp/config.h"
 #include "dpp/policy.h"
 #include "dpp/runtime.h"
 #include "dpp/server.h"
 
-#define CONFIG_MAX (1024 * 1024) /* the loader's own limit */
 
 struct dpp_control {
 	struct dpp_server *srv;
@@ -58,38 +58,6 @@ static char *dup_printf(const char *fmt, ...)
 	return strdup(buf);
 }
 
-/* Reads the whole file (<= CONFIG_MAX). Returns 0 with *out, or -1 (errno). */
-static int read_file(const char *path, char **out, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t n = 0;
-	int rc = -1;
-
-	*out = NULL;
-	if (f == NULL)
-		return -1;
-	buf = malloc(CONFIG_MAX + 1);
-	if (buf == NULL)
-		goto cleanup;
-	n = fread(buf, 1, CONFIG_MAX + 1, f);
-	if (ferror(f))
-		goto cleanup;
-	if (n > CONFIG_MAX) {
-		errno = EFBIG;
-		goto cleanup;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	buf = NULL;
-	rc = 0;
-cleanup:
-	free(buf);
-	fclose(f);
-	return rc;
-}
-
 struct dpp_control *dpp_control_create(struct dpp_server *srv, const struct dpp_control_hooks *hooks,
 				       const struct dpp_control_info *info)
 {
@@ -116,7 +84,7 @@ struct dpp_control *dpp_control_create(struct dpp_server *srv, const struct dpp_
 			free(ctl);
 			return NULL;
 		}
-		if (read_file(ctl->config_path, &text, &len) == 0)
+		if (dpp_config_read_file(ctl->config_path, &text, &len) == 0)
 			dpp_cfgedit_version(text, len, ctl->version);
 		free(text);
 	}
@@ -275,7 +243,7 @@ int dpp_control_read_config(struct dpp_control *ctl, char **text, char version[D
 			      "(start with --config FILE)");
 		return -1;
 	}
-	if (read_file(ctl->config_path, text, &len) != 0) {
+	if (dpp_config_read_file(ctl->config_path, text, &len) != 0) {
 		*err = dup_printf("cannot read %s: %s", ctl->config_path, strerror(errno));
 		return -1;
 	}
@@ -591,7 +559,7 @@ static int reload_locked(struct dpp_control *ctl, const char *source, const char
 
 	*errors = NULL;
 	rc = ctl->hooks.reload(ctl->hooks.ctx, source, author, errors);
-	if (rc == 0 && ctl->config_path != NULL && read_file(ctl->config_path, &text, &len) == 0)
+	if (rc == 0 && ctl->config_path != NULL && dpp_config_read_file(ctl->config_path, &text, &len) == 0)
 		dpp_cfgedit_version(text, len, ctl->version);
 	free(text);
 	return rc;
