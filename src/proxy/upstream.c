@@ -48,6 +48,7 @@ struct dpp_uconn {
 	int stream; /* ends as soon as the upstream drains */
 	int last_full; /* the last read filled rbuf (more is probably waiting) */
 	long long deadline; /* ms (monotonic) after which waits fail; 0 = none */
+	long long idle_since; /* ms (monotonic) when it went back to the pool */
 	char *out;
 	size_t out_len, out_max;
 };
@@ -169,11 +170,20 @@ fail:
 }
 
 /* An idle keep-alive connection must have nothing to read: readable means
- * Docker closed it (EOF) or sent something unexpected. */
-static int idle_alive(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
+ * Docker closed it (EOF) or sent something unexpected. A connection back in
+ * the pool for less than POOL_FRESH_MS is taken without the poll (one
+ * syscall of seven per small request): servers close idle connections on
+ * timeouts of seconds (Go's net/http: IdleTimeout), and one closed anyway
+ * fails the head's send at once with EPIPE (AF_UNIX), which open_upstream
+ * answers with a fresh connection. */
+#define POOL_FRESH_MS 1000
 
+static int idle_alive(const struct dpp_uconn *c)
+{
+	struct pollfd p = {.fd = c->fd, .events = POLLIN};
+
+	if (now_ms() - c->idle_since < POOL_FRESH_MS)
+		return 1;
 	return poll(&p, 1, 0) == 0;
 }
 
@@ -190,7 +200,7 @@ int dpp_upstream_acquire(struct dpp_upstream *up, struct dpp_uconn **out, int *r
 		pthread_mutex_unlock(&up->pool_lock);
 		if (c == NULL)
 			break;
-		if (idle_alive(c->fd)) {
+		if (idle_alive(c)) {
 			*reused = 1;
 			break;
 		}
@@ -226,6 +236,7 @@ void dpp_upstream_release(struct dpp_upstream *up, struct dpp_uconn *c, int reus
 		pthread_mutex_lock(&up->pool_lock);
 		if (up->n_idle < up->max_idle) {
 			c->resp = NULL;
+			c->idle_since = now_ms();
 			up->idle[up->n_idle++] = c;
 			c = NULL;
 		}
