@@ -239,6 +239,16 @@ sc_retry_once() {
 	seen=$(fake_seen drop-reused-post)
 	echo "fake saw: $seen"
 	expect_match "POST seen exactly once, on a reused connection" '^[0-9]+ [2-9] POST /v1.41/containers/create\?name=drop-reused-post dropped$' "$seen" || { stop_private; fake_stop; return 1; }
+	# 4. a pooled connection Docker closed just after answering is taken at once
+	# (within the 1 s in which the pool skips its liveness poll): the head's send
+	# fails before anything is delivered, so even a POST with a body goes out on
+	# a new connection, exactly once.
+	expect_match "answered, then closed by the upstream" ' 200$' "$(pcurl /v1.41/close-after-1)" || { stop_private; fake_stop; return 1; }
+	out=$(pcurl '/v1.41/containers/create?name=after-close-post' -X POST -H 'Content-Type: application/json' -d '{"Image":"busybox"}')
+	expect_match "POST after the upstream closed the pooled connection" '"target": "/v1.41/containers/create\?name=after-close-post".* 200$' "$out" || { stop_private; fake_stop; return 1; }
+	seen=$(fake_seen after-close-post)
+	echo "fake saw: $seen"
+	expect_match "POST seen once, first on a new connection" '^[0-9]+ 1 POST /v1.41/containers/create\?name=after-close-post answered$' "$seen" || { stop_private; fake_stop; return 1; }
 	stop_private || { fake_stop; return 1; }
 	fake_stop
 }

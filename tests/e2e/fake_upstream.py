@@ -20,6 +20,8 @@ Behaviour chosen by the request target (so one fake serves a whole scenario):
   ...drop-reused...     on a reused connection (seq > 1): close without answering
   ...drop-always...     close without answering, always
   ...slow-N...          answer after N seconds (N an integer)
+  ...close-after...     answer (keep-alive, as always), then close the connection
+                        at once: the proxy's pooled copy is dead when next taken
   anything else         200 {"method": ..., "target": ...} (JSON)
 Answers carry Content-Length and keep the connection alive (HTTP/1.1).
 Runs until killed (SIGTERM).
@@ -128,6 +130,8 @@ def serve(s, conn_no):
             else:
                 respond(s, 200, "application/json",
                         json.dumps({"method": method, "target": target}).encode() + b"\n")
+            if "close-after" in target:
+                return
     except (Closed, ConnectionError, ValueError):
         return
     finally:
