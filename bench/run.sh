@@ -80,6 +80,8 @@ wait_http() { # URL: up to 10 s
 }
 rec() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RAW"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# Busy ticks of the whole machine (user, nice, system, irq, softirq, steal; not idle or iowait).
+machine_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
 
 # ---------------------------------------------------------------- upstreams
 NGX_SOCK=$W/nginx.sock
@@ -178,8 +180,11 @@ say "comparison set up: nginx :$NGX_PORT (and $NGX_SOCK), haproxy :$HA_PORT, pro
 wrk_run() {
 	local sec=$1 tgt=$2 url=$3 pid=$4 out t0 t1 n
 	shift 4
+	local m0 m1
 	t0=$(cpu_ticks "$pid")
+	m0=$(machine_ticks)
 	out=$(wrk -t2 -c"$CONNS" -d"${DUR}s" --latency "$@" "$url" 2>&1)
+	m1=$(machine_ticks)
 	t1=$(cpu_ticks "$pid")
 	n=$(awk '/requests in/ {print $1}' <<<"$out")
 	if [ -z "$n" ] || [ "$n" = 0 ]; then
@@ -193,6 +198,9 @@ wrk_run() {
 	rec "$sec" "$tgt" rps "$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
 	rec "$sec" "$tgt" p50_us "$(awk '$1=="50%" {print $2}' <<<"$out" | to_us)"
 	rec "$sec" "$tgt" p99_us "$(awk '$1=="99%" {print $2}' <<<"$out" | to_us)"
+	# Every process's CPU (wrk, the upstream, the proxy, the rest of the machine):
+	# on 2 saturated cores, req/s is about 2 s / this.
+	rec "$sec" "$tgt" machine_cpu_us_per_req "$(awk -v d=$((m1 - m0)) -v n="$n" 'BEGIN {printf "%.1f", d * 10000 / n}')"
 	[ "$pid" = 0 ] || rec "$sec" "$tgt" cpu_us_per_req "$(awk -v d=$((t1 - t0)) -v n="$n" 'BEGIN {printf "%.1f", d * 10000 / n}')"
 	say "  $tgt: $(awk '/Requests\/sec/ {print $2}' <<<"$out") req/s, p99 $(awk '$1=="99%" {print $2}' <<<"$out")"
 }
