@@ -134,6 +134,54 @@ static int probe_docker(const char *socket_path, char *desc, size_t len)
 	return status == 200;
 }
 
+/* The start-up probe of Docker, run by its own thread while the rules
+ * compile: dockerd takes 10-40 ms to answer /version on a busy machine,
+ * which start-up used to wait for before compiling. */
+struct probe_job {
+	const char *socket_path;
+	char desc[256];
+	int up;
+	int started; /* 1: the thread runs and must be joined */
+	pthread_t thread;
+};
+
+static void *probe_thread(void *arg)
+{
+	struct probe_job *j = arg;
+
+	j->up = probe_docker(j->socket_path, j->desc, sizeof(j->desc));
+	return NULL;
+}
+
+/* Starts the probe with every signal blocked (the main thread alone takes
+ * SIGTERM/SIGINT/SIGHUP); on failure probe_finish runs it inline. */
+static void probe_begin(struct probe_job *j, const char *socket_path)
+{
+	sigset_t all, old;
+
+	j->socket_path = socket_path;
+	j->started = 0;
+	sigfillset(&all);
+	if (pthread_sigmask(SIG_BLOCK, &all, &old) != 0)
+		return;
+	j->started = pthread_create(&j->thread, NULL, probe_thread, j) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Waits for the probe (or runs it when no thread could start); returns
+ * probe_docker's answer and copies its description to desc. */
+static int probe_finish(struct probe_job *j, char *desc, size_t len)
+{
+	if (j->started) {
+		pthread_join(j->thread, NULL);
+		j->started = 0;
+	} else {
+		j->up = probe_docker(j->socket_path, j->desc, sizeof(j->desc));
+	}
+	snprintf(desc, len, "%s", j->desc);
+	return j->up;
+}
+
 static void apply_logging(const struct dpp_settings *s)
 {
 	dpp_log_set_level(s->log_level);
@@ -811,6 +859,7 @@ int main(int argc, char **argv)
 	char log_path[1100] = "";
 	char listen_desc[512];
 	sigset_t sigs;
+	struct probe_job probe = {0};
 
 	/* `docker-policy-proxy audit ...` / `history ...`: the store's CLI. */
 	if (argc > 1 && dpp_store_cli_is_command(argv[1]))
@@ -919,6 +968,11 @@ int main(int argc, char **argv)
 	if (!check) {
 		char why[160];
 
+		/* Overlaps the rule compile; joined before the listener starts,
+		 * so docker_up is known as before. settings.socket does not
+		 * change from here on. */
+		probe_begin(&probe, settings.socket);
+
 		if (take_activated_socket(&st, why, sizeof(why)) != 0) {
 			fprintf(stderr, "docker-policy-proxy: %s\n", why);
 			rc = EX_OSERR;
@@ -1010,7 +1064,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 
-	docker_up = probe_docker(settings.socket, docker_desc, sizeof(docker_desc));
+	docker_up = probe_finish(&probe, docker_desc, sizeof(docker_desc));
 	opts.bind = settings.bind;
 	opts.port = settings.port;
 	opts.socket_path = settings.socket;
@@ -1192,6 +1246,8 @@ stop:
 	}
 	dpp_log_info("stopped");
 cleanup:
+	if (probe.started)
+		pthread_join(probe.thread, NULL);
 	dpp_control_free(ctl);
 	if (console != NULL) {
 		dpp_log_set_sink(NULL, NULL);
