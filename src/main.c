@@ -135,7 +135,7 @@ static int probe_docker(const char *socket_path, char *desc, size_t len)
 }
 
 /* The start-up probe of Docker, run by its own thread while the rules
- * compile: dockerd takes 10-40 ms to answer /version on a busy machine,
+ * compile: dockerd takes 8-40 ms to answer /version on a busy machine,
  * which start-up used to wait for before compiling. */
 struct probe_job {
 	const char *socket_path;
@@ -968,11 +968,6 @@ int main(int argc, char **argv)
 	if (!check) {
 		char why[160];
 
-		/* Overlaps the rule compile; joined before the listener starts,
-		 * so docker_up is known as before. settings.socket does not
-		 * change from here on. */
-		probe_begin(&probe, settings.socket);
-
 		if (take_activated_socket(&st, why, sizeof(why)) != 0) {
 			fprintf(stderr, "docker-policy-proxy: %s\n", why);
 			rc = EX_OSERR;
@@ -982,6 +977,11 @@ int main(int argc, char **argv)
 			snprintf(settings.bind, sizeof(settings.bind), "%s", st.listen_bind);
 			settings.port = st.listen_port;
 		}
+		/* Overlaps the rule compile; joined before the listener starts,
+		 * so docker_up is known as before. After take_activated_socket,
+		 * which changes the environment; settings.socket does not change
+		 * from here on. */
+		probe_begin(&probe, settings.socket);
 	}
 	if (build_runtime(&st, st.cfg, NULL, &st.rt, &errors) != 0) {
 		fprintf(stderr, "%sdocker-policy-proxy: configuration refused\n",
