@@ -163,6 +163,10 @@ def main():
           f"{fmt((med('startup', 'proxy1000', 'idle_rss_kib') or 0) / 1024, 1)} MiB "
           f"(no rules: {fmt((med('startup', 'proxy0', 'idle_rss_kib') or 0) / 1024, 1)} MiB); SIGHUP to "
           f"\"configuration reloaded\": {fmt(med('startup', 'proxy1000', 'reload_ms'))} ms.")
+        if med("startup", "proxy1000", "startup_curl_ms") is not None:
+            w("")
+            w(f"start-up measured the former way (a curl process every 2 ms, each probe's exec inside the "
+              f"figure): {fmt(med('startup', 'proxy1000', 'startup_curl_ms'))} ms (NOTES.md section 13).")
         w("")
 
     # ---- targets
@@ -233,14 +237,13 @@ def main():
         ir0 = med("startup", "proxy0", "idle_rss_kib")
         if ir0 is not None:
             target("idle RSS < 8 MiB (no rules)", ir0 < 8 * 1024, f"{ir0 / 1024:.1f} MiB",
-                   "~7.6 MiB of it are the shared libraries' file pages (libmicrohttpd, GnuTLS, PCRE2, "
-                   "SQLite, ncurses, libsystemd), resident or not as the page cache has them: the same "
-                   "binary read 7.9 MiB at 11:47 and 9.5 MiB at 13:43 (NOTES.md section 8)")
+                   "~6.8 MiB of it are the shared libraries' file pages (libmicrohttpd, GnuTLS, PCRE2, "
+                   "SQLite, ncurses), resident or not as the page cache has them (NOTES.md sections 8 and 13)")
         target("idle RSS < 8 MiB (1,000 rules)", ir < 8 * 1024, f"{ir / 1024:.1f} MiB",
-               "shared libraries' file pages alone are ~7.6 MiB; the YAML document kept for the "
-               "process's life and the compiled rules add ~4.5 MiB of heap (NOTES.md section 8)")
+               "shared libraries' file pages alone are ~6.8 MiB; the YAML document kept for the "
+               "process's life and the compiled rules add ~4.5 MiB of heap (NOTES.md sections 8 and 13)")
         target("start-up < 50 ms (1,000 rules)", st < 50, f"{st:.0f} ms",
-               "~90 million instructions to the first answer, half of them libyaml's parse (NOTES.md section 8)")
+               "~90 million instructions to the first answer, half of them libyaml's parse (NOTES.md sections 8 and 13)")
         target("reload of 1,000 rules < 50 ms", rl < 50, f"{rl:.0f} ms",
                "YAML parse (libyaml) and rule compile; wall time on the loaded machine")
     ex = runs.get(("exec", "proxy", "byte_exact"))
