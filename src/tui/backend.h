@@ -44,7 +44,8 @@ struct tui_backend_ops {
 	 * Returns 0, or -1 with *err (static text). */
 	int (*subscribe)(struct tui_backend *b, size_t capacity, const char **err);
 	/* Takes the next event: 1 (in *ev), 0 none waiting, -1 the feed ended
-	 * (the daemon went away: see gone). Never blocks. */
+	 * (the daemon went away: see gone). Never blocks. *ev is written only
+	 * when it returns 1 (the console pops straight into its history ring). */
 	int (*pop)(struct tui_backend *b, struct dpp_event *ev);
 	/* The descriptor to poll for POLLIN while subscribed (-1: none). */
 	int (*fd)(struct tui_backend *b);

@@ -539,16 +539,24 @@ void tui_ring_done(struct tui_ring *r)
 	memset(r, 0, sizeof(*r));
 }
 
+struct dpp_event *tui_ring_next(struct tui_ring *r)
+{
+	return &r->ev[r->n < r->cap ? (r->head + r->n) % r->cap : r->head];
+}
+
+void tui_ring_commit(struct tui_ring *r)
+{
+	if (r->n < r->cap)
+		r->n++;
+	else
+		r->head = (r->head + 1) % r->cap;
+	r->total++;
+}
+
 void tui_ring_push(struct tui_ring *r, const struct dpp_event *ev)
 {
-	if (r->n < r->cap) {
-		r->ev[(r->head + r->n) % r->cap] = *ev;
-		r->n++;
-	} else {
-		r->ev[r->head] = *ev;
-		r->head = (r->head + 1) % r->cap;
-	}
-	r->total++;
+	*tui_ring_next(r) = *ev;
+	tui_ring_commit(r);
 }
 
 const struct dpp_event *tui_ring_at(const struct tui_ring *r, size_t i)

@@ -155,6 +155,12 @@ struct tui_ring {
 int tui_ring_init(struct tui_ring *r, size_t cap); /* 0, or -1 out of memory */
 void tui_ring_done(struct tui_ring *r);
 void tui_ring_push(struct tui_ring *r, const struct dpp_event *ev);
+/* The cell the next push writes (the oldest event when full), so a producer
+ * can fill it in place; tui_ring_commit then makes it the newest. Until the
+ * commit the ring is unchanged, but writing the cell of a full ring already
+ * overwrites its oldest event. */
+struct dpp_event *tui_ring_next(struct tui_ring *r);
+void tui_ring_commit(struct tui_ring *r);
 /* i-th oldest (0 <= i < n). */
 const struct dpp_event *tui_ring_at(const struct tui_ring *r, size_t i);
 

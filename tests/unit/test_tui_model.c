@@ -226,6 +226,33 @@ static void test_ring_bounded(void **state)
 	tui_ring_done(&r);
 }
 
+/* In-place filling (the console's drain): the cell handed out is the one
+ * the next push would write, and nothing changes until the commit. */
+static void test_ring_next_commit(void **state)
+{
+	struct tui_ring r;
+
+	(void)state;
+	assert_int_equal(tui_ring_init(&r, 3), 0);
+	for (uint64_t i = 0; i < 7; i++) {
+		struct dpp_event *cell = tui_ring_next(&r);
+
+		memset(cell, 0, sizeof(*cell));
+		cell->id = i;
+		assert_int_equal(r.total, i);
+		tui_ring_commit(&r);
+		assert_int_equal(tui_ring_at(&r, r.n - 1)->id, i);
+	}
+	assert_int_equal(r.n, 3);
+	assert_int_equal(r.total, 7);
+	assert_int_equal(tui_ring_at(&r, 0)->id, 4);
+	assert_int_equal(tui_ring_at(&r, 1)->id, 5);
+	assert_int_equal(tui_ring_at(&r, 2)->id, 6);
+	/* Full: the next cell is the oldest one's. */
+	assert_ptr_equal(tui_ring_next(&r), tui_ring_at(&r, 0));
+	tui_ring_done(&r);
+}
+
 static void test_log_ring(void **state)
 {
 	struct tui_log l;
@@ -291,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_layout_80_and_200),
 		cmocka_unit_test(test_key_table),
 		cmocka_unit_test(test_ring_bounded),
+		cmocka_unit_test(test_ring_next_commit),
 		cmocka_unit_test(test_log_ring),
 		cmocka_unit_test(test_cells),
 	};
