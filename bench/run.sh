@@ -444,6 +444,7 @@ if want startup; then
 		rec startup proxy1000 startup_ms "$start_ms"
 		sleep 0.5
 		rec startup proxy1000 idle_rss_kib "$(rss_kib $spid)"
+		rec startup proxy1000 rss_anon_kib "$(awk '/RssAnon/ {print $2}' "/proc/$spid/status")"
 		n0=$(grep -c "configuration reloaded" "$W/startup.log")
 		t0=$(date +%s%N)
 		kill -HUP $spid
@@ -460,6 +461,9 @@ if want startup; then
 		start_probe "$port" /dev/null "$W/startup0.yaml"
 		sleep 0.5
 		rec startup proxy0 idle_rss_kib "$(rss_kib $spid)"
+		# What VmRSS is made of: shared libraries' pages vs the process's own.
+		rec startup proxy0 rss_file_kib "$(awk '/RssFile/ {print $2}' "/proc/$spid/status")"
+		rec startup proxy0 rss_anon_kib "$(awk '/RssAnon/ {print $2}' "/proc/$spid/status")"
 		kill $spid
 		wait $probe_pid 2>/dev/null
 		say "start-up round $r: $(tail -5 "$RAW" | cut -f3,4 | tr '\t\n' '= ')"
