@@ -18,6 +18,7 @@
 #   BIN=build/docker-policy-proxy   the proxy binary (built when missing)
 #   OUT=bench/results.md
 #   MERGE_RAW=FILE  add the raw runs of an earlier invocation (results.tsv) to the report
+#   RUN_NOTE=TEXT   a paragraph for the report's head (where merged runs come from)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -329,6 +330,7 @@ transfer() {
 	case $3 in 2??) ;; *) say "  $tgt: HTTP $3"; return 1 ;; esac
 	local n=$(( $1 > $2 ? $1 : $2 ))
 	rec "$sec" "$tgt" mb_s "$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", n / 1048576 / (b - a)}')"
+	rec "$sec" "$tgt" bytes "$n"
 	[ "$pid" = 0 ] || rec "$sec" "$tgt" rss_growth_mib "$(awk -v a="$before" -v b="$after" 'BEGIN {printf "%.1f", (b - a) / 1024}')"
 	say "  $tgt: $n bytes in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') s"
 }
@@ -505,7 +507,7 @@ fi
 [ -z "${MERGE_RAW:-}" ] || cat "$MERGE_RAW" >>"$RAW" # runs of an earlier invocation
 "$PY" bench/report.py "$RAW" "$COMMIT$DIRTY" \
 	"$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)" \
-	"DUR=${DUR}s ROUNDS=$ROUNDS CONNS=$CONNS STREAM_MIB=$STREAM_MIB STREAM_ROUNDS=$STREAM_ROUNDS EXEC_N=$EXEC_N EXEC_MIB=$EXEC_MIB IDLE=$IDLE EVENTS=$EVENTS; $(haproxy -v | head -1 | cut -d' ' -f1-3); $(nginx -v 2>&1)" \
+	"SECTIONS=\"$SECTIONS\" DUR=${DUR}s ROUNDS=$ROUNDS CONNS=$CONNS STREAM_MIB=$STREAM_MIB STREAM_ROUNDS=$STREAM_ROUNDS EXEC_N=$EXEC_N EXEC_MIB=$EXEC_MIB IDLE=$IDLE EVENTS=$EVENTS; $(haproxy -v | head -1 | cut -d' ' -f1-3); $(nginx -v 2>&1)" \
 	>"$OUT" || exit 1
 cp "$RAW" "${OUT%.md}.tsv"
 say "wrote $OUT (raw measurements: ${OUT%.md}.tsv)"
