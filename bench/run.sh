@@ -15,7 +15,7 @@
 #   EXEC_N=100 EXEC_MIB=10  parallel exec -i sessions and MiB piped by each
 #   IDLE=1000 EVENTS=200    idle keep-alive connections and /events streams
 #   SECTIONS="small create docker conns streams exec startup rules console"  what to run
-#   BIN=build/docker-policy-proxy   the proxy binary (built when missing)
+#   BIN=build/docker-policy-proxy   the proxy binary (build/ is always brought up to date, release)
 #   OUT=bench/results.md
 #   MERGE_RAW=FILE  add the raw runs of an earlier invocation (results.tsv) to the report
 #   RUN_NOTE=TEXT   a paragraph for the report's head (where merged runs come from)
@@ -42,12 +42,22 @@ PY=/usr/bin/python3
 say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 want() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
 
-dpp_install wrk haproxy nginx-light socat curl python3 busybox-static || exit 1
-if [ ! -x "$BIN" ]; then
-	say "building the proxy (release)"
-	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
-		cmake --build build -j"$(nproc)" --target docker-policy-proxy >/dev/null || exit 1
-	BIN=$REPO/build/docker-policy-proxy
+# shellcheck disable=SC2086 # a word list
+dpp_install wrk haproxy nginx-light socat curl python3 busybox-static $DPP_BUILD_PKGS || exit 1
+if [ "$BIN" = "$REPO/build/docker-policy-proxy" ]; then
+	# Always brought up to date (a stale build would be labelled with HEAD's
+	# commit); never a sanitizer build.
+	say "building the proxy (release, build/)"
+	if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDPP_SANITIZE=OFF -DDPP_TSAN=OFF >"/tmp/dpp-bench-build.$$.log" 2>&1 &&
+		cmake --build build -j"$(nproc)" --target docker-policy-proxy >>"/tmp/dpp-bench-build.$$.log" 2>&1; }; then
+		say "the build failed:"
+		tail -20 "/tmp/dpp-bench-build.$$.log" >&2
+		exit 1
+	fi
+	rm -f "/tmp/dpp-bench-build.$$.log"
+elif [ ! -x "$BIN" ]; then
+	say "BIN=$BIN is not an executable"
+	exit 1
 fi
 
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
