@@ -25,15 +25,6 @@ def main():
         sec, tgt, metric, value = parts
         runs[(sec, tgt, metric)].append(value)
 
-    def med(sec, tgt, metric):
-        vals = []
-        for v in runs.get((sec, tgt, metric), []):
-            try:
-                vals.append(float(v))
-            except ValueError:
-                pass
-        return statistics.median(vals) if vals else None
-
     def vals(sec, tgt, metric):
         out = []
         for v in runs.get((sec, tgt, metric), []):
@@ -42,6 +33,10 @@ def main():
             except ValueError:
                 pass
         return out
+
+    def med(sec, tgt, metric):
+        v = vals(sec, tgt, metric)
+        return statistics.median(v) if v else None
 
     def spread(num, den, metric, sec):
         """Per-round ratios num/den (same round index), as 'rounds A-B'."""
