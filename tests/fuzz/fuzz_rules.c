@@ -32,22 +32,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *q_get(void *ctx, const char *name)
-{
-	return dpp_target_query_get(ctx, name);
-}
-
-static const cJSON *b_get(void *ctx, const char *const *s, size_t n)
-{
-	return ctx != NULL ? dpp_body_lookup(ctx, s, n) : NULL;
-}
-
-static int b_each(void *ctx, const char *const *s, size_t n,
-		  int (*fn)(void *arg, const cJSON *value), void *arg)
-{
-	return dpp_body_each(ctx, s, n, fn, arg);
-}
-
 struct tstate {
 	long last_rule;
 	int open[64];
@@ -185,18 +169,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			.endpoint = dpp_route_endpoint(buf, path, dpp_target_version_prefix(t)[0] != '\0'),
 			.headers = hdr,
 			.n_headers = 3,
-			.query_get = q_get,
-			.query_ctx = t,
 			.client_ip = "10.1.2.3",
 			.role = "ci",
 			.identity = "token:abcd",
-			.body_get = b_get,
-			.body_each = b_each,
-			.body_ctx = doc,
 		};
 		struct dpp_policy_decision d1, d2, d3;
 		struct tstate ts = {.last_rule = -1};
 		struct dpp_policy_tracer tr = {t_rule, t_cond, t_done, &ts};
+
+		/* The proxy's own binding of query and body to the view. */
+		dpp_request_view_bind(&v, t, doc);
 
 		dpp_policy_evaluate(rs, &v, rl1, 1000, &d1);
 		dpp_policy_evaluate_traced(rs, &v, rl3, 1000, &tr, &d3);
