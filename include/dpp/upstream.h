@@ -83,13 +83,14 @@ int dpp_uconn_writev(struct dpp_uconn *c, struct iovec *iov, int n_iov);
 
 /* Reads and parses a response head. head_request: the request was HEAD (no
  * body follows, RFC 9112 section 6.3). client_fd: watched for hang-up while
- * waiting (-1 for none). Interim 1xx responses other than 101 are skipped.
+ * waiting (-1 for none), noticed within one 250 ms wait slice. Interim 1xx responses other than 101 are skipped.
  * Returns DPP_UWAIT_OK with *resp filled, or a negative dpp_uwait. */
 int dpp_uconn_read_head(struct dpp_uconn *c, int head_request, int client_fd,
 			struct dpp_uresponse *resp);
 
 /* Reads the next piece of response body into buf (up to max bytes), blocking
- * until data arrives; client_fd is watched for hang-up (-1: nobody to watch).
+ * until data arrives; client_fd is watched for hang-up (-1: nobody to watch),
+ * noticed within one 250 ms wait slice.
  * Returns bytes (> 0), 0 at the end of the message, or a negative dpp_uwait.
  * Only the thread that holds the connection may call it. */
 ssize_t dpp_uconn_read_body(struct dpp_uconn *c, char *buf, size_t max, int client_fd);
